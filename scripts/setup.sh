@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up a fresh machine: system packages where we can install them, and the virtualenv.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian 12's own perl dies on bpi(2000) (a Math::BigInt::Calc bug); Debian's
+# libmath-bigint-perl fixes it. The Jobs documentation's pi example needs it.
+if ! perl -Mbignum=bpi -e 'bpi(50)' >/dev/null 2>&1 || ! dpkg -s libmath-bigint-perl >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q libmath-bigint-perl >/dev/null 2>&1 || \
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q libmath-bigint-perl >/dev/null 2>&1) || \
+      echo "warning: could not install libmath-bigint-perl; the pi example needs it (apt-get install libmath-bigint-perl)" >&2
+  else
+    echo "note: install Debian's libmath-bigint-perl (sudo apt-get install libmath-bigint-perl) for the pi example" >&2
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/pip install -q --upgrade pip >/dev/null 2>&1 || true
+.venv/bin/pip install -q -e ".[test]"

@@ -1,0 +1,3 @@
+from jobplane.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""The resource model: pure functions over plain dicts, no I/O."""

@@ -1,0 +1,1 @@
+"""Job controller, split by concern as upstream does."""

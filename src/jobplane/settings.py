@@ -1,0 +1,67 @@
+"""Server settings. Every flag has a ``JOBPLANE_<NAME>`` environment twin; defaults are upstream's."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("JOBPLANE_DATA_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "jobplane"
+
+
+@dataclass
+class Settings:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 6443
+    # "sqlite" (file DIR/state.db) or a postgresql:// URL
+    database: str = "sqlite"
+    agent: bool = True
+    node_name: str = ""  # default: the host name
+    # Job pod re-creation back-off: base and cap in seconds (documentation: 10 s doubling, 6 min cap).
+    pod_backoff_base: float = 10.0
+    pod_backoff_max: float = 360.0
+    # Job controller batching of pod events (upstream syncJobBatchPeriod).
+    job_sync_batch_period: float = 1.0
+    log_level: str = "info"
+
+    def apply_env(self) -> Settings:
+        """Fill fields from JOBPLANE_* environment variables (flags given explicitly win later)."""
+        for f in fields(self):
+            raw = os.environ.get("JOBPLANE_" + f.name.upper())
+            if raw is None:
+                continue
+            current = getattr(self, f.name)
+            if isinstance(current, bool):
+                setattr(self, f.name, raw.lower() in ("1", "true", "yes", "on"))
+            elif isinstance(current, int):
+                setattr(self, f.name, int(raw))
+            elif isinstance(current, float):
+                setattr(self, f.name, float(raw))
+            elif isinstance(current, Path):
+                setattr(self, f.name, Path(raw))
+            else:
+                setattr(self, f.name, raw)
+        return self
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "state.db"
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def kubeconfig_path(self) -> Path:
+        return self.data_dir / "kubeconfig"
+
+    @property
+    def pods_dir(self) -> Path:
+        return self.data_dir / "pods"
