@@ -66,14 +66,46 @@ Events created through the service are ordinary objects (core/v1 Event); reading
 
 from __future__ import annotations
 
+import copy
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from typing import Any
 
-from jobplane.api.registry import ResourceInfo
+from jobplane.api import admission, errors, meta
+from jobplane.api.patch import apply_patch
+from jobplane.api.registry import EVENTS_V1, JOBS, NAMESPACES, PODS, ResourceInfo
+from jobplane.api.selectors import parse_field_selector, parse_label_selector
+from jobplane.apiserver.events_v1 import to_events_v1
 from jobplane.clock import Clock
-from jobplane.storage.base import Store
+from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
 
 Obj = dict[str, Any]
+
+DEFAULT_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"
+# Kinds whose spec changes bump metadata.generation (others keep what they were given).
+_GENERATION_KINDS = {"Job", "CronJob"}
+_GENERATE_NAME_RETRIES = 8
+
+# Admission warnings of the current request: the HTTP layer sets a list, the service fills it,
+# and the handler sends each as a ``Warning: 299`` header. Per task, so concurrent requests
+# don't mix.
+warnings_var: ContextVar[list[str] | None] = ContextVar("jobplane_warnings", default=None)
+
+
+def _record_warnings(warnings: list[str] | None) -> None:
+    sink = warnings_var.get()
+    if sink is not None and warnings:
+        sink.extend(warnings)
+
+
+def _with_type(info: ResourceInfo, obj: Obj) -> Obj:
+    if info is EVENTS_V1:
+        return to_events_v1(obj)
+    obj["kind"] = info.kind
+    obj["apiVersion"] = info.api_version
+    return obj
 
 
 class ApiService:
@@ -81,40 +113,385 @@ class ApiService:
         self.store = store
         self.clock = clock or Clock()
 
-    async def ensure_default_namespaces(self) -> None:
-        """Create ``default``, ``kube-system``, ``kube-node-lease`` and ``kube-public`` if absent."""
-        raise NotImplementedError
+    # ------------------------------------------------------------------ helpers
 
-    async def create(self, info: ResourceInfo, namespace: str | None, body: Obj) -> Obj:
-        raise NotImplementedError
+    def _now(self) -> str:
+        return meta.rfc3339(self.clock.now())
+
+    async def _get_stored(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
+        try:
+            return await self.store.get(info.storage_key(namespace if info.namespaced else None, name))
+        except KeyNotFound:
+            raise errors.not_found(info.plural, info.group, name) from None
+
+    async def _check_namespace(self, info: ResourceInfo, namespace: str | None, creating: bool) -> None:
+        if not info.namespaced:
+            return
+        if not namespace:
+            raise errors.bad_request("the namespace of the object is required for a namespaced resource")
+        try:
+            ns = await self.store.get(NAMESPACES.storage_key(None, namespace))
+        except KeyNotFound:
+            raise errors.not_found("namespaces", "", namespace) from None
+        if creating and ns.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.StatusError(
+                403, "Forbidden",
+                f'{info.plural}{"." + info.group if info.group else ""} "" is forbidden: unable to create new '
+                f"content in namespace {namespace} because it is being terminated",
+            )
+
+    async def ensure_default_namespaces(self) -> None:
+        for name in DEFAULT_NAMESPACES:
+            try:
+                await self.store.get(NAMESPACES.storage_key(None, name))
+            except KeyNotFound:
+                try:
+                    await self.create(NAMESPACES, None, {"metadata": {"name": name}})
+                except errors.StatusError as exc:
+                    if exc.code != 409:
+                        raise
+
+    # ------------------------------------------------------------------ create
+
+    async def create(self, info: ResourceInfo, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
+        if info.read_only:
+            raise errors.method_not_supported(info.plural, info.group, "create")
+        obj = body
+        md = obj.get("metadata")
+        if not isinstance(md, dict):
+            md = obj["metadata"] = {}
+        if info.namespaced:
+            body_ns = md.get("namespace")
+            if body_ns and namespace and body_ns != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request")
+            namespace = namespace or body_ns
+            await self._check_namespace(info, namespace, creating=True)
+            md["namespace"] = namespace
+        else:
+            md.pop("namespace", None)
+        obj["kind"] = info.kind
+        obj["apiVersion"] = info.api_version
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
+                  "managedFields"):
+            md.pop(k, None)
+        md["uid"] = meta.new_uid()
+        md["creationTimestamp"] = self._now()
+        if info.kind in _GENERATION_KINDS:
+            md["generation"] = 1
+        generate = md.get("generateName") if not md.get("name") else None
+        if not md.get("name") and not generate:
+            raise errors.invalid_object(info.kind, info.group, "", [
+                errors.required("metadata.name", "name or generateName is required")])
+        if generate:
+            md["name"] = meta.generate_name(generate)
+        warnings = admission.admit_create(info, obj)
+        if dry_run:
+            return _with_type(info, obj)
+        for attempt in range(_GENERATE_NAME_RETRIES):
+            key = info.storage_key(namespace if info.namespaced else None, md["name"])
+            try:
+                stored = await self.store.create(key, obj)
+                break
+            except KeyExists:
+                if not generate or attempt == _GENERATE_NAME_RETRIES - 1:
+                    raise errors.already_exists(info.plural, info.group, md["name"]) from None
+                md["name"] = meta.generate_name(generate)
+        _record_warnings(warnings)
+        return _with_type(info, stored)
+
+    # ------------------------------------------------------------------ reads
 
     async def get(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
-        raise NotImplementedError
+        return _with_type(info, await self._get_stored(info, namespace, name))
+
+    def _prefix_and_filter(self, info: ResourceInfo, namespace: str | None, label_selector: str | None,
+                           field_selector: str | None) -> tuple[str, Any]:
+        ls = parse_label_selector(label_selector)
+        fs = parse_field_selector(field_selector, info.kind)
+        prefix = info.storage_prefix(namespace if info.namespaced else None)
+        ns_only = fs.value_of("metadata.namespace")
+        if info.namespaced and not namespace and ns_only:
+            prefix = info.storage_prefix(ns_only)
+        name_only = fs.value_of("metadata.name")
+        if name_only and (namespace or not info.namespaced or ns_only):
+            # exact key; the predicate still checks the name (prefix also matches longer names)
+            prefix = info.storage_key(namespace or ns_only if info.namespaced else None, name_only)
+        if ls.empty() and fs.empty():
+            return prefix, None
+
+        def pred(o: Obj) -> bool:
+            return ls.matches((o.get("metadata") or {}).get("labels")) and fs.matches(o)
+
+        return prefix, pred
 
     async def list(self, info: ResourceInfo, namespace: str | None, *, label_selector: str | None = None,
                    field_selector: str | None = None, limit: int | None = None,
                    continue_: str | None = None) -> Obj:
-        raise NotImplementedError
+        prefix, pred = self._prefix_and_filter(info, namespace, label_selector, field_selector)
+        try:
+            result = await self.store.list(prefix, pred, limit or None, continue_ or None)
+        except Expired as exc:
+            raise errors.gone(str(exc) or "The provided continue parameter is too old to display a "
+                              "consistent list result.") from None
+        list_meta: Obj = {"resourceVersion": str(result.revision)}
+        if result.continue_token:
+            list_meta["continue"] = result.continue_token
+            if result.remaining:
+                list_meta["remainingItemCount"] = result.remaining
+        return {
+            "kind": info.kind_list,
+            "apiVersion": info.api_version,
+            "metadata": list_meta,
+            "items": [_with_type(info, o) for o in result.items],
+        }
 
-    def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: str | None = None,
-              label_selector: str | None = None, field_selector: str | None = None
-              ) -> AsyncIterator[tuple[str, Obj]]:
-        raise NotImplementedError
+    async def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: str | None = None,
+                    label_selector: str | None = None, field_selector: str | None = None
+                    ) -> AsyncIterator[tuple[str, Obj]]:
+        prefix, pred = self._prefix_and_filter(info, namespace, label_selector, field_selector)
+        if resource_version in (None, "", "0"):
+            result = await self.store.list(prefix, pred)
+            for obj in result.items:
+                yield "ADDED", _with_type(info, obj)
+            from_rev = result.revision
+        else:
+            try:
+                from_rev = int(resource_version)
+            except ValueError:
+                raise errors.bad_request(f'invalid resource version "{resource_version}"') from None
+        stream = self.store.watch(prefix, from_rev)
+        try:
+            async for ev in stream:
+                obj = ev.object
+                if pred is None:
+                    yield ev.type, _with_type(info, dict(obj))
+                    continue
+                now_match = pred(obj)
+                if ev.type == "ADDED":
+                    if now_match:
+                        yield "ADDED", _with_type(info, dict(obj))
+                    continue
+                if ev.type == "DELETED":
+                    if now_match:
+                        yield "DELETED", _with_type(info, dict(obj))
+                    continue
+                prev = ev.prev_object
+                was_match = pred(prev) if prev is not None else now_match
+                if now_match and was_match:
+                    yield "MODIFIED", _with_type(info, dict(obj))
+                elif now_match:
+                    yield "ADDED", _with_type(info, dict(obj))
+                elif was_match:
+                    yield "DELETED", _with_type(info, dict(obj))
+        except Expired as exc:
+            raise errors.gone(str(exc) or f"too old resource version: {from_rev}") from None
+        finally:
+            await stream.aclose()
+
+    # ------------------------------------------------------------------ writes
+
+    def _check_writable(self, info: ResourceInfo, subresource: str | None) -> None:
+        if info.read_only:
+            raise errors.method_not_supported(info.plural, info.group, "update")
+        if subresource and subresource not in info.subresources:
+            raise errors.resource_not_found_path()
+        if subresource == "log":
+            raise errors.method_not_supported(info.plural, info.group, "update")
+
+    async def _finish_update(self, info: ResourceInfo, key: str, old: Obj, new: Obj,
+                             subresource: str | None, expected_rv: str | None, dry_run: bool) -> Obj:
+        old_md = old["metadata"]
+        md = new.setdefault("metadata", {})
+        for k in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp",
+                  "deletionGracePeriodSeconds", "generation", "generateName"):
+            if k in old_md:
+                md[k] = old_md[k]
+            else:
+                md.pop(k, None)
+        new["kind"] = info.kind
+        new["apiVersion"] = info.api_version
+        if subresource == "status":
+            warnings = admission.admit_status_update(info, new, old)
+        else:
+            warnings = admission.admit_update(info, new, old)
+        _record_warnings(warnings)
+        md["resourceVersion"] = old_md.get("resourceVersion")
+        if new == old:
+            return _with_type(info, new)
+        if dry_run:
+            return _with_type(info, new)
+        try:
+            stored = await self.store.update(key, new, expected_rv or old_md.get("resourceVersion"))
+        except RevisionConflict:
+            raise errors.conflict(info.plural, info.group, old_md.get("name", ""), errors.STALE_OBJECT) from None
+        except KeyNotFound:
+            raise errors.not_found(info.plural, info.group, old_md.get("name", "")) from None
+        if self._deletable_now(info, stored):
+            stored = await self._remove(info, key, stored)
+        return _with_type(info, stored)
+
+    @staticmethod
+    def _deletable_now(info: ResourceInfo, obj: Obj) -> bool:
+        md = obj.get("metadata", {})
+        if not md.get("deletionTimestamp") or md.get("finalizers"):
+            return False
+        if info is NAMESPACES and (obj.get("spec") or {}).get("finalizers"):
+            return False
+        if info is PODS and md.get("deletionGracePeriodSeconds"):
+            return False  # the agent finishes a graceful pod deletion
+        return True
+
+    async def _remove(self, info: ResourceInfo, key: str, obj: Obj) -> Obj:
+        try:
+            return await self.store.delete(key, obj["metadata"].get("resourceVersion"))
+        except KeyNotFound:
+            return obj
+        except RevisionConflict:
+            # Someone wrote in between; they will see it deletable and remove it.
+            return obj
 
     async def update(self, info: ResourceInfo, namespace: str | None, name: str, body: Obj,
-                     subresource: str | None = None) -> Obj:
-        raise NotImplementedError
+                     subresource: str | None = None, *, dry_run: bool = False) -> Obj:
+        self._check_writable(info, subresource)
+        body_md = body.get("metadata") or {}
+        if body_md.get("name") and body_md["name"] != name:
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        if info.namespaced and body_md.get("namespace") and body_md["namespace"] != namespace:
+            raise errors.bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request")
+        old = await self._get_stored(info, namespace, name)
+        expected = body_md.get("resourceVersion")
+        if expected and expected != old["metadata"].get("resourceVersion"):
+            raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+        key = info.storage_key(namespace if info.namespaced else None, name)
+        return await self._finish_update(info, key, old, body, subresource, expected, dry_run)
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str, patch: Any,
-                    patch_type: str, subresource: str | None = None) -> Obj:
-        raise NotImplementedError
+                    patch_type: str, subresource: str | None = None, *, dry_run: bool = False) -> Obj:
+        self._check_writable(info, subresource)
+        key = info.storage_key(namespace if info.namespaced else None, name)
+        for _ in range(16):
+            old = await self._get_stored(info, namespace, name)
+            new = apply_patch(info, old, patch, patch_type)
+            if (new.get("metadata") or {}).get("resourceVersion") != old["metadata"].get("resourceVersion"):
+                # the patch pinned a resourceVersion that is not the current one
+                raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+            try:
+                return await self._finish_update(info, key, old, new, subresource, None, dry_run)
+            except errors.StatusError as exc:
+                if exc.code == 409 and exc.reason == "Conflict":
+                    continue  # someone wrote in between: re-apply the patch on the new state
+                raise
+        raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+
+    # ------------------------------------------------------------------ delete
 
     async def delete(self, info: ResourceInfo, namespace: str | None, name: str, *,
                      propagation_policy: str | None = None, grace_period_seconds: int | None = None,
-                     preconditions: Obj | None = None) -> Obj:
-        raise NotImplementedError
+                     preconditions: Obj | None = None, dry_run: bool = False) -> Obj:
+        obj, _ = await self.delete_ex(info, namespace, name, propagation_policy=propagation_policy,
+                                      grace_period_seconds=grace_period_seconds,
+                                      preconditions=preconditions, dry_run=dry_run)
+        return obj
+
+    async def delete_ex(self, info: ResourceInfo, namespace: str | None, name: str, *,
+                        propagation_policy: str | None = None, grace_period_seconds: int | None = None,
+                        preconditions: Obj | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
+        """Like ``delete``; also says whether the object is gone (False: it stays, with a
+        deletionTimestamp, until finalizers or its agent let it go — HTTP answers 202 then)."""
+        if info.read_only:
+            raise errors.method_not_supported(info.plural, info.group, "delete")
+        if propagation_policy not in (None, "", "Orphan", "Background", "Foreground"):
+            raise errors.invalid_object("DeleteOptions", "", "", [errors.not_supported(
+                "propagationPolicy", propagation_policy, ["Foreground", "Background", "Orphan", "nil"])])
+        if grace_period_seconds is not None and grace_period_seconds < 0:
+            grace_period_seconds = 0
+        key = info.storage_key(namespace if info.namespaced else None, name)
+        for _ in range(16):
+            obj = await self._get_stored(info, namespace, name)
+            md = obj["metadata"]
+            if preconditions:
+                if preconditions.get("uid") and preconditions["uid"] != md.get("uid"):
+                    raise errors.conflict(info.plural, info.group, name,
+                                          f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                                          f"UID in object meta: {md.get('uid')}")
+                if preconditions.get("resourceVersion") and \
+                        preconditions["resourceVersion"] != md.get("resourceVersion"):
+                    raise errors.conflict(info.plural, info.group, name,
+                                          "Precondition failed: ResourceVersion in precondition: "
+                                          f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
+                                          f"{md.get('resourceVersion')}")
+            if info is NAMESPACES and name in DEFAULT_NAMESPACES:
+                raise errors.StatusError(403, "Forbidden",
+                                         f'namespaces "{name}" is forbidden: this namespace may not be deleted',
+                                         {"name": name, "kind": "namespaces"})
+            new = copy.deepcopy(obj)
+            nmd = new["metadata"]
+            finalizers = list(nmd.get("finalizers") or [])
+            policy = propagation_policy or ("Orphan" if info is JOBS else "Background")
+            if policy == "Orphan" and ORPHAN_FINALIZER not in finalizers and not md.get("deletionTimestamp"):
+                finalizers.append(ORPHAN_FINALIZER)
+            elif policy == "Foreground" and FOREGROUND_FINALIZER not in finalizers \
+                    and not md.get("deletionTimestamp"):
+                finalizers.append(FOREGROUND_FINALIZER)
+            if policy != "Orphan" and ORPHAN_FINALIZER in finalizers and propagation_policy:
+                finalizers.remove(ORPHAN_FINALIZER)
+            grace = 0
+            if info is PODS:
+                terminal = (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                bound = bool((obj.get("spec") or {}).get("nodeName"))
+                if bound and not terminal:
+                    grace = grace_period_seconds if grace_period_seconds is not None else \
+                        (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                    if grace is None:
+                        grace = 30
+                    prev = md.get("deletionGracePeriodSeconds")
+                    if prev is not None and prev <= grace and md.get("deletionTimestamp"):
+                        grace = prev
+            if info is NAMESPACES:
+                new.setdefault("status", {})["phase"] = "Terminating"
+            if finalizers:
+                nmd["finalizers"] = finalizers
+            else:
+                nmd.pop("finalizers", None)
+            if not md.get("deletionTimestamp") or (info is PODS and grace < (md.get("deletionGracePeriodSeconds")
+                                                                              or 0)):
+                nmd["deletionTimestamp"] = meta.rfc3339(self.clock.now() + grace)
+                nmd["deletionGracePeriodSeconds"] = grace
+            if dry_run:
+                return _with_type(info, new), False
+            if self._deletable_now(info, new):
+                try:
+                    gone = await self.store.delete(key, md.get("resourceVersion"))
+                except RevisionConflict:
+                    continue
+                except KeyNotFound:
+                    raise errors.not_found(info.plural, info.group, name) from None
+                return _with_type(info, gone), True
+            if new == obj:
+                return _with_type(info, obj), False
+            try:
+                stored = await self.store.update(key, new, md.get("resourceVersion"))
+            except RevisionConflict:
+                continue
+            except KeyNotFound:
+                raise errors.not_found(info.plural, info.group, name) from None
+            return _with_type(info, stored), False
+        raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
 
     async def delete_collection(self, info: ResourceInfo, namespace: str | None, *,
                                 label_selector: str | None = None, field_selector: str | None = None,
-                                propagation_policy: str | None = None) -> Obj:
-        raise NotImplementedError
+                                propagation_policy: str | None = None, dry_run: bool = False) -> Obj:
+        listed = await self.list(info, namespace, label_selector=label_selector, field_selector=field_selector)
+        items = []
+        for item in listed["items"]:
+            md = item["metadata"]
+            try:
+                items.append(await self.delete(info, md.get("namespace"), md["name"],
+                                               propagation_policy=propagation_policy, dry_run=dry_run))
+            except errors.StatusError as exc:
+                if exc.code != 404:
+                    raise
+        listed["items"] = items
+        return listed
