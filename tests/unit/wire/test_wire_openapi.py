@@ -1,0 +1,52 @@
+"""The shipped OpenAPI documents: served bytes and the compiled schema view."""
+
+import hashlib
+
+from jobplane.api import openapi
+
+
+def test_documents_are_the_shipped_bytes() -> None:
+    docs = openapi.documents()
+    assert set(docs) == {"api/v1", "apis/batch/v1"}
+    assert hashlib.sha256(docs["api/v1"]).hexdigest() == (
+        "e70786b2b36d53fa99dd72910f2ef82a12384abc8d28ce144ebc9899c32b109c")
+    assert hashlib.sha256(docs["apis/batch/v1"]).hexdigest() == (
+        "5f09687551d11cc84567d8cc5f97b65465512c81d496c8c63f712a5e34352447")
+    assert openapi.documents() is docs  # cached
+
+
+def test_kinds_are_found_by_group_version_kind() -> None:
+    assert openapi.schema_name("batch", "v1", "Job") == "io.k8s.api.batch.v1.Job"
+    assert openapi.schema_name("", "v1", "Pod") == "io.k8s.api.core.v1.Pod"
+    assert openapi.schema_name("coordination.k8s.io", "v1", "Lease") is None
+    assert openapi.node_for("coordination.k8s.io", "v1", "Lease") is None
+
+
+def test_resolve_flattens_ref_and_allof() -> None:
+    job = openapi.raw_schema("io.k8s.api.batch.v1.Job")
+    assert job is not None
+    spec = openapi.resolve(job["properties"]["spec"])
+    assert "template" in spec["properties"]
+    assert spec["description"].startswith("Specification of the desired behavior of a job")
+
+
+def test_compiled_tree_carries_patch_metadata() -> None:
+    job = openapi.node_for("batch", "v1", "Job")
+    assert job is not None and job.kind == openapi.OBJECT
+    pod_spec = job.properties["spec"].properties["template"].properties["spec"]
+    containers = pod_spec.properties["containers"]
+    assert containers.kind == openapi.ARRAY
+    assert containers.merge_key == "name" and "merge" in containers.strategies
+    volumes = pod_spec.properties["volumes"]
+    assert volumes.strategies == frozenset({"merge", "retainKeys"})
+    container = containers.items
+    assert container is not None
+    assert container.properties["ports"].merge_key == "containerPort"
+    assert container.properties["volumeMounts"].merge_key == "mountPath"
+    assert container.properties["resources"].properties["limits"].kind == openapi.MAP
+    assert container.properties["resources"].properties["limits"].items.kind == openapi.LEAF
+    meta = job.properties["metadata"]
+    assert "merge" in meta.properties["finalizers"].strategies
+    assert meta.properties["ownerReferences"].merge_key == "uid"
+    assert meta.properties["labels"].kind == openapi.MAP
+    assert meta.properties["managedFields"].items.properties["fieldsV1"].kind == openapi.ANY
