@@ -69,7 +69,7 @@ class ResourceInfo:
 
 
 NAMESPACES = ResourceInfo("", "v1", "Namespace", "namespaces", "namespace", False, ("ns",),
-                          subresources=("status",),
+                          subresources=("status", "finalize"),
                           verbs=("create", "delete", "get", "list", "patch", "update", "watch"))
 NODES = ResourceInfo("", "v1", "Node", "nodes", "node", False, ("no",), subresources=("status",))
 PODS = ResourceInfo("", "v1", "Pod", "pods", "pod", True, ("po",), ("all",), ("log", "status"))

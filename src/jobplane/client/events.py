@@ -10,6 +10,122 @@ Contract (signatures fixed):
   ``default`` for cluster-scoped). A repeat of the same (object, type, reason, message)
   increments ``count`` and ``lastTimestamp`` of the existing Event instead.
 * ``await flush()``: wait for pending writes (tests).
+
+Writes go through one background task per recorder, in call order, so a repeat always
+finds the Event its first occurrence created. Failures are logged, never raised: events
+are best effort, as in client-go.
 """
 
 from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+from typing import Any
+
+from jobplane.api.errors import StatusError
+from jobplane.api.meta import rfc3339
+from jobplane.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+_CACHE_SIZE = 4096
+
+
+def involved_object(obj: Obj) -> Obj:
+    """The ObjectReference upstream's ``ref.GetReference`` builds."""
+    meta = obj.get("metadata") or {}
+    ref: Obj = {"kind": obj.get("kind", ""), "name": meta.get("name", "")}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    for src, dst in (("uid", "uid"), ("resourceVersion", "resourceVersion")):
+        if meta.get(src):
+            ref[dst] = meta[src]
+    if obj.get("apiVersion"):
+        ref["apiVersion"] = obj["apiVersion"]
+    return ref
+
+
+class EventRecorder:
+    def __init__(self, client: Any, component: str, clock: Clock, host: str = "") -> None:
+        self.client = client
+        self.component = component
+        self.clock = clock
+        self.host = host
+        self._pending: collections.deque[tuple[Obj, str, str, str, float]] = collections.deque()
+        self._worker: asyncio.Task[None] | None = None
+        # aggregation key -> (namespace, event name, count)
+        self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = collections.OrderedDict()
+
+    def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        self._pending.append((involved_object(obj), type_, reason, message, self.clock.now()))
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.get_running_loop().create_task(self._drain(), name=f"events:{self.component}")
+
+    async def flush(self) -> None:
+        while self._worker is not None and not self._worker.done():
+            await asyncio.shield(self._worker)
+
+    async def _drain(self) -> None:
+        while self._pending:
+            item = self._pending.popleft()
+            try:
+                await self._write(*item)
+            except Exception as exc:  # noqa: BLE001 - events are best effort
+                log.warning("could not record event %s/%s: %s", item[2], item[3], exc)
+
+    async def _write(self, ref: Obj, type_: str, reason: str, message: str, now: float) -> None:
+        ns = ref.get("namespace") or "default"
+        key = (ns, ref.get("kind", ""), ref.get("name", ""), ref.get("uid", ""), type_, reason, message)
+        ts = rfc3339(now)
+        seen = self._seen.get(key)
+        if seen is not None:
+            _, name, count = seen
+            try:
+                await self.client.patch("events", name, {"count": count + 1, "lastTimestamp": ts}, ns)
+                self._remember(key, ns, name, count + 1)
+                return
+            except StatusError as exc:
+                if exc.code != 404:
+                    raise
+                self._seen.pop(key, None)
+        nanos = int(now * 1_000_000_000)
+        for _ in range(16):
+            body = self._new_event(ref, ns, f"{ref.get('name', '')}.{nanos:x}", type_, reason, message, ts)
+            try:
+                created = await self.client.create("events", body, ns)
+            except StatusError as exc:
+                if exc.code == 409:
+                    nanos += 1
+                    continue
+                raise
+            self._remember(key, ns, created["metadata"]["name"], 1)
+            return
+
+    def _remember(self, key: tuple[str, ...], ns: str, name: str, count: int) -> None:
+        self._seen[key] = (ns, name, count)
+        self._seen.move_to_end(key)
+        while len(self._seen) > _CACHE_SIZE:
+            self._seen.popitem(last=False)
+
+    def _new_event(self, ref: Obj, ns: str, name: str, type_: str, reason: str, message: str, ts: str) -> Obj:
+        source: Obj = {"component": self.component}
+        if self.host:
+            source["host"] = self.host
+        return {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": name, "namespace": ns},
+            "involvedObject": ref,
+            "reason": reason,
+            "message": message,
+            "source": source,
+            "firstTimestamp": ts,
+            "lastTimestamp": ts,
+            "count": 1,
+            "type": type_,
+            "eventTime": None,
+            "reportingComponent": self.component,
+            "reportingInstance": self.host,
+        }

@@ -16,6 +16,355 @@ Contract (signatures fixed):
 
 ``SharedInformerFactory(client, clock)``: ``.informer(resource) -> Informer`` returns one
 shared all-namespaces informer per resource; ``await start_all()`` / ``await stop_all()``.
+
+Details worth knowing:
+* The cache is updated *before* handlers run, so a handler reading the cache sees the
+  event's state (as in client-go).
+* A re-list (after 410, or after a watch error) diffs against the cache: new objects give
+  ``on_add``, changed ones (other resourceVersion) ``on_update``, vanished ones
+  ``on_delete`` with the last cached state.
+* A watch that ends cleanly is resumed from the last seen resourceVersion without a list.
+* ``start()`` is idempotent: a second call waits for the first sync.
+* Handler exceptions are logged and never stop the informer.
 """
 
 from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from jobplane.api.errors import StatusError
+from jobplane.api.registry import resolve
+from jobplane.clock import Clock
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+IndexFn = Callable[[Obj], list[str]]
+
+NAMESPACE_INDEX = "namespace"
+# Back-off between failed list/watch attempts (client-go: 800 ms doubling to 30 s).
+_RETRY_BASE = 0.8
+_RETRY_MAX = 30.0
+
+
+def object_key(obj: Obj) -> str:
+    meta = obj.get("metadata") or {}
+    ns = meta.get("namespace")
+    return f"{ns}/{meta.get('name', '')}" if ns else meta.get("name", "")
+
+
+def _namespace_index(obj: Obj) -> list[str]:
+    return [(obj.get("metadata") or {}).get("namespace") or ""]
+
+
+def _rv(obj: Obj) -> str:
+    return (obj.get("metadata") or {}).get("resourceVersion") or ""
+
+
+class _Handler:
+    __slots__ = ("on_add", "on_update", "on_delete")
+
+    def __init__(self, on_add: Callable[[Obj], Any] | None, on_update: Callable[[Obj, Obj], Any] | None,
+                 on_delete: Callable[[Obj], Any] | None) -> None:
+        self.on_add = on_add
+        self.on_update = on_update
+        self.on_delete = on_delete
+
+
+class Informer:
+    def __init__(self, client: Any, resource: str, namespace: str | None = None, *,
+                 label_selector: str | None = None, field_selector: str | None = None,
+                 clock: Clock | None = None) -> None:
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.clock = clock or Clock()
+        self._cache: dict[str, Obj] = {}
+        self._handlers: list[_Handler] = []
+        self._index_fns: dict[str, IndexFn] = {NAMESPACE_INDEX: _namespace_index}
+        # index name -> value -> set of keys
+        self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        # key -> index name -> values the object was indexed under
+        self._indexed_values: dict[str, dict[str, list[str]]] = {}
+        self._resource_version = ""
+        self._synced = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._start_lock = asyncio.Lock()
+        self.relists = 0  # number of lists done (1 after start); handy for tests and metrics
+
+    # -- handlers and indices ----------------------------------------------------------
+    def add_handler(self, on_add: Callable[[Obj], Any] | None = None,
+                    on_update: Callable[[Obj, Obj], Any] | None = None,
+                    on_delete: Callable[[Obj], Any] | None = None) -> None:
+        handler = _Handler(on_add, on_update, on_delete)
+        self._handlers.append(handler)
+        if self._synced.is_set() and on_add is not None:
+            for obj in list(self._cache.values()):
+                self._call(on_add, obj)
+
+    def add_index(self, name: str, fn: IndexFn) -> None:
+        self._index_fns[name] = fn
+        index: dict[str, set[str]] = {}
+        self._indices[name] = index
+        for key, obj in self._cache.items():
+            values = self._safe_index(fn, obj)
+            self._indexed_values.setdefault(key, {})[name] = values
+            for v in values:
+                index.setdefault(v, set()).add(key)
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        keys = self._indices[name].get(value, ())
+        return [self._cache[k] for k in sorted(keys)]
+
+    def index_keys(self, name: str, value: str) -> list[str]:
+        return sorted(self._indices[name].get(value, ()))
+
+    # -- cache reads -------------------------------------------------------------------
+    def get(self, namespace: str | None, name: str) -> Obj | None:
+        return self._cache.get(f"{namespace}/{name}" if namespace else name)
+
+    def get_key(self, key: str) -> Obj | None:
+        return self._cache.get(key)
+
+    def list(self, namespace: str | None = None) -> list[Obj]:
+        if namespace is None:
+            return list(self._cache.values())
+        return self.by_index(NAMESPACE_INDEX, namespace)
+
+    def keys(self) -> list[str]:
+        return list(self._cache)
+
+    @property
+    def has_synced(self) -> bool:
+        return self._synced.is_set()
+
+    @property
+    def resource_version(self) -> str:
+        """The last resourceVersion seen by list or watch."""
+        return self._resource_version
+
+    # -- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        async with self._start_lock:
+            if self._task is None:
+                await self._list_and_replace()
+                self._synced.set()
+                self._task = asyncio.create_task(self._run(), name=f"informer:{self.resource}")
+        await self._synced.wait()
+
+    async def wait_synced(self) -> None:
+        await self._synced.wait()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):  # noqa: BLE001 - stopping anyway
+                pass
+
+    # -- list / watch ------------------------------------------------------------------
+    async def _list_and_replace(self) -> None:
+        result = await self.client.list(self.resource, self.namespace, label_selector=self.label_selector,
+                                        field_selector=self.field_selector)
+        self.relists += 1
+        self._replace(result.get("items") or [], (result.get("metadata") or {}).get("resourceVersion") or "")
+
+    def _replace(self, items: Iterable[Obj], resource_version: str) -> None:
+        fresh: dict[str, Obj] = {object_key(o): o for o in items}
+        for key in [k for k in self._cache if k not in fresh]:
+            old = self._cache_delete(key)
+            if old is not None:
+                self._dispatch_delete(old)
+        for key, obj in fresh.items():
+            old = self._cache.get(key)
+            self._cache_put(key, obj)
+            if old is None:
+                self._dispatch_add(obj)
+            elif _rv(old) != _rv(obj):
+                self._dispatch_update(old, obj)
+        self._resource_version = resource_version
+
+    async def _run(self) -> None:
+        delay = _RETRY_BASE
+        need_list = False
+        while True:
+            try:
+                if need_list:
+                    await self._list_and_replace()
+                    need_list = False
+                if await self._watch_once():
+                    delay = _RETRY_BASE
+                    await asyncio.sleep(0)
+                else:
+                    # An empty stream that ended at once: do not spin against a closing server.
+                    await self.clock.sleep(delay)
+                    delay = min(delay * 2, _RETRY_MAX)
+                # A clean end of the stream (timeout, server closed) resumes from the last RV.
+            except asyncio.CancelledError:
+                raise
+            except StatusError as exc:
+                if exc.code == 410:
+                    log.debug("informer %s: watch expired (%s), re-listing", self.resource, exc.message)
+                    need_list = True
+                    continue
+                log.warning("informer %s: watch failed: %s", self.resource, exc)
+                need_list = True
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+            except Exception as exc:  # noqa: BLE001 - keep the cache alive whatever happens
+                log.warning("informer %s: watch failed: %r", self.resource, exc)
+                need_list = True
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX)
+
+    async def _watch_once(self) -> int:
+        """Watch until the stream ends; returns the number of events seen."""
+        count = 0
+        # Remote transports bound each watch (client-go: 5-10 min) so a dead connection is noticed.
+        timeout_fn = getattr(self.client, "informer_watch_timeout", None)
+        stream = self.client.watch(self.resource, self.namespace, resource_version=self._resource_version,
+                                   label_selector=self.label_selector, field_selector=self.field_selector,
+                                   allow_bookmarks=True, timeout_seconds=timeout_fn() if timeout_fn else None)
+        try:
+            async for etype, obj in stream:
+                count += 1
+                self._apply_event(etype, obj)
+        finally:
+            aclose = getattr(stream, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:  # noqa: BLE001
+                    pass
+        return count
+
+    def _apply_event(self, etype: str, obj: Obj) -> None:
+        rv = _rv(obj)
+        if etype == "BOOKMARK":
+            if rv:
+                self._resource_version = rv
+            return
+        if etype == "ERROR":
+            raise StatusError.from_status(obj)
+        key = object_key(obj)
+        if etype in ("ADDED", "MODIFIED"):
+            old = self._cache.get(key)
+            self._cache_put(key, obj)
+            if rv:
+                self._resource_version = rv
+            if old is None:
+                self._dispatch_add(obj)
+            else:
+                self._dispatch_update(old, obj)
+        elif etype == "DELETED":
+            old = self._cache_delete(key)
+            if rv:
+                self._resource_version = rv
+            self._dispatch_delete(obj if obj.get("metadata") else (old or obj))
+        else:
+            log.debug("informer %s: ignoring event type %s", self.resource, etype)
+
+    # -- cache + index maintenance -----------------------------------------------------
+    def _cache_put(self, key: str, obj: Obj) -> None:
+        if key in self._cache:
+            self._unindex(key)
+        self._cache[key] = obj
+        per_index: dict[str, list[str]] = {}
+        for name, fn in self._index_fns.items():
+            values = self._safe_index(fn, obj)
+            per_index[name] = values
+            index = self._indices[name]
+            for v in values:
+                index.setdefault(v, set()).add(key)
+        self._indexed_values[key] = per_index
+
+    def _cache_delete(self, key: str) -> Obj | None:
+        if key not in self._cache:
+            return None
+        self._unindex(key)
+        return self._cache.pop(key)
+
+    def _unindex(self, key: str) -> None:
+        for name, values in self._indexed_values.pop(key, {}).items():
+            index = self._indices.get(name)
+            if index is None:
+                continue
+            for v in values:
+                keys = index.get(v)
+                if keys is not None:
+                    keys.discard(key)
+                    if not keys:
+                        del index[v]
+
+    @staticmethod
+    def _safe_index(fn: IndexFn, obj: Obj) -> list[str]:
+        try:
+            return list(fn(obj) or ())
+        except Exception:  # noqa: BLE001 - a bad index function must not break the cache
+            log.exception("index function failed")
+            return []
+
+    # -- dispatch ----------------------------------------------------------------------
+    @staticmethod
+    def _call(fn: Callable[..., Any], *args: Obj) -> None:
+        try:
+            fn(*args)
+        except Exception:  # noqa: BLE001 - handlers must not stop the informer
+            log.exception("informer handler failed")
+
+    def _dispatch_add(self, obj: Obj) -> None:
+        for h in self._handlers:
+            if h.on_add is not None:
+                self._call(h.on_add, obj)
+
+    def _dispatch_update(self, old: Obj, new: Obj) -> None:
+        for h in self._handlers:
+            if h.on_update is not None:
+                self._call(h.on_update, old, new)
+
+    def _dispatch_delete(self, obj: Obj) -> None:
+        for h in self._handlers:
+            if h.on_delete is not None:
+                self._call(h.on_delete, obj)
+
+
+class SharedInformerFactory:
+    """One all-namespaces informer per resource, shared by every controller."""
+
+    def __init__(self, client: Any, clock: Clock | None = None) -> None:
+        self.client = client
+        self.clock = clock or Clock()
+        self._informers: dict[str, Informer] = {}
+
+    @staticmethod
+    def _canonical(resource: str) -> str:
+        try:
+            info = resolve(resource)
+        except KeyError:
+            return resource
+        return f"{info.group_resource}/{info.version}"
+
+    def informer(self, resource: str) -> Informer:
+        key = self._canonical(resource)
+        inf = self._informers.get(key)
+        if inf is None:
+            inf = Informer(self.client, resource, clock=self.clock)
+            self._informers[key] = inf
+        return inf
+
+    def informers(self) -> list[Informer]:
+        return list(self._informers.values())
+
+    async def start_all(self) -> None:
+        """Start every informer made so far (idempotent) and wait until all are synced."""
+        await asyncio.gather(*(inf.start() for inf in list(self._informers.values())))
+
+    async def stop_all(self) -> None:
+        await asyncio.gather(*(inf.stop() for inf in list(self._informers.values())))

@@ -1,0 +1,201 @@
+"""The node agent: registers the node, watches the pods bound to it and runs a
+``PodWorker`` per pod (kubelet's pod workers, much reduced).
+
+* A new non-terminal pod gets a worker (which re-adopts its processes after a restart).
+* A pod with a deletionTimestamp is terminated (SIGTERM, its grace, SIGKILL), its final
+  status written, and then deleted with grace 0, as kubelet finishes a graceful deletion.
+* Terminal pods are left alone; their logs stay until the pod object is deleted, when the
+  pod's directory is removed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+from pathlib import Path
+from typing import Any
+
+from jobplane.agent.gpus import GpuAllocator, detect_gpus
+from jobplane.agent.node import MachineInfo, NodeHeartbeat, machine_info
+from jobplane.agent.runtime import HostProcessRuntime, Runtime
+from jobplane.agent.worker import PodWorker, WorkerConfig
+from jobplane.api.errors import StatusError
+from jobplane.api.resources import GPU
+from jobplane.clock import Clock
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+TERMINAL = ("Succeeded", "Failed")
+
+
+def _is_terminal(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in TERMINAL
+
+
+class Agent:
+    def __init__(self, client: Any, node_name: str, data_dir: Path, clock: Clock, *,
+                 runtime: Runtime | None = None, machine: MachineInfo | None = None,
+                 backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True) -> None:
+        self.client = client
+        self.node_name = node_name
+        self.clock = clock
+        self.pods_dir = Path(data_dir) / "pods"
+        self.runtime = runtime or HostProcessRuntime(clock)
+        self.machine = machine or machine_info(detect_gpus())
+        self.heartbeat = NodeHeartbeat(client, node_name, clock, self.machine) if heartbeat else None
+        self.config = WorkerConfig(
+            pods_dir=self.pods_dir, node_name=node_name, backoff_base=backoff_base, backoff_max=backoff_max,
+            node_capacity={"cpu": float(self.machine.cpus), "memory": float(self.machine.memory_bytes),
+                           GPU: float(self.machine.gpus)},
+            gpus=GpuAllocator(self.machine.gpus),
+        )
+        self.workers: dict[str, PodWorker] = {}  # by pod uid
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._finishing: set[str] = set()
+        # Pods whose worker reported a terminal phase: stale informer events must not restart them.
+        self._completed: set[str] = set()
+        self._background: set[asyncio.Task] = set()
+        self.informer: Any = None
+
+    # ------------------------------------------------------------------ run
+
+    async def run(self) -> None:
+        """Run until cancelled; running pods keep running when the agent stops (a later
+        agent re-adopts them)."""
+        from jobplane.client.informer import Informer
+
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
+        self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
+                                 clock=self.clock)
+        self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
+                                  on_delete=self.on_delete)
+        try:
+            await self.informer.start()
+            self.collect_orphan_dirs()
+            await asyncio.Event().wait()
+        finally:
+            if hb_task:
+                hb_task.cancel()
+            await self.informer.stop()
+            await self.detach()
+
+    async def detach(self) -> None:
+        """Stop supervising without killing: workers are cancelled, processes keep running."""
+        tasks = list(self._tasks.values()) + list(self._background)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # ------------------------------------------------------------- handlers
+
+    def sync(self, pod: Obj) -> None:
+        """Informer handler (sync): start, update or stop the pod's worker."""
+        meta = pod.get("metadata") or {}
+        uid = meta.get("uid", "")
+        if (pod.get("spec") or {}).get("nodeName") != self.node_name:
+            return
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update_pod(pod)
+        if meta.get("deletionTimestamp"):
+            if uid not in self._finishing:
+                self._finishing.add(uid)
+                self._spawn(self._finish_deletion(pod))
+            return
+        if worker is None and not _is_terminal(pod) and uid not in self._completed:
+            self._start_worker(pod)
+
+    def on_delete(self, pod: Obj) -> None:
+        """The pod object is gone (force deletion, or our own grace-0 delete): kill what is
+        left and remove the pod's directory."""
+        uid = (pod.get("metadata") or {}).get("uid", "")
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.deleted = True
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+            worker.stop(30.0 if grace is None else float(grace))
+        self._spawn(self._cleanup_after(uid))
+
+    # ------------------------------------------------------------- internals
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _start_worker(self, pod: Obj) -> PodWorker:
+        uid = pod["metadata"]["uid"]
+        worker = PodWorker(self.client, pod, self.runtime, self.clock, self.config)
+        self.workers[uid] = worker
+        task = asyncio.create_task(self._run_worker(uid, worker), name=f"pod:{pod['metadata'].get('name')}")
+        self._tasks[uid] = task
+        return worker
+
+    async def _run_worker(self, uid: str, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod worker %s/%s crashed", worker.namespace, worker.name)
+        finally:
+            if worker.terminal_reported:
+                self._completed.add(uid)
+            self._tasks.pop(uid, None)
+            # Keep a finished worker's entry only while a deletion may still need it.
+            if uid not in self._finishing:
+                self.workers.pop(uid, None)
+
+    async def _finish_deletion(self, pod: Obj) -> None:
+        meta = pod["metadata"]
+        uid = meta["uid"]
+        grace = meta.get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+        worker = self.workers.get(uid)
+        if worker is None and not _is_terminal(pod) and (self.pods_dir / uid / "state.json").exists():
+            worker = self._start_worker(pod)  # re-adopt to terminate processes from before a restart
+        if worker is not None:
+            worker.stop(float(grace))
+            await worker.finished.wait()
+        self.workers.pop(uid, None)
+        try:
+            await self.client.delete("pods", meta["name"], meta.get("namespace"), grace_period_seconds=0,
+                                     preconditions={"uid": uid})
+        except StatusError as exc:
+            if exc.code not in (404, 409):
+                log.warning("pod %s/%s: final delete failed: %s", meta.get("namespace"), meta["name"], exc)
+
+    async def _cleanup_after(self, uid: str) -> None:
+        task = self._tasks.get(uid)
+        worker = self.workers.get(uid)
+        if worker is not None:
+            await worker.finished.wait()
+        elif task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self.workers.pop(uid, None)
+        self._finishing.discard(uid)
+        self._completed.discard(uid)
+        shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
+
+    def collect_orphan_dirs(self) -> None:
+        """Remove directories of this node's pods that no longer exist (deleted while the
+        agent was down); only directories whose state.json names this node."""
+        live = {(p.get("metadata") or {}).get("uid") for p in self.informer.list()}
+        for child in self.pods_dir.iterdir() if self.pods_dir.exists() else ():
+            if child.name in live:
+                continue
+            try:
+                node = json.loads((child / "state.json").read_text()).get("node")
+            except (OSError, ValueError):
+                continue
+            if node == self.node_name:
+                shutil.rmtree(child, ignore_errors=True)

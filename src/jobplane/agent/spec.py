@@ -1,0 +1,177 @@
+"""From a pod's container spec to what a process needs: environment, argv, working directory.
+
+Pure functions. Upstream sources: ``third_party/forked/golang/expansion`` ($(VAR)
+expansion), ``pkg/kubelet/kubelet_pods.go`` (makeEnvironmentVariables, podFieldSelectorRuntimeValue).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import shutil
+from typing import Any
+
+from jobplane.api.resources import GPU, container_limit, quantity
+
+Obj = dict[str, Any]
+
+
+class ContainerConfigError(Exception):
+    """The container cannot be started as configured (reported as the container's failure)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion: defined variables are replaced, undefined ones are left
+    as written, ``$$`` is an escaped ``$``, any other ``$`` is literal."""
+    out: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
+        if ch != "$" or i + 1 >= n:
+            out.append(ch)
+            i += 1
+            continue
+        nxt = text[i + 1]
+        if nxt == "$":
+            out.append("$")
+            i += 2
+        elif nxt == "(":
+            end = text.find(")", i + 2)
+            if end == -1:
+                out.append(text[i:])
+                break
+            name = text[i + 2:end]
+            if name in env:
+                out.append(env[name])
+            else:
+                out.append(text[i:end + 1])
+            i = end + 1
+        else:
+            out.append("$")
+            out.append(nxt)
+            i += 2
+    return "".join(out)
+
+
+_LABEL_PATH = re.compile(r"^metadata\.(labels|annotations)\['(.*)'\]$")
+
+
+def field_ref_value(pod: Obj, path: str, host_ip: str = "127.0.0.1") -> str:
+    """``valueFrom.fieldRef.fieldPath`` as kubelet resolves it."""
+    meta = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    status = pod.get("status") or {}
+    m = _LABEL_PATH.match(path)
+    if m:
+        return str((meta.get(m.group(1)) or {}).get(m.group(2), ""))
+    simple = {
+        "metadata.name": meta.get("name"),
+        "metadata.namespace": meta.get("namespace"),
+        "metadata.uid": meta.get("uid"),
+        "spec.nodeName": spec.get("nodeName"),
+        "spec.serviceAccountName": spec.get("serviceAccountName"),
+        "status.hostIP": status.get("hostIP") or host_ip,
+        "status.podIP": status.get("podIP") or host_ip,
+        "status.hostIPs": status.get("hostIP") or host_ip,
+        "status.podIPs": status.get("podIP") or host_ip,
+    }
+    if path in simple:
+        return str(simple[path] or "")
+    if path in ("metadata.labels", "metadata.annotations"):
+        items = meta.get(path.split(".")[1]) or {}
+        return "\n".join(f'{k}="{v}"' for k, v in sorted(items.items()))
+    raise ContainerConfigError("CreateContainerConfigError", f"unsupported fieldPath: {path}")
+
+
+def _resource_field_value(pod: Obj, container: Obj, ref: Obj, node_capacity: dict[str, float]) -> str:
+    name = ref.get("containerName")
+    if name:
+        for c in (pod.get("spec") or {}).get("containers") or ():
+            if c.get("name") == name:
+                container = c
+    section, _, resource = str(ref.get("resource", "")).partition(".")
+    divisor = quantity(ref.get("divisor") or 1)
+    raw = ((container.get("resources") or {}).get(section) or {}).get(resource)
+    value = quantity(raw) if raw is not None else node_capacity.get(resource, 0.0)
+    return str(int(math.ceil(value / divisor)))
+
+
+def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
+              extra: dict[str, str] | None = None,
+              node_capacity: dict[str, float] | None = None) -> dict[str, str]:
+    """The process environment: ``base`` (the host's), then ``extra`` (agent-provided,
+    e.g. volume paths), then the container's ``env`` in order, each value expanded against
+    what is defined before it, as kubelet does. ``envFrom`` needs ConfigMaps/Secrets,
+    which jobplane does not serve: a non-optional source is a config error."""
+    env: dict[str, str] = dict(base or {})
+    env.update(extra or {})
+    for src in container.get("envFrom") or ():
+        ref = src.get("configMapRef") or src.get("secretRef")
+        if ref and not ref.get("optional"):
+            kind = "configmap" if "configMapRef" in src else "secret"
+            raise ContainerConfigError("CreateContainerConfigError", f'{kind} "{ref.get("name")}" not found')
+    for item in container.get("env") or ():
+        name = item.get("name")
+        if not name:
+            continue
+        vf = item.get("valueFrom")
+        if vf is None:
+            env[name] = expand(str(item.get("value", "")), env)
+        elif "fieldRef" in vf:
+            env[name] = field_ref_value(pod, vf["fieldRef"].get("fieldPath", ""))
+        elif "resourceFieldRef" in vf:
+            env[name] = _resource_field_value(pod, container, vf["resourceFieldRef"], node_capacity or {})
+        else:
+            ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
+            if ref.get("optional"):
+                continue
+            kind = "configmap" if "configMapKeyRef" in vf else "secret"
+            raise ContainerConfigError("CreateContainerConfigError", f'{kind} "{ref.get("name")}" not found')
+    return env
+
+
+def build_argv(container: Obj, env: dict[str, str]) -> list[str]:
+    """``command`` + ``args`` with ``$(VAR)`` expanded. Without ``command`` there is nothing to
+    run: the host runtime does not use images, so their entrypoints are unknown."""
+    command = [expand(str(a), env) for a in container.get("command") or ()]
+    args = [expand(str(a), env) for a in container.get("args") or ()]
+    if not command:
+        raise ContainerConfigError(
+            "StartError",
+            f'container "{container.get("name")}" has no command: jobplane runs processes on the host '
+            "and does not run images, so spec.containers[].command is required")
+    return command + args
+
+
+def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None) -> str:
+    """Absolute path of the program, looked up on the container's PATH (never via a shell)."""
+    if "/" in argv0:
+        path = os.path.normpath(argv0 if os.path.isabs(argv0) else os.path.join(cwd or os.getcwd(), argv0))
+        if os.access(path, os.X_OK) and not os.path.isdir(path):
+            return path
+        raise ContainerConfigError("StartError", _exec_error(argv0, "no such file or directory"))
+    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
+    if not found:
+        raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
+    return found
+
+
+def _exec_error(argv0: str, why: str) -> str:
+    # containerd's wording, which kubectl users recognise.
+    return ('failed to create containerd task: failed to create shim task: OCI runtime create failed: '
+            f'runc create failed: unable to start container process: exec: "{argv0}": {why}: unknown')
+
+
+def gpu_count(container: Obj) -> int:
+    return int(container_limit(container, GPU) or 0)
+
+
+def sanitize_env_name(name: str) -> str:
+    """``my-vol.data`` -> ``MY_VOL_DATA`` for JOBPLANE_VOLUME_* variables."""
+    return re.sub(r"[^A-Za-z0-9]", "_", name).upper()

@@ -1,0 +1,201 @@
+"""Pod status as kubelet reports it, computed from the agent's container records.
+
+Pure. Upstream: ``pkg/kubelet/kubelet_pods.go`` (getPhase, generateAPIPodStatus),
+``pkg/kubelet/status/generate.go`` (conditions), ``pkg/kubelet/container`` (reasons).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Obj = dict[str, Any]
+
+HOST_IP = "127.0.0.1"
+DEADLINE_REASON = "DeadlineExceeded"
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+
+
+@dataclass
+class ContainerRecord:
+    """What the agent knows about one container; persisted in state.json for recovery."""
+
+    name: str
+    image: str = ""
+    init: bool = False
+    state: Obj = field(default_factory=lambda: {"waiting": {"reason": "ContainerCreating"}})
+    last_state: Obj = field(default_factory=dict)
+    restart_count: int = 0
+    pid: int | None = None
+    pid_start: str | None = None  # /proc/<pid>/stat starttime, guards against pid reuse
+    container_id: str = ""
+
+    @property
+    def running(self) -> bool:
+        return "running" in self.state
+
+    @property
+    def terminated(self) -> Obj | None:
+        return self.state.get("terminated")
+
+    @property
+    def succeeded(self) -> bool:
+        t = self.terminated
+        return bool(t and t.get("exitCode") == 0)
+
+    def to_dict(self) -> Obj:
+        return {"name": self.name, "image": self.image, "init": self.init, "state": self.state,
+                "lastState": self.last_state, "restartCount": self.restart_count, "pid": self.pid,
+                "pidStart": self.pid_start, "containerID": self.container_id}
+
+    @classmethod
+    def from_dict(cls, d: Obj) -> ContainerRecord:
+        return cls(name=d["name"], image=d.get("image", ""), init=bool(d.get("init")),
+                   state=d.get("state") or {}, last_state=d.get("lastState") or {},
+                   restart_count=int(d.get("restartCount") or 0), pid=d.get("pid"),
+                   pid_start=d.get("pidStart"), container_id=d.get("containerID") or "")
+
+
+def terminated_state(exit_code: int, started_at: str | None, finished_at: str, *, reason: str | None = None,
+                     message: str | None = None, container_id: str = "", signal: int | None = None) -> Obj:
+    """``state.terminated``: reason Completed for exit 0, else Error (unless given, e.g. OOMKilled)."""
+    t: Obj = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
+              "finishedAt": finished_at}
+    if started_at:
+        t["startedAt"] = started_at
+    if message:
+        t["message"] = message
+    if signal:
+        t["signal"] = signal
+    if container_id:
+        t["containerID"] = container_id
+    return t
+
+
+def container_status(rec: ContainerRecord) -> Obj:
+    status: Obj = {
+        "name": rec.name,
+        "state": rec.state,
+        "lastState": rec.last_state,
+        "ready": rec.running and not rec.init,
+        "restartCount": rec.restart_count,
+        "image": rec.image,
+        "imageID": "",
+        "started": rec.running,
+    }
+    if rec.container_id:
+        status["containerID"] = rec.container_id
+    return status
+
+
+def pod_phase(restart_policy: str, init: list[ContainerRecord], app: list[ContainerRecord]) -> str:
+    """kubelet's getPhase."""
+    for rec in init:
+        t = rec.terminated
+        if t is not None and t.get("exitCode") != 0 and restart_policy == "Never":
+            return "Failed"
+    if any(not rec.succeeded for rec in init):
+        return "Pending"
+    running = waiting = stopped = succeeded = 0
+    for rec in app:
+        if rec.running:
+            running += 1
+        elif rec.terminated is not None:
+            stopped += 1
+            succeeded += rec.succeeded
+        elif rec.last_state.get("terminated") is not None:
+            stopped += 1  # waiting to restart after a failure
+        else:
+            waiting += 1
+    if waiting > 0:
+        return "Pending"
+    if running > 0:
+        return "Running"
+    if stopped > 0:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if restart_policy == "Never":
+            return "Failed"
+        return "Running"
+    return "Pending"
+
+
+def _cond(ctype: str, status: bool, now: str, previous: dict[str, Obj], reason: str | None = None,
+          message: str | None = None) -> Obj:
+    text = "True" if status else "False"
+    prev = previous.get(ctype)
+    since = prev.get("lastTransitionTime") if prev and prev.get("status") == text else now
+    c: Obj = {"type": ctype, "status": text, "lastProbeTime": None, "lastTransitionTime": since}
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
+
+
+def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerRecord], now: str,
+                   previous: list[Obj] | None = None, sandbox_ready: bool = True) -> list[Obj]:
+    """PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled (kubelet's order)."""
+    prev = {c.get("type"): c for c in previous or ()}
+    terminal = phase in ("Succeeded", "Failed")
+    terminal_reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+
+    conds = [_cond("PodReadyToStartContainers", sandbox_ready and not terminal, now, prev)]
+
+    pending_init = [r.name for r in init if not r.succeeded]
+    if not init:
+        conds.append(_cond("Initialized", True, now, prev))
+    elif phase == "Succeeded" and not pending_init:
+        conds.append(_cond("Initialized", True, now, prev, "PodCompleted"))
+    elif pending_init:
+        conds.append(_cond("Initialized", False, now, prev, "ContainersNotInitialized",
+                           f"containers with incomplete status: [{' '.join(pending_init)}]"))
+    else:
+        conds.append(_cond("Initialized", True, now, prev))
+
+    unready = [r.name for r in app if not r.running]
+    if terminal:
+        ready = [_cond(t, False, now, prev, terminal_reason) for t in ("Ready", "ContainersReady")]
+    elif pending_init:
+        msg = f"containers with incomplete status: [{' '.join(pending_init)}]"
+        ready = [_cond(t, False, now, prev, "ContainersNotInitialized", msg) for t in ("Ready", "ContainersReady")]
+    elif unready:
+        msg = f"containers with unready status: [{' '.join(unready)}]"
+        ready = [_cond(t, False, now, prev, "ContainersNotReady", msg) for t in ("Ready", "ContainersReady")]
+    else:
+        ready = [_cond(t, True, now, prev) for t in ("Ready", "ContainersReady")]
+    conds.extend(ready)
+
+    scheduled = prev.get("PodScheduled")
+    if scheduled and scheduled.get("status") == "True":
+        conds.append(scheduled)
+    else:
+        conds.append(_cond("PodScheduled", True, now, prev))
+    return conds
+
+
+def pod_status(pod: Obj, init: list[ContainerRecord], app: list[ContainerRecord], now: str, *,
+               start_time: str, qos: str, phase_override: str | None = None,
+               reason: str | None = None, message: str | None = None) -> Obj:
+    """The whole ``status`` the agent writes (through the status subresource)."""
+    spec = pod.get("spec") or {}
+    previous = (pod.get("status") or {}).get("conditions")
+    phase = phase_override or pod_phase(spec.get("restartPolicy") or "Always", init, app)
+    status: Obj = {
+        "phase": phase,
+        "conditions": pod_conditions(phase, init, app, now, previous),
+        "hostIP": HOST_IP,
+        "hostIPs": [{"ip": HOST_IP}],
+        "podIP": HOST_IP,
+        "podIPs": [{"ip": HOST_IP}],
+        "startTime": start_time,
+        "containerStatuses": [container_status(r) for r in app],
+        "qosClass": qos,
+        "reason": reason,
+        "message": message,
+    }
+    if init:
+        status["initContainerStatuses"] = [container_status(r) for r in init]
+    return status

@@ -1,0 +1,422 @@
+"""One task per pod: run init containers in order, then the app containers side by side,
+restart them as ``restartPolicy`` says, enforce ``activeDeadlineSeconds``, and report status.
+
+The worker's container records are persisted in ``DIR/pods/<uid>/state.json`` after every
+transition, so a restarted agent re-adopts processes that are still running (see
+``runtime.HostProcessRuntime.adopt``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jobplane import podlogs
+from jobplane.agent import status as st
+from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, terminate
+from jobplane.agent.spec import (
+    ContainerConfigError,
+    build_argv,
+    build_env,
+    gpu_count,
+    resolve_executable,
+)
+from jobplane.agent.volumes import link_mounts, mount_env, unlink_mounts, volume_dirs
+from jobplane.api.errors import StatusError
+from jobplane.api.meta import parse_time, rfc3339
+from jobplane.api.resources import container_limit, qos_class
+from jobplane.clock import Clock
+
+log = logging.getLogger(__name__)
+Obj = dict[str, Any]
+
+LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
+
+
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration String for whole seconds: ``10s``, ``1m20s``, ``5m0s``."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m}m{s}s"
+
+
+def restart_delay(failures: int, base: float, cap: float) -> float:
+    """kubelet's crash-loop back-off: base * 2**(failures-1), capped (10 s doubling to 5 min)."""
+    if failures <= 0:
+        return 0.0
+    return min(base * (2 ** (failures - 1)), cap)
+
+
+def host_environment() -> dict[str, str]:
+    """The environment every container inherits: the agent's, minus jobplane's own settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("JOBPLANE_") and k != "KUBECONFIG"}
+
+
+@dataclass
+class WorkerConfig:
+    pods_dir: Path
+    node_name: str
+    backoff_base: float = 10.0
+    backoff_max: float = 300.0
+    host_env: dict[str, str] = field(default_factory=host_environment)
+    node_capacity: dict[str, float] = field(default_factory=dict)
+    gpus: Any = None  # agent.gpus.GpuAllocator or None
+
+
+class PodWorker:
+    def __init__(self, client: Any, pod: Obj, runtime: Runtime, clock: Clock, config: WorkerConfig) -> None:
+        self.client = client
+        self.pod = pod
+        self.runtime = runtime
+        self.clock = clock
+        self.config = config
+        meta = pod["metadata"]
+        self.uid: str = meta["uid"]
+        self.name: str = meta["name"]
+        self.namespace: str = meta.get("namespace") or "default"
+        self.pod_dir = config.pods_dir / self.uid
+        spec = pod.get("spec") or {}
+        self.restart_policy: str = spec.get("restartPolicy") or "Always"
+        self.init = [st.ContainerRecord(c["name"], c.get("image", ""), init=True,
+                                        state={"waiting": {"reason": "PodInitializing"}})
+                     for c in spec.get("initContainers") or ()]
+        app_wait = "PodInitializing" if self.init else "ContainerCreating"
+        self.app = [st.ContainerRecord(c["name"], c.get("image", ""), state={"waiting": {"reason": app_wait}})
+                    for c in spec.get("containers") or ()]
+        self.start_time: str = rfc3339(clock.now())
+        self.handles: dict[str, ContainerHandle] = {}
+        self.failures: dict[str, int] = {}
+        self.links: list[str] = []
+        self.gpu_ids: list[int] = []
+        self.stopping = False
+        self.stop_grace = 30.0
+        self.deleted = False  # the pod object is gone: nothing to report any more
+        self.pod_reason: str | None = None
+        self.pod_message: str | None = None
+        self.force_failed = False
+        self._stop_event = asyncio.Event()
+        self._report_lock = asyncio.Lock()
+        self._last_status: Obj | None = None
+        self.finished = asyncio.Event()
+
+    # ----------------------------------------------------------------- control
+
+    def update_pod(self, pod: Obj) -> None:
+        """Keep the newest copy (the informer may deliver one older than our own patch result)."""
+        try:
+            if int(pod["metadata"].get("resourceVersion") or 0) < int(self.pod["metadata"].get("resourceVersion") or 0):
+                return
+        except (TypeError, ValueError):
+            pass
+        self.pod = pod
+
+    def stop(self, grace: float, reason: str | None = None, message: str | None = None) -> None:
+        """Terminate every running container (SIGTERM, ``grace``, SIGKILL); no more restarts."""
+        if reason and not self.pod_reason:
+            self.pod_reason, self.pod_message = reason, message
+        if self.stopping:
+            self.stop_grace = min(self.stop_grace, grace)
+            if grace <= 0:
+                for handle in self.handles.values():
+                    asyncio.ensure_future(terminate(handle, 0, self.clock))
+            return
+        self.stopping = True
+        self.stop_grace = grace
+        self._stop_event.set()
+        for handle in list(self.handles.values()):
+            asyncio.ensure_future(terminate(handle, grace, self.clock))
+
+    # --------------------------------------------------------------- lifecycle
+
+    async def run(self) -> None:
+        deadline_task = None
+        try:
+            recovered = self._load_state()
+            if not recovered and self._looks_started_elsewhere():
+                self._mark_lost_without_state()
+            else:
+                self.pod_dir.mkdir(parents=True, exist_ok=True)
+                self._save_state()
+                await self.report()
+                deadline_task = self._start_deadline()
+                await self._run_containers()
+            await self._finish()
+        except asyncio.CancelledError:
+            # The agent is stopping, not the pod: processes and mount links stay for the next agent.
+            raise
+        else:
+            unlink_mounts(self.links)
+        finally:
+            if deadline_task:
+                deadline_task.cancel()
+            if self.config.gpus is not None and self.gpu_ids:
+                self.config.gpus.release(self.gpu_ids)
+            self.finished.set()
+
+    async def _run_containers(self) -> None:
+        specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("initContainers") or ()}
+        for rec in self.init:
+            if self.stopping or not await self._container_loop(rec, specs[rec.name]):
+                return
+        if self.stopping:
+            return
+        if self.init:
+            for rec in self.app:
+                if rec.state.get("waiting", {}).get("reason") == "PodInitializing":
+                    rec.state = {"waiting": {"reason": "ContainerCreating"}}
+        specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("containers") or ()}
+        await asyncio.gather(*(self._container_loop(rec, specs[rec.name]) for rec in self.app))
+
+    async def _container_loop(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
+        """Run one container until it is done for good; True when it succeeded."""
+        policy = "OnFailure" if rec.init and self.restart_policy == "Always" else self.restart_policy
+        while True:
+            if rec.terminated is None:
+                info = await self._run_once(rec, cspec)
+                if info is None:  # stopped before it could start
+                    return False
+                self._record_exit(rec, info)
+                await self.report()
+            if self.force_failed:
+                return False
+            if rec.succeeded and (rec.init or policy != "Always"):
+                return True
+            if policy == "Never" or self.stopping:
+                return rec.succeeded
+            self.failures[rec.name] = self.failures.get(rec.name, 0) + 1
+            delay = restart_delay(self.failures[rec.name], self.config.backoff_base, self.config.backoff_max)
+            rec.last_state = {"terminated": rec.state["terminated"]}
+            rec.restart_count += 1
+            rec.state = {"waiting": {
+                "reason": "CrashLoopBackOff",
+                "message": f"back-off {go_duration(delay)} restarting failed container={rec.name} "
+                           f"pod={self.name}_{self.namespace}({self.uid})"}}
+            self._save_state()
+            await self.report()
+            if await self._interruptible_sleep(delay):
+                return False
+
+    async def _run_once(self, rec: st.ContainerRecord, cspec: Obj) -> ExitInfo | None:
+        """Start (or re-adopt) the process and wait for it to end."""
+        handle = None
+        if rec.running and rec.pid:
+            run_dir = self._run_dir(rec)
+            handle = self.runtime.adopt(rec.pid, rec.pid_start, run_dir,
+                                        podlogs.done_marker(self.config.pods_dir, self.uid, rec.name,
+                                                            rec.restart_count))
+            if handle is None:
+                self.force_failed = True
+                self.pod_message = (f"container {rec.name} disappeared while the agent was not running; "
+                                    "its exit code is unknown")
+                self.stop(0)
+                return ExitInfo(137, self.clock.now(), "ContainerStatusUnknown", LOST_MESSAGE)
+        if handle is None:
+            if self.stopping:
+                return None
+            try:
+                pspec = self._process_spec(rec, cspec)
+            except ContainerConfigError as exc:
+                return ExitInfo(128, self.clock.now(), exc.reason, exc.message)
+            except OSError as exc:
+                return ExitInfo(128, self.clock.now(), "StartError", str(exc))
+            handle = await self.runtime.start(pspec)
+            rec.pid, rec.pid_start = handle.pid, handle.pid_start
+            rec.container_id = f"jobplane://{handle.pid}"
+            rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
+            self._save_state()
+            await self.report()
+        self.handles[rec.name] = handle
+        if self.stopping:  # stop() raced with the start
+            asyncio.ensure_future(terminate(handle, self.stop_grace, self.clock))
+        try:
+            return await handle.wait()
+        finally:
+            self.handles.pop(rec.name, None)
+
+    def _record_exit(self, rec: st.ContainerRecord, info: ExitInfo) -> None:
+        started = (rec.state.get("running") or {}).get("startedAt")
+        finished = rfc3339(info.finished_at if info.finished_at is not None else self.clock.now())
+        if started and parse_time(started) and parse_time(started) > parse_time(finished):
+            finished = started
+        rec.state = {"terminated": st.terminated_state(
+            info.exit_code, started, finished, reason=info.reason, message=info.message,
+            container_id=rec.container_id, signal=info.signal)}
+        rec.pid = rec.pid_start = None
+        if started and info.exit_code != 0:
+            ran = (parse_time(finished) or 0) - (parse_time(started) or 0)
+            if ran >= 2 * self.config.backoff_max:  # kubelet forgets the back-off after a long good run
+                self.failures.pop(rec.name, None)
+        self._save_state()
+
+    async def _interruptible_sleep(self, seconds: float) -> bool:
+        """Sleep on the clock; True when stop() interrupted it."""
+        sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop_event.wait())
+        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        sleeper.cancel()
+        stopper.cancel()
+        return self.stopping
+
+    def _start_deadline(self) -> asyncio.Task | None:
+        ads = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")
+        if ads is None:
+            return None
+        remaining = (parse_time(self.start_time) or self.clock.now()) + int(ads) - self.clock.now()
+
+        async def fire() -> None:
+            await self.clock.sleep(max(0.0, remaining))
+            grace = (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+            self.force_failed = True
+            self.stop(30.0 if grace is None else float(grace), st.DEADLINE_REASON, st.DEADLINE_MESSAGE)
+
+        return asyncio.ensure_future(fire())
+
+    async def _finish(self) -> None:
+        """Final status. On a stopped pod, a container that had run but has no exit status
+        (it was between restarts) is reported as kubelet does: ContainerStatusUnknown, 137."""
+        if self.stopping or self.force_failed:
+            for rec in self.init + self.app:
+                if rec.terminated is None and (rec.running or rec.last_state):
+                    rec.state = {"terminated": st.terminated_state(
+                        137, None, rfc3339(self.clock.now()), reason="ContainerStatusUnknown",
+                        message="The container could not be located when the pod was terminated")}
+        self._save_state()
+        await self.report(final=True)
+
+    # ----------------------------------------------------------------- status
+
+    def _phase_override(self, final: bool) -> str | None:
+        if self.force_failed:
+            return "Failed"
+        if final and self.stopping:
+            phase = st.pod_phase(self.restart_policy, self.init, self.app)
+            return "Succeeded" if phase == "Succeeded" else "Failed"
+        return None
+
+    def current_status(self, final: bool = False) -> Obj:
+        phase_override = self._phase_override(final)
+        return st.pod_status(self.pod, self.init, self.app, rfc3339(self.clock.now()),
+                             start_time=self.start_time, qos=qos_class(self.pod),
+                             phase_override=phase_override,
+                             reason=self.pod_reason if phase_override else None,
+                             message=self.pod_message if phase_override else None)
+
+    async def report(self, final: bool = False) -> None:
+        """Write status through the status subresource (merge patch), skipping no-ops."""
+        if self.deleted:
+            return
+        async with self._report_lock:
+            status = self.current_status(final)
+            if status == self._last_status:
+                return
+            try:
+                updated = await self.client.patch("pods", self.name, {"status": status}, self.namespace,
+                                                  subresource="status")
+            except StatusError as exc:
+                if exc.code == 404:
+                    self.deleted = True
+                    self.stop(0)
+                    return
+                log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
+                return
+            self._last_status = status
+            if isinstance(updated, dict) and updated.get("metadata"):
+                self.update_pod(updated)
+
+    @property
+    def terminal_reported(self) -> bool:
+        return bool(self._last_status and self._last_status.get("phase") in ("Succeeded", "Failed"))
+
+    # ------------------------------------------------------------ processes
+
+    def _run_dir(self, rec: st.ContainerRecord) -> Path:
+        return self.pod_dir / "containers" / rec.name / str(rec.restart_count)
+
+    def _process_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
+        volumes = volume_dirs(self.pod, self.pod_dir)
+        extra = {"HOSTNAME": self.name, "JOBPLANE_POD_DIR": str(self.pod_dir)}
+        extra.update(mount_env(cspec, volumes))
+        extra.update(self._gpu_env(cspec))
+        env = build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity)
+        argv = build_argv(cspec, env)
+        cwd = cspec.get("workingDir") or None
+        if cwd:
+            Path(cwd).mkdir(parents=True, exist_ok=True)
+        executable = resolve_executable(argv[0], env, cwd)
+        self.links.extend(link_mounts(cspec, volumes))
+        mem = container_limit(cspec, "memory")
+        return ProcessSpec(
+            argv=argv, executable=executable, env=env, cwd=cwd, state_dir=self._run_dir(rec),
+            log_path=podlogs.log_path(self.config.pods_dir, self.uid, rec.name, rec.restart_count),
+            done_path=podlogs.done_marker(self.config.pods_dir, self.uid, rec.name, rec.restart_count),
+            memory_limit=int(mem) if mem else None, cpu_limit=container_limit(cspec, "cpu"),
+            cgroup_name=f"jobplane-{self.uid}-{rec.name}",
+        )
+
+    def _gpu_env(self, cspec: Obj) -> dict[str, str]:
+        gpus = self.config.gpus
+        if gpus is None or not gpus.total:
+            return {}
+        want = gpu_count(cspec)
+        if want == 0:
+            return {"CUDA_VISIBLE_DEVICES": "", "NVIDIA_VISIBLE_DEVICES": "void"}
+        ids = gpus.acquire(want)
+        if ids is None:
+            raise ContainerConfigError("StartError", f"insufficient nvidia.com/gpu: {want} requested")
+        self.gpu_ids.extend(ids)
+        visible = ",".join(str(i) for i in ids)
+        return {"CUDA_VISIBLE_DEVICES": visible, "NVIDIA_VISIBLE_DEVICES": visible}
+
+    # ---------------------------------------------------------- persistence
+
+    @property
+    def state_path(self) -> Path:
+        return self.pod_dir / "state.json"
+
+    def _save_state(self) -> None:
+        data = {"node": self.config.node_name, "startTime": self.start_time, "links": self.links,
+                "containers": [r.to_dict() for r in self.init + self.app]}
+        with contextlib.suppress(OSError):
+            self.pod_dir.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data))
+            os.replace(tmp, self.state_path)
+
+    def _load_state(self) -> bool:
+        try:
+            data = json.loads(self.state_path.read_text())
+        except (OSError, ValueError):
+            return False
+        self.start_time = data.get("startTime") or self.start_time
+        self.links = list(data.get("links") or ())
+        saved = {(bool(d.get("init")), d["name"]): st.ContainerRecord.from_dict(d) for d in data.get("containers", ())}
+        self.init = [saved.get((True, r.name), r) for r in self.init]
+        self.app = [saved.get((False, r.name), r) for r in self.app]
+        for rec in self.init + self.app:
+            if rec.last_state.get("terminated") and "waiting" in rec.state:
+                self.failures[rec.name] = rec.restart_count
+        return True
+
+    def _looks_started_elsewhere(self) -> bool:
+        """The API says containers ran, but this agent has no record of them (data dir lost)."""
+        status = self.pod.get("status") or {}
+        return status.get("phase") == "Running" or any(
+            "running" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or ())
+
+    def _mark_lost_without_state(self) -> None:
+        self.force_failed = True
+        self.pod_message = "the agent has no record of this pod's processes; their exit codes are unknown"
+        for rec in self.init + self.app:
+            rec.state = {"terminated": st.terminated_state(
+                137, None, rfc3339(self.clock.now()), reason="ContainerStatusUnknown", message=LOST_MESSAGE)}

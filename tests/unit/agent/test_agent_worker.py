@@ -1,0 +1,169 @@
+"""PodWorker against a fake client, running real short processes."""
+
+import asyncio
+import json
+
+import pytest
+from agent_fakes import FakeClient, make_pod
+
+from jobplane.agent.runtime import HostProcessRuntime
+from jobplane.agent.worker import PodWorker, WorkerConfig
+from jobplane.clock import Clock
+from jobplane.podlogs import log_path
+
+
+def worker_for(tmp_path, client, pod, **cfg):
+    client.add("pods", pod)
+    clock = Clock()
+    config = WorkerConfig(pods_dir=tmp_path, node_name="n1", host_env={"PATH": "/usr/bin:/bin"}, **cfg)
+    return PodWorker(client, pod, HostProcessRuntime(clock, poll_interval=0.05, cgroup_root=None), clock, config)
+
+
+async def final_pod(client, name="p"):
+    return await client.get("pods", name, "default")
+
+
+async def test_success(tmp_path):
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "main", "image": "busybox", "command": ["sh", "-c", "echo $(MSG)"],
+                                "env": [{"name": "MSG", "value": "hi"}]}])
+    await worker_for(tmp_path, c, pod).run()
+    p = await final_pod(c)
+    assert p["status"]["phase"] == "Succeeded"
+    cs = p["status"]["containerStatuses"][0]
+    assert cs["state"]["terminated"]["reason"] == "Completed" and cs["state"]["terminated"]["exitCode"] == 0
+    assert cs["containerID"].startswith("jobplane://")
+    phases = [s["phase"] for s in c.status_patches("p")]
+    assert phases[0] == "Pending" and "Running" in phases and phases[-1] == "Succeeded"
+    assert log_path(tmp_path, "uid-p", "main", 0).read_text().endswith("stdout F hi\n")
+
+
+async def test_never_failure(tmp_path):
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "main", "image": "x", "command": ["sh", "-c", "exit 3"]}])
+    await worker_for(tmp_path, c, pod).run()
+    p = await final_pod(c)
+    assert p["status"]["phase"] == "Failed"
+    t = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert t["exitCode"] == 3 and t["reason"] == "Error"
+
+
+async def test_missing_command_fails_clearly(tmp_path):
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "main", "image": "perl"}])
+    await worker_for(tmp_path, c, pod).run()
+    p = await final_pod(c)
+    t = p["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert p["status"]["phase"] == "Failed" and t["reason"] == "StartError" and "command" in t["message"]
+
+
+async def test_on_failure_restarts_with_backoff(tmp_path):
+    c = FakeClient()
+    marker = tmp_path / "count"
+    script = f'n=$(cat {marker} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {marker}; [ $n -ge 3 ]'
+    pod = make_pod(restartPolicy="OnFailure",
+                   containers=[{"name": "main", "image": "x", "command": ["sh", "-c", script]}])
+    await worker_for(tmp_path, c, pod, backoff_base=0.05, backoff_max=0.1).run()
+    p = await final_pod(c)
+    cs = p["status"]["containerStatuses"][0]
+    assert p["status"]["phase"] == "Succeeded"
+    assert cs["restartCount"] == 2
+    assert cs["lastState"]["terminated"]["exitCode"] == 1
+    waits = [s["containerStatuses"][0]["state"].get("waiting", {}) for s in c.status_patches("p")]
+    backoffs = [w["message"] for w in waits if w.get("reason") == "CrashLoopBackOff"]
+    assert backoffs and backoffs[0].startswith("back-off 0s restarting failed container=main pod=p_default(uid-p)")
+    assert log_path(tmp_path, "uid-p", "main", 2).exists()
+
+
+async def test_init_containers_run_first_in_order(tmp_path):
+    c = FakeClient()
+    out = tmp_path / "order"
+    pod = make_pod(
+        initContainers=[{"name": "i1", "image": "x", "command": ["sh", "-c", f"echo i1 >> {out}"]},
+                        {"name": "i2", "image": "x", "command": ["sh", "-c", f"echo i2 >> {out}"]}],
+        containers=[{"name": "a", "image": "x", "command": ["sh", "-c", f"echo a >> {out}"]}])
+    await worker_for(tmp_path, c, pod).run()
+    p = await final_pod(c)
+    assert out.read_text().split() == ["i1", "i2", "a"]
+    assert p["status"]["phase"] == "Succeeded"
+    assert [s["state"]["terminated"]["reason"] for s in p["status"]["initContainerStatuses"]] == ["Completed"] * 2
+
+
+async def test_init_failure_never_fails_pod(tmp_path):
+    c = FakeClient()
+    pod = make_pod(initContainers=[{"name": "i1", "image": "x", "command": ["false"]}],
+                   containers=[{"name": "a", "image": "x", "command": ["true"]}])
+    await worker_for(tmp_path, c, pod).run()
+    p = await final_pod(c)
+    assert p["status"]["phase"] == "Failed"
+    assert p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "PodInitializing"
+
+
+async def test_active_deadline(tmp_path):
+    c = FakeClient()
+    pod = make_pod(activeDeadlineSeconds=1, terminationGracePeriodSeconds=1,
+                   containers=[{"name": "a", "image": "x", "command": ["sleep", "30"]}])
+    w = worker_for(tmp_path, c, pod)
+    await asyncio.wait_for(w.run(), 5)
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Failed" and st["reason"] == "DeadlineExceeded"
+    assert st["message"] == "Pod was active on the node longer than the specified deadline"
+    assert st["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 143
+
+
+async def test_stop_terminates_and_reports_failed(tmp_path):
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "a", "image": "x", "command": ["sleep", "30"]}])
+    w = worker_for(tmp_path, c, pod)
+    task = asyncio.ensure_future(w.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if w.handles:
+            break
+    w.stop(2)
+    await asyncio.wait_for(task, 3)
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Failed"
+
+
+async def test_recovery_adopts_running_process(tmp_path):
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "a", "image": "x", "command": ["sh", "-c", "sleep 0.5; exit 4"]}])
+    w = worker_for(tmp_path, c, pod)
+    task = asyncio.ensure_future(w.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if w.handles:
+            break
+    task.cancel()  # the agent goes away; the process keeps running
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    state = json.loads((tmp_path / "uid-p" / "state.json").read_text())
+    assert state["containers"][0]["pid"]
+    w2 = PodWorker(c, await final_pod(c), w.runtime, w.clock, w.config)
+    await asyncio.wait_for(w2.run(), 3)
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Failed"
+    assert st["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
+
+
+async def test_recovery_without_state_fails_pod(tmp_path):
+    c = FakeClient()
+    pod = make_pod()
+    pod["status"] = {"phase": "Running", "containerStatuses": [{"name": "main", "state": {"running": {}}}]}
+    await worker_for(tmp_path, c, pod).run()
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Failed"
+    assert st["containerStatuses"][0]["state"]["terminated"]["reason"] == "ContainerStatusUnknown"
+
+
+async def test_emptydir_volume_env(tmp_path):
+    c = FakeClient()
+    pod = make_pod(volumes=[{"name": "work-dir", "emptyDir": {}}],
+                   containers=[{"name": "a", "image": "x",
+                                "command": ["sh", "-c", f"echo data > $(JOBPLANE_VOLUME_WORK_DIR)/f; echo via > {tmp_path}/mnt/g"],
+                                "volumeMounts": [{"name": "work-dir", "mountPath": str(tmp_path / "mnt")}]}])
+    await worker_for(tmp_path, c, pod).run()
+    assert (tmp_path / "uid-p" / "volumes" / "work-dir" / "f").read_text() == "data\n"
+    assert (tmp_path / "uid-p" / "volumes" / "work-dir" / "g").read_text() == "via\n"
+    assert not (tmp_path / "mnt").exists()  # the mountPath symlink is removed when the pod ends

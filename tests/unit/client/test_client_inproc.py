@@ -1,0 +1,77 @@
+"""InProcessClient over ApiService(MemoryStore): verbs, copies, errors, watch."""
+
+import asyncio
+
+import pytest
+
+from jobplane.api.errors import StatusError
+from jobplane.client.base import MERGE_PATCH
+
+
+def pod(name, **labels):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+
+
+async def test_crud_and_copies(inproc):
+    body = pod("a", app="x")
+    created = await inproc.create("pods", body, "default")
+    assert created["metadata"]["uid"] and created["kind"] == "Pod"
+    assert "uid" not in body["metadata"]  # the caller's body is not touched
+    created["metadata"]["labels"]["app"] = "mutated"
+    got = await inproc.get("po", "a", "default")
+    assert got["metadata"]["labels"]["app"] == "x"
+    got["metadata"]["labels"]["extra"] = "1"
+    updated = await inproc.update("pods", got)  # namespace taken from the body
+    assert updated["metadata"]["labels"]["extra"] == "1"
+    patched = await inproc.patch("pods", "a", {"metadata": {"labels": {"p": "q"}}}, "default", MERGE_PATCH)
+    assert patched["metadata"]["labels"]["p"] == "q"
+    listed = await inproc.list("pods", "default", label_selector="app=x")
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["a"]
+    assert listed["metadata"]["resourceVersion"]
+    await inproc.delete("pods", "a", "default")
+    with pytest.raises(StatusError) as exc:
+        await inproc.get("pods", "a", "default")
+    assert exc.value.code == 404 and exc.value.message == 'pods "a" not found'
+
+
+async def test_unknown_resource_is_404(inproc):
+    with pytest.raises(StatusError) as exc:
+        await inproc.get("widgets", "a", "default")
+    assert exc.value.code == 404
+
+
+async def test_cluster_scoped_ignores_namespace(inproc):
+    ns = await inproc.get("namespaces", "default", "whatever")
+    assert ns["metadata"]["name"] == "default"
+
+
+async def test_watch_yields_copies_and_times_out_on_clock(inproc, clock):
+    await inproc.create("pods", pod("a"), "default")
+    listed = await inproc.list("pods", "default")
+    rv = listed["metadata"]["resourceVersion"]
+    seen = []
+
+    async def consume():
+        async for etype, obj in inproc.watch("pods", "default", resource_version=rv, timeout_seconds=30):
+            obj["metadata"]["name"] = "mutated"  # must not leak into the store or other watchers
+            seen.append(etype)
+
+    task = asyncio.create_task(consume())
+    for _ in range(10):
+        await asyncio.sleep(0)
+    await inproc.create("pods", pod("b"), "default")
+    for _ in range(10):
+        await asyncio.sleep(0)
+    assert seen == ["ADDED"]
+    assert (await inproc.get("pods", "b", "default"))["metadata"]["name"] == "b"
+    await clock.advance(30)
+    await asyncio.wait_for(task, 1)
+
+
+async def test_watch_from_zero_lists_first(inproc):
+    await inproc.create("pods", pod("a"), "default")
+    stream = inproc.watch("pods", "default")
+    etype, obj = await stream.__anext__()
+    assert (etype, obj["metadata"]["name"], obj["kind"]) == ("ADDED", "a", "Pod")
+    await stream.aclose()
