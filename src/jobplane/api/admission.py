@@ -11,24 +11,232 @@ from generateName, uid, creationTimestamp, generation=1 on create) — see servi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from jobplane.api import defaults, strategy
+from jobplane.api.errors import FieldError, invalid_object
 from jobplane.api.registry import ResourceInfo
+from jobplane.api.validation import cronjob as v_cronjob
+from jobplane.api.validation import job as v_job
+from jobplane.api.validation import other as v_other
+from jobplane.api.validation import pod as v_pod
+from jobplane.api.validation.metadata import validate_object_meta_update
 
 Obj = dict[str, Any]
 
 
+def _raise_if(info: ResourceInfo, obj: Obj, errs: list[FieldError]) -> None:
+    if not errs:
+        return
+    # apimachinery's ToAggregate drops repeated messages (ValidateUpdate re-runs spec checks).
+    seen: set[str] = set()
+    unique = []
+    for e in errs:
+        text = str(e)
+        if text not in seen:
+            seen.add(text)
+            unique.append(e)
+    name = (obj.get("metadata") or {}).get("name") or ""
+    raise invalid_object(info.kind, info.group, name, unique)
+
+
+def _spec(obj: Obj) -> Obj:
+    spec = obj.get("spec")
+    return spec if isinstance(spec, dict) else {}
+
+
+# ---------------------------------------------------------------- per kind: create
+
+
+def _create_job(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_job(obj)
+    strategy.job_prepare_for_create(obj)
+    errs = v_job.validate_job(obj)
+    strategy.finish_job_labels(obj)
+    warnings = v_job.name_warnings((obj.get("metadata") or {}).get("name") or "")
+    warnings.extend(v_job.job_spec_warnings(_spec(obj), "spec"))
+    return errs, warnings
+
+
+def _create_cronjob(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_cronjob(obj)
+    obj["status"] = {}
+    obj.setdefault("metadata", {})["generation"] = 1
+    return v_cronjob.validate_cronjob(obj), v_cronjob.cronjob_warnings(obj)
+
+
+def _create_pod(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_pod(obj)
+    strategy.pod_prepare_for_create(obj)
+    return v_pod.validate_pod(obj), []
+
+
+def _create_namespace(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_namespace(obj)
+    strategy.namespace_prepare_for_create(obj)
+    return v_other.validate_namespace(obj), []
+
+
+def _create_node(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_node(obj)
+    return v_other.validate_node(obj), []
+
+
+def _create_event(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_other.validate_event(obj), []
+
+
+def _create_lease(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_other.validate_lease(obj), []
+
+
+# ---------------------------------------------------------------- per kind: update
+
+
+def _update_job(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_job(new)
+    strategy.spec_prepare(new, old)
+    errs = v_job.validate_job_update(new, old)
+    strategy.finish_job_labels(new)
+    warnings: list[str] = []
+    if (new.get("metadata") or {}).get("generation") != (old.get("metadata") or {}).get("generation"):
+        warnings = v_job.job_spec_warnings(_spec(new), "spec")
+    return errs, warnings
+
+
+def _update_cronjob(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_cronjob(new)
+    strategy.spec_prepare(new, old)
+    errs = v_cronjob.validate_cronjob_update(new, old)
+    warnings: list[str] = []
+    if (new.get("metadata") or {}).get("generation") != (old.get("metadata") or {}).get("generation"):
+        jt_spec = (_spec(new).get("jobTemplate") or {}).get("spec") or {}
+        warnings = v_job.job_spec_warnings(jt_spec, "spec.jobTemplate.spec")
+    return errs, warnings
+
+
+def _update_pod(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_pod(new)
+    strategy.pod_prepare_for_update(new, old)
+    return v_pod.validate_pod_update(new, old), []
+
+
+def _update_namespace(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_namespace(new)
+    strategy.namespace_prepare_for_update(new, old)
+    return v_other.validate_namespace_update(new, old), []
+
+
+def _update_node(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    defaults.default_node(new)
+    strategy.node_prepare_for_update(new, old)
+    return v_other.validate_node_update(new, old), []
+
+
+def _update_event(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_other.validate_event_update(new, old), []
+
+
+def _update_lease(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_other.validate_lease_update(new, old), []
+
+
+# ---------------------------------------------------------------- per kind: status
+
+
+def _status_job(new: Obj, old: Obj) -> list[FieldError]:
+    strategy.keep_spec(new, old)
+    return v_job.validate_job_status_update(new, old)
+
+
+def _status_cronjob(new: Obj, old: Obj) -> list[FieldError]:
+    strategy.keep_spec(new, old)
+    return validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+
+
+def _status_pod(new: Obj, old: Obj) -> list[FieldError]:
+    strategy.pod_prepare_for_status_update(new, old)
+    return v_pod.validate_pod_status_update(new, old)
+
+
+def _status_namespace(new: Obj, old: Obj) -> list[FieldError]:
+    strategy.keep_spec(new, old)
+    return v_other.validate_namespace_status_update(new, old)
+
+
+def _status_node(new: Obj, old: Obj) -> list[FieldError]:
+    strategy.keep_spec(new, old)
+    defaults.default_node(new)
+    return v_other.validate_node_update(new, old)
+
+
+_Create = Callable[[Obj], tuple[list[FieldError], list[str]]]
+_Update = Callable[[Obj, Obj], tuple[list[FieldError], list[str]]]
+_Status = Callable[[Obj, Obj], list[FieldError]]
+
+_CREATE: dict[tuple[str, str], _Create] = {
+    ("batch", "Job"): _create_job,
+    ("batch", "CronJob"): _create_cronjob,
+    ("", "Pod"): _create_pod,
+    ("", "Namespace"): _create_namespace,
+    ("", "Node"): _create_node,
+    ("", "Event"): _create_event,
+    ("events.k8s.io", "Event"): _create_event,
+    ("coordination.k8s.io", "Lease"): _create_lease,
+}
+_UPDATE: dict[tuple[str, str], _Update] = {
+    ("batch", "Job"): _update_job,
+    ("batch", "CronJob"): _update_cronjob,
+    ("", "Pod"): _update_pod,
+    ("", "Namespace"): _update_namespace,
+    ("", "Node"): _update_node,
+    ("", "Event"): _update_event,
+    ("events.k8s.io", "Event"): _update_event,
+    ("coordination.k8s.io", "Lease"): _update_lease,
+}
+_STATUS: dict[tuple[str, str], _Status] = {
+    ("batch", "Job"): _status_job,
+    ("batch", "CronJob"): _status_cronjob,
+    ("", "Pod"): _status_pod,
+    ("", "Namespace"): _status_namespace,
+    ("", "Node"): _status_node,
+}
+
+
 def admit_create(info: ResourceInfo, obj: Obj) -> list[str]:
-    raise NotImplementedError
+    fn = _CREATE.get((info.group, info.kind))
+    if fn is None:
+        return []
+    errs, warnings = fn(obj)
+    _raise_if(info, obj, errs)
+    return warnings
 
 
 def admit_update(info: ResourceInfo, new: Obj, old: Obj) -> list[str]:
     """Spec/metadata update (PUT or PATCH on the main resource). ``new.status`` is reset to
     ``old.status`` by the strategy for kinds with a status subresource; ``generation`` bumps
     when the spec changes."""
-    raise NotImplementedError
+    fn = _UPDATE.get((info.group, info.kind))
+    if fn is None:
+        return []
+    errs, warnings = fn(new, old)
+    _raise_if(info, new, errs)
+    return warnings
 
 
 def admit_status_update(info: ResourceInfo, new: Obj, old: Obj) -> list[str]:
     """Update through the ``/status`` subresource: everything but status is reset to ``old``."""
-    raise NotImplementedError
+    fn = _STATUS.get((info.group, info.kind))
+    if fn is None:
+        return admit_update(info, new, old)
+    _raise_if(info, new, fn(new, old))
+    return []
+
+
+def admit_namespace_finalize(info: ResourceInfo, new: Obj, old: Obj) -> list[str]:
+    """``namespaces/{name}/finalize``: only ``spec.finalizers`` (and metadata) may change.
+    An extension for the namespace controller; not part of the original contract."""
+    strategy.namespace_prepare_for_finalize(new, old)
+    _raise_if(info, new, v_other.validate_namespace_finalize_update(new, old))
+    return []

@@ -314,15 +314,8 @@ class ApiService:
         if subresource == "status":
             warnings = admission.admit_status_update(info, new, old)
         elif subresource == "finalize":
-            # namespaces/finalize: only spec.finalizers changes (what the namespace controller
-            # removes once the namespace is empty)
-            finalizers = (new.get("spec") or {}).get("finalizers") or []
-            new = copy.deepcopy(old)
-            new.setdefault("spec", {})["finalizers"] = finalizers
-            if not finalizers:
-                new["spec"].pop("finalizers")
-            md = new["metadata"]
-            warnings = []
+            # namespaces/finalize: how the namespace controller drops spec.finalizers once empty
+            warnings = admission.admit_namespace_finalize(info, new, old)
         else:
             warnings = admission.admit_update(info, new, old)
         _record_warnings(warnings)

@@ -1,0 +1,9 @@
+"""The kubectl-compatible verbs ``cli/main.py`` registers."""
+
+from __future__ import annotations
+
+from jobplane.cli.get_cmd import describe_cmd, get_cmd
+from jobplane.cli.logs_cmd import logs_cmd, wait_cmd
+from jobplane.cli.mutate_cmd import apply_cmd, create_cmd, delete_cmd
+
+COMMANDS = [apply_cmd, get_cmd, describe_cmd, delete_cmd, logs_cmd, wait_cmd, create_cmd]
