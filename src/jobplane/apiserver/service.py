@@ -402,7 +402,7 @@ class ApiService:
                         propagation_policy: str | None = None, grace_period_seconds: int | None = None,
                         preconditions: Obj | None = None, dry_run: bool = False) -> tuple[Obj, bool]:
         """Like ``delete``; also says whether the object is gone (False: it stays, with a
-        deletionTimestamp, until finalizers or its agent let it go — HTTP answers 202 then)."""
+        deletionTimestamp, until finalizers or its agent let it go)."""
         if info.read_only:
             raise errors.method_not_supported(info.plural, info.group, "delete")
         if propagation_policy not in (None, "", "Orphan", "Background", "Foreground"):

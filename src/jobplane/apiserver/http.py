@@ -1,0 +1,486 @@
+"""The Kubernetes HTTP API on aiohttp: routing from ``api.registry`` to ``ApiService``.
+
+One catch-all handler does authentication, routing and error conversion, so a request
+passes through exactly one layer: route tables, discovery bodies and OpenAPI hashes are
+built once in ``ApiHandler.__init__``. Every error leaves as a ``Status`` body.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from jobplane.api import errors, registry
+from jobplane.api.registry import ResourceInfo
+from jobplane.apiserver import fieldvalidation, negotiation
+from jobplane.apiserver.auth import TokenAuthenticator
+from jobplane.apiserver.discovery import DiscoveryBodies
+from jobplane.apiserver.openapi_routes import OpenApiV3
+from jobplane.apiserver.service import warnings_var
+from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
+from jobplane.clock import Clock
+
+log = logging.getLogger(__name__)
+
+API_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+TEXT_HEADERS = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache, private"}
+AGGREGATED_HEADERS = {"Content-Type": negotiation.AGGREGATED_CONTENT_TYPE, "Cache-Control": "no-cache, private"}
+
+VERSION_INFO = {
+    "major": "1",
+    "minor": "32",
+    "gitVersion": "v1.32.0-jobplane",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2025-01-01T00:00:00Z",
+    "goVersion": "go1.23.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
+MAX_BODY = 16 * 1024 * 1024
+HANDLER_KEY: web.AppKey[ApiHandler] = web.AppKey("api_handler")
+
+
+@dataclass(frozen=True)
+class Route:
+    """A parsed resource URL."""
+
+    info: ResourceInfo
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+    watch_prefix: bool
+
+
+def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    if headers:
+        return web.Response(body=orjson.dumps(obj), status=status, headers={**API_HEADERS, **headers})
+    return web.Response(body=orjson.dumps(obj), status=status, headers=API_HEADERS)
+
+
+def status_response(exc: errors.StatusError) -> web.Response:
+    return json_response(exc.to_status(), exc.code, exc.headers or None)
+
+
+def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
+    """aiohttp takes one value per key in a dict; several warnings go in one header, comma
+    separated, which RFC 7234 allows and client-go splits."""
+    if not warnings:
+        return None
+    return {"Warning": ", ".join(fieldvalidation.warning_header(w) for w in warnings)}
+
+
+class RouteTable:
+    """``(group, version) -> {plural: ResourceInfo}``, built once."""
+
+    def __init__(self) -> None:
+        self.by_gv: dict[tuple[str, str], dict[str, ResourceInfo]] = {}
+        for r in registry.RESOURCES:
+            self.by_gv.setdefault((r.group, r.version), {})[r.plural] = r
+
+    def parse(self, parts: list[str]) -> Route | None:
+        """``parts`` is the path split on ``/`` without the leading empty piece."""
+        if parts[0] == "api":
+            if len(parts) < 3:
+                return None
+            gv, rest = ("", parts[1]), parts[2:]
+        else:
+            if len(parts) < 4:
+                return None
+            gv, rest = (parts[1], parts[2]), parts[3:]
+        resources = self.by_gv.get(gv)
+        if resources is None:
+            return None
+        watch_prefix = rest[0] == "watch"
+        if watch_prefix:
+            rest = rest[1:]
+            if not rest:
+                return None
+        namespace: str | None = None
+        info: ResourceInfo | None = None
+        if len(rest) >= 3 and rest[0] == "namespaces":
+            candidate = resources.get(rest[2])
+            if candidate is not None and candidate.namespaced:
+                namespace, info, tail = rest[1], candidate, rest[3:]
+        if info is None:
+            info = resources.get(rest[0])
+            tail = rest[1:]
+            if info is None:
+                return None
+        if len(tail) > 2 or any(not p for p in tail) or namespace == "":
+            return None
+        name = tail[0] if tail else None
+        sub = tail[1] if len(tail) == 2 else None
+        if sub is not None and sub not in info.subresources:
+            return None
+        if name is not None and info.namespaced and namespace is None:
+            return None
+        return Route(info, namespace, name, sub, watch_prefix)
+
+
+def _int_param(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise errors.bad_request(f"invalid value for {name}: {raw!r}") from None
+
+
+def _accepts_kwarg(func: Any, name: str) -> bool:
+    try:
+        params = inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return False
+    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+class ApiHandler:
+    """Holds the precomputed state and serves every request."""
+
+    def __init__(self, service: Any, *, token: str | None, pods_dir: Path | None = None,
+                 openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
+                 clock: Clock | None = None) -> None:
+        self.service = service
+        self.auth = TokenAuthenticator(token) if token else None
+        self.pods_dir = pods_dir
+        self.openapi = openapi
+        self.clock = clock or Clock()
+        self.routes = RouteTable()
+        self.discovery = DiscoveryBodies(server_address)
+        self.version_body = orjson.dumps(VERSION_INFO)
+        self.streams = OpenStreams()
+        self._dry_run = {verb: _accepts_kwarg(getattr(service, verb, None), "dry_run")
+                         for verb in ("create", "update", "patch", "delete")}
+
+    def close_streams(self) -> None:
+        """End every open watch and log stream (server shutdown)."""
+        self.streams.close_all()
+
+    def set_server_address(self, server_address: str) -> None:
+        """Once the real port is known (``--port 0``), rebuild the bodies that name it."""
+        self.discovery = DiscoveryBodies(server_address)
+
+    # -- entry point -------------------------------------------------------------------------
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        try:
+            if self.auth is not None and not self.auth.is_public(path) \
+                    and not self.auth.check(request.headers.get("Authorization")):
+                raise errors.unauthorized()
+            return await self._dispatch(request, path)
+        except errors.StatusError as exc:
+            return status_response(exc)
+        except (ConnectionError, web.HTTPException):
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure leaves as a Status
+            log.exception("%s %s failed", request.method, path)
+            return status_response(errors.internal_error(str(exc)))
+
+    async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
+        parts = path.strip("/").split("/")
+        head = parts[0]
+        if head in ("api", "apis"):
+            if (head == "api" and len(parts) <= 2) or (head == "apis" and len(parts) <= 3):
+                return self._discovery(request, path.rstrip("/"))
+            route = self.routes.parse(parts)
+            if route is None:
+                raise errors.resource_not_found_path()
+            return await self._resource(request, route)
+        if path in HEALTH_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            return web.Response(body=b"ok", headers=TEXT_HEADERS)
+        if path == "/version":
+            return web.Response(body=self.version_body, headers=API_HEADERS)
+        if head == "openapi":
+            return self._openapi(request, parts)
+        raise errors.resource_not_found_path()
+
+    # -- discovery, openapi ------------------------------------------------------------------
+
+    def _discovery(self, request: web.Request, path: str) -> web.Response:
+        if request.method != "GET":
+            raise errors.StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        wants_agg = negotiation.accept_mode(request.headers.get("Accept")) == negotiation.MODE_AGGREGATED
+        found = self.discovery.body(path, wants_agg)
+        if found is None:
+            raise errors.resource_not_found_path()
+        body, aggregated = found
+        return web.Response(body=body, headers=AGGREGATED_HEADERS if aggregated else API_HEADERS)
+
+    def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
+        if self.openapi is None or len(parts) < 2 or parts[1] != "v3":
+            raise errors.resource_not_found_path()
+        if len(parts) == 2:
+            return web.Response(body=self.openapi.index, headers=API_HEADERS)
+        found = self.openapi.document("/".join(parts[2:]), request.query.get("hash"))
+        if found is None:
+            raise errors.resource_not_found_path()
+        body, immutable = found
+        if immutable:
+            from jobplane.apiserver.openapi_routes import IMMUTABLE_HEADERS
+
+            return web.Response(body=body, headers={"Content-Type": "application/json", **IMMUTABLE_HEADERS})
+        return web.Response(body=body, headers=API_HEADERS)
+
+    # -- resources ---------------------------------------------------------------------------
+
+    async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
+        method = request.method
+        info = route.info
+        if method == "GET":
+            if route.subresource == "log":
+                return await self._log(request, route)
+            query = request.query
+            if route.watch_prefix or negotiation.truthy(query.get("watch")):
+                return await self._watch(request, route)
+            if route.name is not None:
+                return await self._get(request, route)
+            return await self._list(request, route)
+        if info.read_only or route.subresource == "log":
+            raise errors.method_not_supported(info.plural, info.group, method.lower())
+        if method == "POST":
+            if route.name is not None:
+                raise errors.method_not_supported(info.plural, info.group, "create")
+            return await self._create(request, route)
+        if method == "PUT" and route.name is not None:
+            return await self._update(request, route)
+        if method == "PATCH" and route.name is not None:
+            return await self._patch(request, route)
+        if method == "DELETE":
+            if route.name is not None:
+                return await self._delete(request, route)
+            return await self._delete_collection(request, route)
+        raise errors.StatusError(405, "MethodNotAllowed",
+                                 "the server does not allow this method on the requested resource")
+
+    def _table_mode(self, request: web.Request) -> bool:
+        return negotiation.accept_mode(request.headers.get("Accept")) == negotiation.MODE_TABLE
+
+    def _table(self, request: web.Request, info: ResourceInfo, items: list[dict[str, Any]],
+               list_metadata: dict[str, Any]) -> dict[str, Any]:
+        from jobplane.api import printers
+
+        include = request.query.get("includeObject") or "Metadata"
+        return printers.to_table(info, items, now=self.clock.now(), list_metadata=list_metadata,
+                                 include_object=include)
+
+    async def _get(self, request: web.Request, route: Route) -> web.Response:
+        obj = await self.service.get(route.info, route.namespace, route.name)
+        if self._table_mode(request):
+            rv = (obj.get("metadata") or {}).get("resourceVersion", "")
+            return json_response(self._table(request, route.info, [obj], {"resourceVersion": rv}))
+        return json_response(obj)
+
+    async def _list(self, request: web.Request, route: Route) -> web.Response:
+        query = request.query
+        result = await self.service.list(
+            route.info, route.namespace, label_selector=query.get("labelSelector") or None,
+            field_selector=query.get("fieldSelector") or None, limit=_int_param(query, "limit") or None,
+            continue_=query.get("continue") or None)
+        if self._table_mode(request):
+            return json_response(self._table(request, route.info, result["items"], result.get("metadata") or {}))
+        return json_response(result)
+
+    async def _watch(self, request: web.Request, route: Route) -> web.StreamResponse:
+        query = request.query
+        field_selector = query.get("fieldSelector") or None
+        if route.name is not None:
+            by_name = f"metadata.name={route.name}"
+            field_selector = f"{field_selector},{by_name}" if field_selector else by_name
+        rv = query.get("resourceVersion") or None
+        events = self.service.watch(route.info, route.namespace, resource_version=rv,
+                                    label_selector=query.get("labelSelector") or None,
+                                    field_selector=field_selector)
+        opts = WatchOptions(timeout_seconds=_int_param(query, "timeoutSeconds"),
+                            allow_bookmarks=negotiation.truthy(query.get("allowWatchBookmarks")),
+                            table=self._table_mode(request),
+                            include_object=query.get("includeObject") or "Metadata")
+        encoder = EventEncoder(route.info, opts, self.clock.now)
+        return await serve_watch(request, events, encoder, start_rv=rv, streams=self.streams)
+
+    async def _body(self, request: web.Request) -> Any:
+        data = await request.read()
+        if len(data) > MAX_BODY:
+            raise errors.StatusError(413, "RequestEntityTooLarge", "the request entity is too large")
+        return negotiation.decode_body(request.headers.get("Content-Type"), data)
+
+    async def _object_body(self, request: web.Request, info: ResourceInfo) -> dict[str, Any]:
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the object provided is unrecognized (expected a JSON object)")
+        api_version = body.get("apiVersion")
+        if api_version and api_version != info.api_version:
+            raise errors.bad_request(f"the API version in the data ({api_version}) does not match "
+                                     f"the expected API version ({info.api_version})")
+        kind = body.get("kind")
+        if kind and kind != info.kind:
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
+        return body
+
+    def _dry_run_kwargs(self, request: web.Request, verb: str, extra: list[str] | None = None) -> dict[str, Any]:
+        values = request.query.getall("dryRun", []) + list(extra or [])
+        if not values:
+            return {}
+        for v in values:
+            if v != "All":
+                raise errors.bad_request(f'unsupported dry run value "{v}"; supported values: "All"')
+        if not self._dry_run[verb]:
+            raise errors.bad_request("dryRun is not supported by this server")
+        return {"dry_run": True}
+
+    @staticmethod
+    def _collect_warnings(warnings: list[str]) -> list[str]:
+        """Let the service append admission warnings to ``warnings`` during this request."""
+        warnings_var.set(warnings)
+        return warnings
+
+    async def _create(self, request: web.Request, route: Route) -> web.Response:
+        info = route.info
+        body = await self._object_body(request, info)
+        mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
+        warnings = self._collect_warnings(fieldvalidation.check_object(info, body, mode))
+        kwargs = self._dry_run_kwargs(request, "create")
+        obj = await self.service.create(info, route.namespace if info.namespaced else None, body, **kwargs)
+        return json_response(obj, 201, _warning_headers(warnings))
+
+    async def _update(self, request: web.Request, route: Route) -> web.Response:
+        info = route.info
+        body = await self._object_body(request, info)
+        meta = body.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if meta.get("name") and meta["name"] != route.name:
+            raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on "
+                                     f"the URL ({route.name})")
+        meta["name"] = route.name
+        if route.namespace and meta.get("namespace") and meta["namespace"] != route.namespace:
+            raise errors.bad_request("the namespace of the provided object does not match the namespace "
+                                     "sent on the request")
+        mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
+        warnings = self._collect_warnings(fieldvalidation.check_object(info, body, mode))
+        kwargs = self._dry_run_kwargs(request, "update")
+        obj = await self.service.update(info, route.namespace, route.name, body, route.subresource, **kwargs)
+        return json_response(obj, 200, _warning_headers(warnings))
+
+    async def _patch(self, request: web.Request, route: Route) -> web.Response:
+        info = route.info
+        ptype = negotiation.patch_type(request.headers.get("Content-Type"))
+        patch = negotiation.decode_body(negotiation.JSON, await request.read())
+        if patch is None:
+            raise errors.bad_request("the body of the request was empty")
+        mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
+        warnings = self._collect_warnings(fieldvalidation.check_patch(info, patch, ptype, mode))
+        kwargs = self._dry_run_kwargs(request, "patch")
+        obj = await self.service.patch(info, route.namespace, route.name, patch, ptype, route.subresource,
+                                       **kwargs)
+        return json_response(obj, 200, _warning_headers(warnings))
+
+    async def _delete_options(self, request: web.Request) -> dict[str, Any]:
+        query = request.query
+        opts: dict[str, Any] = {}
+        if query.get("propagationPolicy"):
+            opts["propagationPolicy"] = query["propagationPolicy"]
+        grace = _int_param(query, "gracePeriodSeconds")
+        if grace is not None:
+            opts["gracePeriodSeconds"] = grace
+        if query.get("orphanDependents"):
+            opts["orphanDependents"] = negotiation.truthy(query["orphanDependents"])
+        if request.body_exists:
+            body = await self._body(request)
+            if isinstance(body, dict):
+                opts.update({k: v for k, v in body.items() if k not in ("kind", "apiVersion")})
+        policy = opts.get("propagationPolicy")
+        if policy is not None and policy not in ("Orphan", "Background", "Foreground"):
+            raise errors.invalid_object("DeleteOptions", "", "", [errors.not_supported(
+                "propagationPolicy", policy, ["Foreground", "Background", "Orphan", "nil"])])
+        if policy is None and "orphanDependents" in opts:
+            opts["propagationPolicy"] = "Orphan" if opts["orphanDependents"] else "Background"
+        return opts
+
+    async def _delete(self, request: web.Request, route: Route) -> web.Response:
+        opts = await self._delete_options(request)
+        kwargs = self._dry_run_kwargs(request, "delete", opts.get("dryRun"))
+        delete_ex = getattr(self.service, "delete_ex", None)
+        call = delete_ex or self.service.delete
+        result = await call(
+            route.info, route.namespace, route.name, propagation_policy=opts.get("propagationPolicy"),
+            grace_period_seconds=opts.get("gracePeriodSeconds"), preconditions=opts.get("preconditions"),
+            **kwargs)
+        if delete_ex is not None:
+            obj, gone = result
+        else:
+            obj = result
+            meta = obj.get("metadata") or {}
+            gone = not (meta.get("deletionTimestamp") and meta.get("finalizers"))
+        # Upstream answers 202 only when the object stays and the (deprecated)
+        # orphanDependents=false asked for cascading; 200 otherwise.
+        status = 202 if not gone and opts.get("orphanDependents") is False else 200
+        return json_response(obj, status)
+
+    async def _delete_collection(self, request: web.Request, route: Route) -> web.Response:
+        query = request.query
+        opts = await self._delete_options(request)
+        result = await self.service.delete_collection(
+            route.info, route.namespace, label_selector=query.get("labelSelector") or None,
+            field_selector=query.get("fieldSelector") or None,
+            propagation_policy=opts.get("propagationPolicy"))
+        return json_response(result)
+
+    # -- logs --------------------------------------------------------------------------------
+
+    async def _log(self, request: web.Request, route: Route) -> web.StreamResponse:
+        from jobplane.apiserver import logs
+
+        if route.info.kind != "Pod" or self.pods_dir is None:
+            raise errors.resource_not_found_path()
+        opts = logs.LogOptions.from_query(request.query)
+        pod = await self.service.get(route.info, route.namespace, route.name)
+        logs.resolve_target(pod, opts)  # raise 400s before the stream starts
+
+        async def pod_exists() -> bool:
+            if self.streams.closing:
+                return False
+            try:
+                current = await self.service.get(route.info, route.namespace, route.name)
+            except errors.StatusError:
+                return False
+            return current["metadata"].get("uid") == pod["metadata"].get("uid")
+
+        chunks = logs.stream_log(self.pods_dir, pod, opts, self.clock.now(), pod_exists)
+        if not opts.follow:
+            return web.Response(body=b"".join([c async for c in chunks]), headers=TEXT_HEADERS)
+        resp = web.StreamResponse(status=200, headers=TEXT_HEADERS)
+        resp.enable_chunked_encoding()
+        await resp.prepare(request)
+        try:
+            async for chunk in chunks:
+                await resp.write(chunk)
+                if self.streams.closing:
+                    break
+            await resp.write_eof()
+        except ConnectionError:
+            pass
+        finally:
+            await chunks.aclose()
+        return resp
+
+
+def create_app(service: Any, *, token: str | None, pods_dir: Path | None = None,
+               openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
+               clock: Clock | None = None) -> web.Application:
+    """The aiohttp application: one catch-all route into ``ApiHandler.handle``."""
+    handler = ApiHandler(service, token=token, pods_dir=pods_dir, openapi=openapi,
+                         server_address=server_address, clock=clock)
+    app = web.Application(client_max_size=MAX_BODY)
+    app[HANDLER_KEY] = handler
+    app.router.add_route("*", "/{tail:.*}", handler.handle)
+    return app

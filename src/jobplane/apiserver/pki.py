@@ -1,0 +1,158 @@
+"""The server's TLS material: a private CA and a server certificate it signs.
+
+Kept in ``DIR/pki`` (keys 0600) and reused across restarts, so a kubeconfig written once
+keeps working. The server certificate is re-issued (by the same CA) when the set of names
+it must cover changes, e.g. a new ``--host``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import ipaddress
+import os
+import socket
+import ssl
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+CA_CERT = "ca.crt"
+CA_KEY = "ca.key"
+SERVER_CERT = "server.crt"
+SERVER_KEY = "server.key"
+
+_CA_DAYS = 3650
+_SERVER_DAYS = 825
+
+
+@dataclass(frozen=True)
+class Pki:
+    ca_cert: Path
+    server_cert: Path
+    server_key: Path
+
+    def ca_pem(self) -> bytes:
+        return self.ca_cert.read_bytes()
+
+    def ssl_context(self) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ctx.load_cert_chain(str(self.server_cert), str(self.server_key))
+        return ctx
+
+
+def server_names(host: str) -> tuple[list[str], list[str]]:
+    """(DNS names, IP addresses) the server certificate must cover for ``host``."""
+    dns = ["localhost"]
+    ips = ["127.0.0.1", "::1"]
+    hostname = socket.gethostname()
+    if hostname and hostname not in dns:
+        dns.append(hostname)
+    if host and host not in ("0.0.0.0", "::"):
+        try:
+            ipaddress.ip_address(host)
+            if host not in ips:
+                ips.append(host)
+        except ValueError:
+            if host not in dns:
+                dns.append(host)
+    return dns, ips
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption())
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _make_ca(pki_dir: Path) -> None:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-ca")])
+    now = _now()
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=_CA_DAYS))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                     content_commitment=False, key_encipherment=False,
+                                     data_encipherment=False, key_agreement=False,
+                                     encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(pki_dir / CA_KEY, _key_pem(key))
+    _write_private(pki_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def _covers(cert: x509.Certificate, dns: list[str], ips: list[str]) -> bool:
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return False
+    have_dns = set(san.get_values_for_type(x509.DNSName))
+    have_ips = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
+    expires = cert.not_valid_after_utc
+    return set(dns) <= have_dns and set(ips) <= have_ips and expires > _now() + datetime.timedelta(days=30)
+
+
+def _make_server_cert(pki_dir: Path, dns: list[str], ips: list[str]) -> None:
+    ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = _now()
+    san = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-apiserver")]))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=_SERVER_DAYS))
+        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    _write_private(pki_dir / SERVER_KEY, _key_pem(key))
+    _write_private(pki_dir / SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_pki(pki_dir: Path, host: str = "127.0.0.1") -> Pki:
+    """Create (or reuse) the CA and a server certificate valid for ``host``."""
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(pki_dir, 0o700)
+    if not (pki_dir / CA_CERT).exists() or not (pki_dir / CA_KEY).exists():
+        _make_ca(pki_dir)
+        for stale in (SERVER_CERT, SERVER_KEY):
+            (pki_dir / stale).unlink(missing_ok=True)
+    dns, ips = server_names(host)
+    cert_path = pki_dir / SERVER_CERT
+    fresh = False
+    if cert_path.exists() and (pki_dir / SERVER_KEY).exists():
+        fresh = _covers(x509.load_pem_x509_certificate(cert_path.read_bytes()), dns, ips)
+    if not fresh:
+        _make_server_cert(pki_dir, dns, ips)
+    return Pki(pki_dir / CA_CERT, cert_path, pki_dir / SERVER_KEY)

@@ -1,0 +1,47 @@
+"""``jobplane server``: flags override their ``JOBPLANE_*`` environment twins."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+from jobplane.settings import Settings
+
+
+@click.command("server")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="State directory (database, pki, kubeconfig, pod files). [JOBPLANE_DATA_DIR]")
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1). [JOBPLANE_HOST]")
+@click.option("--port", type=int, default=None,
+              help="HTTPS port (default 6443; 0 picks a free one). [JOBPLANE_PORT]")
+@click.option("--database", default=None,
+              help='"sqlite" (DIR/state.db) or a postgresql:// URL. [JOBPLANE_DATABASE]')
+@click.option("--agent/--no-agent", "agent", default=None,
+              help="Run the embedded node agent (default on). [JOBPLANE_AGENT]")
+@click.option("--node-name", default=None, help="Node name of the embedded agent (default: host name).")
+@click.option("--pod-backoff-base", type=float, default=None,
+              help="Job pod re-creation back-off base in seconds (default 10).")
+@click.option("--pod-backoff-max", type=float, default=None,
+              help="Job pod re-creation back-off cap in seconds (default 360).")
+@click.option("--log-level", default=None,
+              type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+              help="Log level (default info). [JOBPLANE_LOG_LEVEL]")
+def server(**flags: object) -> None:
+    """Run the API server, the controllers and (by default) a node agent."""
+    settings = Settings().apply_env()
+    for name, value in flags.items():
+        if value is not None:
+            setattr(settings, name, value)
+    from jobplane import server as server_mod
+
+    server_mod.configure_logging(settings.log_level)
+    announce = functools.partial(print, flush=True)
+    try:
+        asyncio.run(server_mod.serve(settings, announce))
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)

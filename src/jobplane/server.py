@@ -1,0 +1,183 @@
+"""``jobplane server``: assembles store, API service, HTTPS API, controllers and the
+embedded agent in one asyncio process, and shuts them down in reverse order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+import signal
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from jobplane.apiserver import auth, kubeconfig, pki
+from jobplane.apiserver.http import HANDLER_KEY, create_app
+from jobplane.apiserver.service import ApiService
+from jobplane.clock import Clock
+from jobplane.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT = 2.0
+
+
+def open_store(settings: Settings) -> Any:
+    """The configured store; falls back to the in-memory store only while the SQLite
+    backend is not installed (development)."""
+    storage = importlib.import_module("jobplane.storage")
+    opener = getattr(storage, "open_store", None)
+    if opener is None:
+        try:
+            opener = importlib.import_module("jobplane.storage.sqlite").open_store  # type: ignore[attr-defined]
+        except (ModuleNotFoundError, AttributeError):
+            opener = None
+    if opener is not None:
+        return opener(settings.database, settings.data_dir)
+    from jobplane.storage.memory import MemoryStore
+
+    log.warning("persistent storage unavailable; using an in-memory store")
+    return MemoryStore()
+
+
+def url_host(host: str) -> str:
+    """The host to put in URLs: a wildcard bind address is reached via loopback."""
+    if host in ("", "0.0.0.0"):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def _log_task_failure(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s stopped: %r", task.get_name(), task.exception(), exc_info=task.exception())
+
+
+@dataclass
+class Server:
+    """The running pieces, so ``stop`` can take them down in reverse order."""
+
+    settings: Settings
+    clock: Clock = field(default_factory=Clock)
+    store: Any = None
+    service: ApiService | None = None
+    runner: web.AppRunner | None = None
+    url: str = ""
+    port: int = 0
+    token: str = ""
+    controller_ctx: Any = None
+    tasks: list[asyncio.Task] = field(default_factory=list)
+    agent_task: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        s = self.settings
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(OSError):
+            os.chmod(s.data_dir, 0o700)
+        self.store = open_store(s)
+        await self.store.start()
+        self.service = ApiService(self.store, self.clock)
+        await self.service.ensure_default_namespaces()
+
+        material = pki.ensure_pki(s.pki_dir, s.host)
+        self.token = auth.ensure_token(s.pki_dir)
+        from jobplane.apiserver.openapi_routes import load_default
+
+        app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
+                         server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock)
+        self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                                    shutdown_timeout=SHUTDOWN_TIMEOUT)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, s.host, s.port, ssl_context=material.ssl_context(),
+                           reuse_address=True, backlog=1024)
+        await site.start()
+        self.port = self._bound_port(site)
+        self.url = f"https://{url_host(s.host)}:{self.port}"
+        app[HANDLER_KEY].set_server_address(f"{url_host(s.host)}:{self.port}")
+
+        from jobplane.client.inproc import InProcessClient
+        from jobplane.controllers.manager import ControllerContext, start_controllers
+
+        client = InProcessClient(self.service)
+        self.controller_ctx = ControllerContext(client=client, clock=self.clock, settings=s)
+        self.tasks = await start_controllers(self.controller_ctx)
+        for task in self.tasks:
+            task.add_done_callback(_log_task_failure)
+        if s.agent:
+            self.agent_task = self._start_agent(client)
+
+        kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
+
+    @staticmethod
+    def _bound_port(site: web.TCPSite) -> int:
+        server = site._server  # aiohttp keeps the asyncio server here
+        for sock in getattr(server, "sockets", None) or ():
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                return sock.getsockname()[1]
+        raise RuntimeError("the API server is not listening")
+
+    def _start_agent(self, client: Any) -> asyncio.Task | None:
+        try:
+            embedded = importlib.import_module("jobplane.agent.embedded")
+        except ModuleNotFoundError as exc:
+            if exc.name != "jobplane.agent.embedded":
+                raise
+            log.warning("node agent not available; pods will not run")
+            return None
+        task = asyncio.create_task(embedded.run_embedded(client, self.settings, self.clock), name="agent")
+        task.add_done_callback(_log_task_failure)
+        return task
+
+    async def stop(self) -> None:
+        """Agent first (it stops its pods), then controllers, HTTP, and the store last."""
+        if self.agent_task is not None:
+            await _cancel([self.agent_task])
+        await _cancel(self.tasks)
+        informers = getattr(self.controller_ctx, "informers", None)
+        if informers is not None:
+            with contextlib.suppress(Exception):
+                await informers.stop_all()
+        if self.runner is not None:
+            self.runner.app[HANDLER_KEY].close_streams()
+            await self.runner.cleanup()
+        if self.store is not None:
+            await self.store.close()
+
+
+async def _cancel(tasks: list[asyncio.Task]) -> None:
+    for task in tasks:
+        task.cancel()
+    for task in tasks:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:
+    """Run until SIGTERM/SIGINT, then shut down cleanly."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    server = Server(settings)
+    try:
+        await server.start()
+        announce(f"jobplane server ready at {server.url} (kubeconfig: {settings.kubeconfig_path})")
+        await stop.wait()
+        log.info("shutting down")
+    finally:
+        await server.stop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiohttp's access log would cost a line per request.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

@@ -1,0 +1,127 @@
+"""End-to-end fixtures: a real ``jobplane server`` subprocess (own data dir, own HOME, port 0)
+driven by ``/usr/bin/kubectl`` and the ``kubernetes`` client."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+KUBECTL = "/usr/bin/kubectl"
+READY_TIMEOUT = 60.0
+_READY = re.compile(r"ready at (https://\S+)")
+
+
+def has_module(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+class JobplaneServer:
+    """One server process; ``start``/``stop`` may be called again on the same data dir."""
+
+    def __init__(self, root: Path, flags: tuple[str, ...] = ()) -> None:
+        self.data_dir = root / "data"
+        self.home = root / "home"
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.kubeconfig = self.data_dir / "kubeconfig"
+        self.flags = flags
+        self.url = ""
+        self.proc: subprocess.Popen | None = None
+        self.output: list[str] = []
+        self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.home)}
+
+    def start(self) -> None:
+        # JOBPLANE_E2E_LAUNCHER: a script to run instead of ``-m jobplane`` (debugging hook).
+        launcher = os.environ.get("JOBPLANE_E2E_LAUNCHER")
+        entry = [launcher] if launcher else ["-m", "jobplane"]
+        cmd = [sys.executable, *entry, "server", "--data-dir", str(self.data_dir), "--port", "0",
+               *self.flags]
+        server_env = {**self.env, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env=server_env)
+        ready = threading.Event()
+
+        def pump(stream) -> None:
+            for line in stream:
+                self.output.append(line)
+                match = _READY.search(line)
+                if match and not ready.is_set():
+                    self.url = match.group(1)
+                    ready.set()
+            ready.set()  # the process ended: stop waiting
+
+        threading.Thread(target=pump, args=(self.proc.stdout,), daemon=True).start()
+        if not ready.wait(READY_TIMEOUT) or not self.url:
+            self.stop()
+            raise RuntimeError("jobplane server did not become ready:\n" + "".join(self.output[-80:]))
+
+    def stop(self, timeout: float = 20.0) -> int | None:
+        proc, self.proc = self.proc, None
+        if proc is None or proc.poll() is not None:
+            return proc.returncode if proc else None
+        proc.send_signal(signal.SIGTERM)
+        try:
+            return proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return None
+
+    def kubectl(self, *args: str, check: bool = False, timeout: float = 60,
+                input: str | None = None) -> subprocess.CompletedProcess:
+        result = subprocess.run([KUBECTL, *args], env=self.env, capture_output=True, text=True,
+                                timeout=timeout, input=input)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+    def kubectl_popen(self, *args: str) -> subprocess.Popen:
+        return subprocess.Popen([KUBECTL, *args], env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    def kube_client(self):
+        from kubernetes import config
+
+        return config.new_client_from_config(config_file=str(self.kubeconfig))
+
+    def token(self) -> str:
+        return (self.data_dir / "pki" / "token").read_text().strip()
+
+    def ca_file(self) -> Path:
+        return self.data_dir / "pki" / "ca.crt"
+
+
+@pytest.fixture
+def server_factory(tmp_path) -> Iterator:
+    """``server_factory("--no-agent", ...)`` starts a server with extra flags."""
+    started: list[JobplaneServer] = []
+
+    def make(*flags: str) -> JobplaneServer:
+        srv = JobplaneServer(tmp_path / f"s{len(started)}", flags)
+        started.append(srv)
+        srv.start()
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+        # Shown by pytest only when the test failed.
+        print(f"--- server output ({srv.data_dir}) ---\n" + "".join(srv.output[-200:]))
+
+
+@pytest.fixture
+def jp(server_factory) -> JobplaneServer:
+    """A server without the node agent: pods are created but never run."""
+    return server_factory("--no-agent")

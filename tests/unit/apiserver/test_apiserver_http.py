@@ -1,0 +1,257 @@
+"""HTTP layer against a fake service: routing, auth, negotiation, verbs, errors, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from jobplane.api import errors
+from jobplane.apiserver.http import RouteTable, create_app
+from jobplane.apiserver.openapi_routes import OpenApiV3
+
+from .fakes import FakeService
+
+TOKEN = "s3cret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;"
+                "g=meta.k8s.io,application/json")
+AGG_ACCEPT = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;"
+              "g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
+JOBS = "/apis/batch/v1/namespaces/default/jobs"
+
+
+def job(name: str = "pi", **spec) -> dict:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "busybox"}],
+                                           "restartPolicy": "Never"}}, **spec}}
+
+
+@pytest.fixture
+async def env(tmp_path):
+    service = FakeService()
+    openapi = OpenApiV3({"api/v1": b'{"a":1}', "apis/batch/v1": b'{"b":2}'})
+    app = create_app(service, token=TOKEN, pods_dir=tmp_path, openapi=openapi)
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        yield client, service
+    finally:
+        await client.close()
+
+
+def test_route_parsing():
+    rt = RouteTable()
+    r = rt.parse("apis/batch/v1/namespaces/default/jobs/pi/status".split("/"))
+    assert (r.info.plural, r.namespace, r.name, r.subresource) == ("jobs", "default", "pi", "status")
+    r = rt.parse("api/v1/pods".split("/"))
+    assert (r.info.plural, r.namespace, r.name) == ("pods", None, None)
+    r = rt.parse("api/v1/namespaces/foo".split("/"))
+    assert (r.info.plural, r.name) == ("namespaces", "foo")
+    r = rt.parse("api/v1/namespaces/foo/status".split("/"))
+    assert (r.info.plural, r.name, r.subresource) == ("namespaces", "foo", "status")
+    r = rt.parse("api/v1/watch/namespaces/default/pods".split("/"))
+    assert r.watch_prefix and r.info.plural == "pods" and r.namespace == "default"
+    assert rt.parse("api/v1/namespaces/default/pods/x/bogus".split("/")) is None
+    assert rt.parse("apis/batch/v1/jobs/pi".split("/")) is None  # namespaced object needs a namespace
+    assert rt.parse("apis/nope/v1/things".split("/")) is None
+
+
+async def test_public_endpoints_and_auth(env):
+    client, _ = env
+    resp = await client.get("/version")
+    assert resp.status == 200
+    body = await resp.json()
+    assert (body["major"], body["minor"]) == ("1", "32")
+    assert resp.headers["Cache-Control"] == "no-cache, private"
+    for path in ("/healthz", "/livez", "/readyz"):
+        resp = await client.get(path)
+        assert (resp.status, await resp.text()) == (200, "ok")
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN}):
+        resp = await client.get(JOBS, headers=headers)
+        assert resp.status == 401
+        assert await resp.json() == {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                     "message": "Unauthorized", "reason": "Unauthorized", "code": 401}
+
+
+async def test_unknown_path_is_404_status(env):
+    client, _ = env
+    for path in ("/nope", "/apis/batch/v1/namespaces/default/widgets", "/openapi/v2"):
+        resp = await client.get(path, headers=AUTH)
+        assert resp.status == 404
+        body = await resp.json()
+        assert body["message"] == "the server could not find the requested resource"
+        assert body["kind"] == "Status"
+
+
+async def test_discovery_negotiation(env):
+    client, _ = env
+    resp = await client.get("/apis", headers={**AUTH, "Accept": AGG_ACCEPT})
+    assert resp.headers["Content-Type"] == "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    body = await resp.json()
+    batch = next(i for i in body["items"] if i["metadata"]["name"] == "batch")
+    res = {r["resource"]: r for r in batch["versions"][0]["resources"]}
+    assert res["cronjobs"]["shortNames"] == ["cj"] and res["jobs"]["responseKind"]["kind"] == "Job"
+    resp = await client.get("/apis", headers={**AUTH, "Accept": "application/json"})
+    assert resp.headers["Content-Type"] == "application/json"
+    assert (await resp.json())["kind"] == "APIGroupList"
+    resp = await client.get("/api/v1", headers=AUTH)
+    names = {r["name"] for r in (await resp.json())["resources"]}
+    assert {"pods", "pods/log", "pods/status", "namespaces", "events"} <= names
+
+
+async def test_discovery_matches_captured_shapes(env):
+    client, _ = env
+    with open("/work/shared/kubectl-wire/aggregated_apis.json") as fh:
+        captured = json.load(fh)
+    resp = await client.get("/apis", headers={**AUTH, "Accept": AGG_ACCEPT})
+    ours = await resp.json()
+    batch = next(i for i in ours["items"] if i["metadata"]["name"] == "batch")
+    assert batch == captured["items"][0]
+    with open("/work/shared/kubectl-wire/legacy_apis_batch_v1.json") as fh:
+        legacy = json.load(fh)
+    resp = await client.get("/apis/batch/v1", headers=AUTH)
+    strip = [{k: v for k, v in r.items() if k != "storageVersionHash"} for r in legacy["resources"]]
+    assert (await resp.json())["resources"] == strip
+
+
+async def test_openapi_index_and_hashed_docs(env):
+    client, _ = env
+    resp = await client.get("/openapi/v3?timeout=32s", headers=AUTH)
+    index = await resp.json()
+    url = index["paths"]["apis/batch/v1"]["serverRelativeURL"]
+    assert "?hash=" in url
+    resp = await client.get(url + "&timeout=32s", headers=AUTH)
+    assert await resp.read() == b'{"b":2}'
+    assert resp.headers["Cache-Control"] == "public, immutable"
+    resp = await client.get("/openapi/v3/apis/batch/v1", headers=AUTH)
+    assert resp.headers["Cache-Control"] == "no-cache, private"
+
+
+async def test_create_get_list_table(env, monkeypatch):
+    client, service = env
+    resp = await client.post(JOBS + "?fieldValidation=Strict", data=orjson.dumps(job()),
+                             headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["metadata"]["namespace"] == "default"
+    resp = await client.get(JOBS + "/pi", headers=AUTH)
+    assert (await resp.json())["metadata"]["name"] == "pi"
+    resp = await client.get(JOBS + "?limit=500&labelSelector=a%3Db", headers=AUTH)
+    assert [i["metadata"]["name"] for i in (await resp.json())["items"]] == ["pi"]
+    assert service.calls[-1][2]["label_selector"] == "a=b" and service.calls[-1][2]["limit"] == 500
+
+    seen = {}
+
+    def fake_table(info, objects, *, now, list_metadata=None, include_object="Metadata", with_definitions=True):
+        seen.update(kind=info.kind, n=len(objects), meta=list_metadata)
+        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": []}
+
+    monkeypatch.setattr("jobplane.api.printers.to_table", fake_table)
+    resp = await client.get(JOBS, headers={**AUTH, "Accept": TABLE_ACCEPT})
+    assert (await resp.json())["kind"] == "Table"
+    assert seen == {"kind": "Job", "n": 1, "meta": {"resourceVersion": str(service.rv)}}
+
+
+async def test_create_errors(env):
+    client, _ = env
+    h = {**AUTH, "Content-Type": "application/json"}
+    bogus = job("b")
+    bogus["spec"]["bogusField"] = 1
+    resp = await client.post(JOBS + "?fieldValidation=Strict", data=orjson.dumps(bogus), headers=h)
+    assert resp.status == 400
+    assert (await resp.json())["message"] == ('Job in version "v1" cannot be handled as a Job: strict decoding '
+                                              'error: unknown field "spec.bogusField"')
+    resp = await client.post(JOBS + "?fieldValidation=Warn", data=orjson.dumps(bogus), headers=h)
+    assert resp.status == 201
+    assert resp.headers["Warning"] == '299 - "unknown field \\"spec.bogusField\\""'
+    assert "bogusField" not in (await resp.json())["spec"]
+    resp = await client.post(JOBS, data=orjson.dumps(job("b")), headers=h)
+    assert resp.status == 409 and (await resp.json())["reason"] == "AlreadyExists"
+    resp = await client.post(JOBS, data=b"{not json", headers=h)
+    assert resp.status == 400
+    resp = await client.post(JOBS, data=b"x", headers={**AUTH, "Content-Type": "text/plain"})
+    assert resp.status == 415
+    resp = await client.get(JOBS + "/nope", headers=AUTH)
+    assert resp.status == 404 and (await resp.json())["message"] == 'jobs.batch "nope" not found'
+
+
+async def test_yaml_body_and_dry_run(env):
+    client, service = env
+    text = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: y\nspec: {}\n"
+    resp = await client.post(JOBS + "?dryRun=All", data=text,
+                             headers={**AUTH, "Content-Type": "application/yaml"})
+    assert resp.status == 201
+    assert service.calls[-1][2]["dry_run"] is True
+    assert ("batch", "default", "y") not in {(k[0].split(".")[-1], k[1], k[2]) for k in service.objects}
+
+
+async def test_update_patch_delete(env):
+    client, service = env
+    h = {**AUTH, "Content-Type": "application/json"}
+    await client.post(JOBS, data=orjson.dumps(job()), headers=h)
+    current = await (await client.get(JOBS + "/pi", headers=AUTH)).json()
+    stale = dict(current, metadata=dict(current["metadata"], resourceVersion="1"))
+    resp = await client.put(JOBS + "/pi", data=orjson.dumps(stale), headers=h)
+    assert resp.status == 409 and (await resp.json())["reason"] == "Conflict"
+    resp = await client.put(JOBS + "/other", data=orjson.dumps(current), headers=h)
+    assert resp.status == 400
+    resp = await client.put(JOBS + "/pi/status", data=orjson.dumps(current), headers=h)
+    assert resp.status == 200 and service.calls[-1][1][3] == "status"
+
+    resp = await client.patch(JOBS + "/pi", data=b'{"spec":{"backoffLimit":5}}', headers=h)
+    assert resp.status == 415
+    resp = await client.patch(JOBS + "/pi?fieldValidation=Strict",
+                              data=b'{"spec":{"$setElementOrder/x":[],"backoffLimit":5}}',
+                              headers={**AUTH, "Content-Type": "application/strategic-merge-patch+json"})
+    assert resp.status == 200, await resp.text()
+    assert (await resp.json())["spec"]["backoffLimit"] == 5
+    resp = await client.patch(JOBS + "/pi?fieldValidation=Strict", data=b'{"spec":{"nope":1}}',
+                              headers={**AUTH, "Content-Type": "application/merge-patch+json"})
+    assert resp.status == 400 and 'unknown field "spec.nope"' in (await resp.json())["message"]
+
+    resp = await client.delete(JOBS + "/pi", data=b'{"propagationPolicy":"Foreground"}', headers=h)
+    assert resp.status == 200
+    assert service.calls[-1][2]["propagation_policy"] == "Foreground"
+    resp = await client.delete(JOBS + "/pi?propagationPolicy=Foreground", data=b'{"orphanDependents":false}',
+                               headers=h)
+    assert resp.status == 202
+    resp = await client.delete(JOBS + "/pi?gracePeriodSeconds=0", headers=AUTH)
+    assert resp.status == 200 and service.calls[-1][2]["grace_period_seconds"] == 0
+    resp = await client.delete(JOBS + "/pi", headers=AUTH)
+    assert resp.status == 404
+    resp = await client.delete(JOBS, data=b'{"propagationPolicy":"Sideways"}', headers=h)
+    assert resp.status == 422
+
+
+async def test_watch_stream(env):
+    client, service = env
+    resp = await client.get(JOBS + "?watch=true&resourceVersion=5", headers=AUTH)
+    assert resp.status == 200
+    obj = {"kind": "Job", "apiVersion": "batch/v1", "metadata": {"name": "a", "resourceVersion": "6"}}
+    service.events.put_nowait(("ADDED", obj))
+    line = await asyncio.wait_for(resp.content.readline(), 5)
+    assert orjson.loads(line) == {"type": "ADDED", "object": obj}
+    service.events.put_nowait(None)
+    assert await asyncio.wait_for(resp.content.read(), 5) == b""
+    assert service.calls[-1][2]["resource_version"] == "5"
+
+
+async def test_watch_single_object_and_timeout(env):
+    client, service = env
+    resp = await client.get("/apis/batch/v1/watch/namespaces/default/jobs/pi?timeoutSeconds=1",
+                            headers=AUTH)
+    assert await asyncio.wait_for(resp.content.read(), 5) == b""
+    assert service.calls[-1][2]["field_selector"] == "metadata.name=pi"
+
+
+async def test_watch_error_event(env):
+    client, service = env
+    service.watch_error = errors.gone("too old resource version: 1 (50)")
+    resp = await client.get(JOBS + "?watch=1&resourceVersion=1", headers=AUTH)
+    events = [orjson.loads(x) for x in (await asyncio.wait_for(resp.content.read(), 5)).splitlines()]
+    assert events == [{"type": "ERROR", "object": {
+        "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+        "message": "too old resource version: 1 (50)", "reason": "Expired", "code": 410}}]
