@@ -122,6 +122,27 @@ class Store(abc.ABC):
         """Async iterator of changes (see module doc). Raises Expired on first iteration
         when ``from_rev`` is compacted. Closing the iterator (aclose) stops the watch."""
 
+    async def get_bytes(self, key: str) -> bytes:
+        """Fast path: the current object as JSON bytes (orjson), for handlers that only
+        forward it. Backends that keep serialised bytes override this to skip a decode."""
+        import orjson
+
+        return orjson.dumps(await self.get(key))
+
+    async def list_bytes(
+        self,
+        prefix: str,
+        predicate: Predicate | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> ListResult:
+        """``list`` whose ``items`` are JSON bytes (orjson) instead of dicts; same snapshot rules."""
+        import orjson
+
+        result = await self.list(prefix, predicate, limit, continue_token)
+        result.items = [orjson.dumps(o) for o in result.items]  # type: ignore[misc]
+        return result
+
     async def guaranteed_update(
         self, key: str, mutate: Callable[[dict[str, Any]], dict[str, Any] | None], retries: int = 16
     ) -> dict[str, Any]:

@@ -4,7 +4,6 @@ Nothing is durable."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,22 +20,9 @@ from jobplane.storage.base import (
     Store,
     WatchEvent,
 )
+from jobplane.storage.continuation import decode_continue, encode_continue
 
 _WATCH_QUEUE = 10_000
-
-
-def encode_continue(rev: int, last_key: str) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps({"rev": rev, "key": last_key})).decode()
-
-
-def decode_continue(token: str) -> tuple[int, str]:
-    from jobplane.api.errors import bad_request
-
-    try:
-        data = orjson.loads(base64.urlsafe_b64decode(token.encode()))
-        return int(data["rev"]), str(data["key"])
-    except Exception as exc:  # noqa: BLE001 - any garbage is the client's error
-        raise bad_request("continue key is not valid") from exc
 
 
 class _Watcher:

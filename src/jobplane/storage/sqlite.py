@@ -1,0 +1,144 @@
+"""SQLite backend: one process owns the file; state mirrored in memory; writes batched.
+
+Durability choice: WAL journal with ``synchronous=NORMAL``. A commit appends the batch
+to the WAL with write(2) before the call returns, so it survives ``kill -9`` of the
+process (the data is in the OS page cache and reaches disk without us); what it does
+not survive is a power loss / kernel crash, which may roll back the last few commits
+(the database stays consistent). ``fsync=True`` selects ``synchronous=FULL`` (an fsync
+per batch) for that stronger guarantee at a throughput cost.
+
+Tables: ``objects`` (current state), ``events`` (history for watch replay and
+continue tokens, compacted to the last ``history`` revisions), ``meta`` (the global
+revision, so it survives restarts even when the newest change was a delete).
+All SQL runs on one dedicated thread so the event loop keeps serving reads while a
+batch commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from jobplane.storage.base import StorageError
+from jobplane.storage.batched import BatchedStore
+from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, rev INTEGER NOT NULL, obj BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS events (
+    rev INTEGER PRIMARY KEY, key TEXT NOT NULL, type INTEGER NOT NULL, obj BLOB NOT NULL, prev BLOB);
+CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v INTEGER NOT NULL);
+INSERT OR IGNORE INTO meta (k, v) VALUES ('rev', 0);
+"""
+
+COMPACT_EVERY = 1000  # revisions between on-disk history compactions
+
+
+class SqliteStore(BatchedStore):
+    def __init__(self, path: Path, *, history: int = 100_000, fsync: bool = False) -> None:
+        super().__init__(history)
+        self.path = Path(path)
+        self.history = max(0, history)
+        self._fsync = fsync
+        self._conn: sqlite3.Connection | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._disk_compacted = 0
+        self._lock_fd: int | None = None
+
+    async def _run(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="jobplane-sqlite")
+        try:
+            rev, objects, history = await self._run(self._open)
+        except BaseException:
+            await self._run(self._close)
+            self._pool.shutdown(wait=True)
+            self._pool = None
+            raise
+        self._mirror.load(rev, objects, history)
+        self._disk_compacted = self._mirror.compact_rev
+        self._start_writer()
+
+    def _open(self) -> tuple[int, list[tuple[str, int, bytes]], list[Change]]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock()
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
+        conn.execute("PRAGMA busy_timeout=10000")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+        (rev,) = conn.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
+        objects = conn.execute("SELECT key, rev, obj FROM objects").fetchall()
+        history = [Change(r, k, TYPE_NAMES[t], o, p) for r, k, t, o, p in conn.execute(
+            "SELECT rev, key, type, obj, prev FROM events WHERE rev > ? ORDER BY rev", (rev - self.history,))]
+        return rev, objects, history
+
+    async def close(self) -> None:
+        if self._pool is None:
+            return
+        await self._stop_writer()
+        await self._run(self._close)
+        self._pool.shutdown(wait=True)
+        self._pool = None
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the flock
+            self._lock_fd = None
+
+    def _lock(self) -> None:
+        """One process owns the file (the mirror would go stale under a second writer).
+        The OS drops the lock when the owner dies, so kill -9 never leaves it stuck."""
+        fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise StorageError(f"{self.path} is in use by another jobplane process") from None
+        self._lock_fd = fd
+
+    # ------------------------------------------------------------------ writes
+
+    async def _commit_batch(self, ops: list[WriteOp]) -> list[Any]:
+        changes, results = plan(ops, self._mirror.lookup, self._mirror.rev)
+        if changes:
+            await self._run(self._commit, changes)
+            self._mirror.apply(changes)
+        return results
+
+    def _commit(self, changes: list[Change]) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        upserts, deletes = final_states(changes)
+        last = changes[-1].rev
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if upserts:
+                conn.executemany("INSERT OR REPLACE INTO objects (key, rev, obj) VALUES (?, ?, ?)", upserts)
+            if deletes:
+                conn.executemany("DELETE FROM objects WHERE key = ?", [(k,) for k in deletes])
+            conn.executemany("INSERT INTO events (rev, key, type, obj, prev) VALUES (?, ?, ?, ?, ?)",
+                             [(c.rev, c.key, TYPE_CODES[c.type], c.data, c.prev) for c in changes])
+            conn.execute("UPDATE meta SET v = ? WHERE k = 'rev'", (last,))
+            floor = last - self.history
+            if floor - self._disk_compacted >= COMPACT_EVERY or (self.history < COMPACT_EVERY and floor > 0):
+                conn.execute("DELETE FROM events WHERE rev <= ?", (floor,))
+                self._disk_compacted = floor
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
