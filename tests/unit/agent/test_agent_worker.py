@@ -101,10 +101,12 @@ async def test_init_failure_never_fails_pod(tmp_path):
 
 async def test_active_deadline(tmp_path):
     c = FakeClient()
-    pod = make_pod(activeDeadlineSeconds=1, terminationGracePeriodSeconds=1,
+    # The deadline leaves the shim time to start the process even on a loaded machine: a
+    # SIGTERM that lands before the container process exists can only end in SIGKILL (137).
+    pod = make_pod(activeDeadlineSeconds=3, terminationGracePeriodSeconds=2,
                    containers=[{"name": "a", "image": "x", "command": ["sleep", "30"]}])
     w = worker_for(tmp_path, c, pod)
-    await asyncio.wait_for(w.run(), 5)
+    await asyncio.wait_for(w.run(), 10)
     st = (await final_pod(c))["status"]
     assert st["phase"] == "Failed" and st["reason"] == "DeadlineExceeded"
     assert st["message"] == "Pod was active on the node longer than the specified deadline"
