@@ -52,10 +52,11 @@ def go_duration(seconds: float) -> str:
 
 
 def restart_delay(failures: int, base: float, cap: float) -> float:
-    """kubelet's crash-loop back-off: base * 2**(failures-1), capped (10 s doubling to 5 min)."""
-    if failures <= 0:
+    """kubelet's crash-loop back-off: the first restart is immediate (no back-off entry yet),
+    then base * 2**(failures-2), capped (10 s doubling to 5 min)."""
+    if failures <= 1:
         return 0.0
-    return min(base * (2 ** (failures - 1)), cap)
+    return min(base * (2 ** (failures - 2)), cap)
 
 
 def host_environment() -> dict[str, str]:
@@ -198,6 +199,10 @@ class PodWorker:
             delay = restart_delay(self.failures[rec.name], self.config.backoff_base, self.config.backoff_max)
             rec.last_state = {"terminated": rec.state["terminated"]}
             rec.restart_count += 1
+            if delay <= 0:
+                rec.state = {"waiting": {"reason": "ContainerCreating"}}
+                self._save_state()
+                continue
             rec.state = {"waiting": {
                 "reason": "CrashLoopBackOff",
                 "message": f"back-off {go_duration(delay)} restarting failed container={rec.name} "

@@ -65,7 +65,7 @@ def test_pod_status_shape():
 
 
 def test_restart_delay_and_duration_text():
-    assert [restart_delay(n, 10, 300) for n in range(0, 8)] == [0, 10, 20, 40, 80, 160, 300, 300]
+    assert [restart_delay(n, 10, 300) for n in range(0, 9)] == [0, 0, 10, 20, 40, 80, 160, 300, 300]
     assert go_duration(10) == "10s"
     assert go_duration(80) == "1m20s"
     assert go_duration(300) == "5m0s"
