@@ -4,36 +4,16 @@ import asyncio
 
 import pytest
 
-from jobplane.clock import Clock
-
-try:
-    from jobplane.apiserver.service import ApiService
-    from jobplane.client.inproc import InProcessClient
-    from jobplane.storage.memory import MemoryStore
-except ImportError:  # pragma: no cover - not landed yet
-    pytest.skip("service / in-process client not importable", allow_module_level=True)
-
 from jobplane.agent.agent import Agent
 from jobplane.agent.node import MachineInfo
+from jobplane.clock import Clock
 
 INFO = MachineInfo(cpus=4, memory_bytes=2**33, gpus=0, hostname="n1", kernel="k", os_image="os", arch="amd64")
 
 
 @pytest.fixture
-async def client(monkeypatch):
-    from jobplane.api import admission
-
-    try:
-        admission.admit_create(None, {})  # type: ignore[arg-type]
-    except NotImplementedError:
-        # Admission has not landed yet: let objects through unchanged so the agent can be exercised.
-        for fn in ("admit_create", "admit_status_update", "admit_update"):
-            monkeypatch.setattr(admission, fn, lambda *a, **k: [])
-    except Exception:
-        pass
-    svc = ApiService(MemoryStore())
-    await svc.ensure_default_namespaces()
-    return InProcessClient(svc)
+def client(inproc):
+    return inproc
 
 
 def pod(name, command, **spec):

@@ -5,35 +5,16 @@ import asyncio
 import pytest
 
 from jobplane.api.meta import rfc3339_micro
+from jobplane.client.events import EventRecorder
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock, FakeClock
-
-try:
-    from jobplane.apiserver.service import ApiService
-    from jobplane.client.events import EventRecorder
-    from jobplane.client.informer import SharedInformerFactory
-    from jobplane.client.inproc import InProcessClient
-    from jobplane.storage.memory import MemoryStore
-except ImportError:  # pragma: no cover
-    pytest.skip("service / client not importable", allow_module_level=True)
-
 from jobplane.controllers.node_lifecycle import NodeLifecycle
 from jobplane.controllers.scheduler import Scheduler
 
 
 @pytest.fixture
-async def client(monkeypatch):
-    from jobplane.api import admission
-
-    try:
-        admission.admit_create(None, {})  # type: ignore[arg-type]
-    except NotImplementedError:  # admission not landed yet: let objects through unchanged
-        for fn in ("admit_create", "admit_status_update", "admit_update"):
-            monkeypatch.setattr(admission, fn, lambda *a, **k: [])
-    except Exception:
-        pass
-    svc = ApiService(MemoryStore())
-    await svc.ensure_default_namespaces()
-    return InProcessClient(svc)
+def client(inproc):
+    return inproc
 
 
 def node(name, cpu="2"):
