@@ -1,0 +1,110 @@
+"""Latency benchmark: apply-to-first-container-started over N sequential Jobs on a real
+``jobplane server`` with its embedded agent.
+
+For each Job (1 completion of ``true``): list pods to get a resourceVersion, POST the Job (client
+clock starts), then watch the Job's pods from that resourceVersion until a containerStatus shows
+``running`` or ``terminated`` (client clock stops when that event arrives). Targets: p50 50 ms,
+p99 250 ms.
+
+Baseline, in the same run: spawning the same process directly (``subprocess.Popen(["true"])``
+until it has started, and until it has exited), N times.
+
+Usage: .venv/bin/python bench/bench_latency.py [--jobs 100]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import time
+
+import orjson
+from benchlib import indexed_job, percentile, print_machine, print_table, start_server
+
+JOB_LABEL = "batch.kubernetes.io/job-name"
+
+
+def started(pod: dict) -> bool:
+    for cs in (pod.get("status") or {}).get("containerStatuses") or ():
+        state = cs.get("state") or {}
+        if "running" in state or "terminated" in state:
+            return True
+    return False
+
+
+async def one_job(api, i: int, timeout: float) -> float:
+    name = f"lat-{i}"
+    sel = f"{JOB_LABEL}={name}"
+    async with api.get("/api/v1/namespaces/default/pods", params={"labelSelector": sel, "limit": "1"}) as r:
+        rv = (await r.json(loads=orjson.loads))["metadata"]["resourceVersion"]
+    body = indexed_job(name, 1, 1, ["true"])
+    body["spec"]["completionMode"] = "NonIndexed"
+    t0 = time.perf_counter()
+    async with api.post("/apis/batch/v1/namespaces/default/jobs", json=body) as r:
+        assert r.status == 201, await r.text()
+    params = {"watch": "1", "labelSelector": sel, "resourceVersion": rv, "timeoutSeconds": str(int(timeout))}
+    async with api.get("/api/v1/namespaces/default/pods", params=params) as r:
+        assert r.status == 200, await r.text()
+        async for line in r.content:
+            if not line.strip():
+                continue
+            ev = orjson.loads(line)
+            if ev["type"] in ("ADDED", "MODIFIED") and started(ev["object"]):
+                return time.perf_counter() - t0
+    raise TimeoutError(f"{name}: no started container within {timeout}s")
+
+
+async def run_jobs(srv, n: int, timeout: float) -> list[float]:
+    async with srv.session() as api:
+        await one_job(api, 10_000, timeout)  # warm-up (imports, first node lookups): not counted
+        return [await one_job(api, i, timeout) for i in range(n)]
+
+
+def spawn_baseline(n: int) -> tuple[list[float], list[float]]:
+    """Seconds until Popen returned (process started) and until the process exited."""
+    start, done = [], []
+    for _ in range(n):
+        t = time.perf_counter()
+        p = subprocess.Popen(["true"])
+        start.append(time.perf_counter() - t)
+        p.wait()
+        done.append(time.perf_counter() - t)
+    return start, done
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--jobs", type=int, default=100)
+    p.add_argument("--timeout", type=float, default=30)
+    args = p.parse_args()
+    print_machine()
+    base_start, base_done = spawn_baseline(args.jobs)
+    srv = start_server(agent=True)
+    try:
+        time.sleep(1.0)  # let the agent register its node
+        lat = asyncio.run(run_jobs(srv, args.jobs, args.timeout))
+        rss = srv.peak_rss_mb()
+    finally:
+        srv.stop()
+    ms = [x * 1000 for x in lat]
+    b1 = [x * 1000 for x in base_start]
+    b2 = [x * 1000 for x in base_done]
+    p50, p99 = percentile(ms, 50), percentile(ms, 99)
+    rows = [
+        ["subprocess.Popen(['true']) returned (baseline)", percentile(b1, 50), percentile(b1, 99), max(b1),
+         "1.00x", "-", "-"],
+        ["subprocess.Popen(['true']) + wait() (baseline)", percentile(b2, 50), percentile(b2, 99), max(b2),
+         f"{percentile(b2, 50) / percentile(b1, 50):.1f}x", "-", "-"],
+        [f"jobplane: POST Job -> watch sees container started ({args.jobs} sequential jobs)", p50, p99, max(ms),
+         f"{p50 / percentile(b1, 50):.0f}x", "p50 50 / p99 250",
+         "PASS" if p50 <= 50 and p99 <= 250 else "FAIL"],
+    ]
+    print_table("Apply-to-first-container-started latency (ms)",
+                ["measurement", "p50 ms", "p99 ms", "max ms", "p50 ratio vs Popen (same run)", "target ms", "result"],
+                rows)
+    print(f"\nserver peak RSS: {rss:.0f} MiB; mean {sum(ms) / len(ms):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

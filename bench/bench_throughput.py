@@ -1,0 +1,84 @@
+"""Throughput benchmark: an Indexed Job of N completions of ``true`` at parallelism P on a real
+``jobplane server`` with its embedded agent; time from create to the Complete condition.
+
+Baseline, measured in the same run: ``seq N | xargs -P P -n 1 true`` (the same N processes with
+the same concurrency, no control plane). Target: at least half the xargs rate; server peak RSS
+below 200 MB.
+
+Usage: .venv/bin/python bench/bench_throughput.py [--completions 2000] [--parallelism 50]
+                                                  [--profile FILE.txt]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+from benchlib import PySpy, indexed_job, print_machine, print_table, start_server, wait_job_finished
+
+
+def xargs_baseline(n: int, parallelism: int) -> float:
+    """Seconds for ``seq n | xargs -P parallelism -n 1 true``."""
+    t = time.perf_counter()
+    subprocess.run(f"seq {n} | xargs -P {int(parallelism)} -n 1 true", shell=True, check=True)
+    return time.perf_counter() - t
+
+
+async def run_job(srv, n: int, parallelism: int, timeout: float) -> tuple[float, dict]:
+    async with srv.session() as api:
+        body = indexed_job("throughput", n, parallelism, ["true"])
+        t = time.perf_counter()
+        async with api.post("/apis/batch/v1/namespaces/default/jobs", json=body) as r:
+            assert r.status == 201, await r.text()
+        job = await wait_job_finished(api, "default", "throughput", timeout, poll=0.05)
+        elapsed = time.perf_counter() - t
+        return elapsed, job
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--completions", type=int, default=2000)
+    p.add_argument("--parallelism", type=int, default=50)
+    p.add_argument("--timeout", type=float, default=900)
+    p.add_argument("--profile", default=None, help="py-spy raw profile of the server during the job")
+    p.add_argument("--data-dir-parent", default=None,
+                   help="create the server's data dir here (e.g. /dev/shm to take the disk out of the loop)")
+    args = p.parse_args()
+    print_machine()
+
+    base = xargs_baseline(args.completions, args.parallelism)
+    data_dir = Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent)) if args.data_dir_parent else None
+    srv = start_server(agent=True, data_dir=data_dir)
+    try:
+        time.sleep(1.0)  # let the agent register its node
+        with PySpy(srv.pid, args.profile):
+            elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout))
+        rss = srv.peak_rss_mb()
+    finally:
+        srv.stop()
+        if data_dir is not None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+    st = job.get("status") or {}
+    cond = next(c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"
+                and c.get("type") in ("Complete", "Failed"))
+    if st.get("succeeded") != args.completions:
+        print("WARNING: job status", orjson.dumps(st).decode())
+    base_rate = args.completions / base
+    rate = args.completions / elapsed
+    print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
+                ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"],
+                [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-"],
+                 [f"jobplane Job ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
+                  f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"]])
+    print_table("Server peak RSS (VmHWM)", ["metric", "value", "target", "result"],
+                [["peak RSS MiB", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,228 @@
+"""Shared pieces of the benchmarks: start a real ``jobplane server`` as a subprocess, talk to it
+over HTTPS with its own kubeconfig, read its peak RSS, and print result tables.
+
+Kept separate so each bench script holds only its measurement logic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import platform
+import re
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+JOBPLANE = ROOT / ".venv" / "bin" / "jobplane"
+READY_RE = re.compile(r"ready at (https://\S+)")
+
+
+@dataclass
+class ServerProc:
+    """A running ``jobplane server`` subprocess and how to reach it."""
+
+    proc: subprocess.Popen
+    data_dir: Path
+    url: str
+    token: str
+    ca_file: Path
+    log_file: Path
+    owns_dir: bool = False
+    _log: Any = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def peak_rss_mb(self) -> float:
+        return peak_rss_mb(self.pid)
+
+    def rss_mb(self) -> float:
+        return _status_kb(self.pid, "VmRSS") / 1024
+
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=str(self.ca_file))
+
+    def session(self, limit: int = 100) -> aiohttp.ClientSession:
+        conn = aiohttp.TCPConnector(ssl=self.ssl_context(), limit=limit)
+        return aiohttp.ClientSession(self.url, connector=conn,
+                                     headers={"Authorization": f"Bearer {self.token}"},
+                                     json_serialize=lambda o: orjson.dumps(o).decode())
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        if self._log is not None:
+            self._log.close()
+        if self.owns_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.log_file.unlink(missing_ok=True)
+
+
+def start_server(*, agent: bool, data_dir: Path | None = None, extra: list[str] | None = None,
+                 timeout: float = 60.0) -> ServerProc:
+    """Start ``jobplane server --port 0`` and wait for its ``ready`` line and kubeconfig."""
+    owns = data_dir is None
+    if data_dir is None:
+        data_dir = Path(tempfile.mkdtemp(prefix="jp-bench-"))
+    log_file = data_dir.parent / f"{data_dir.name}.server.log"
+    args = [str(JOBPLANE), "server", "--data-dir", str(data_dir), "--port", "0", "--log-level", "warning",
+            "--agent" if agent else "--no-agent", *(extra or [])]
+    logf = open(log_file, "w+b")  # noqa: SIM115 - lives as long as the server
+    proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    deadline = time.monotonic() + timeout
+    url = None
+    while time.monotonic() < deadline:
+        text = log_file.read_text(errors="replace")
+        m = READY_RE.search(text)
+        if m:
+            url = m.group(1)
+            break
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited ({proc.returncode}):\n{text}")
+        time.sleep(0.05)
+    if url is None:
+        proc.kill()
+        raise RuntimeError("server did not become ready")
+    kc = yaml.safe_load((data_dir / "kubeconfig").read_text())
+    cluster = kc["clusters"][0]["cluster"]
+    token = kc["users"][0]["user"]["token"]
+    ca_file = data_dir / "bench-ca.pem"
+    ca_file.write_bytes(base64.b64decode(cluster["certificate-authority-data"]))
+    return ServerProc(proc, data_dir, url, token, ca_file, log_file, owns, logf)
+
+
+def _status_kb(pid: int, key: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(key + ":"):
+            return int(line.split()[1])
+    return 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    """Peak resident set size (VmHWM) of a live process, in MiB."""
+    return _status_kb(pid, "VmHWM") / 1024
+
+
+def machine_info() -> dict[str, str]:
+    model = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    mem_kb = 0
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            mem_kb = int(line.split()[1])
+    return {"nproc": str(os.cpu_count()), "cpu": model, "ram": f"{mem_kb / 1024 / 1024:.1f} GiB",
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M %Z")}
+
+
+def print_machine() -> None:
+    info = machine_info()
+    print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
+
+
+def print_table(title: str, header: list[str], rows: list[list[Any]]) -> None:
+    """A plain aligned table (stdout only; stays readable when piped into RESULTS.md)."""
+    cells = [header] + [[_fmt(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    print(f"\n## {title}\n")
+    print("| " + " | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)) + " |")
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in cells[1:]:
+        print("| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |")
+    sys.stdout.flush()
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        if v >= 100:
+            return f"{v:,.0f}"
+        if v >= 10:
+            return f"{v:.1f}"
+        return f"{v:.2f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100)."""
+    s = sorted(values)
+    if not s:
+        return float("nan")
+    k = max(0, min(len(s) - 1, int(round(p / 100 * len(s) + 0.5)) - 1))
+    return s[k]
+
+
+def indexed_job(name: str, completions: int, parallelism: int, command: list[str]) -> dict:
+    return {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": name},
+        "spec": {"completions": completions, "parallelism": parallelism, "completionMode": "Indexed",
+                 "backoffLimit": 6,
+                 "template": {"spec": {"restartPolicy": "Never",
+                                       "containers": [{"name": "main", "image": "local",
+                                                       "command": command}]}}},
+    }
+
+
+async def wait_job_finished(api: aiohttp.ClientSession, ns: str, name: str, timeout: float,
+                            poll: float = 0.1) -> dict:
+    """Poll the Job until it has a Complete or Failed condition; returns it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        async with api.get(f"/apis/batch/v1/namespaces/{ns}/jobs/{name}") as r:
+            job = await r.json(loads=orjson.loads)
+        for c in (job.get("status") or {}).get("conditions") or []:
+            if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+                return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {name} not finished after {timeout}s: {job.get('status')}")
+        await asyncio.sleep(poll)
+
+
+class PySpy:
+    """Optional ``py-spy record`` of the server for the duration of a ``with`` block."""
+
+    def __init__(self, pid: int, out: str | None, rate: int = 100) -> None:
+        self.pid, self.out, self.rate = pid, out, rate
+        self.proc: subprocess.Popen | None = None
+
+    def __enter__(self) -> PySpy:
+        exe = ROOT / ".venv" / "bin" / "py-spy"
+        if self.out and exe.exists():
+            fmt = "raw" if self.out.endswith(".txt") else "flamegraph"
+            self.proc = subprocess.Popen([str(exe), "record", "--pid", str(self.pid), "--rate", str(self.rate),
+                                          "--format", fmt, "-o", self.out, "--nonblocking", "--threads"],
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()

@@ -1,0 +1,82 @@
+"""Memory probe: where does the server's resident memory go after a Job of N pods?
+
+Runs the whole server (store, API, controllers, embedded agent) in this process, runs an
+Indexed Job of N completions of ``true``, then reports the peak RSS, the store's history
+length and how many history entries still hold decoded objects, and the top allocation sites
+(tracemalloc, grouped by file). Diagnostic only; not part of run_all.sh.
+
+Usage: .venv/bin/python bench/mem_probe.py [--completions 1000] [--tracemalloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+from benchlib import indexed_job, peak_rss_mb
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    import os
+
+    from jobplane.client.inproc import InProcessClient
+    from jobplane.server import Server
+    from jobplane.settings import Settings
+
+    tmp = Path(tempfile.mkdtemp(prefix="jp-mem-"))
+    settings = Settings(data_dir=tmp, port=0, agent=True, log_level="warning")
+    srv = Server(settings)
+    await srv.start()
+    client = InProcessClient(srv.service)
+    await asyncio.sleep(1.0)
+    base = peak_rss_mb(os.getpid())
+    t = time.perf_counter()
+    await client.create("jobs", indexed_job("mem", args.completions, 50, ["true"]), "default")
+    while True:
+        job = await client.get("jobs", "mem", "default")
+        conds = (job.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Complete" and c["status"] == "True" for c in conds):
+            break
+        await asyncio.sleep(0.2)
+    elapsed = time.perf_counter() - t
+    await asyncio.sleep(1.0)
+    gc.collect()
+    mirror = srv.store._mirror
+    hist = list(mirror._hist)
+    decoded = sum(1 for ch in hist if ch.event is not None and (ch.event._object is not None
+                                                                 or ch.event._prev_object is not None))
+    hist_bytes = sum(len(ch.data) + len(ch.prev or b"") for ch in hist)
+    entries_decoded = sum(1 for e in mirror._entries.values() if e._obj is not None)
+    print(f"job of {args.completions} pods: {elapsed:.1f}s; RSS before job {base:.0f} MiB, "
+          f"peak {peak_rss_mb(os.getpid()):.0f} MiB")
+    print(f"mirror: {len(mirror._entries)} objects ({entries_decoded} with a cached decode), "
+          f"history {len(hist)} changes ({hist_bytes / 2**20:.0f} MiB of JSON bytes; "
+          f"{decoded} still holding decoded objects)")
+    infs = getattr(srv.controller_ctx.informers, "_informers", {})
+    for name, inf in (infs.items() if isinstance(infs, dict) else []):
+        print(f"informer {name}: {len(inf.keys())} cached objects")
+    if args.tracemalloc:
+        snap = tracemalloc.take_snapshot()
+        print("\ntop allocation sites (tracemalloc, by file:line):")
+        for stat in snap.statistics("lineno")[:15]:
+            print(f"  {stat.size / 2**20:7.1f} MiB  {stat.traceback[0]}")
+    await srv.stop()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--completions", type=int, default=1000)
+    p.add_argument("--tracemalloc", action="store_true")
+    args = p.parse_args()
+    if args.tracemalloc:
+        tracemalloc.start(1)
+    asyncio.run(main_async(args))
+
+
+if __name__ == "__main__":
+    main()
