@@ -135,14 +135,23 @@ def _cond(ctype: str, status: bool, now: str, previous: dict[str, Obj], reason: 
     return c
 
 
+# Condition types the kubelet owns (pkg/kubelet/types PodConditionByKubelet); any other
+# condition on the pod (DisruptionTarget, readiness gates) was written by someone else.
+KUBELET_CONDITIONS = frozenset({"PodScheduled", "Ready", "Initialized", "ContainersReady",
+                                "PodReadyToStartContainers"})
+
+
 def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerRecord], now: str,
                    previous: list[Obj] | None = None, sandbox_ready: bool = True) -> list[Obj]:
-    """PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled (kubelet's order)."""
+    """Conditions not owned by the kubelet kept from ``previous`` (status manager's
+    ``mergePodStatus``: a whole-list write must not drop e.g. DisruptionTarget), then
+    PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled (kubelet's order)."""
     prev = {c.get("type"): c for c in previous or ()}
+    foreign = [c for c in previous or () if c.get("type") not in KUBELET_CONDITIONS]
     terminal = phase in ("Succeeded", "Failed")
     terminal_reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
 
-    conds = [_cond("PodReadyToStartContainers", sandbox_ready and not terminal, now, prev)]
+    conds = [*foreign, _cond("PodReadyToStartContainers", sandbox_ready and not terminal, now, prev)]
 
     pending_init = [r.name for r in init if not r.succeeded]
     if not init:

@@ -253,7 +253,7 @@ def describe_volumes(w: PrefixWriter, volumes: list[Obj] | None, space: str) -> 
             hp = v["hostPath"]
             w.write(2, "Type:\tHostPath (bare host directory volume)\n"
                        f"    Path:\t{hp.get('path', '')}\n"
-                       f"    HostPathType:\t{hp.get('type') or '<none>'}\n")
+                       f"    HostPathType:\t{'<none>' if hp.get('type') is None else hp['type']}\n")
         elif v.get("emptyDir") is not None:
             ed = v["emptyDir"]
             w.write(2, "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n"
@@ -368,14 +368,22 @@ def describe_job(job: Obj, events: list[Obj] | None, now: float) -> str:
         w.write(0, f"Pods Statuses:\t{active} Active ({status['ready']} Ready) / {succeeded} Succeeded / "
                    f"{failed} Failed\n")
     if spec.get("completionMode") == "Indexed":
-        indexes = status.get("completedIndexes") or ""
-        if len(indexes) > 50:
-            indexes = indexes[:50].rsplit(",", 1)[0] + ",..."
-        w.write(0, f"Completed Indexes:\t{indexes or '<none>'}\n")
+        w.write(0, f"Completed Indexes:\t{cap_indexes_list_or_none(status.get('completedIndexes') or '', 50)}\n")
     describe_pod_template(w, spec.get("template"))
     if events is not None:
         describe_events(w, events, now)
     return w.render()
+
+
+def cap_indexes_list_or_none(indexes: str, soft_limit: int) -> str:
+    """describe.go ``capIndexesListOrNone``: the list up to the first comma at or after
+    ``soft_limit`` (that comma kept), then ``...``; ``<none>`` when empty."""
+    if not indexes:
+        return "<none>"
+    cut = indexes.find(",", soft_limit)
+    if cut < 0:
+        return indexes
+    return indexes[:cut + 1] + "..."
 
 
 def describe_cronjob(cj: Obj, events: list[Obj] | None, now: float) -> str:
