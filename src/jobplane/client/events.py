@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import logging
+import weakref
 from typing import Any
 
 from jobplane.api.errors import StatusError
@@ -47,6 +49,16 @@ def involved_object(obj: Obj) -> Obj:
     return ref
 
 
+_RECORDERS: weakref.WeakSet[EventRecorder] = weakref.WeakSet()
+
+
+async def close_all() -> None:
+    """Stop every recorder of this process: the server calls it after stopping its
+    controllers and before closing the store, so no write is attempted on a closed store."""
+    for recorder in list(_RECORDERS):
+        await recorder.close()
+
+
 class EventRecorder:
     def __init__(self, client: Any, component: str, clock: Clock, host: str = "") -> None:
         self.client = client
@@ -57,11 +69,25 @@ class EventRecorder:
         self._worker: asyncio.Task[None] | None = None
         # aggregation key -> (namespace, event name, count)
         self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = collections.OrderedDict()
+        self._closed = False
+        _RECORDERS.add(self)
 
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
+        if self._closed:
+            return
         self._pending.append((involved_object(obj), type_, reason, message, self.clock.now()))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._drain(), name=f"events:{self.component}")
+
+    async def close(self) -> None:
+        """Drop what is not written yet and stop; later events are ignored."""
+        self._closed = True
+        self._pending.clear()
+        worker, self._worker = self._worker, None
+        if worker is not None and not worker.done():
+            worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await worker
 
     async def flush(self) -> None:
         while self._worker is not None and not self._worker.done():

@@ -59,3 +59,20 @@ async def test_deleted_event_is_recreated(inproc, clock):
     await rec.flush()
     items = (await inproc.list("events", "default"))["items"]
     assert len(items) == 1 and items[0]["count"] == 1
+
+
+async def test_close_all_drops_pending_and_ignores_later_events(inproc, clock):
+    from jobplane.client import events as events_mod
+
+    rec = EventRecorder(inproc, "test-controller", clock)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "default", "uid": "u"}}
+    rec.event(pod, "Normal", "First", "written")
+    await rec.flush()
+    for i in range(50):
+        rec.event(pod, "Normal", "Pending", f"never written {i}")
+    await events_mod.close_all()
+    rec.event(pod, "Normal", "Late", "after close")
+    await rec.flush()
+    reasons = [e["reason"] for e in (await inproc.list("events", "default"))["items"]]
+    assert "First" in reasons and "Late" not in reasons
+    assert reasons.count("Pending") < 50
