@@ -1,5 +1,9 @@
 """``jobplane server``: assembles store, API service, HTTPS API, controllers and the
-embedded agent in one asyncio process, and shuts them down in reverse order."""
+embedded agent in one asyncio process, and shuts them down in reverse order.
+
+On a shared (PostgreSQL) store several servers may run at once; they elect one leader
+over the ``kube-system/jobplane-controller-manager`` Lease (``controllers.leader``) and only
+the leader runs the controllers. A lone server takes the free lease at once."""
 
 from __future__ import annotations
 
@@ -74,6 +78,9 @@ class Server:
     controller_ctx: Any = None
     tasks: list[asyncio.Task] = field(default_factory=list)
     agent_task: asyncio.Task | None = None
+    client: Any = None
+    elector: Any = None  # controllers.leader.LeaderElector on a shared store
+    election_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -102,17 +109,72 @@ class Server:
         app[HANDLER_KEY].set_server_address(f"{url_host(s.host)}:{self.port}")
 
         from jobplane.client.inproc import InProcessClient
-        from jobplane.controllers.manager import ControllerContext, start_controllers
 
-        client = InProcessClient(self.service)
-        self.controller_ctx = ControllerContext(client=client, clock=self.clock, settings=s)
-        self.tasks = await start_controllers(self.controller_ctx)
-        for task in self.tasks:
-            task.add_done_callback(_log_task_failure)
+        self.client = client = InProcessClient(self.service)
+        if s.shared_store:
+            await self._start_election()
+        else:
+            await self._start_controllers()
         if s.agent:
             self.agent_task = self._start_agent(client)
 
         kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
+
+    async def _start_controllers(self) -> None:
+        """Start every controller with fresh informers (again after a lost and regained lease)."""
+        if self.tasks:
+            return
+        from jobplane.controllers.manager import ControllerContext, start_controllers
+
+        self.controller_ctx = ControllerContext(client=self.client, clock=self.clock, settings=self.settings)
+        self.tasks = await start_controllers(self.controller_ctx)
+        for task in self.tasks:
+            task.add_done_callback(_log_task_failure)
+
+    async def _stop_controllers(self) -> None:
+        tasks, self.tasks = self.tasks, []
+        await _cancel(tasks)
+        informers = getattr(self.controller_ctx, "informers", None)
+        if informers is not None:
+            with contextlib.suppress(Exception):
+                await informers.stop_all()
+        self.controller_ctx = None
+
+    async def _start_election(self) -> None:
+        """Try the lease once now, so a lone server has its controllers when it says ready;
+        then keep standing for election in the background."""
+        from jobplane.client.events import EventRecorder
+        from jobplane.controllers.leader import LeaderElector
+
+        recorder = EventRecorder(self.client, "jobplane-controller-manager", self.clock)
+        self.elector = LeaderElector(self.client, self.clock, recorder=recorder)
+        if await self.elector.try_acquire_or_renew():
+            log.info("leader lease acquired as %s: starting controllers", self.elector.identity)
+            await self._start_controllers()
+        else:
+            log.info("controllers on standby: lease held by %s", self.elector.leader())
+        self.election_task = asyncio.create_task(self._elect(), name="leader-election")
+        self.election_task.add_done_callback(_log_task_failure)
+
+    async def _elect(self) -> None:
+        async def started() -> None:
+            if not self.tasks:
+                log.info("became leader as %s: starting controllers", self.elector.identity)
+            await self._start_controllers()
+
+        async def stopped() -> None:
+            log.info("stopped leading: stopping controllers")
+            await self._stop_controllers()
+
+        while True:
+            try:
+                await self.elector.run(started, stopped)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep standing for election whatever a term's end threw
+                log.exception("leader election term failed")
+                await self._stop_controllers()
+                await self.clock.sleep(self.elector.retry_period)
 
     @staticmethod
     def _bound_port(site: web.TCPSite) -> int:
@@ -138,11 +200,12 @@ class Server:
         """Agent first (it stops its pods), then controllers, HTTP, and the store last."""
         if self.agent_task is not None:
             await _cancel([self.agent_task])
-        await _cancel(self.tasks)
-        informers = getattr(self.controller_ctx, "informers", None)
-        if informers is not None:
+        if self.election_task is not None:
+            await _cancel([self.election_task])  # stops the controllers and releases the lease
+        await self._stop_controllers()
+        if self.elector is not None:
             with contextlib.suppress(Exception):
-                await informers.stop_all()
+                await self.elector.release()
         if self.runner is not None:
             self.runner.app[HANDLER_KEY].close_streams()
             await self.runner.cleanup()

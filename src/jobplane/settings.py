@@ -32,6 +32,9 @@ class Settings:
     # finished pods hundreds of times per second instead of once per second.
     job_sync_batch_period: float = 0.05
     log_level: str = "info"
+    # --pki-dir: CA, server certificate and token (default DIR/pki). Servers sharing one
+    # PostgreSQL store must share them, so kubeconfigs and agents work against any of them.
+    pki_path: str = ""
 
     def apply_env(self) -> Settings:
         """Fill fields from JOBPLANE_* environment variables (flags given explicitly win later)."""
@@ -58,7 +61,12 @@ class Settings:
 
     @property
     def pki_dir(self) -> Path:
-        return self.data_dir / "pki"
+        return Path(self.pki_path) if self.pki_path else self.data_dir / "pki"
+
+    @property
+    def shared_store(self) -> bool:
+        """Several servers may use this database at once (so they elect a controller leader)."""
+        return self.database.startswith(("postgresql://", "postgres://"))
 
     @property
     def kubeconfig_path(self) -> Path:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from jobplane.agent.gpus import GpuAllocator, detect_gpus
+from jobplane.agent.logserver import LogEndpoint, LogServer
 from jobplane.agent.node import MachineInfo, NodeHeartbeat, machine_info
 from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.worker import PodWorker, WorkerConfig
@@ -39,7 +40,8 @@ def _is_terminal(pod: Obj) -> bool:
 class Agent:
     def __init__(self, client: Any, node_name: str, data_dir: Path, clock: Clock, *,
                  runtime: Runtime | None = None, machine: MachineInfo | None = None,
-                 backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True) -> None:
+                 backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True,
+                 log_endpoint: LogEndpoint | None = None) -> None:
         self.client = client
         self.node_name = node_name
         self.clock = clock
@@ -60,6 +62,8 @@ class Agent:
         self._completed: set[str] = set()
         self._background: set[asyncio.Task] = set()
         self.informer: Any = None
+        self.log_endpoint = log_endpoint
+        self.log_server: LogServer | None = None
 
     # ------------------------------------------------------------------ run
 
@@ -69,6 +73,8 @@ class Agent:
         from jobplane.client.informer import Informer
 
         self.pods_dir.mkdir(parents=True, exist_ok=True)
+        if self.log_endpoint is not None:
+            await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
         self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
                                  clock=self.clock)
@@ -82,7 +88,28 @@ class Agent:
             if hb_task:
                 hb_task.cancel()
             await self.informer.stop()
+            if self.log_server is not None:
+                await self.log_server.stop()
             await self.detach()
+
+    async def _serve_logs(self, endpoint: LogEndpoint) -> None:
+        """Start the log endpoint before registering, so the Node advertises its port."""
+        self.log_server = LogServer(self.pods_dir, endpoint.token, self._get_pod, self.clock,
+                                    host=endpoint.host, port=endpoint.port,
+                                    names=endpoint.cert_names(self.machine.hostname))
+        self.machine.kubelet_port = await self.log_server.start()
+        self.machine.internal_ip = endpoint.address
+        log.info("node %s: serving container logs on %s:%d", self.node_name, endpoint.address,
+                 self.machine.kubelet_port)
+
+    async def _get_pod(self, namespace: str, name: str) -> Obj | None:
+        try:
+            pod = await self.client.get("pods", name, namespace)
+        except StatusError as exc:
+            if exc.code == 404:
+                return None
+            raise
+        return pod if (pod.get("spec") or {}).get("nodeName") == self.node_name else None
 
     async def detach(self) -> None:
         """Stop supervising without killing: workers are cancelled, processes keep running."""

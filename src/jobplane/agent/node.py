@@ -40,6 +40,10 @@ class MachineInfo:
     arch: str
     machine_id: str = ""
     boot_id: str = ""
+    # Advertised in status.addresses / status.daemonEndpoints: where the agent serves
+    # container logs (port 0: it serves none; the embedded agent's server reads the files).
+    internal_ip: str = "127.0.0.1"
+    kubelet_port: int = 0
 
 
 def _read(path: str) -> str:
@@ -91,9 +95,9 @@ def node_status(info: MachineInfo, now: str, previous: list[Obj] | None = None) 
         "capacity": capacity,
         "allocatable": dict(capacity),
         "conditions": node_conditions(now, previous),
-        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
+        "addresses": [{"type": "InternalIP", "address": info.internal_ip},
                       {"type": "Hostname", "address": info.hostname}],
-        "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+        "daemonEndpoints": {"kubeletEndpoint": {"Port": info.kubelet_port}},
         "nodeInfo": {
             "machineID": info.machine_id, "systemUUID": info.machine_id, "bootID": info.boot_id,
             "kernelVersion": info.kernel, "osImage": info.os_image,

@@ -151,6 +151,7 @@ class ApiHandler:
                  clock: Clock | None = None) -> None:
         self.service = service
         self.auth = TokenAuthenticator(token) if token else None
+        self.token = token  # also presented to node agents when proxying pod logs
         self.pods_dir = pods_dir
         self.openapi = openapi
         self.clock = clock or Clock()
@@ -444,7 +445,8 @@ class ApiHandler:
             raise errors.resource_not_found_path()
         opts = logs.LogOptions.from_query(request.query)
         pod = await self.service.get(route.info, route.namespace, route.name)
-        logs.resolve_target(pod, opts)  # raise 400s before the stream starts
+        target = logs.resolve_target(pod, opts)  # raise 400s before the stream starts
+        endpoint = await self._log_endpoint(pod)
 
         async def pod_exists() -> bool:
             if self.streams.closing:
@@ -455,7 +457,10 @@ class ApiHandler:
                 return False
             return current["metadata"].get("uid") == pod["metadata"].get("uid")
 
-        chunks = logs.stream_log(self.pods_dir, pod, opts, self.clock.now(), pod_exists)
+        if endpoint is not None:
+            chunks = await logs.open_remote_log(endpoint, pod, target, request.query, self.token)
+        else:
+            chunks = logs.stream_log(self.pods_dir, pod, opts, self.clock.now(), pod_exists)
         if not opts.follow:
             return web.Response(body=b"".join([c async for c in chunks]), headers=TEXT_HEADERS)
         resp = web.StreamResponse(status=200, headers=TEXT_HEADERS)
@@ -472,6 +477,19 @@ class ApiHandler:
         finally:
             await chunks.aclose()
         return resp
+
+    async def _log_endpoint(self, pod: dict[str, Any]) -> str | None:
+        """The pod's node's log endpoint when its files are not in this server's data dir."""
+        from jobplane.apiserver import logs
+
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name or logs.is_local(self.pods_dir, pod):
+            return None
+        try:
+            node = await self.service.get(registry.NODES, None, node_name)
+        except errors.StatusError:
+            return None
+        return logs.node_endpoint(node)
 
 
 def create_app(service: Any, *, token: str | None, pods_dir: Path | None = None,

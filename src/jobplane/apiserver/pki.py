@@ -20,6 +20,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from jobplane.certs import covers, key_pem, subject_alt_names, utcnow, write_private
+
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
 SERVER_CERT = "server.crt"
@@ -62,28 +64,10 @@ def server_names(host: str) -> tuple[list[str], list[str]]:
     return dns, ips
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(data)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
-
-
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption())
-
-
-def _now() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 def _make_ca(pki_dir: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-ca")])
-    now = _now()
+    now = utcnow()
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -100,27 +84,15 @@ def _make_ca(pki_dir: Path) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(pki_dir / CA_KEY, _key_pem(key))
-    _write_private(pki_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
-
-
-def _covers(cert: x509.Certificate, dns: list[str], ips: list[str]) -> bool:
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return False
-    have_dns = set(san.get_values_for_type(x509.DNSName))
-    have_ips = {str(i) for i in san.get_values_for_type(x509.IPAddress)}
-    expires = cert.not_valid_after_utc
-    return set(dns) <= have_dns and set(ips) <= have_ips and expires > _now() + datetime.timedelta(days=30)
+    write_private(pki_dir / CA_KEY, key_pem(key))
+    write_private(pki_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def _make_server_cert(pki_dir: Path, dns: list[str], ips: list[str]) -> None:
     ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
     key = ec.generate_private_key(ec.SECP256R1())
-    now = _now()
-    san = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
+    now = utcnow()
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-apiserver")]))
@@ -129,15 +101,15 @@ def _make_server_cert(pki_dir: Path, dns: list[str], ips: list[str]) -> None:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=_SERVER_DAYS))
-        .add_extension(x509.SubjectAlternativeName(san), critical=False)
+        .add_extension(subject_alt_names(dns, ips), critical=False)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                        critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(pki_dir / SERVER_KEY, _key_pem(key))
-    _write_private(pki_dir / SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM))
+    write_private(pki_dir / SERVER_KEY, key_pem(key))
+    write_private(pki_dir / SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM))
 
 
 def ensure_pki(pki_dir: Path, host: str = "127.0.0.1") -> Pki:
@@ -152,7 +124,7 @@ def ensure_pki(pki_dir: Path, host: str = "127.0.0.1") -> Pki:
     cert_path = pki_dir / SERVER_CERT
     fresh = False
     if cert_path.exists() and (pki_dir / SERVER_KEY).exists():
-        fresh = _covers(x509.load_pem_x509_certificate(cert_path.read_bytes()), dns, ips)
+        fresh = covers(x509.load_pem_x509_certificate(cert_path.read_bytes()), dns, ips)
     if not fresh:
         _make_server_cert(pki_dir, dns, ips)
     return Pki(pki_dir / CA_CERT, cert_path, pki_dir / SERVER_KEY)

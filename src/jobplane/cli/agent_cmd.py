@@ -5,26 +5,32 @@ from __future__ import annotations
 import asyncio
 import logging
 from pathlib import Path
+from typing import Any
 
 import click
 
 from jobplane.settings import default_data_dir
 
+KUBELET_PORT = 10250
 
-async def _run(server: str, token: str, ca_file: Path | None, name: str, data_dir: Path) -> None:
+
+async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name: str, data_dir: Path,
+               endpoint: Any) -> None:
     from jobplane.agent.agent import Agent
-    from jobplane.client.http import HttpClient
+    from jobplane.client.failover import FailoverHttpClient
     from jobplane.clock import Clock
 
-    client = HttpClient(server, token=token, ca_file=str(ca_file) if ca_file else None)
+    client = FailoverHttpClient(servers, token=token, ca_file=str(ca_file) if ca_file else None)
     try:
-        await Agent(client, name, data_dir, Clock()).run()
+        await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint).run()
     finally:
         await client.close()
 
 
 @click.command("agent")
-@click.option("--server", required=True, help="API server URL, e.g. https://10.0.0.1:6443.")
+@click.option("--server", "servers", required=True, multiple=True,
+              help="API server URL, e.g. https://10.0.0.1:6443. Repeat it for each server sharing one "
+                   "PostgreSQL store: the agent moves to the next when one cannot be reached.")
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="File holding the bearer token.")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
@@ -32,16 +38,29 @@ async def _run(server: str, token: str, ca_file: Path | None, name: str, data_di
 @click.option("--name", default=None, help="Node name (default: the host name).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Directory for pod volumes, logs and state. [JOBPLANE_DATA_DIR]")
+@click.option("--address", default="0.0.0.0", show_default=True,
+              help="Address the container-log endpoint listens on (kubelet's --address).")
+@click.option("--port", type=int, default=KUBELET_PORT, show_default=True,
+              help="HTTPS port of the container-log endpoint; 0 picks a free one, -1 serves none.")
+@click.option("--node-ip", default=None,
+              help="Address advertised in the Node's status.addresses, where API servers fetch logs "
+                   "(default: this machine's address on the route to --server).")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
-def agent(server: str, token_file: Path, ca_file: Path | None, name: str | None, data_dir: Path | None,
-          log_level: str) -> None:
-    """Run a node agent: register this machine as a Node and run the pods bound to it."""
+def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name: str | None, data_dir: Path | None,
+          address: str, port: int, node_ip: str | None, log_level: str) -> None:
+    """Run a node agent: register this machine as a Node, run the pods bound to it and
+    serve their logs to the API servers."""
     from jobplane.agent.embedded import default_node_name
+    from jobplane.agent.logserver import LogEndpoint, route_address
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = token_file.read_text().strip()
+    endpoint = None
+    if port >= 0:
+        endpoint = LogEndpoint(token=token, address=node_ip or route_address(servers[0]), host=address, port=port)
     try:
-        asyncio.run(_run(server, token, ca_file, name or default_node_name(), data_dir or default_data_dir()))
+        asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
+                         endpoint))
     except KeyboardInterrupt:
         pass

@@ -19,7 +19,12 @@ from jobplane.settings import Settings
 @click.option("--port", type=int, default=None,
               help="HTTPS port (default 6443; 0 picks a free one). [JOBPLANE_PORT]")
 @click.option("--database", default=None,
-              help='"sqlite" (DIR/state.db) or a postgresql:// URL. [JOBPLANE_DATABASE]')
+              help='"sqlite" (DIR/state.db) or a postgresql:// URL (add ?schema=NAME for a schema other '
+                   'than "jobplane"); servers on one PostgreSQL database elect a controller leader. '
+                   '[JOBPLANE_DATABASE]')
+@click.option("--pki-dir", "pki_path", default=None,
+              help="Directory of the CA, server certificate and token (default DIR/pki); point "
+                   "every server on one PostgreSQL database at the same one. [JOBPLANE_PKI_PATH]")
 @click.option("--agent/--no-agent", "agent", default=None,
               help="Run the embedded node agent (default on). [JOBPLANE_AGENT]")
 @click.option("--node-name", default=None, help="Node name of the embedded agent (default: host name).")

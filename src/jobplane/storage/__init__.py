@@ -21,5 +21,18 @@ def open_store(database: str, data_dir: Path) -> Store:
     if database.startswith(("postgresql://", "postgres://")):
         from jobplane.storage.postgres import PostgresStore
 
-        return PostgresStore(database)
+        dsn, schema = split_schema(database)
+        return PostgresStore(dsn, schema=schema) if schema else PostgresStore(dsn)
     raise ValueError(f"unknown database {database!r}: want sqlite, memory or a postgresql:// URL")
+
+
+def split_schema(url: str) -> tuple[str, str | None]:
+    """``postgresql://...?schema=NAME`` -> (the URL without it, NAME): the schema (default
+    ``jobplane``) is ours, not libpq's, so it must not reach the connection string."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    schema = next((v for k, v in query if k == "schema"), None)
+    rest = urlencode([(k, v) for k, v in query if k != "schema"])
+    return urlunsplit(parts._replace(query=rest)), schema

@@ -1,0 +1,142 @@
+"""Scale-out: two ``jobplane server`` processes on one PostgreSQL schema and a standalone
+``jobplane agent`` with its own data dir. Jobs run on the agent's node whichever server
+they were applied through, ``kubectl logs`` through either server reaches the agent's log
+endpoint, and when the leading server dies the other one takes the controllers over."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+PG_DSN = os.environ.get("JOBPLANE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+LEASE = ("-n", "kube-system", "get", "lease", "jobplane-controller-manager")
+
+
+def _postgres_up() -> bool:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_DSN, connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "no server"
+        return False
+
+
+pytestmark = [pytest.mark.postgres,
+              pytest.mark.skipif(not _postgres_up(), reason=f"no PostgreSQL at {PG_DSN}")]
+
+
+@pytest.fixture
+def schema_url():
+    schema = f"jp_e2e_{uuid.uuid4().hex[:12]}"
+    sep = "&" if "?" in PG_DSN else "?"
+    yield f"{PG_DSN}{sep}schema={schema}"
+    import psycopg
+
+    with psycopg.connect(PG_DSN, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class AgentProcess:
+    def __init__(self, data_dir: Path, servers: list, pki: Path, name: str) -> None:
+        data_dir.mkdir(parents=True)
+        urls = [arg for srv in servers for arg in ("--server", srv.url)]
+        cmd = [sys.executable, "-m", "jobplane", "agent", *urls, "--token-file", str(pki / "token"),
+               "--ca-file", str(pki / "ca.crt"), "--name", name, "--data-dir", str(data_dir),
+               "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"]
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**servers[0].env, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def _holder(srv) -> str:
+    out = srv.kubectl(*LEASE, "-o", "jsonpath={.spec.holderIdentity}")
+    return out.stdout.strip() if out.returncode == 0 else ""
+
+
+def test_two_servers_one_store_standalone_agent(tmp_path, schema_url, server_factory):
+    started = time.monotonic()
+    pki = tmp_path / "pki"
+    flags = ("--no-agent", "--database", schema_url, "--pki-dir", str(pki))
+    a = server_factory(*flags)
+    b = server_factory(*flags)
+    agent = None
+    try:
+        # B reuses A's PKI: the same CA and token, so A's kubeconfig works against B too.
+        assert a.kubeconfig.read_text().replace(a.url, b.url) == b.kubeconfig.read_text()
+        lease = yaml.safe_load(a.kubectl(*LEASE, "-o", "yaml", check=True).stdout)
+        assert lease["spec"]["leaseDurationSeconds"] == 15
+        assert lease["spec"]["leaseTransitions"] == 0
+        leader = lease["spec"]["holderIdentity"]
+        host, _, ident = leader.rpartition("_")
+        assert host and len(ident) == 36
+
+        agent = AgentProcess(tmp_path / "agent" / "data", [a, b], pki, "scaleout-node")
+        node = _until(lambda: a.kubectl("get", "node", "scaleout-node", "-o", "yaml").stdout, 30, "node")
+        status = yaml.safe_load(node)["status"]
+        port = status["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        assert port > 0
+        assert {"type": "InternalIP", "address": "127.0.0.1"} in status["addresses"]
+
+        a.kubectl("create", "job", "first", "--image=busybox", "--", "sh", "-c", "echo hello from the agent",
+                  check=True)
+        a.kubectl("wait", "--for=condition=complete", "job/first", "--timeout=30s", check=True, timeout=40)
+        pod = b.kubectl("get", "pods", "-l", "job-name=first", "-o", "jsonpath={.items[0].spec.nodeName}",
+                        check=True).stdout
+        assert pod == "scaleout-node"
+        # B shares no files with the agent: it proxies to the agent's log endpoint.
+        assert b.kubectl("logs", "job/first", check=True).stdout == "hello from the agent\n"
+        assert b.kubectl("logs", "job/first", "--timestamps", check=True).stdout.split(" ", 1)[1] == \
+            "hello from the agent\n"
+        assert not (b.data_dir / "pods").exists() or not any((b.data_dir / "pods").iterdir())
+
+        # The leader dies without releasing its lease; B takes over after it expires.
+        a.proc.kill()
+        a.proc.wait()
+        a.proc = None
+        killed = time.monotonic()
+        b.kubectl("create", "job", "second", "--image=busybox", "--", "sh", "-c", "echo after failover",
+                  check=True)
+        new_leader = _until(lambda: (h := _holder(b)) and h != leader and h, 30, "B to take the lease")
+        took_over = time.monotonic() - killed
+        assert 10 <= took_over <= 25, took_over  # 15 s lease + up to 4.4 s retry
+        b.kubectl("wait", "--for=condition=complete", "job/second", "--timeout=30s", check=True, timeout=40)
+        assert b.kubectl("logs", "job/second", check=True).stdout == "after failover\n"
+        lease = yaml.safe_load(b.kubectl(*LEASE, "-o", "yaml", check=True).stdout)
+        assert lease["spec"]["holderIdentity"] == new_leader
+        assert lease["spec"]["leaseTransitions"] == 1
+        print(f"failover after {took_over:.1f} s; test took {time.monotonic() - started:.1f} s")
+    finally:
+        if agent is not None:
+            agent.stop()
+            print("--- agent output ---\n" + "".join(agent.output[-100:]))
