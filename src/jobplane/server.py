@@ -23,6 +23,7 @@ from aiohttp import web
 from jobplane.apiserver import auth, kubeconfig, pki
 from jobplane.apiserver.http import HANDLER_KEY, create_app
 from jobplane.apiserver.service import ApiService
+from jobplane.client import events
 from jobplane.clock import Clock
 from jobplane.settings import Settings
 
@@ -42,7 +43,8 @@ def open_store(settings: Settings) -> Any:
         except (ModuleNotFoundError, AttributeError):
             opener = None
     if opener is not None:
-        return opener(settings.database, settings.data_dir)
+        return opener(settings.database, settings.data_dir, history=settings.store_history,
+                      history_bytes=settings.store_history_bytes)
     from jobplane.storage.memory import MemoryStore
 
     log.warning("persistent storage unavailable; using an in-memory store")
@@ -197,7 +199,8 @@ class Server:
         return task
 
     async def stop(self) -> None:
-        """Agent first (it stops its pods), then controllers, HTTP, and the store last."""
+        """Agent first (it detaches from its pods, which keep running), then controllers, event
+        recorders, HTTP, and the store last."""
         if self.agent_task is not None:
             await _cancel([self.agent_task])
         if self.election_task is not None:
@@ -206,6 +209,7 @@ class Server:
         if self.elector is not None:
             with contextlib.suppress(Exception):
                 await self.elector.release()
+        await events.close_all()  # pending events would only meet a closed store
         if self.runner is not None:
             self.runner.app[HANDLER_KEY].close_streams()
             await self.runner.cleanup()
