@@ -150,9 +150,11 @@ async def test_create_get_list_table(env, monkeypatch):
         return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": []}
 
     monkeypatch.setattr("jobplane.api.printers.to_table", fake_table)
-    resp = await client.get(JOBS, headers={**AUTH, "Accept": TABLE_ACCEPT})
+    resp = await client.get(JOBS + "?limit=500", headers={**AUTH, "Accept": TABLE_ACCEPT})
     assert (await resp.json())["kind"] == "Table"
     assert seen == {"kind": "Job", "n": 1, "meta": {"resourceVersion": str(service.rv)}}
+    # kubectl's table pages come back as one: the service is asked for everything
+    assert service.calls[-1][2]["limit"] is None
 
 
 async def test_create_errors(env):
