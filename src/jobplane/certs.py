@@ -1,6 +1,6 @@
 """X.509 helpers shared by the API server's PKI (``apiserver.pki``) and the node agent's
 self-signed serving certificate (``agent.logserver``): key encoding, private file writes,
-and the names a serving certificate must cover."""
+the names a serving certificate must cover, and the certificate builder they share."""
 
 from __future__ import annotations
 
@@ -39,6 +39,45 @@ def subject_alt_names(dns: list[str], ips: list[str]) -> x509.SubjectAlternative
         [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips])
 
 
+def new_key() -> ec.EllipticCurvePrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def cert_builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey,
+                 days: int) -> x509.CertificateBuilder:
+    """Subject, issuer and ``key``'s public key with a random serial, valid from five
+    minutes ago (clock skew) for ``days`` days."""
+    now = utcnow()
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
+
+
+def serving_cert_builder(subject: x509.Name, issuer: x509.Name, key: ec.EllipticCurvePrivateKey, days: int,
+                         dns: list[str], ips: list[str]) -> x509.CertificateBuilder:
+    """``cert_builder`` plus what a TLS server certificate carries: the names, not a CA,
+    server auth."""
+    return (
+        cert_builder(subject, issuer, key, days)
+        .add_extension(subject_alt_names(dns, ips), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+    )
+
+
+def write_key_and_cert(key_path: Path, key: ec.EllipticCurvePrivateKey, cert_path: Path,
+                       cert: x509.Certificate) -> None:
+    """Both as PEM, mode 0600, the key first."""
+    write_private(key_path, key_pem(key))
+    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
 def covers(cert: x509.Certificate, dns: list[str], ips: list[str], min_days_left: int = 30) -> bool:
     """The certificate names every DNS name and IP and is valid for ``min_days_left`` more days."""
     try:
@@ -59,22 +98,8 @@ def ensure_self_signed(cert_path: Path, key_path: Path, common_name: str, dns: l
     if cert_path.exists() and key_path.exists() and \
             covers(x509.load_pem_x509_certificate(cert_path.read_bytes()), dns, ips):
         return
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = utcnow()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
-        .add_extension(subject_alt_names(dns, ips), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    cert = serving_cert_builder(name, name, key, days, dns, ips).sign(key, hashes.SHA256())
     cert_path.parent.mkdir(parents=True, exist_ok=True)
-    write_private(key_path, key_pem(key))
-    write_private(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+    write_key_and_cert(key_path, key, cert_path, cert)

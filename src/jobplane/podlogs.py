@@ -30,6 +30,7 @@ from typing import Any
 
 from jobplane.api import errors
 from jobplane.api.meta import parse_time
+from jobplane.api.query import int_param
 
 
 def container_log_dir(pods_dir: Path, pod_uid: str, container: str) -> Path:
@@ -62,13 +63,7 @@ class LogOptions:
     @classmethod
     def from_query(cls, query: Any) -> LogOptions:
         def num(name: str) -> int | None:
-            raw = query.get(name)
-            if raw in (None, ""):
-                return None
-            try:
-                return int(raw)
-            except ValueError:
-                raise errors.bad_request(f"invalid {name}: {raw!r}") from None
+            return int_param(query, name, what="invalid")
 
         def flag(name: str) -> bool:
             return str(query.get(name, "")).lower() in ("true", "1")

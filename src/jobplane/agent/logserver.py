@@ -26,6 +26,7 @@ from aiohttp import web
 from jobplane import certs, podlogs
 from jobplane.api import errors
 from jobplane.clock import Clock
+from jobplane.logstream import TEXT_HEADERS, stream_text
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -33,7 +34,6 @@ Obj = dict[str, Any]
 DEFAULT_PORT = 10250  # kubelet's
 CERT_FILE = "agent.crt"
 KEY_FILE = "agent.key"
-_TEXT = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache, private"}
 
 PodGetter = Callable[[str, str], Awaitable[Obj | None]]
 
@@ -120,7 +120,7 @@ class LogServer:
         return bool(header) and hmac.compare_digest(header.encode(), self._expected)
 
     async def healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok", headers=_TEXT)
+        return web.Response(text="ok", headers=TEXT_HEADERS)
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
         try:
@@ -147,18 +147,7 @@ class LogServer:
             return current is not None and current["metadata"].get("uid") == uid
 
         chunks = podlogs.stream_log(self.pods_dir, pod, opts, self.clock.now(), pod_exists)
-        resp = web.StreamResponse(status=200, headers=_TEXT)
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        try:
-            async for chunk in chunks:
-                await resp.write(chunk)
-            await resp.write_eof()
-        except ConnectionError:
-            pass
-        finally:
-            await chunks.aclose()
-        return resp
+        return await stream_text(request, chunks)
 
 
 def route_address(server_url: str) -> str:

@@ -103,6 +103,12 @@ def _col(name: str, description: str, *, type_: str = "string", fmt: str = "", p
 
 _NAME_COL = _col("Name", _NAME_DOC, fmt="name")
 _AGE_COL = _col("Age", _AGE_DOC)
+# The -o wide columns Jobs and CronJobs share (their pod template's containers, images, selector).
+_WORKLOAD_WIDE_COLS = [
+    _col("Containers", _CONTAINERS_DOC, priority=1),
+    _col("Images", _IMAGES_DOC, priority=1),
+    _col("Selector", _SELECTOR_DOC, priority=1),
+]
 
 JOB_COLUMNS = [
     _NAME_COL,
@@ -112,9 +118,7 @@ JOB_COLUMNS = [
                         "indexed jobs."),
     _col("Duration", "Time required to complete the job."),
     _AGE_COL,
-    _col("Containers", _CONTAINERS_DOC, priority=1),
-    _col("Images", _IMAGES_DOC, priority=1),
-    _col("Selector", _SELECTOR_DOC, priority=1),
+    *_WORKLOAD_WIDE_COLS,
 ]
 
 CRONJOB_COLUMNS = [
@@ -128,9 +132,7 @@ CRONJOB_COLUMNS = [
     _col("Active", "A list of pointers to currently running jobs.", type_="integer"),
     _col("Last Schedule", "Information when was the last time the job was successfully scheduled."),
     _AGE_COL,
-    _col("Containers", _CONTAINERS_DOC, priority=1),
-    _col("Images", _IMAGES_DOC, priority=1),
-    _col("Selector", _SELECTOR_DOC, priority=1),
+    *_WORKLOAD_WIDE_COLS,
 ]
 
 POD_COLUMNS = [

@@ -17,6 +17,7 @@ import orjson
 from aiohttp import web
 
 from jobplane.api import errors, registry
+from jobplane.api.query import int_param
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import fieldvalidation, negotiation
 from jobplane.apiserver.auth import TokenAuthenticator
@@ -25,11 +26,11 @@ from jobplane.apiserver.openapi_routes import OpenApiV3
 from jobplane.apiserver.service import warnings_var
 from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
 from jobplane.clock import Clock
+from jobplane.logstream import TEXT_HEADERS, stream_text
 
 log = logging.getLogger(__name__)
 
 API_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
-TEXT_HEADERS = {"Content-Type": "text/plain; charset=utf-8", "Cache-Control": "no-cache, private"}
 AGGREGATED_HEADERS = {"Content-Type": negotiation.AGGREGATED_CONTENT_TYPE, "Cache-Control": "no-cache, private"}
 
 VERSION_INFO = {
@@ -123,16 +124,6 @@ class RouteTable:
         if name is not None and info.namespaced and namespace is None:
             return None
         return Route(info, namespace, name, sub, watch_prefix)
-
-
-def _int_param(query: Any, name: str) -> int | None:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise errors.bad_request(f"invalid value for {name}: {raw!r}") from None
 
 
 def _accepts_kwarg(func: Any, name: str) -> bool:
@@ -288,7 +279,7 @@ class ApiHandler:
         # pages of 500 behind a client-side rate limit (10,000 pods: 20 requests, > 2 s of
         # waiting). One answer with every row is what kubectl prints, much sooner; data
         # lists keep upstream's limit/continue pagination.
-        limit = None if table else _int_param(query, "limit") or None
+        limit = None if table else int_param(query, "limit") or None
         result = await self.service.list(
             route.info, route.namespace, label_selector=query.get("labelSelector") or None,
             field_selector=query.get("fieldSelector") or None, limit=limit,
@@ -307,7 +298,7 @@ class ApiHandler:
         events = self.service.watch(route.info, route.namespace, resource_version=rv,
                                     label_selector=query.get("labelSelector") or None,
                                     field_selector=field_selector)
-        opts = WatchOptions(timeout_seconds=_int_param(query, "timeoutSeconds"),
+        opts = WatchOptions(timeout_seconds=int_param(query, "timeoutSeconds"),
                             allow_bookmarks=negotiation.truthy(query.get("allowWatchBookmarks")),
                             table=self._table_mode(request),
                             include_object=query.get("includeObject") or "Metadata")
@@ -396,7 +387,7 @@ class ApiHandler:
         opts: dict[str, Any] = {}
         if query.get("propagationPolicy"):
             opts["propagationPolicy"] = query["propagationPolicy"]
-        grace = _int_param(query, "gracePeriodSeconds")
+        grace = int_param(query, "gracePeriodSeconds")
         if grace is not None:
             opts["gracePeriodSeconds"] = grace
         if query.get("orphanDependents"):
@@ -469,20 +460,7 @@ class ApiHandler:
             chunks = logs.stream_log(self.pods_dir, pod, opts, self.clock.now(), pod_exists)
         if not opts.follow:
             return web.Response(body=b"".join([c async for c in chunks]), headers=TEXT_HEADERS)
-        resp = web.StreamResponse(status=200, headers=TEXT_HEADERS)
-        resp.enable_chunked_encoding()
-        await resp.prepare(request)
-        try:
-            async for chunk in chunks:
-                await resp.write(chunk)
-                if self.streams.closing:
-                    break
-            await resp.write_eof()
-        except ConnectionError:
-            pass
-        finally:
-            await chunks.aclose()
-        return resp
+        return await stream_text(request, chunks, lambda: self.streams.closing)
 
     async def _log_endpoint(self, pod: dict[str, Any]) -> str | None:
         """The pod's node's log endpoint when its files are not in this server's data dir."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import base64
-import os
 from pathlib import Path
 
 import yaml
+
+from jobplane.certs import write_private
 
 CONTEXT = "jobplane"
 
@@ -31,9 +32,4 @@ def write_kubeconfig(path: Path, server_url: str, ca_pem: bytes, token: str) -> 
     """Write atomically with mode 0600 (it holds the admin token)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(kubeconfig_dict(server_url, ca_pem, token), sort_keys=False)
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    write_private(path, text.encode())

@@ -7,7 +7,6 @@ it must cover changes, e.g. a new ``--host``.
 
 from __future__ import annotations
 
-import datetime
 import ipaddress
 import os
 import socket
@@ -17,10 +16,9 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.x509.oid import NameOID
 
-from jobplane.certs import covers, key_pem, subject_alt_names, utcnow, write_private
+from jobplane.certs import cert_builder, covers, new_key, serving_cert_builder, write_key_and_cert
 
 CA_CERT = "ca.crt"
 CA_KEY = "ca.key"
@@ -65,17 +63,10 @@ def server_names(host: str) -> tuple[list[str], list[str]]:
 
 
 def _make_ca(pki_dir: Path) -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = new_key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-ca")])
-    now = utcnow()
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=_CA_DAYS))
+        cert_builder(name, name, key, _CA_DAYS)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
                                      content_commitment=False, key_encipherment=False,
@@ -84,32 +75,21 @@ def _make_ca(pki_dir: Path) -> None:
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    write_private(pki_dir / CA_KEY, key_pem(key))
-    write_private(pki_dir / CA_CERT, cert.public_bytes(serialization.Encoding.PEM))
+    write_key_and_cert(pki_dir / CA_KEY, key, pki_dir / CA_CERT, cert)
 
 
 def _make_server_cert(pki_dir: Path, dns: list[str], ips: list[str]) -> None:
     ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
-    key = ec.generate_private_key(ec.SECP256R1())
-    now = utcnow()
+    key = new_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-apiserver")])
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-apiserver")]))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=_SERVER_DAYS))
-        .add_extension(subject_alt_names(dns, ips), critical=False)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        serving_cert_builder(subject, ca_cert.subject, key, _SERVER_DAYS, dns, ips)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
                        critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    write_private(pki_dir / SERVER_KEY, key_pem(key))
-    write_private(pki_dir / SERVER_CERT, cert.public_bytes(serialization.Encoding.PEM))
+    write_key_and_cert(pki_dir / SERVER_KEY, key, pki_dir / SERVER_CERT, cert)
 
 
 def ensure_pki(pki_dir: Path, host: str = "127.0.0.1") -> Pki:

@@ -163,6 +163,18 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
+async def target_names(client: Any, info: ResourceInfo, ns: str | None, names: list[str],
+                       selector: str | None, all_: bool) -> list[str]:
+    """The names given on the command line or, without any, those ``-l``/``--all`` select
+    (kubectl's resource builder); an error when neither names nor a selection was given."""
+    if names:
+        return names
+    if not (selector or all_):
+        raise CliError("resource(s) were provided, but no name was specified")
+    data = await client.list(info.group_resource, ns, label_selector=selector)
+    return [i["metadata"]["name"] for i in data.get("items") or ()]
+
+
 def parse_duration(text: str) -> float:
     """Go's ``time.ParseDuration`` (``30s``, ``1m30s``, ``2h``); a bare number means seconds."""
     text = text.strip()

@@ -51,25 +51,11 @@ def _split_actions(template: str) -> list[tuple[str, str]]:
             if buf:
                 out.append(("text", "".join(buf)))
                 buf = []
-            depth, j, quote = 1, i + 1, ""
-            while j < n and depth:
-                c = template[j]
-                if quote:
-                    if c == "\\":
-                        j += 1
-                    elif c == quote:
-                        quote = ""
-                elif c in "\"'":
-                    quote = c
-                elif c == "{":
-                    depth += 1
-                elif c == "}":
-                    depth -= 1
-                j += 1
-            if depth:
+            close = _find_close(template, i, "{", "}")
+            if close is None:
                 raise JSONPathError(f"unclosed action in {template!r}")
-            out.append(("action", template[i + 1:j - 1]))
-            i = j
+            out.append(("action", template[i + 1:close]))
+            i = close + 1
         else:
             buf.append(ch)
             i += 1
@@ -156,7 +142,9 @@ def _parse_path(text: str) -> list[Any]:
     return steps
 
 
-def _match_bracket(text: str, start: int) -> int:
+def _find_close(text: str, start: int, open_ch: str, close_ch: str) -> int | None:
+    """Index of the ``close_ch`` that balances the ``open_ch`` at ``start``; brackets inside
+    quoted strings (with backslash escapes) do not count. None when it never closes."""
     depth, quote, j = 0, "", start
     while j < len(text):
         c = text[j]
@@ -167,14 +155,21 @@ def _match_bracket(text: str, start: int) -> int:
                 quote = ""
         elif c in "\"'":
             quote = c
-        elif c == "[":
+        elif c == open_ch:
             depth += 1
-        elif c == "]":
+        elif c == close_ch:
             depth -= 1
             if depth == 0:
                 return j
         j += 1
-    raise JSONPathError(f"unterminated array in {text!r}")
+    return None
+
+
+def _match_bracket(text: str, start: int) -> int:
+    j = _find_close(text, start, "[", "]")
+    if j is None:
+        raise JSONPathError(f"unterminated array in {text!r}")
+    return j
 
 
 _FILTER = re.compile(r"^\?\((.*)\)$", re.S)

@@ -22,6 +22,7 @@ from jobplane.cli.common import (
     parse_targets,
     resolve,
     run,
+    target_names,
 )
 
 Obj = dict[str, Any]
@@ -254,13 +255,9 @@ def wait_cmd(args: tuple[str, ...], for_: str, timeout: str, selector: str | Non
             work: list[tuple[ResourceInfo, str, str | None]] = []
             for info, names in targets:
                 ns = conn.ns(client) if info.namespaced else None
+                names = await target_names(client, info, ns, names, selector, all_)
                 if not names:
-                    if not (selector or all_):
-                        raise CliError("resource(s) were provided, but no name was specified")
-                    data = await client.list(info.group_resource, ns, label_selector=selector)
-                    names = [i["metadata"]["name"] for i in data.get("items") or ()]
-                    if not names:
-                        raise CliError("no matching resources found")
+                    raise CliError("no matching resources found")
                 work.extend((info, n, ns) for n in names)
             for info, name, ns in work:
                 result = await wait_for(client, info, name, ns, for_delete, predicate, seconds)

@@ -20,6 +20,7 @@ from jobplane.cli.common import (
     parse_duration,
     parse_targets,
     run,
+    target_names,
 )
 from jobplane.client.base import STRATEGIC_MERGE_PATCH
 
@@ -172,13 +173,9 @@ def delete_cmd(args: tuple[str, ...], filenames: tuple[str, ...], selector: str 
                 targets, _ = parse_targets(args)
                 for info, names in targets:
                     ns = conn.ns(client) if info.namespaced else None
+                    names = await target_names(client, info, ns, names, selector, delete_all)
                     if not names:
-                        if not (selector or delete_all):
-                            raise CliError("resource(s) were provided, but no name was specified")
-                        data = await client.list(info.group_resource, ns, label_selector=selector)
-                        names = [i["metadata"]["name"] for i in data.get("items") or ()]
-                        if not names:
-                            click.echo("No resources found" + (f" in {ns} namespace." if ns else ""), err=True)
+                        click.echo("No resources found" + (f" in {ns} namespace." if ns else ""), err=True)
                     work.extend((info, n, ns) for n in names)
             deleted: list[tuple[ResourceInfo, str, str | None, str | None]] = []
             for info, name, ns in work:

@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from jobplane.api.errors import FieldError, invalid, not_supported, required
-from jobplane.api.quantity import QUANTITY_ERR, QuantityError, parse_quantity
 from jobplane.api.validation.metadata import (
     STANDARD_FINALIZERS,
     nonnegative,
@@ -20,7 +19,7 @@ from jobplane.api.validation.names import (
     is_qualified_name,
     is_valid_label_value,
 )
-from jobplane.api.validation.pod import TAINT_EFFECTS
+from jobplane.api.validation.pod import TAINT_EFFECTS, validate_quantity
 
 REPORTING_INSTANCE_LIMIT = 128
 ACTION_LIMIT = 128
@@ -77,13 +76,7 @@ def _resource_list(values: Mapping[str, Any] | None, path: str) -> list[FieldErr
     for name, raw in (values or {}).items():
         p = f"{path}[{name}]"
         errs.extend(invalid(p, name, m) for m in is_qualified_name(name))
-        try:
-            q = parse_quantity(raw)
-        except (QuantityError, TypeError):
-            errs.append(invalid(p, str(raw), QUANTITY_ERR))
-            continue
-        if q < 0:
-            errs.append(invalid(p, str(raw), "must be greater than or equal to 0"))
+        errs.extend(validate_quantity(raw, p)[1])
     return errs
 
 

@@ -205,6 +205,17 @@ def _validate_resource_name(name: str, path: str) -> list[FieldError]:
     return errs
 
 
+def validate_quantity(raw: Any, path: str) -> tuple[Any | None, list[FieldError]]:
+    """A non-negative resource quantity: (parsed value or None when unparsable, errors)."""
+    try:
+        q = parse_quantity(raw)
+    except (QuantityError, TypeError):
+        return None, [invalid(path, str(raw), QUANTITY_ERR)]
+    if q < 0:
+        return q, [invalid(path, str(raw), "must be greater than or equal to 0")]
+    return q, []
+
+
 def validate_resources(resources: Mapping[str, Any] | None, path: str) -> list[FieldError]:
     errs: list[FieldError] = []
     if not resources:
@@ -216,13 +227,10 @@ def validate_resources(resources: Mapping[str, Any] | None, path: str) -> list[F
         for name, raw in values.items():
             p = f"{path}.{section}[{name}]"
             errs.extend(_validate_resource_name(name, p))
-            try:
-                q = parse_quantity(raw)
-            except (QuantityError, TypeError):
-                errs.append(invalid(p, str(raw), QUANTITY_ERR))
+            q, q_errs = validate_quantity(raw, p)
+            errs.extend(q_errs)
+            if q is None:
                 continue
-            if q < 0:
-                errs.append(invalid(p, str(raw), "must be greater than or equal to 0"))
             if section == "limits":
                 parsed_limits[name] = q
             elif name in parsed_limits:
