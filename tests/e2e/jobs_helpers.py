@@ -164,21 +164,32 @@ def set_env(manifest: dict, values: dict[str, str]) -> dict:
 
 
 def kill_pod_processes(data_dir: Path) -> None:
-    """SIGKILLs the process groups of the pod shims under ``data_dir``: pods outlive their
-    agent by design, and a test must not leave its processes behind."""
-    marker = str(data_dir / "pods") + "/"
+    """SIGKILLs the process groups of the containers held by the node supervisor serving
+    ``data_dir``, then the supervisor: pods outlive their agent by design, and a test must
+    not leave its processes behind."""
+    stats: dict[int, int] = {}  # pid -> parent pid
+    supervisors = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
-        except OSError:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")
+            stats[int(entry.name)] = int((entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
-        if "jobplane.agent.shim" in cmdline and marker in cmdline:
+        if any(arg.endswith(b"jobplane/agent/supervisor.py") for arg in cmdline) and \
+                str(data_dir).encode() in cmdline:
+            supervisors.append(int(entry.name))
+    for sup in supervisors:
+        for pid in [pid for pid, ppid in stats.items() if ppid == sup]:
             try:
-                os.killpg(os.getpgid(int(entry.name)), signal.SIGKILL)
+                os.killpg(pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
+        try:
+            os.kill(sup, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def cluster_factory(server_factory: Callable[..., Any]) -> Iterator[Callable[..., Cluster]]:

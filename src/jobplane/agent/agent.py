@@ -46,7 +46,7 @@ class Agent:
         self.node_name = node_name
         self.clock = clock
         self.pods_dir = Path(data_dir) / "pods"
-        self.runtime = runtime or HostProcessRuntime(clock)
+        self.runtime = runtime or HostProcessRuntime(clock, data_dir=Path(data_dir))
         self.machine = machine or machine_info(detect_gpus())
         self.heartbeat = NodeHeartbeat(client, node_name, clock, self.machine) if heartbeat else None
         self.config = WorkerConfig(
@@ -91,6 +91,7 @@ class Agent:
             if self.log_server is not None:
                 await self.log_server.stop()
             await self.detach()
+            await self.runtime.close()
 
     async def _serve_logs(self, endpoint: LogEndpoint) -> None:
         """Start the log endpoint before registering, so the Node advertises its port."""

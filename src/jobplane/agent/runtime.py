@@ -1,9 +1,10 @@
 """The ``Runtime`` interface and the host-process runtime.
 
-A container is a host process started through the supervisor shim (``agent/shim.py``) in
-its own session/process group. Stopping it signals the group: SIGTERM, the grace period,
-then SIGKILL. Memory limits use a cgroup v2 child group when the agent can create one,
-else ``RLIMIT_AS``; cpu limits need cgroup v2 (``cpu.max``) and are skipped otherwise.
+A container is a host process in its own session/process group, started by the node's
+container supervisor (``agent/supervisor.py``): one small long-lived process that spawns,
+logs and reaps every container and outlives the agent. Stopping a container signals its
+group: SIGTERM, the grace period, then SIGKILL. Memory limits use a cgroup v2 child group
+when one can be created, else ``RLIMIT_AS``; cpu limits need cgroup v2 (``cpu.max``).
 """
 
 from __future__ import annotations
@@ -15,14 +16,19 @@ import json
 import logging
 import os
 import signal
-import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from jobplane.agent.supervisor import proc_start_time
+from jobplane.agent.supervisor_client import SupervisorClient, SupervisorLost
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ContainerHandle", "ExitInfo", "HostProcessRuntime", "ProcessSpec", "Runtime", "proc_start_time",
+           "read_exit_file", "terminate"]
 
 
 @dataclass
@@ -33,7 +39,7 @@ class ProcessSpec:
     executable: str
     env: dict[str, str]
     cwd: str | None
-    state_dir: Path  # per-container-run files: spec, exit code, pid
+    state_dir: Path  # per-container-run files: exit.json
     log_path: Path
     done_path: Path
     memory_limit: int | None = None  # bytes
@@ -65,7 +71,14 @@ class ContainerHandle(abc.ABC):
 
 class Runtime(abc.ABC):
     @abc.abstractmethod
-    async def start(self, spec: ProcessSpec) -> ContainerHandle: ...
+    async def start(self, spec: ProcessSpec) -> ContainerHandle:
+        """Start the process; OSError when it cannot be (the pod reports StartError)."""
+
+    async def prepare(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """Called before ``adopt``: reach whatever holds containers of an earlier agent."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
+        """The agent stops: let go of connections (containers keep running)."""
 
     @abc.abstractmethod
     def adopt(self, pid: int, pid_start: str | None, state_dir: Path, done_path: Path) -> ContainerHandle | None:
@@ -73,127 +86,151 @@ class Runtime(abc.ABC):
         or left an exit file, None when it is gone without one."""
 
 
-def proc_start_time(pid: int) -> str | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks); None if the process is gone
-    or a zombie. Distinguishes a re-used pid from the process we started."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = raw.rsplit(")", 1)[1].split()
-    if fields[0] == "Z":
-        return None
-    return fields[19]
-
-
 def read_exit_file(state_dir: Path) -> ExitInfo | None:
     try:
         data = json.loads((state_dir / "exit.json").read_text())
     except (OSError, ValueError):
         return None
+    return exit_info(data)
+
+
+def exit_info(data: dict[str, Any]) -> ExitInfo:
+    """The supervisor's exit record (``exit.json``, or its exit notification) as an ExitInfo."""
     return ExitInfo(exit_code=int(data["exitCode"]), finished_at=data.get("finishedAt"),
                     reason=data.get("reason"), message=data.get("message"), signal=data.get("signal"))
 
 
-def _killed_info(done_path: Path, clock: Clock) -> ExitInfo:
-    """The shim died with the container (SIGKILL of the group): exit code 137, as runc reports."""
-    with contextlib.suppress(OSError):
-        done_path.touch()
-    return ExitInfo(exit_code=137, finished_at=clock.now(), signal=signal.SIGKILL)
+UNSUPERVISED_MESSAGE = "The container's supervisor exited before the container did; its exit code is unknown"
 
 
-class _ChildHandle(ContainerHandle):
-    def __init__(self, proc: asyncio.subprocess.Process, spec: ProcessSpec, clock: Clock) -> None:
-        self.proc = proc
-        self.pid = proc.pid
-        self.pid_start = proc_start_time(proc.pid)
-        self._spec = spec
-        self._clock = clock
-
-    async def wait(self) -> ExitInfo:
-        await self.proc.wait()
-        return read_exit_file(self._spec.state_dir) or _killed_info(self._spec.done_path, self._clock)
+def _alive(pid: int, pid_start: str | None) -> bool:
+    current = proc_start_time(pid)
+    return current is not None and (pid_start is None or current == pid_start)
 
 
-class _AdoptedHandle(ContainerHandle):
-    """A process started by an earlier agent: polled, since it is not our child."""
+class _Handle(ContainerHandle):
+    """A container process. Its end comes from the supervisor's exit notification when the
+    supervisor holds it, else (its supervisor died) by polling the pid and the exit file."""
 
-    def __init__(self, pid: int, pid_start: str | None, state_dir: Path, done_path: Path, clock: Clock,
-                 poll: float) -> None:
+    def __init__(self, pid: int, pid_start: str | None, runtime: HostProcessRuntime, state_dir: Path,
+                 done_path: Path, exit_future: asyncio.Future | None) -> None:
         self.pid = pid
         self.pid_start = pid_start
+        self._rt = runtime
+        self._sup = runtime.supervisor
         self._state_dir = state_dir
         self._done_path = done_path
-        self._clock = clock
-        self._poll = poll
-
-    def alive(self) -> bool:
-        current = proc_start_time(self.pid)
-        return current is not None and (self.pid_start is None or current == self.pid_start)
+        self._exit = exit_future
+        self._info: ExitInfo | None = None
 
     async def wait(self) -> ExitInfo:
-        while self.alive():
-            await self._clock.sleep(self._poll)
-        return read_exit_file(self._state_dir) or _killed_info(self._done_path, self._clock)
+        if self._info is None:
+            raw = await asyncio.shield(self._exit) if self._exit is not None else None
+            info = exit_info(raw) if raw is not None else await self._poll()
+            self._info = self._info or info
+        return self._info
+
+    async def _poll(self) -> ExitInfo:
+        clock, poll = self._rt.clock, self._rt.poll_interval
+        while _alive(self.pid, self.pid_start):
+            await clock.sleep(poll)
+        info = read_exit_file(self._state_dir)
+        if info is None:  # a supervisor may still be writing it
+            await clock.sleep(poll)
+            info = read_exit_file(self._state_dir)
+        if info is not None:
+            return info
+        with contextlib.suppress(OSError):
+            self._done_path.touch()
+        return ExitInfo(137, clock.now(), "ContainerStatusUnknown", UNSUPERVISED_MESSAGE)
 
     def signal_group(self, sig: int) -> None:
-        if self.alive():
+        if self._info is not None:
+            return
+        if self._exit is not None and not self._exit.done() and self._sup is not None and self._sup.signal(self.pid, sig):
+            return
+        if _alive(self.pid, self.pid_start):
             super().signal_group(sig)
 
 
+class _FinishedHandle(ContainerHandle):
+    """A container that ended while no agent ran: its exit file answers."""
+
+    def __init__(self, pid: int, pid_start: str | None, info: ExitInfo) -> None:
+        self.pid = pid
+        self.pid_start = pid_start
+        self._info = info
+
+    async def wait(self) -> ExitInfo:
+        return self._info
+
+    def signal_group(self, sig: int) -> None:
+        pass
+
+
 class HostProcessRuntime(Runtime):
-    def __init__(self, clock: Clock, *, poll_interval: float = 0.5, cgroup_root: Path | None = None) -> None:
+    """Runs containers through the supervisor serving ``data_dir`` (a private temporary
+    directory when none is given), starting it on first use."""
+
+    def __init__(self, clock: Clock, *, data_dir: Path | None = None, poll_interval: float = 0.5,
+                 cgroup_root: Path | None = None) -> None:
         self.clock = clock
         self.poll_interval = poll_interval
         self.cgroup_root = cgroup_root if cgroup_root is not None else _default_cgroup_root()
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="jobplane-rt-"))
+        self.cwd = os.getcwd()  # where containers without workingDir start
+        self.supervisor: SupervisorClient | None = None
+        self._connecting: asyncio.Lock | None = None
+
+    async def prepare(self) -> None:
+        await self._connected()
+
+    async def _connected(self) -> SupervisorClient:
+        if self.supervisor is not None and self.supervisor.alive:
+            return self.supervisor
+        if self._connecting is None:
+            self._connecting = asyncio.Lock()
+        async with self._connecting:
+            if self.supervisor is None or not self.supervisor.alive:
+                self.supervisor = await SupervisorClient.connect(self.data_dir, self.clock)
+        return self.supervisor
 
     async def start(self, spec: ProcessSpec) -> ContainerHandle:
-        spec.state_dir.mkdir(parents=True, exist_ok=True)
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        for stale in ("exit.json", "pid"):
-            with contextlib.suppress(FileNotFoundError):
-                (spec.state_dir / stale).unlink()
-        cgroup = self._make_cgroup(spec)
-        shim_spec: dict[str, Any] = {
-            "argv": spec.argv, "executable": spec.executable, "env": spec.env, "cwd": spec.cwd,
-            "log": str(spec.log_path), "done": str(spec.done_path), "exit": str(spec.state_dir / "exit.json"),
-            "pid_file": str(spec.state_dir / "pid"), "cgroup": str(cgroup) if cgroup else None,
-            "rlimit_as": spec.memory_limit if (spec.memory_limit and not cgroup) else None,
+        cgroup = None
+        if self.cgroup_root is not None and (spec.memory_limit or spec.cpu_limit):
+            cgroup = str(self.cgroup_root / (spec.cgroup_name or f"c{os.getpid()}"))
+        request = {
+            "argv": spec.argv, "executable": spec.executable, "env": spec.env, "cwd": spec.cwd or self.cwd,
+            "state_dir": str(spec.state_dir), "log": str(spec.log_path), "done": str(spec.done_path),
+            "memory_limit": spec.memory_limit, "cpu_limit": spec.cpu_limit, "cgroup": cgroup,
         }
-        spec_file = spec.state_dir / "spec.json"
-        fd = os.open(spec_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(shim_spec, f)
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "jobplane.agent.shim", str(spec_file),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL, start_new_session=True,
-        )
-        return _ChildHandle(proc, spec, self.clock)
+        sup = await self._connected()
+        try:
+            reply = await sup.start(request)
+        except SupervisorLost:  # it died under us: once more, with a new one
+            sup = await self._connected()
+            reply = await sup.start(request)
+        if "error" in reply:
+            raise OSError(reply["error"])
+        pid = reply["pid"]
+        return _Handle(pid, reply.get("start"), self, spec.state_dir, spec.done_path, sup.exit_future(pid))
 
     def adopt(self, pid: int, pid_start: str | None, state_dir: Path, done_path: Path) -> ContainerHandle | None:
-        handle = _AdoptedHandle(pid, pid_start, state_dir, done_path, self.clock, self.poll_interval)
-        if handle.alive() or read_exit_file(state_dir) is not None:
-            return handle
+        sup = self.supervisor
+        pending = sup.exit_future(pid) if sup is not None else None
+        if pending is not None:
+            return _Handle(pid, pid_start, self, state_dir, done_path, pending)
+        info = read_exit_file(state_dir)
+        if info is not None:
+            return _FinishedHandle(pid, pid_start, info)
+        if _alive(pid, pid_start):
+            return _Handle(pid, pid_start, self, state_dir, done_path, None)
         return None
 
-    def _make_cgroup(self, spec: ProcessSpec) -> Path | None:
-        if self.cgroup_root is None or not (spec.memory_limit or spec.cpu_limit):
-            return None
-        path = self.cgroup_root / (spec.cgroup_name or f"c{os.getpid()}")
-        try:
-            path.mkdir(exist_ok=True)
-            if spec.memory_limit:
-                (path / "memory.max").write_text(str(int(spec.memory_limit)))
-                with contextlib.suppress(OSError):
-                    (path / "memory.swap.max").write_text("0")
-            if spec.cpu_limit:
-                period = 100_000
-                (path / "cpu.max").write_text(f"{max(1000, int(spec.cpu_limit * period))} {period}")
-            return path
-        except OSError as exc:
-            log.debug("cgroup %s not usable (%s); falling back to RLIMIT_AS", path, exc)
-            return None
+    async def close(self) -> None:
+        if self.supervisor is not None:
+            await self.supervisor.close()
+            self.supervisor = None
 
 
 def _default_cgroup_root() -> Path | None:

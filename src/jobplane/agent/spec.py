@@ -156,10 +156,19 @@ def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None) -> str:
         if os.access(path, os.X_OK) and not os.path.isdir(path):
             return path
         raise ContainerConfigError("StartError", _exec_error(argv0, "no such file or directory"))
-    found = shutil.which(argv0, path=env.get("PATH", os.defpath))
-    if not found:
-        raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
+    search = env.get("PATH", os.defpath)
+    found = _which_cache.get((argv0, search))
+    if found is None or not os.access(found, os.X_OK):  # a hit costs one access() instead of a PATH walk
+        found = shutil.which(argv0, path=search)
+        if not found:
+            raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
+        if len(_which_cache) >= 1024:
+            _which_cache.clear()
+        _which_cache[(argv0, search)] = found
     return found
+
+
+_which_cache: dict[tuple[str, str], str] = {}  # (name, PATH) -> the program found last time
 
 
 def _exec_error(argv0: str, why: str) -> str:

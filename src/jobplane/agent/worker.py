@@ -1,21 +1,27 @@
 """One task per pod: run init containers in order, then the app containers side by side,
 restart them as ``restartPolicy`` says, enforce ``activeDeadlineSeconds``, and report status.
 
-The worker's container records are persisted in ``DIR/pods/<uid>/state.json`` after every
-transition, so a restarted agent re-adopts processes that are still running (see
-``runtime.HostProcessRuntime.adopt``).
+The worker's container records are persisted in ``DIR/pods/<uid>/state.json`` at every
+change, so a restarted agent re-adopts processes that are still running (see
+``runtime.HostProcessRuntime.adopt``). The file is rewritten in place with one ``pwrite``
+(padded so it never shrinks): a rename over it costs a forced data flush on ext4, and a
+single small write cannot be torn by the agent dying.
+
+Status goes to the API like kubelet's status manager does it: the newest status only, so
+changes made while a write is in flight (a container that started and already exited)
+become one write.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
 import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import orjson
 
 from jobplane import podlogs
 from jobplane.agent import status as st
@@ -72,6 +78,9 @@ class WorkerConfig:
     backoff_max: float = 300.0
     host_env: dict[str, str] = field(default_factory=host_environment)
     node_capacity: dict[str, float] = field(default_factory=dict)
+    # How long a started container's Running status waits before it is written: one that
+    # exits sooner is reported once, as terminated (as kubelet's PLEG often does).
+    running_report_delay: float = 0.02
     gpus: Any = None  # agent.gpus.GpuAllocator or None
 
 
@@ -109,6 +118,12 @@ class PodWorker:
         self._stop_event = asyncio.Event()
         self._report_lock = asyncio.Lock()
         self._last_status: Obj | None = None
+        self._report_wanted = 0  # generation of the newest status change
+        self._report_done = 0  # generation the API has seen
+        self._final = False
+        self._background: set[asyncio.Task] = set()
+        self._state_fd: int | None = None
+        self._state_saved = b""
         self.finished = asyncio.Event()
 
     # ----------------------------------------------------------------- control
@@ -147,9 +162,6 @@ class PodWorker:
             if not recovered and self._looks_started_elsewhere():
                 self._mark_lost_without_state()
             else:
-                self.pod_dir.mkdir(parents=True, exist_ok=True)
-                self._save_state()
-                await self.report()
                 deadline_task = self._start_deadline()
                 await self._run_containers()
             await self._finish()
@@ -161,6 +173,11 @@ class PodWorker:
         finally:
             if deadline_task:
                 deadline_task.cancel()
+            for task in self._background:
+                task.cancel()
+            if self._state_fd is not None:
+                os.close(self._state_fd)
+                self._state_fd = None
             if self.config.gpus is not None and self.gpu_ids:
                 self.config.gpus.release(self.gpu_ids)
             self.finished.set()
@@ -216,6 +233,7 @@ class PodWorker:
         """Start (or re-adopt) the process and wait for it to end."""
         handle = None
         if rec.running and rec.pid:
+            await self.runtime.prepare()
             run_dir = self._run_dir(rec)
             handle = self.runtime.adopt(rec.pid, rec.pid_start, run_dir,
                                         podlogs.done_marker(self.config.pods_dir, self.uid, rec.name,
@@ -230,17 +248,16 @@ class PodWorker:
             if self.stopping:
                 return None
             try:
-                pspec = self._process_spec(rec, cspec)
+                handle = await self.runtime.start(self._process_spec(rec, cspec))
             except ContainerConfigError as exc:
                 return ExitInfo(128, self.clock.now(), exc.reason, exc.message)
             except OSError as exc:
                 return ExitInfo(128, self.clock.now(), "StartError", str(exc))
-            handle = await self.runtime.start(pspec)
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
             rec.container_id = f"jobplane://{handle.pid}"
             rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
             self._save_state()
-            await self.report()
+            self._report_soon(self.config.running_report_delay)
         self.handles[rec.name] = handle
         if self.stopping:  # stop() raced with the start
             asyncio.ensure_future(terminate(handle, self.stop_grace, self.clock))
@@ -317,13 +334,31 @@ class PodWorker:
                              reason=self.pod_reason if phase_override else None,
                              message=self.pod_message if phase_override else None)
 
+    def _report_soon(self, delay: float) -> None:
+        """Report after ``delay`` without waiting for it: a change that comes first joins it."""
+        async def later() -> None:
+            await self.clock.sleep(delay)
+            await self.report()
+
+        task = asyncio.ensure_future(later())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def report(self, final: bool = False) -> None:
-        """Write status through the status subresource (merge patch), skipping no-ops."""
+        """Write the newest status through the status subresource (merge patch), skipping
+        no-ops; returns once the API has a status at least as new as the call."""
         if self.deleted:
             return
+        self._final = self._final or final
+        self._report_wanted += 1
+        wanted = self._report_wanted
         async with self._report_lock:
-            status = self.current_status(final)
+            if self._report_done >= wanted or self.deleted:
+                return  # a write made while we waited already carried this change
+            generation = self._report_wanted
+            status = self.current_status(self._final)
             if status == self._last_status:
+                self._report_done = generation
                 return
             try:
                 updated = await self.client.patch("pods", self.name, {"status": status}, self.namespace,
@@ -336,6 +371,7 @@ class PodWorker:
                 log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
                 return
             self._last_status = status
+            self._report_done = generation
             if isinstance(updated, dict) and updated.get("metadata"):
                 self.update_pod(updated)
 
@@ -390,17 +426,33 @@ class PodWorker:
         return self.pod_dir / "state.json"
 
     def _save_state(self) -> None:
-        data = {"node": self.config.node_name, "startTime": self.start_time, "links": self.links,
-                "containers": [r.to_dict() for r in self.init + self.app]}
-        with contextlib.suppress(OSError):
+        """Persist the records if they changed: one ``pwrite`` over the open file."""
+        data = orjson.dumps({"node": self.config.node_name, "startTime": self.start_time, "links": self.links,
+                             "containers": [r.to_dict() for r in self.init + self.app]})
+        if data == self._state_saved.rstrip():
+            return
+        padded = data.ljust(len(self._state_saved))  # trailing spaces keep it valid JSON, never shorter
+        try:
+            if self._state_fd is None:
+                self._state_fd = self._open_state()
+                self._state_saved = b" " * os.fstat(self._state_fd).st_size
+                padded = data.ljust(len(self._state_saved))
+            os.pwrite(self._state_fd, padded, 0)
+            self._state_saved = padded
+        except OSError as exc:
+            log.warning("pod %s/%s: cannot save its state: %s", self.namespace, self.name, exc)
+
+    def _open_state(self) -> int:
+        flags = os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC
+        try:
+            return os.open(self.state_path, flags, 0o600)
+        except FileNotFoundError:  # nothing has created the pod's directory yet
             self.pod_dir.mkdir(parents=True, exist_ok=True)
-            tmp = self.state_path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(data))
-            os.replace(tmp, self.state_path)
+            return os.open(self.state_path, flags, 0o600)
 
     def _load_state(self) -> bool:
         try:
-            data = json.loads(self.state_path.read_text())
+            data = orjson.loads(self.state_path.read_bytes())
         except (OSError, ValueError):
             return False
         self.start_time = data.get("startTime") or self.start_time

@@ -1,16 +1,25 @@
-"""Real short processes through the shim and the host-process runtime."""
+"""Real short processes through the node supervisor and the host-process runtime."""
 
 import asyncio
-import json
+import os
 import re
 import signal
 import sys
 import time
 
+import pytest
+
 from jobplane.agent.runtime import HostProcessRuntime, ProcessSpec, proc_start_time, terminate
 from jobplane.clock import Clock
 
 CRI = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z (stdout|stderr) [FP] ")
+
+
+@pytest.fixture
+async def rt(tmp_path):
+    runtime = HostProcessRuntime(Clock(), data_dir=tmp_path / "data", poll_interval=0.05, cgroup_root=None)
+    yield runtime
+    await runtime.close()
 
 
 def spec(tmp_path, argv, exe, **kw):
@@ -19,8 +28,7 @@ def spec(tmp_path, argv, exe, **kw):
                        done_path=tmp_path / "logs" / "0.done", **kw)
 
 
-async def test_exit_codes_and_logs(tmp_path):
-    rt = HostProcessRuntime(Clock(), cgroup_root=None)
+async def test_exit_codes_and_logs(tmp_path, rt):
     h = await rt.start(spec(tmp_path, ["sh", "-c", "echo out; echo err >&2; printf tail; exit 3"], "/bin/sh"))
     info = await h.wait()
     assert info.exit_code == 3
@@ -31,19 +39,17 @@ async def test_exit_codes_and_logs(tmp_path):
     assert (tmp_path / "logs" / "0.done").exists()
 
 
-async def test_env_and_cwd(tmp_path):
-    rt = HostProcessRuntime(Clock(), cgroup_root=None)
+async def test_env_and_cwd(tmp_path, rt):
     h = await rt.start(spec(tmp_path, ["sh", "-c", 'echo "$X $(pwd)"'], "/bin/sh"))
     assert (await h.wait()).exit_code == 0
     assert (tmp_path / "logs" / "0.log").read_text().split(" ", 3)[3].strip() == f"1 {tmp_path}"
 
 
-async def test_terminate_sigterm_then_sigkill(tmp_path):
-    rt = HostProcessRuntime(Clock(), cgroup_root=None)
+async def test_terminate_sigterm_then_sigkill(tmp_path, rt):
     h = await rt.start(spec(tmp_path, ["sleep", "30"], "/bin/sleep"))
     await asyncio.sleep(0.2)
     info = await terminate(h, 5, Clock())
-    assert info.exit_code == 128 + signal.SIGTERM  # sleep dies of SIGTERM; the shim records it
+    assert info.exit_code == 128 + signal.SIGTERM and info.signal == signal.SIGTERM  # the supervisor reaped it
 
     (tmp_path / "run").mkdir(exist_ok=True)
     h = await rt.start(spec(tmp_path, ["sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"], "/bin/sh"))
@@ -55,26 +61,94 @@ async def test_terminate_sigterm_then_sigkill(tmp_path):
 
 
 async def test_memory_limit_rlimit(tmp_path):
-    rt = HostProcessRuntime(Clock(), cgroup_root=None)
+    rt = HostProcessRuntime(Clock(), data_dir=tmp_path / "data")
+    rt.cgroup_root = None  # force the RLIMIT_AS path
     code = "x = bytearray(512 * 1024 * 1024)"
     h = await rt.start(spec(tmp_path, [sys.executable, "-c", code], sys.executable, memory_limit=256 * 2**20))
     info = await h.wait()
     assert info.exit_code == 137 and info.reason == "OOMKilled"
+    await rt.close()
 
 
-async def test_adopt_running_and_finished(tmp_path):
-    rt = HostProcessRuntime(Clock(), poll_interval=0.05, cgroup_root=None)
-    h = await rt.start(spec(tmp_path, ["sh", "-c", "sleep 0.4; exit 5"], "/bin/sh"))
-    await asyncio.sleep(0.1)
-    adopted = rt.adopt(h.pid, proc_start_time(h.pid), tmp_path / "run", tmp_path / "logs" / "0.done")
-    assert adopted is not None
-    info = await adopted.wait()
-    assert info.exit_code == 5
-    await h.wait()
-    # finished before adoption: the exit file answers
-    again = rt.adopt(h.pid, "bogus-start", tmp_path / "run", tmp_path / "logs" / "0.done")
-    assert again is not None and (await again.wait()).exit_code == 5
-    # gone without an exit file
-    (tmp_path / "run" / "exit.json").unlink()
-    assert rt.adopt(h.pid, "bogus-start", tmp_path / "run", tmp_path / "logs" / "0.done") is None
-    assert json.loads((tmp_path / "run" / "spec.json").read_text())["argv"][0] == "sh"
+async def test_start_error_is_an_oserror_with_done_marker(tmp_path, rt):
+    not_executable = tmp_path / "not-executable"
+    not_executable.touch()
+    with pytest.raises(OSError, match="Permission denied"):
+        await rt.start(spec(tmp_path, ["x"], str(not_executable)))
+    assert (tmp_path / "logs" / "0.done").exists() and (tmp_path / "logs" / "0.log").read_text() == ""
+
+
+async def test_main_exit_kills_the_rest_of_its_group(tmp_path, rt):
+    h = await rt.start(spec(tmp_path, ["sh", "-c", "sleep 30 & echo $! > bg; exit 7"], "/bin/sh"))
+    assert (await asyncio.wait_for(h.wait(), 5)).exit_code == 7
+    bg = int((tmp_path / "bg").read_text())
+    for _ in range(50):
+        if proc_start_time(bg) is None:
+            break
+        await asyncio.sleep(0.02)
+    assert proc_start_time(bg) is None  # killed, and reaped by the supervisor
+
+
+async def test_adopt_after_agent_restart(tmp_path, rt):
+    """A new runtime (a restarted agent) reconnects to the running supervisor: a running
+    container's exit arrives as a notification, a finished one reads its exit file."""
+    running = await rt.start(spec(tmp_path, ["sh", "-c", "sleep 0.5; exit 5"], "/bin/sh"))
+    s2 = spec(tmp_path / "b", ["sh", "-c", "exit 3"], "/bin/sh")
+    (tmp_path / "b").mkdir()
+    finished = await rt.start(s2)
+    assert (await finished.wait()).exit_code == 3
+    sup_pid = rt.supervisor.pid
+    await rt.close()  # the agent goes away; the supervisor keeps the container
+
+    rt2 = HostProcessRuntime(Clock(), data_dir=tmp_path / "data", poll_interval=10, cgroup_root=None)
+    try:
+        await rt2.prepare()
+        assert rt2.supervisor.pid == sup_pid
+        adopted = rt2.adopt(running.pid, running.pid_start, tmp_path / "run", tmp_path / "logs" / "0.done")
+        t0 = time.monotonic()
+        info = await asyncio.wait_for(adopted.wait(), 5)
+        assert info.exit_code == 5 and time.monotonic() - t0 < 2  # notified, not polled (poll is 10 s)
+        done = rt2.adopt(finished.pid, finished.pid_start, s2.state_dir, s2.done_path)
+        assert (await done.wait()).exit_code == 3
+        # gone without an exit file: nothing to adopt
+        (s2.state_dir / "exit.json").unlink()
+        assert rt2.adopt(finished.pid, finished.pid_start, s2.state_dir, s2.done_path) is None
+    finally:
+        await rt2.close()
+
+
+async def test_supervisor_outlives_agent_and_exits_when_idle(tmp_path, rt):
+    h = await rt.start(spec(tmp_path, ["sleep", "0.3"], "/bin/sleep"))
+    sup_pid = rt.supervisor.pid
+    await rt.close()
+    assert proc_start_time(sup_pid) is not None and proc_start_time(h.pid) is not None
+    for _ in range(200):  # the container ends, no agent is connected: the supervisor exits
+        if proc_start_time(sup_pid) is None:
+            break
+        await asyncio.sleep(0.02)
+    assert proc_start_time(sup_pid) is None
+    assert (tmp_path / "run" / "exit.json").exists() and (tmp_path / "logs" / "0.done").exists()
+    assert not (tmp_path / "data" / "supervisor.sock").exists()
+
+
+async def test_killed_supervisor_falls_back_to_polling(tmp_path, rt):
+    h = await rt.start(spec(tmp_path, ["sleep", "0.4"], "/bin/sleep"))
+    os.kill(rt.supervisor.pid, signal.SIGKILL)
+    info = await asyncio.wait_for(h.wait(), 5)
+    assert info.reason == "ContainerStatusUnknown" and info.exit_code == 137
+    # the next start brings up a new supervisor
+    (tmp_path / "c").mkdir()
+    h2 = await rt.start(spec(tmp_path / "c", ["true"], "/bin/true"))
+    assert (await h2.wait()).exit_code == 0
+
+
+async def test_many_parallel_starts(tmp_path, rt):
+    specs = []
+    for i in range(40):
+        d = tmp_path / f"p{i}"
+        d.mkdir()
+        specs.append(spec(d, ["sh", "-c", f"echo {i}; exit {i % 3}"], "/bin/sh"))
+    handles = await asyncio.gather(*(rt.start(s) for s in specs))
+    infos = await asyncio.gather(*(h.wait() for h in handles))
+    assert [i.exit_code for i in infos] == [i % 3 for i in range(40)]
+    assert all(s.log_path.read_text().endswith(f"stdout F {i}\n") for i, s in enumerate(specs))

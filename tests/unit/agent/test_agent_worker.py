@@ -16,7 +16,8 @@ def worker_for(tmp_path, client, pod, **cfg):
     client.add("pods", pod)
     clock = Clock()
     config = WorkerConfig(pods_dir=tmp_path, node_name="n1", host_env={"PATH": "/usr/bin:/bin"}, **cfg)
-    return PodWorker(client, pod, HostProcessRuntime(clock, poll_interval=0.05, cgroup_root=None), clock, config)
+    runtime = HostProcessRuntime(clock, data_dir=tmp_path / "data", poll_interval=0.05, cgroup_root=None)
+    return PodWorker(client, pod, runtime, clock, config)
 
 
 async def final_pod(client, name="p"):
@@ -34,8 +35,20 @@ async def test_success(tmp_path):
     assert cs["state"]["terminated"]["reason"] == "Completed" and cs["state"]["terminated"]["exitCode"] == 0
     assert cs["containerID"].startswith("jobplane://")
     phases = [s["phase"] for s in c.status_patches("p")]
-    assert phases[0] == "Pending" and "Running" in phases and phases[-1] == "Succeeded"
+    # A container that exits before its Running status is written is reported once, as done.
+    assert phases in (["Running", "Succeeded"], ["Succeeded"])
     assert log_path(tmp_path, "uid-p", "main", 0).read_text().endswith("stdout F hi\n")
+
+
+async def test_one_status_write_per_transition(tmp_path):
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "main", "image": "x", "command": ["sleep", "0.3"]}])
+    w = worker_for(tmp_path, c, pod)
+    await w.run()
+    assert [s["phase"] for s in c.status_patches("p")] == ["Running", "Succeeded"]
+    state = (tmp_path / "uid-p" / "state.json").read_bytes()
+    assert json.loads(state)["containers"][0]["state"]["terminated"]["exitCode"] == 0
+    await w.runtime.close()
 
 
 async def test_never_failure(tmp_path):
@@ -169,3 +182,28 @@ async def test_emptydir_volume_env(tmp_path):
     assert (tmp_path / "uid-p" / "volumes" / "work-dir" / "f").read_text() == "data\n"
     assert (tmp_path / "uid-p" / "volumes" / "work-dir" / "g").read_text() == "via\n"
     assert not (tmp_path / "mnt").exists()  # the mountPath symlink is removed when the pod ends
+
+
+async def test_restarted_agent_readopts_through_the_supervisor(tmp_path):
+    """A new runtime on the same data dir (a restarted agent) gets the exit from the
+    supervisor that kept the container running while no agent was there."""
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "a", "image": "x", "command": ["sh", "-c", "sleep 0.6; echo bye; exit 4"]}])
+    w = worker_for(tmp_path, c, pod)
+    task = asyncio.ensure_future(w.run())
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if w.handles:
+            break
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await w.runtime.close()
+    runtime = HostProcessRuntime(w.clock, data_dir=tmp_path / "data", poll_interval=30, cgroup_root=None)
+    w2 = PodWorker(c, await final_pod(c), runtime, w.clock, w.config)
+    await asyncio.wait_for(w2.run(), 5)  # a poll would take 30 s: the exit came as a notification
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Failed"
+    assert st["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
+    assert log_path(tmp_path, "uid-p", "a", 0).read_text().endswith("stdout F bye\n")
+    await runtime.close()
