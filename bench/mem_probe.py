@@ -51,12 +51,18 @@ async def main_async(args: argparse.Namespace) -> None:
     decoded = sum(1 for ch in hist if ch.event is not None and (ch.event._object is not None
                                                                  or ch.event._prev_object is not None))
     hist_bytes = sum(len(ch.data) + len(ch.prev or b"") for ch in hist)
-    entries_decoded = sum(1 for e in mirror._entries.values() if e._obj is not None)
+    entries_decoded = sum(1 for e in mirror._entries.values() if getattr(e, "_obj", None) is not None)
     print(f"job of {args.completions} pods: {elapsed:.1f}s; RSS before job {base:.0f} MiB, "
           f"peak {peak_rss_mb(os.getpid()):.0f} MiB")
     print(f"mirror: {len(mirror._entries)} objects ({entries_decoded} with a cached decode), "
           f"history {len(hist)} changes ({hist_bytes / 2**20:.0f} MiB of JSON bytes; "
           f"{decoded} still holding decoded objects)")
+    entry_bytes = sum(len(e.data) for e in mirror._entries.values())
+    buffered = sorted((len(w.buf) for w in mirror._watchers), reverse=True)
+    print(f"mirror: {entry_bytes / 2**20:.1f} MiB of current-object bytes; {len(buffered)} watchers, "
+          f"undelivered changes per watcher (top 5): {buffered[:5]}")
+    if hasattr(mirror, "stats"):
+        print(f"mirror stats: {mirror.stats()}")
     infs = getattr(srv.controller_ctx.informers, "_informers", {})
     for name, inf in (infs.items() if isinstance(infs, dict) else []):
         print(f"informer {name}: {len(inf.keys())} cached objects")

@@ -43,7 +43,8 @@ def open_store(settings: Settings) -> Any:
         except (ModuleNotFoundError, AttributeError):
             opener = None
     if opener is not None:
-        return opener(settings.database, settings.data_dir)
+        return opener(settings.database, settings.data_dir, history=settings.store_history,
+                      history_bytes=settings.store_history_bytes)
     from jobplane.storage.memory import MemoryStore
 
     log.warning("persistent storage unavailable; using an in-memory store")

@@ -35,6 +35,16 @@ class Settings:
     # --pki-dir: CA, server certificate and token (default DIR/pki). Servers sharing one
     # PostgreSQL store must share them, so kubeconfigs and agents work against any of them.
     pki_path: str = ""
+    # --event-ttl (kube-apiserver): Events are deleted this many seconds after their last
+    # timestamp (default 1 h).
+    event_ttl: float = 3600.0
+    # --terminated-pod-gc-threshold (kube-controller-manager): the PodGC controller deletes the
+    # oldest Succeeded/Failed pods beyond this many (<= 0 disables it).
+    terminated_pod_gc_threshold: int = 12500
+    # Store history kept for watch resumption and list continue tokens: at most this many
+    # revisions and this many bytes of change JSON, whichever is smaller (then 410 Gone).
+    store_history: int = 100_000
+    store_history_bytes: int = 64 * 2**20
 
     def apply_env(self) -> Settings:
         """Fill fields from JOBPLANE_* environment variables (flags given explicitly win later)."""

@@ -60,6 +60,31 @@ class LabelSelector:
         """``k=v`` requirements, usable as an index hint by stores."""
         return {r.key: r.values[0] for r in self.requirements if r.op in ("=", "in") and len(r.values) == 1}
 
+    def matcher(self) -> Callable[[Mapping[str, str] | None], bool]:
+        """``matches`` compiled for a hot loop (LIST/watch filtering): a selector of only
+        ``k=v`` requirements becomes direct dict lookups instead of the generic walk."""
+        if self.nothing:
+            return lambda labels: False
+        if not self.requirements:
+            return lambda labels: True
+        pairs = self.equality_pairs()
+        if len(pairs) != len(self.requirements):  # other operators, or a key required twice
+            return self.matches
+        if len(pairs) == 1:
+            ((key, value),) = pairs.items()
+            return lambda labels: bool(labels) and labels.get(key) == value  # type: ignore[union-attr]
+        items = tuple(pairs.items())
+
+        def match_all(labels: Mapping[str, str] | None) -> bool:
+            if not labels:
+                return False
+            for k, v in items:
+                if labels.get(k) != v:
+                    return False
+            return True
+
+        return match_all
+
     def __str__(self) -> str:
         return ",".join(str(r) for r in self.requirements)
 
@@ -235,10 +260,18 @@ def predicate(label_selector: str | None, field_selector: str | None, kind: str 
     """A single filter for a list/watch, or None when both selectors are empty."""
     ls = parse_label_selector(label_selector)
     fs = parse_field_selector(field_selector, kind)
+    return object_predicate(ls, fs)
+
+
+def object_predicate(ls: LabelSelector, fs: FieldSelector) -> Callable[[Mapping[str, Any]], bool] | None:
+    """One filter over whole objects for a parsed label and field selector (None: no filter).
+    Skips the field selector when it is empty and uses the compiled label matcher."""
     if ls.empty() and fs.empty():
         return None
-    if fs.empty():
-        return lambda o: ls.matches((o.get("metadata") or {}).get("labels"))
     if ls.empty():
         return fs.matches
-    return lambda o: ls.matches((o.get("metadata") or {}).get("labels")) and fs.matches(o)
+    labels_match = ls.matcher()
+    if fs.empty():
+        return lambda o: labels_match((o.get("metadata") or {}).get("labels"))
+    fields_match = fs.matches
+    return lambda o: labels_match((o.get("metadata") or {}).get("labels")) and fields_match(o)

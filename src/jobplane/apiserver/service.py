@@ -74,7 +74,7 @@ from typing import Any
 from jobplane.api import admission, errors, meta
 from jobplane.api.patch import apply_patch
 from jobplane.api.registry import EVENTS_V1, JOBS, NAMESPACES, PODS, ResourceInfo
-from jobplane.api.selectors import parse_field_selector, parse_label_selector
+from jobplane.api.selectors import object_predicate, parse_field_selector, parse_label_selector
 from jobplane.apiserver.events_v1 import to_events_v1
 from jobplane.clock import Clock
 from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
@@ -206,7 +206,9 @@ class ApiService:
         return _with_type(info, await self._get_stored(info, namespace, name))
 
     def _prefix_and_filter(self, info: ResourceInfo, namespace: str | None, label_selector: str | None,
-                           field_selector: str | None) -> tuple[str, Any]:
+                           field_selector: str | None) -> tuple[str, Any, dict[str, str] | None]:
+        """Storage prefix, object predicate (None: everything) and the selector's ``k=v``
+        pairs as a store index hint (None: no hint)."""
         ls = parse_label_selector(label_selector)
         fs = parse_field_selector(field_selector, info.kind)
         prefix = info.storage_prefix(namespace if info.namespaced else None)
@@ -217,20 +219,14 @@ class ApiService:
         if name_only and (namespace or not info.namespaced or ns_only):
             # exact key; the predicate still checks the name (prefix also matches longer names)
             prefix = info.storage_key(namespace or ns_only if info.namespaced else None, name_only)
-        if ls.empty() and fs.empty():
-            return prefix, None
-
-        def pred(o: Obj) -> bool:
-            return ls.matches((o.get("metadata") or {}).get("labels")) and fs.matches(o)
-
-        return prefix, pred
+        return prefix, object_predicate(ls, fs), (ls.equality_pairs() or None)
 
     async def list(self, info: ResourceInfo, namespace: str | None, *, label_selector: str | None = None,
                    field_selector: str | None = None, limit: int | None = None,
                    continue_: str | None = None) -> Obj:
-        prefix, pred = self._prefix_and_filter(info, namespace, label_selector, field_selector)
+        prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
         try:
-            result = await self.store.list(prefix, pred, limit or None, continue_ or None)
+            result = await self.store.list(prefix, pred, limit or None, continue_ or None, label_hint=hint)
         except Expired as exc:
             raise errors.gone(str(exc) or "The provided continue parameter is too old to display a "
                               "consistent list result.") from None
@@ -249,9 +245,9 @@ class ApiService:
     async def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: str | None = None,
                     label_selector: str | None = None, field_selector: str | None = None
                     ) -> AsyncIterator[tuple[str, Obj]]:
-        prefix, pred = self._prefix_and_filter(info, namespace, label_selector, field_selector)
+        prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
         if resource_version in (None, "", "0"):
-            result = await self.store.list(prefix, pred)
+            result = await self.store.list(prefix, pred, label_hint=hint)
             for obj in result.items:
                 yield "ADDED", _with_type(info, obj)
             from_rev = result.revision

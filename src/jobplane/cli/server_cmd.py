@@ -12,6 +12,18 @@ import click
 from jobplane.settings import Settings
 
 
+def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """A Go duration (``1h``, ``90s``) or plain seconds, as seconds."""
+    if value is None:
+        return None
+    from jobplane.cli.common import CliError, parse_duration
+
+    try:
+        return parse_duration(value)
+    except CliError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command("server")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="State directory (database, pki, kubeconfig, pod files). [JOBPLANE_DATA_DIR]")
@@ -32,6 +44,11 @@ from jobplane.settings import Settings
               help="Job pod re-creation back-off base in seconds (default 10).")
 @click.option("--pod-backoff-max", type=float, default=None,
               help="Job pod re-creation back-off cap in seconds (default 360).")
+@click.option("--event-ttl", default=None, callback=_seconds, metavar="DURATION",
+              help="Amount of time to retain events (default 1h; e.g. 30m, 3600). [JOBPLANE_EVENT_TTL]")
+@click.option("--terminated-pod-gc-threshold", type=int, default=None,
+              help="Number of terminated pods that can exist before the pod garbage collector starts "
+                   "deleting them; <= 0 disables it (default 12500). [JOBPLANE_TERMINATED_POD_GC_THRESHOLD]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")

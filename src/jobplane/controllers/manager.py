@@ -25,6 +25,8 @@ CONTROLLERS = (
     "jobplane.controllers.job.controller",
     "jobplane.controllers.cronjob",
     "jobplane.controllers.node_lifecycle",
+    "jobplane.controllers.podgc",
+    "jobplane.controllers.event_ttl",
 )
 
 

@@ -7,22 +7,28 @@ from pathlib import Path
 from jobplane.storage.base import Store
 
 
-def open_store(database: str, data_dir: Path) -> Store:
+def open_store(database: str, data_dir: Path, *, history: int | None = None,
+               history_bytes: int | None = None) -> Store:
     """The Store for a ``--database`` setting: "sqlite" (DIR/state.db), "memory", or a postgresql:// URL.
+    ``history``/``history_bytes`` bound the kept history (default: the mirror's defaults).
     The caller still awaits ``start()``."""
+    from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
+
+    bounds = {"history": DEFAULT_HISTORY if history is None else history,
+              "history_bytes": DEFAULT_HISTORY_BYTES if history_bytes is None else history_bytes}
     if database == "sqlite":
         from jobplane.storage.sqlite import SqliteStore
 
-        return SqliteStore(Path(data_dir) / "state.db")
+        return SqliteStore(Path(data_dir) / "state.db", **bounds)
     if database == "memory":
         from jobplane.storage.memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(**bounds)
     if database.startswith(("postgresql://", "postgres://")):
         from jobplane.storage.postgres import PostgresStore
 
         dsn, schema = split_schema(database)
-        return PostgresStore(dsn, schema=schema) if schema else PostgresStore(dsn)
+        return PostgresStore(dsn, schema=schema, **bounds) if schema else PostgresStore(dsn, **bounds)
     raise ValueError(f"unknown database {database!r}: want sqlite, memory or a postgresql:// URL")
 
 

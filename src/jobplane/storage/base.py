@@ -30,7 +30,7 @@ Contract (tests/conformance runs it against every backend):
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,8 +113,13 @@ class Store(abc.ABC):
         predicate: Predicate | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
+        *,
+        label_hint: Mapping[str, str] | None = None,
     ) -> ListResult:
-        """Objects under ``prefix`` (see module doc)."""
+        """Objects under ``prefix`` (see module doc). ``label_hint``: optional ``k=v`` label
+        pairs that ``predicate`` requires (``LabelSelector.equality_pairs()``); a store with a
+        label index visits only objects carrying them, others ignore it. Pass it only with a
+        predicate that implies it: the result is then the same either way."""
 
     @abc.abstractmethod
     def watch(self, prefix: str, from_rev: int | None = None, predicate: Predicate | None = None
@@ -135,11 +140,13 @@ class Store(abc.ABC):
         predicate: Predicate | None = None,
         limit: int | None = None,
         continue_token: str | None = None,
+        *,
+        label_hint: Mapping[str, str] | None = None,
     ) -> ListResult:
         """``list`` whose ``items`` are JSON bytes (orjson) instead of dicts; same snapshot rules."""
         import orjson
 
-        result = await self.list(prefix, predicate, limit, continue_token)
+        result = await self.list(prefix, predicate, limit, continue_token, label_hint=label_hint)
         result.items = [orjson.dumps(o) for o in result.items]  # type: ignore[misc]
         return result
 

@@ -11,13 +11,11 @@ from __future__ import annotations
 import abc
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from typing import Any
 
-import orjson
-
-from jobplane.storage.base import KeyNotFound, ListResult, Predicate, StorageError, Store, WatchEvent
-from jobplane.storage.mirror import Mirror
+from jobplane.storage.base import StorageError
+from jobplane.storage.mirror import DEFAULT_HISTORY_BYTES
+from jobplane.storage.mirrored import MirroredStore
 from jobplane.storage.writes import WriteOp
 
 log = logging.getLogger(__name__)
@@ -25,9 +23,9 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 2000
 
 
-class BatchedStore(Store):
-    def __init__(self, history: int) -> None:
-        self._mirror = Mirror(history)
+class BatchedStore(MirroredStore):
+    def __init__(self, history: int, history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
+        super().__init__(history, history_bytes)
         self._pending: list[WriteOp] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
@@ -90,9 +88,6 @@ class BatchedStore(Store):
 
     # ------------------------------------------------------------------ Store
 
-    def current_revision(self) -> int:
-        return self._mirror.rev
-
     async def create(self, key: str, obj: dict[str, Any]) -> dict[str, Any]:
         return await self._submit("create", key, obj, None)
 
@@ -101,26 +96,3 @@ class BatchedStore(Store):
 
     async def delete(self, key: str, expected_rv: str | None = None) -> dict[str, Any]:
         return await self._submit("delete", key, None, expected_rv)
-
-    async def get(self, key: str) -> dict[str, Any]:
-        return orjson.loads(await self.get_bytes(key))
-
-    async def get_bytes(self, key: str) -> bytes:
-        data = self._mirror.get_bytes(key)
-        if data is None:
-            raise KeyNotFound(key)
-        return data
-
-    async def list(self, prefix: str, predicate: Predicate | None = None, limit: int | None = None,
-                   continue_token: str | None = None) -> ListResult:
-        return self._mirror.list(prefix, predicate, limit, continue_token)
-
-    async def list_bytes(self, prefix: str, predicate: Predicate | None = None, limit: int | None = None,
-                         continue_token: str | None = None) -> ListResult:
-        return self._mirror.list(prefix, predicate, limit, continue_token, raw=True)
-
-    def watch(self, prefix: str, from_rev: int | None = None, predicate: Predicate | None = None
-              ) -> AsyncIterator[WatchEvent]:
-        # "from now" is the revision at call time, so nothing between this call and the
-        # first iteration is lost.
-        return self._mirror.watch(prefix, self._mirror.rev if from_rev is None else from_rev, predicate)

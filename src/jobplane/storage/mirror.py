@@ -1,10 +1,14 @@
 """In-memory mirror of committed state: current objects, a bounded history, watch fan-out.
 
-The durable backends keep their committed state here so ``get``/``list``/``watch``
-never touch the database. Objects are held as orjson bytes (a caller mutating what it
-got back can never corrupt the store); every read hands out a fresh decode, except
-that predicates see a cached decode and watchers of one change share one decode
-(callers must not mutate, see ``storage.base``).
+The durable backends (and the memory store) keep their committed state here so
+``get``/``list``/``watch`` never touch the database. Memory is the constraint, so:
+
+* current objects are orjson bytes plus revision and label postings, nothing decoded
+  (every read hands out a fresh decode; a caller mutating it can never corrupt the store);
+* history is bytes only, bounded by revisions *and* bytes (whichever is smaller);
+* a change's decoded event is shared by the live watchers it was fanned out to, and
+  dropped when the last of them has delivered it (replays decode privately);
+* a label index (``labelindex``) lets label-selected LISTs visit only matching keys.
 
 The mirror is fed only with committed ``Change`` records in revision order, and every
 revision is exactly one change, so history is contiguous: the change for revision
@@ -17,35 +21,41 @@ import asyncio
 import bisect
 import collections
 import itertools
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
 
 from jobplane.storage.base import Expired, ListResult, Predicate, WatchEvent
 from jobplane.storage.continuation import decode_continue, encode_continue
+from jobplane.storage.labelindex import NO_POSTINGS, LabelIndex, Postings, labels_of, labels_of_bytes
 from jobplane.storage.writes import ADDED, DELETED, MODIFIED, Change
 
 WATCH_BUFFER = 10_000  # undelivered events per watcher before it is cut off (Expired)
+DEFAULT_HISTORY = 100_000  # revisions of history kept for watch replay and continue tokens ...
+DEFAULT_HISTORY_BYTES = 64 * 2**20  # ... and at most this many bytes of them, whichever is smaller
+CHANGE_OVERHEAD = 160  # bytes a history entry costs beyond its JSON (Change object, deque slot)
+
+
+def change_size(ch: Change) -> int:
+    """What a change costs the history budget: its event and previous-state bytes (the latter
+    often shared with a neighbour, so this over-counts: the budget is an upper bound)."""
+    return len(ch.data) + (len(ch.prev) if ch.prev is not None else 0) + CHANGE_OVERHEAD
 
 
 class _Entry:
-    __slots__ = ("rev", "data", "_obj")
+    """A current object: revision, orjson bytes and its label postings (nothing decoded)."""
 
-    def __init__(self, rev: int, data: bytes) -> None:
+    __slots__ = ("rev", "data", "labels")
+
+    def __init__(self, rev: int, data: bytes, labels: Postings) -> None:
         self.rev = rev
         self.data = data
-        self._obj: dict[str, Any] | None = None
-
-    def obj(self) -> dict[str, Any]:
-        """Cached decode, only ever shown to predicates."""
-        if self._obj is None:
-            self._obj = orjson.loads(self.data)
-        return self._obj
+        self.labels = labels
 
 
 class _Event(WatchEvent):
-    """A WatchEvent that decodes its objects on first access (one decode shared by all watchers)."""
+    """A WatchEvent that decodes its objects on first access."""
 
     def __init__(self, ch: Change) -> None:  # noqa: D107 - deliberately not the dataclass __init__
         self.type = ch.type
@@ -79,28 +89,45 @@ class _Event(WatchEvent):
 
 
 def event_of(ch: Change) -> WatchEvent:
-    if ch.event is None:
-        ch.event = _Event(ch)
-    return ch.event
+    """The decoded event of ``ch``: shared with the other live watchers that still have to
+    deliver it (``ch.pending``), otherwise a private one that goes away after use."""
+    ev = ch.event
+    if ev is None:
+        ev = _Event(ch)
+        if ch.pending:
+            ch.event = ev
+    return ev
 
 
-def filtered_event(ch: Change, predicate: Predicate | None) -> WatchEvent | None:
+def release(ch: Change) -> None:
+    """One live watcher is done with ``ch``; the last one drops the shared decode."""
+    ch.pending -= 1
+    if ch.pending <= 0:
+        ch.pending = 0
+        ch.event = None
+
+
+def filtered_event(ev: WatchEvent, predicate: Predicate | None) -> WatchEvent | None:
     """The event a predicate-filtered watcher sees, as the apiserver watch cache sends it:
     a MODIFIED that leaves the selection is DELETED, one that enters it is ADDED."""
-    ev = event_of(ch)
     if predicate is None:
         return ev
     now = predicate(ev.object)
-    if ch.type != MODIFIED:
+    if ev.type != MODIFIED:
         return ev if now else None
     was = predicate(ev.prev_object) if ev.prev_object is not None else now
     if now and was:
         return ev
     if now:
-        return WatchEvent(ADDED, ch.key, ev.object, ch.rev, ev.prev_object)
+        return WatchEvent(ADDED, ev.key, ev.object, ev.revision, ev.prev_object)
     if was:
-        return WatchEvent(DELETED, ch.key, ev.object, ch.rev, ev.prev_object)
+        return WatchEvent(DELETED, ev.key, ev.object, ev.revision, ev.prev_object)
     return None
+
+
+def _carries(obj: Any, pairs: tuple[tuple[str, str], ...]) -> bool:
+    labels = labels_of(obj) if isinstance(obj, Mapping) else None
+    return bool(labels) and all(labels.get(k) == v for k, v in pairs)  # type: ignore[union-attr]
 
 
 class _Watcher:
@@ -113,15 +140,24 @@ class _Watcher:
         self.overflowed = False
         self.closed = False
 
+    def drop_buffer(self) -> None:
+        """Give up every undelivered change (releasing its shared decode)."""
+        for ch in self.buf:
+            release(ch)
+        self.buf.clear()
+
 
 class Mirror:
-    def __init__(self, history: int) -> None:
+    def __init__(self, history: int = DEFAULT_HISTORY, history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
         self.history = max(0, history)
+        self.history_bytes = max(0, history_bytes)
         self.rev = 0
         self.compact_rev = 0  # watches may start at revisions >= this
         self._entries: dict[str, _Entry] = {}
         self._keys: list[str] = []  # sorted
+        self._index = LabelIndex()
         self._hist: collections.deque[Change] = collections.deque()
+        self._hist_bytes = 0
         self._watchers: set[_Watcher] = set()
         self.closed = False
 
@@ -129,9 +165,17 @@ class Mirror:
 
     def load(self, rev: int, objects: Iterable[tuple[str, int, bytes]], history: list[Change]) -> None:
         """Reset to a loaded state: current objects at ``rev`` plus the tail of history."""
-        self._entries = {k: _Entry(r, d) for k, r, d in objects}
+        self._entries = {}
+        self._index = LabelIndex()
+        for key, r, data in objects:
+            postings = self._index.postings_for(labels_of_bytes(data))
+            self._index.replace(key, NO_POSTINGS, postings)
+            self._entries[key] = _Entry(r, data, postings)
         self._keys = sorted(self._entries)
+        for ch in history:
+            ch.labels = None
         self._hist = collections.deque(history)
+        self._hist_bytes = sum(map(change_size, history))
         self.rev = rev
         self.compact_rev = history[0].rev - 1 if history else rev
         self._trim()
@@ -144,16 +188,27 @@ class Mirror:
 
     def apply(self, changes: list[Change]) -> None:
         """Apply committed changes (in revision order) and fan them out to watchers."""
+        entries, index, keys = self._entries, self._index, self._keys
         for ch in changes:
+            key = ch.key
+            entry = entries.get(key)
             if ch.type == DELETED:
-                if self._entries.pop(ch.key, None) is not None:
-                    i = bisect.bisect_left(self._keys, ch.key)
-                    del self._keys[i]
+                if entry is not None:
+                    del entries[key]
+                    del keys[bisect.bisect_left(keys, key)]
+                    index.replace(key, entry.labels, NO_POSTINGS)
             else:
-                if ch.key not in self._entries:
-                    bisect.insort(self._keys, ch.key)
-                self._entries[ch.key] = _Entry(ch.rev, ch.data)
+                postings = index.postings_for(ch.labels if ch.labels is not None else labels_of_bytes(ch.data))
+                if entry is None:
+                    bisect.insort(keys, key)
+                    index.replace(key, NO_POSTINGS, postings)
+                    entries[key] = _Entry(ch.rev, ch.data, postings)
+                else:
+                    index.replace(key, entry.labels, postings)
+                    entry.rev, entry.data, entry.labels = ch.rev, ch.data, postings
+            ch.labels = None
             self._hist.append(ch)
+            self._hist_bytes += change_size(ch)
             self.rev = ch.rev
         self._trim()
         for w in list(self._watchers):
@@ -161,18 +216,23 @@ class Mirror:
             for ch in changes:
                 if ch.key.startswith(w.prefix):
                     w.buf.append(ch)
+                    ch.pending += 1
                     added = True
             if added:
                 if len(w.buf) > WATCH_BUFFER:
                     w.overflowed = True
-                    w.buf.clear()
+                    w.drop_buffer()
                     self._watchers.discard(w)
                 w.wake.set()
 
     def _trim(self) -> None:
+        """Drop history beyond ``history`` revisions or ``history_bytes`` bytes."""
         floor = self.rev - self.history
-        while self._hist and self._hist[0].rev <= floor:
-            self._hist.popleft()
+        hist = self._hist
+        while hist and (hist[0].rev <= floor or self._hist_bytes > self.history_bytes):
+            ch = hist.popleft()
+            self._hist_bytes -= change_size(ch)
+            self.compact_rev = max(self.compact_rev, ch.rev)
         self.compact_rev = max(self.compact_rev, floor)
 
     def close(self) -> None:
@@ -193,16 +253,39 @@ class Mirror:
         e = self._entries.get(key)
         return None if e is None else e.data
 
+    def stats(self) -> dict[str, int]:
+        """Sizes for diagnostics (bench/mem_probe.py)."""
+        return {"objects": len(self._entries), "history": len(self._hist), "history_bytes": self._hist_bytes,
+                "compact_rev": self.compact_rev, "label_pairs": len(self._index),
+                "shared_decodes": sum(1 for ch in self._hist if ch.event is not None)}
+
     def _since(self, rev: int) -> Iterator[Change]:
         """History after ``rev`` (which must be >= compact_rev)."""
         return itertools.islice(self._hist, max(0, rev - self.compact_rev), None)
 
-    def _snapshot(self, prefix: str, after: str, at_rev: int) -> tuple[list[str], dict[str, bytes | None]]:
-        """Keys under prefix after ``after`` as of ``at_rev`` (sorted), and the states of those
-        changed since then (None: absent at ``at_rev``); other keys read the current entry."""
-        lo = bisect.bisect_right(self._keys, after) if after >= prefix else bisect.bisect_left(self._keys, prefix)
-        hi = bisect.bisect_left(self._keys, prefix + "\U0010ffff", lo)
-        keys = self._keys[lo:hi]
+    def _candidates(self, prefix: str, after: str, label_hint: Mapping[str, str] | None) -> list[str]:
+        """Current keys under ``prefix`` after ``after`` (sorted); with a hint, only those that
+        carry every hinted ``k=v`` pair, found through the label index."""
+        pool, required = self._keys, NO_POSTINGS
+        if label_hint:
+            found = self._index.smallest(label_hint)
+            if found is None:
+                return []
+            pool, required = found
+        lo = bisect.bisect_right(pool, after) if after >= prefix else bisect.bisect_left(pool, prefix)
+        hi = bisect.bisect_left(pool, prefix + "\U0010ffff", lo)
+        keys = pool[lo:hi]
+        if required:
+            entries = self._entries
+            keys = [k for k in keys if all(p in entries[k].labels for p in required)]
+        return keys
+
+    def _snapshot(self, prefix: str, after: str, at_rev: int, label_hint: Mapping[str, str] | None
+                  ) -> tuple[list[str], dict[str, bytes | None]]:
+        """Candidate keys under prefix after ``after`` as of ``at_rev`` (sorted), and the states
+        of those changed since then (None: absent at ``at_rev``); other keys read the current
+        entry. Keys changed since ``at_rev`` are candidates whatever their current labels."""
+        keys = self._candidates(prefix, after, label_hint)
         older: dict[str, bytes | None] = {}
         if at_rev >= self.rev:
             return keys, older
@@ -213,8 +296,10 @@ class Mirror:
         return keys, older
 
     def list(self, prefix: str, predicate: Predicate | None = None, limit: int | None = None,
-             continue_token: str | None = None, *, raw: bool = False) -> ListResult:
-        """A consistent snapshot (module doc of storage.base); ``raw`` leaves items as orjson bytes."""
+             continue_token: str | None = None, *, raw: bool = False,
+             label_hint: Mapping[str, str] | None = None) -> ListResult:
+        """A consistent snapshot (module doc of storage.base); ``raw`` leaves items as orjson bytes.
+        ``label_hint``: only objects carrying those labels (found via the label index)."""
         at_rev, after = self.rev, ""
         if continue_token:
             at_rev, after = decode_continue(continue_token)
@@ -222,25 +307,26 @@ class Mirror:
                 raise Expired("The provided continue parameter is too old to display a consistent list "
                               "result. You can start a new list without the continue parameter.")
             at_rev = min(at_rev, self.rev)
-        keys, older = self._snapshot(prefix, after, at_rev)
+        keys, older = self._snapshot(prefix, after, at_rev, label_hint)
         entries = self._entries
         loads = orjson.loads
+        hinted = tuple(label_hint.items()) if label_hint else ()
         items: list[Any] = []
         last = ""
         for i, key in enumerate(keys):
-            if older and key in older:
-                data: bytes = older[key]  # type: ignore[assignment]
-                if predicate is not None and not predicate(loads(data)):
+            historic = bool(older) and key in older
+            data: bytes = older[key] if historic else entries[key].data  # type: ignore[assignment]
+            obj = None
+            if predicate is not None or (hinted and historic):
+                obj = loads(data)  # one decode serves the predicate and the item
+                if hinted and historic and not _carries(obj, hinted):
                     continue
-            else:
-                entry = entries[key]
-                data = entry.data
-                if predicate is not None and not predicate(entry._obj or entry.obj()):
+                if predicate is not None and not predicate(obj):
                     continue
             if limit and len(items) >= limit:
-                remaining = len(keys) - i if predicate is None else None
+                remaining = len(keys) - i if predicate is None and not hinted else None
                 return ListResult(items, at_rev, encode_continue(at_rev, last), remaining)
-            items.append(data if raw else loads(data))
+            items.append(data if raw else (obj if obj is not None else loads(data)))
             last = key
         return ListResult(items, at_rev)
 
@@ -255,15 +341,19 @@ class Mirror:
         self._watchers.add(w)  # no await since the replay snapshot: nothing is missed or doubled
         try:
             for ch in replay:
-                ev = filtered_event(ch, predicate)
+                ev = filtered_event(event_of(ch), predicate)
                 if ev is not None:
                     yield ev
+            replay.clear()
             while True:
                 if w.buf:
                     ch = w.buf.popleft()
-                    if ch.rev <= from_rev:
+                    shared = event_of(ch) if ch.rev > from_rev else None
+                    release(ch)
+                    if shared is None:
                         continue
-                    ev = filtered_event(ch, predicate)
+                    ev = filtered_event(shared, predicate)
+                    del shared
                     if ev is not None:
                         yield ev
                 elif w.overflowed:
@@ -275,3 +365,4 @@ class Mirror:
                     await w.wake.wait()
         finally:
             self._watchers.discard(w)
+            w.drop_buffer()

@@ -25,6 +25,7 @@ from typing import Any
 import psycopg
 
 from jobplane.storage.batched import BatchedStore
+from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
 
 log = logging.getLogger(__name__)
@@ -36,10 +37,11 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
 
 class PostgresStore(BatchedStore):
-    def __init__(self, dsn: str, *, schema: str = "jobplane", history: int = 100_000) -> None:
+    def __init__(self, dsn: str, *, schema: str = "jobplane", history: int = DEFAULT_HISTORY,
+                 history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
         if not _SCHEMA_RE.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
-        super().__init__(history)
+        super().__init__(history, history_bytes)
         self.dsn = dsn
         self.schema = schema
         self.history = max(0, history)
@@ -216,7 +218,8 @@ class PostgresStore(BatchedStore):
             f"INSERT INTO {t}events (rev, key, type, obj, prev) VALUES (%s, %s, %s, %s, %s)",
             [(c.rev, c.key, TYPE_CODES[c.type], c.data, c.prev) for c in changes])
         await cur.execute(f"UPDATE {t}meta SET rev = %s WHERE id = 1", (last,))
-        floor = last - self.history
+        # the mirror may have compacted further (its byte budget): keep the table in step
+        floor = max(last - self.history, self._mirror.compact_rev)
         if floor - self._last_compact >= COMPACT_EVERY or (self.history < COMPACT_EVERY and floor > 0):
             await cur.execute(f"DELETE FROM {t}events WHERE rev <= %s", (floor,))
             self._last_compact = floor

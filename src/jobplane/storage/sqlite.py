@@ -8,7 +8,8 @@ not survive is a power loss / kernel crash, which may roll back the last few com
 per batch) for that stronger guarantee at a throughput cost.
 
 Tables: ``objects`` (current state), ``events`` (history for watch replay and
-continue tokens, compacted to the last ``history`` revisions), ``meta`` (the global
+continue tokens, compacted with the mirror's history: ``history`` revisions or
+``history_bytes``, whichever is smaller), ``meta`` (the global
 revision, so it survives restarts even when the newest change was a delete).
 All SQL runs on one dedicated thread so the event loop keeps serving reads while a
 batch commits.
@@ -26,6 +27,7 @@ from typing import Any
 
 from jobplane.storage.base import StorageError
 from jobplane.storage.batched import BatchedStore
+from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
 
 _SCHEMA = """
@@ -40,8 +42,9 @@ COMPACT_EVERY = 1000  # revisions between on-disk history compactions
 
 
 class SqliteStore(BatchedStore):
-    def __init__(self, path: Path, *, history: int = 100_000, fsync: bool = False) -> None:
-        super().__init__(history)
+    def __init__(self, path: Path, *, history: int = DEFAULT_HISTORY, history_bytes: int = DEFAULT_HISTORY_BYTES,
+                 fsync: bool = False) -> None:
+        super().__init__(history, history_bytes)
         self.path = Path(path)
         self.history = max(0, history)
         self._fsync = fsync
@@ -133,7 +136,8 @@ class SqliteStore(BatchedStore):
             conn.executemany("INSERT INTO events (rev, key, type, obj, prev) VALUES (?, ?, ?, ?, ?)",
                              [(c.rev, c.key, TYPE_CODES[c.type], c.data, c.prev) for c in changes])
             conn.execute("UPDATE meta SET v = ? WHERE k = 'rev'", (last,))
-            floor = last - self.history
+            # the mirror may have compacted further (its byte budget): keep the disk in step
+            floor = max(last - self.history, self._mirror.compact_rev)
             if floor - self._disk_compacted >= COMPACT_EVERY or (self.history < COMPACT_EVERY and floor > 0):
                 conn.execute("DELETE FROM events WHERE rev <= ?", (floor,))
                 self._disk_compacted = floor

@@ -28,15 +28,22 @@ Lookup = Callable[[str], "tuple[int, bytes] | None"]
 class Change:
     """One committed (or about to be committed) revision: the unit of history."""
 
-    __slots__ = ("rev", "key", "type", "data", "prev", "event")
+    __slots__ = ("rev", "key", "type", "data", "prev", "labels", "event", "pending")
 
-    def __init__(self, rev: int, key: str, type: str, data: bytes, prev: bytes | None) -> None:
+    def __init__(self, rev: int, key: str, type: str, data: bytes, prev: bytes | None,
+                 labels: dict[str, Any] | None = None) -> None:
         self.rev = rev
         self.key = key
         self.type = type
         self.data = data  # the event object (for DELETED: last state with the delete's revision)
         self.prev = prev  # the object before this change (None for ADDED)
-        self.event: Any = None  # decoded WatchEvent, built lazily and shared by watchers
+        # metadata.labels of ``data`` when the writer knew them (saves the mirror a decode);
+        # None: unknown. Dropped once the mirror has indexed the change.
+        self.labels = labels
+        # decoded WatchEvent shared by the live watchers that still have to deliver this
+        # change (``pending`` of them); dropped when the last one has, so history keeps bytes only
+        self.event: Any = None
+        self.pending = 0
 
 
 @dataclass
@@ -55,6 +62,12 @@ def with_revision(obj: dict[str, Any], rev: int) -> dict[str, Any]:
     md["resourceVersion"] = str(rev)
     new["metadata"] = md
     return new
+
+
+def exact_bytes(data: bytes) -> bytes:
+    """A right-sized copy: orjson (3.x) returns bytes whose allocation is several times their
+    length (a 2.7 KB pod sits in a 32 KB block), and the store keeps these for a long time."""
+    return bytes(memoryview(data))
 
 
 def plan(ops: list[WriteOp], lookup: Lookup, rev: int) -> tuple[list[Change], list[Any]]:
@@ -83,12 +96,13 @@ def plan(ops: list[WriteOp], lookup: Lookup, rev: int) -> tuple[list[Change], li
             if not isinstance(source, dict):
                 raise TypeError(f"object for {op.key} must be a dict")
             result = with_revision(source, rev + 1)
-            data = orjson.dumps(result)
+            data = exact_bytes(orjson.dumps(result))
         except Exception as exc:  # noqa: BLE001 - handed to that op's caller
             results.append(exc)
             continue
         rev += 1
-        changes.append(Change(rev, op.key, etype, data, prev))
+        labels = result["metadata"].get("labels")
+        changes.append(Change(rev, op.key, etype, data, prev, dict(labels) if isinstance(labels, dict) else {}))
         overlay[op.key] = None if etype == DELETED else (rev, data)
         results.append(result)
     return changes, results

@@ -1,0 +1,155 @@
+"""Event TTL controller: Events go away ttl after their last timestamp, on the fake clock."""
+
+import asyncio
+import contextlib
+
+from jobplane.api.meta import rfc3339
+from jobplane.controllers.event_ttl import EventTTLController, ExpiryTracker, event_time
+
+
+async def settle(rounds: int = 60):
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def running(coro):
+    task = asyncio.create_task(coro)
+    try:
+        await settle()
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def event(name, at, ns="default", **extra):
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": ns},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": ns},
+            "reason": "Started", "message": "m", "type": "Normal", "count": 1,
+            "firstTimestamp": rfc3339(at), "lastTimestamp": rfc3339(at), **extra}
+
+
+async def names(client, ns="default"):
+    return sorted(o["metadata"]["name"] for o in (await client.list("events", ns))["items"])
+
+
+def test_event_time_prefers_last_timestamp_then_event_time_then_creation():
+    assert event_time({"lastTimestamp": "2024-01-01T00:00:10Z", "eventTime": "2024-01-01T00:00:05.000000Z"}) == \
+        1704067210.0
+    assert event_time({"lastTimestamp": None, "eventTime": "2024-01-01T00:00:05.500000Z"}) == 1704067205.5
+    assert event_time({"series": {"lastObservedTime": "2024-01-01T00:01:00.000000Z"},
+                       "eventTime": "2024-01-01T00:00:05.000000Z"}) == 1704067260.0
+    assert event_time({"metadata": {"creationTimestamp": "2024-01-01T00:00:01Z"}}) == 1704067201.0
+    assert event_time({"metadata": {}}) is None
+
+
+def test_tracker_orders_by_expiry_and_skips_outdated_entries():
+    t = ExpiryTracker(ttl=100)
+    assert t.observe(event("a", 50) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "1"}}, 0)
+    assert t.observe(event("b", 10) | {"metadata": {"name": "b", "namespace": "d", "resourceVersion": "2"}}, 0)
+    # a bumped later: its old heap entry (150) must not fire
+    assert not t.observe(event("a", 200) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "3"}}, 0)
+    assert t.next_expiry() == 110
+    assert t.pop_due(160) == [("d/b", "2")]
+    assert t.next_expiry() == 300
+    assert t.pop_due(299) == []
+    assert t.pop_due(300) == [("d/a", "3")]
+    assert t.next_expiry() is None and len(t) == 2  # forgotten only when the delete is seen
+
+
+async def test_deletes_events_one_ttl_after_last_timestamp(inproc, clock):
+    now = clock.now()
+    await inproc.create("events", event("old", now - 3000), "default")
+    await inproc.create("events", event("new", now), "default")
+    ctrl = EventTTLController(inproc, clock, ttl=3600)
+    async with running(ctrl.run()):
+        assert await names(inproc) == ["new", "old"]
+        await clock.advance(599)
+        await settle()
+        assert await names(inproc) == ["new", "old"]
+        await clock.advance(1)  # old: 3000 + 600 = 3600 s after its lastTimestamp
+        await settle()
+        assert await names(inproc) == ["new"]
+        await clock.advance(3000)
+        await settle()
+        assert await names(inproc) == []
+
+
+async def test_event_created_while_running_and_refreshed_event_is_rescheduled(inproc, clock):
+    ctrl = EventTTLController(inproc, clock, ttl=100)
+    async with running(ctrl.run()):
+        await inproc.create("events", event("e", clock.now()), "default")
+        await settle()
+        await clock.advance(60)
+        ev = await inproc.get("events", "e", "default")
+        ev["count"] = 2
+        ev["lastTimestamp"] = rfc3339(clock.now())  # seen again: the TTL restarts
+        await inproc.update("events", ev, "default")
+        await settle()
+        await clock.advance(50)  # 110 s after creation, 50 s after the bump
+        await settle()
+        assert await names(inproc) == ["e"]
+        await clock.advance(50)
+        await settle()
+        assert await names(inproc) == []
+
+
+async def test_an_earlier_expiry_wakes_the_sleeping_reaper(inproc, clock):
+    now = clock.now()
+    await inproc.create("events", event("late", now), "default")
+    ctrl = EventTTLController(inproc, clock, ttl=1000)
+    async with running(ctrl.run()):
+        await settle()
+        # arrives while the reaper sleeps until "late" expires (now + 1000)
+        await inproc.create("events", event("early", now - 900, ns="kube-system"), "kube-system")
+        await settle()
+        await clock.advance(100)
+        await settle()
+        assert await names(inproc, "kube-system") == []
+        assert await names(inproc) == ["late"]
+
+
+async def test_relist_after_expired_watch_keeps_tracking(inproc, clock):
+    ctrl = EventTTLController(inproc, clock, ttl=100)
+    await inproc.create("events", event("a", clock.now()), "default")
+    rv = await ctrl._relist()
+    assert len(ctrl.tracker) == 1 and rv
+    await inproc.delete("events", "a", "default")
+    await inproc.create("events", event("b", clock.now()), "default")
+    await ctrl._relist()  # what watch_loop does after a 410
+    assert ctrl.tracker.pop_due(clock.now() + 100) == [("default/b", (await inproc.get("events", "b", "default"))
+                                                        ["metadata"]["resourceVersion"])]
+
+
+async def test_delete_is_guarded_by_resource_version(inproc, clock):
+    await inproc.create("events", event("e", clock.now() - 200), "default")
+    ctrl = EventTTLController(inproc, clock, ttl=100)
+    await ctrl._relist()
+    ev = await inproc.get("events", "e", "default")
+    ev["count"] = 5
+    await inproc.update("events", ev, "default")  # changed after the controller looked
+    assert await ctrl.expire_once() == 1
+    assert await names(inproc) == ["e"]  # 409 swallowed; the watch event reschedules it
+
+
+def test_server_flags_reach_the_settings(monkeypatch):
+    from click.testing import CliRunner
+
+    from jobplane import server as server_mod
+    from jobplane.cli.server_cmd import server
+
+    seen = {}
+
+    async def fake_serve(settings, announce):
+        seen["settings"] = settings
+
+    monkeypatch.setattr(server_mod, "serve", fake_serve)
+    monkeypatch.setattr(server_mod, "configure_logging", lambda level: None)
+    result = CliRunner().invoke(server, ["--event-ttl", "30m", "--terminated-pod-gc-threshold", "7"])
+    assert result.exit_code == 0, result.output
+    assert seen["settings"].event_ttl == 1800.0
+    assert seen["settings"].terminated_pod_gc_threshold == 7
+    bad = CliRunner().invoke(server, ["--event-ttl", "soon"])
+    assert bad.exit_code != 0 and "invalid duration" in bad.output

@@ -1,0 +1,94 @@
+"""PodGC (terminated pods): beyond the threshold, evicted then oldest terminated pods go."""
+
+import asyncio
+import contextlib
+
+from jobplane.api.meta import rfc3339
+from jobplane.client.informer import SharedInformerFactory
+from jobplane.controllers.podgc import GC_CHECK_PERIOD, PodGCController, gc_order, pods_to_delete
+
+
+async def settle(rounds: int = 60):
+    for _ in range(rounds):
+        await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def running(coro):
+    task = asyncio.create_task(coro)
+    try:
+        await settle()
+        yield task
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def make_pod(client, name, phase=None, reason=None):
+    pod = await client.create("pods", {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+                                       "spec": {"containers": [{"name": "c", "image": "busybox"}]}}, "default")
+    if phase:
+        pod["status"] = {"phase": phase, **({"reason": reason} if reason else {})}
+        pod = await client.update("pods", pod, "default", subresource="status")
+    return pod
+
+
+async def names(client):
+    return sorted(o["metadata"]["name"] for o in (await client.list("pods", "default"))["items"])
+
+
+def pod(name, created, phase="Succeeded", reason=None):
+    return {"metadata": {"name": name, "creationTimestamp": rfc3339(created)},
+            "status": {"phase": phase, **({"reason": reason} if reason else {})}}
+
+
+def test_order_is_evicted_first_then_oldest_then_name():
+    pods = [pod("b", 10), pod("a", 10), pod("old", 5), pod("ev", 50, "Failed", "Evicted"), pod("f", 7, "Failed")]
+    assert [p["metadata"]["name"] for p in sorted(pods, key=gc_order)] == ["ev", "old", "f", "a", "b"]
+    assert [p["metadata"]["name"] for p in pods_to_delete(pods, 3)] == ["ev", "old"]
+    assert pods_to_delete(pods, 5) == [] and pods_to_delete(pods, 0) == []
+
+
+async def test_deletes_oldest_terminated_pods_beyond_threshold(inproc, clock):
+    informers = SharedInformerFactory(inproc, clock)
+    for i in range(4):
+        await make_pod(inproc, f"done{i}", "Succeeded")
+        await clock.advance(1)  # distinct creationTimestamps, done0 oldest
+    await make_pod(inproc, "failed", "Failed")
+    await make_pod(inproc, "running", "Running")
+    await make_pod(inproc, "pending")
+    ctrl = PodGCController(inproc, clock, informers, threshold=2)
+    try:
+        async with running(ctrl.run()):
+            await settle()
+            # 5 terminated, threshold 2: the 3 oldest terminated go, non-terminated stay
+            assert await names(inproc) == ["done3", "failed", "pending", "running"]
+            await make_pod(inproc, "late", "Failed")
+            await settle()
+            assert "late" in await names(inproc)  # only checked every gcCheckPeriod
+            await clock.advance(GC_CHECK_PERIOD)
+            await settle()
+            assert await names(inproc) == ["failed", "late", "pending", "running"]
+    finally:
+        await informers.stop_all()
+
+
+async def test_pod_becoming_terminated_is_counted(inproc, clock):
+    informers = SharedInformerFactory(inproc, clock)
+    await make_pod(inproc, "a", "Succeeded")
+    p = await make_pod(inproc, "b", "Running")
+    ctrl = PodGCController(inproc, clock, informers, threshold=1)
+    try:
+        async with running(ctrl.run()):
+            await settle()
+            assert ctrl.terminated == {"default/a"}
+            p["status"]["phase"] = "Failed"
+            await inproc.update("pods", p, "default", subresource="status")
+            await settle()
+            assert ctrl.terminated == {"default/a", "default/b"}
+            assert await ctrl.gc_once() == 1
+            await settle()
+            assert await names(inproc) == ["b"] and ctrl.terminated == {"default/b"}
+    finally:
+        await informers.stop_all()

@@ -1,0 +1,119 @@
+"""What the mirror keeps in memory: bytes only in state and history, decodes shared by live
+watchers and then dropped, a label index that tracks label changes."""
+
+import asyncio
+
+import pytest
+
+from jobplane.api.selectors import parse_label_selector
+from jobplane.storage.labelindex import LabelIndex
+from jobplane.storage.memory import MemoryStore
+from jobplane.storage.mirror import Mirror
+
+
+def pod(name, **labels):
+    return {"kind": "Pod", "metadata": {"name": name, "namespace": "default", "labels": labels}}
+
+
+async def test_history_keeps_no_decoded_objects_after_watchers_deliver():
+    store = MemoryStore()
+    w1 = store.watch("pods/")
+    w2 = store.watch("pods/")
+    t1, t2 = asyncio.ensure_future(w1.__anext__()), asyncio.ensure_future(w2.__anext__())
+    await asyncio.sleep(0)  # both watchers registered and waiting
+    for i in range(5):
+        await store.create(f"pods/default/p{i}", pod(f"p{i}", app="x"))
+    mirror = store._mirror
+    assert all(ch.pending == 2 for ch in mirror._hist)
+    first = [await t1] + [await w1.__anext__() for _ in range(4)]
+    # (t2 took the first change meanwhile) the rest wait for w2, decoded once and shared
+    assert all(ch.pending == 1 and ch.event is not None for ch in list(mirror._hist)[1:])
+    second = [await t2] + [await w2.__anext__() for _ in range(4)]
+    # both watchers got the very same decoded event objects: one decode per change
+    assert all(a is b for a, b in zip(first, second, strict=True))
+    assert all(ch.pending == 0 and ch.event is None for ch in mirror._hist)
+    assert mirror.stats()["shared_decodes"] == 0
+    await w1.aclose()
+    await w2.aclose()
+
+
+async def test_closing_a_watcher_releases_its_undelivered_changes():
+    store = MemoryStore()
+    w = store.watch("pods/")
+    task = asyncio.ensure_future(w.__anext__())
+    await asyncio.sleep(0)
+    for i in range(3):
+        await store.create(f"pods/default/p{i}", pod(f"p{i}"))
+    await task
+    await w.aclose()
+    assert all(ch.pending == 0 and ch.event is None for ch in store._mirror._hist)
+
+
+async def test_replay_does_not_pin_decodes():
+    store = MemoryStore()
+    for i in range(3):
+        await store.create(f"pods/default/p{i}", pod(f"p{i}"))
+    w = store.watch("pods/", 0)
+    evs = [await w.__anext__() for _ in range(3)]
+    assert [e.object["metadata"]["name"] for e in evs] == ["p0", "p1", "p2"]
+    assert all(ch.event is None for ch in store._mirror._hist)
+    await w.aclose()
+
+
+async def test_entries_hold_bytes_and_postings_only():
+    store = MemoryStore()
+    await store.create("pods/default/a", pod("a", app="x", tier="web"))
+    entry = store._mirror._entries["pods/default/a"]
+    assert isinstance(entry.data, bytes) and not hasattr(entry, "__dict__")
+    assert sorted(p.pair for p in entry.labels) == [("app", "x"), ("tier", "web")]
+
+
+async def test_a_status_update_keeps_the_postings_objects():
+    store = MemoryStore()
+    a = await store.create("pods/default/a", pod("a", app="x"))
+    before = store._mirror._entries["pods/default/a"].labels
+    a["status"] = {"phase": "Running"}
+    await store.update("pods/default/a", a)
+    assert store._mirror._entries["pods/default/a"].labels == before
+
+
+def test_label_index_moves_keys_and_drops_empty_postings():
+    idx = LabelIndex()
+    pa = idx.postings_for({"app": "x", "tier": "web"})
+    idx.replace("k1", (), pa)
+    idx.replace("k0", (), idx.postings_for({"app": "x"}))
+    keys, required = idx.smallest({"app": "x", "tier": "web"})
+    assert keys == ["k1"] and [p.pair for p in required] == [("app", "x")]
+    assert idx.smallest({"app": "x"})[0] == ["k0", "k1"]
+    idx.replace("k1", pa, idx.postings_for({"app": "y"}))
+    assert idx.smallest({"tier": "web"}) is None
+    assert idx.smallest({"app": "y"})[0] == ["k1"]
+    assert len(idx) == 2  # app=x (k0) and app=y (k1)
+
+
+def test_label_index_ignores_non_string_values():
+    idx = LabelIndex()
+    assert idx.postings_for({"a": 1, "b": None}) == ()
+    assert idx.postings_for(None) == ()
+
+
+@pytest.mark.parametrize("history,history_bytes,kept", [(3, 10**9, 3), (10**6, 0, 0)])
+def test_history_bound_by_count_or_bytes(history, history_bytes, kept):
+    from jobplane.storage.writes import Change
+
+    m = Mirror(history, history_bytes)
+    m.apply([Change(r, f"pods/default/p{r}", "ADDED", b"{}", None, {}) for r in range(1, 7)])
+    assert len(m._hist) == kept and m.compact_rev == 6 - kept
+
+
+@pytest.mark.parametrize("text,labels,want", [
+    ("app=x", {"app": "x"}, True), ("app=x", {"app": "y"}, False), ("app=x", None, False),
+    ("app=x", {}, False), ("app=x,tier=web", {"app": "x", "tier": "web"}, True),
+    ("app=x,tier=web", {"app": "x"}, False), ("app in (x)", {"app": "x"}, True),
+    ("app!=x", {"app": "y"}, True), ("app!=x", None, True), ("app in (x,y)", {"app": "y"}, True),
+    ("app=x,app=y", {"app": "x"}, False), ("", None, True), ("!app", {"app": "x"}, False),
+])
+def test_compiled_label_matcher_agrees_with_matches(text, labels, want):
+    sel = parse_label_selector(text)
+    assert sel.matches(labels) is want
+    assert sel.matcher()(labels) is want
