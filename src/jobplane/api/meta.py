@@ -12,9 +12,20 @@ _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_GENERATED_BASE = 58
 
 
+_last_rfc3339: tuple[int, str] = (-1, "")
+
+
 def rfc3339(ts: float) -> str:
-    """Epoch seconds -> ``2024-01-02T03:04:05Z`` (second precision, as metav1.Time)."""
-    return datetime.fromtimestamp(int(ts), tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Epoch seconds -> ``2024-01-02T03:04:05Z`` (second precision, as metav1.Time).
+    The last second's text is remembered: busy controllers stamp many objects per second."""
+    global _last_rfc3339
+    sec = int(ts)
+    last = _last_rfc3339
+    if last[0] == sec:
+        return last[1]
+    text = datetime.fromtimestamp(sec, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    _last_rfc3339 = (sec, text)
+    return text
 
 
 def rfc3339_micro(ts: float) -> str:

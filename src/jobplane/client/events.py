@@ -11,6 +11,11 @@ Contract (signatures fixed):
   increments ``count`` and ``lastTimestamp`` of the existing Event instead.
 * ``await flush()``: wait for pending writes (tests).
 
+Every event first goes through client-go's ``EventCorrelator`` (``event_correlator``):
+similar events about one object (same type and reason, 10 distinct messages within
+10 minutes) are combined into one "(combined from similar events): ..." Event, and a
+token bucket per source and object (burst 25, one more every 5 minutes) drops the excess.
+
 Writes go through one background task per recorder, in call order, so a repeat always
 finds the Event its first occurrence created. Failures are logged, never raised: events
 are best effort, as in client-go.
@@ -27,6 +32,7 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import rfc3339
+from jobplane.client.event_correlator import EventCorrelator
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -65,7 +71,8 @@ class EventRecorder:
         self.component = component
         self.clock = clock
         self.host = host
-        self._pending: collections.deque[tuple[Obj, str, str, str, float]] = collections.deque()
+        self._pending: collections.deque[tuple[Obj, str, str, str, float, tuple[str, ...]]] = collections.deque()
+        self._correlator = EventCorrelator()
         self._worker: asyncio.Task[None] | None = None
         # aggregation key -> (namespace, event name, count)
         self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = collections.OrderedDict()
@@ -75,7 +82,11 @@ class EventRecorder:
     def event(self, obj: Obj, type_: str, reason: str, message: str) -> None:
         if self._closed:
             return
-        self._pending.append((involved_object(obj), type_, reason, message, self.clock.now()))
+        ref, now = involved_object(obj), self.clock.now()
+        verdict = self._correlator.correlate((self.component, self.host), ref, type_, reason, message, now)
+        if verdict is None:
+            return  # spam filter: this source has said too much about this object lately
+        self._pending.append((ref, type_, reason, verdict.message, now, verdict.key))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.get_running_loop().create_task(self._drain(), name=f"events:{self.component}")
 
@@ -101,15 +112,16 @@ class EventRecorder:
             except Exception as exc:  # noqa: BLE001 - events are best effort
                 log.warning("could not record event %s/%s: %s", item[2], item[3], exc)
 
-    async def _write(self, ref: Obj, type_: str, reason: str, message: str, now: float) -> None:
+    async def _write(self, ref: Obj, type_: str, reason: str, message: str, now: float,
+                     key: tuple[str, ...]) -> None:
         ns = ref.get("namespace") or "default"
-        key = (ns, ref.get("kind", ""), ref.get("name", ""), ref.get("uid", ""), type_, reason, message)
         ts = rfc3339(now)
         seen = self._seen.get(key)
         if seen is not None:
             _, name, count = seen
             try:
-                await self.client.patch("events", name, {"count": count + 1, "lastTimestamp": ts}, ns)
+                await self.client.patch("events", name, {"count": count + 1, "lastTimestamp": ts,
+                                                         "message": message}, ns)
                 self._remember(key, ns, name, count + 1)
                 return
             except StatusError as exc:

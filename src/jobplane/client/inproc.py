@@ -1,9 +1,16 @@
 """In-process transport: the ``Client`` verbs as direct calls into ``ApiService``.
 
 Used by the embedded controllers and agent: the same admission and deletion path as
-HTTP, without sockets or serialisation to the wire. Callers get their own copies of
-every object (and the service gets its own copy of every body), because the store may
-share decoded objects between watchers and callers are allowed to mutate what they get.
+HTTP, without sockets or serialisation to the wire.
+
+Copies, and why there are so few: the service gets its own copy of every body (it fills
+in metadata, and callers may reuse what they send). Responses of the request verbs are
+handed out as the service returns them: the store decodes a fresh object per read and
+builds a fresh one per write, so they are already the caller's own. Watch events are
+*shared*: the store decodes each change once for all its live watchers, and this client
+yields that object without a copy (the informer owns it; informer handlers and cache
+readers must not mutate it, as the informer contract says). A watch consumer that wants
+to mutate an event's object must copy it first (``copy_obj``).
 """
 
 from __future__ import annotations
@@ -20,9 +27,12 @@ from jobplane.api.registry import ResourceInfo, resolve
 from jobplane.client.base import MERGE_PATCH, Client, Obj
 
 
-def _copy(obj: Any) -> Any:
+def copy_obj(obj: Any) -> Any:
     """A deep copy of a JSON-able value (orjson round trip: several times faster than deepcopy)."""
     return orjson.loads(orjson.dumps(obj))
+
+
+_copy = copy_obj
 
 
 def resource_info(resource: str) -> ResourceInfo:
@@ -46,7 +56,7 @@ class InProcessClient(Client):
         info = resource_info(resource)
         if subresource not in (None, "", "status"):
             raise errors.method_not_supported(info.plural, info.group, "get")
-        return _copy(await self.service.get(info, _ns(info, namespace), name))
+        return await self.service.get(info, _ns(info, namespace), name)
 
     async def list(self, resource: str, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None,
@@ -54,13 +64,13 @@ class InProcessClient(Client):
         info = resource_info(resource)
         result = await self.service.list(info, _ns(info, namespace), label_selector=label_selector,
                                          field_selector=field_selector, limit=limit, continue_=continue_)
-        return _copy(result)
+        return result
 
     async def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj:
         info = resource_info(resource)
         if namespace is None and info.namespaced:
             namespace = (body.get("metadata") or {}).get("namespace")
-        return _copy(await self.service.create(info, _ns(info, namespace), _copy(body)))
+        return await self.service.create(info, _ns(info, namespace), _copy(body))
 
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
@@ -71,34 +81,34 @@ class InProcessClient(Client):
         name = md.get("name")
         if not name:
             raise errors.bad_request("name is required for update")
-        return _copy(await self.service.update(info, _ns(info, namespace), name, _copy(body),
-                                               subresource or None))
+        return await self.service.update(info, _ns(info, namespace), name, _copy(body),
+                                       subresource or None)
 
     async def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
                     patch_type: str = MERGE_PATCH, subresource: str | None = None) -> Obj:
         info = resource_info(resource)
-        return _copy(await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
-                                              subresource or None))
+        return await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
+                                      subresource or None)
 
     async def delete(self, resource: str, name: str, namespace: str | None = None, *,
                      propagation_policy: str | None = None,
                      grace_period_seconds: int | None = None,
                      preconditions: Obj | None = None) -> Obj:
         info = resource_info(resource)
-        return _copy(await self.service.delete(info, _ns(info, namespace), name,
-                                               propagation_policy=propagation_policy,
-                                               grace_period_seconds=grace_period_seconds,
-                                               preconditions=preconditions))
+        return await self.service.delete(info, _ns(info, namespace), name,
+                                         propagation_policy=propagation_policy,
+                                         grace_period_seconds=grace_period_seconds,
+                                         preconditions=preconditions)
 
     async def delete_collection(self, resource: str, namespace: str | None = None, *,
                                 label_selector: str | None = None,
                                 field_selector: str | None = None,
                                 propagation_policy: str | None = None) -> Obj:
         info = resource_info(resource)
-        return _copy(await self.service.delete_collection(info, _ns(info, namespace),
-                                                          label_selector=label_selector,
-                                                          field_selector=field_selector,
-                                                          propagation_policy=propagation_policy))
+        return await self.service.delete_collection(info, _ns(info, namespace),
+                                                    label_selector=label_selector,
+                                                    field_selector=field_selector,
+                                                    propagation_policy=propagation_policy)
 
     async def watch(self, resource: str, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
@@ -110,11 +120,11 @@ class InProcessClient(Client):
                                     label_selector=label_selector, field_selector=field_selector)
         try:
             if not timeout_seconds:
-                async for etype, obj in stream:
-                    yield etype, _copy(obj)
+                async for item in stream:
+                    yield item
                 return
             async for item in _until(stream, self.service.clock.sleep(timeout_seconds)):
-                yield item[0], _copy(item[1])
+                yield item
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()

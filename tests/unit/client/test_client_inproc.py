@@ -46,7 +46,7 @@ async def test_cluster_scoped_ignores_namespace(inproc):
     assert ns["metadata"]["name"] == "default"
 
 
-async def test_watch_yields_copies_and_times_out_on_clock(inproc, clock):
+async def test_watch_mutation_never_reaches_the_store_and_times_out_on_clock(inproc, clock):
     await inproc.create("pods", pod("a"), "default")
     listed = await inproc.list("pods", "default")
     rv = listed["metadata"]["resourceVersion"]
@@ -54,7 +54,7 @@ async def test_watch_yields_copies_and_times_out_on_clock(inproc, clock):
 
     async def consume():
         async for etype, obj in inproc.watch("pods", "default", resource_version=rv, timeout_seconds=30):
-            obj["metadata"]["name"] = "mutated"  # must not leak into the store or other watchers
+            obj["metadata"]["name"] = "mutated"  # the store keeps bytes: a mutation cannot leak into it
             seen.append(etype)
 
     task = asyncio.create_task(consume())
@@ -75,3 +75,21 @@ async def test_watch_from_zero_lists_first(inproc):
     etype, obj = await stream.__anext__()
     assert (etype, obj["metadata"]["name"], obj["kind"]) == ("ADDED", "a", "Pod")
     await stream.aclose()
+
+
+async def test_watchers_share_one_decoded_object_per_change(inproc):
+    """No copy per watcher: the store decodes a change once for all its live watchers
+    (informers own these objects and must not mutate them)."""
+    rv = (await inproc.list("pods", "default"))["metadata"]["resourceVersion"]
+    a = inproc.watch("pods", "default", resource_version=rv)
+    b = inproc.watch("pods", "default", resource_version=rv)
+    first_a = asyncio.ensure_future(a.__anext__())
+    first_b = asyncio.ensure_future(b.__anext__())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    await inproc.create("pods", pod("c"), "default")
+    (ta, oa), (tb, ob) = await asyncio.wait_for(asyncio.gather(first_a, first_b), 1)
+    assert ta == tb == "ADDED" and oa["metadata"]["name"] == "c"
+    assert oa["metadata"] is ob["metadata"] and oa["spec"] is ob["spec"]  # top level: a shallow copy
+    await a.aclose()
+    await b.aclose()
