@@ -1,37 +1,6 @@
 """Helpers shared by the generic-controller tests."""
 
-import asyncio
-import contextlib
-
-
-async def settle(rounds: int = 50):
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-async def eventually(predicate, rounds: int = 400):
-    """Yield to the loop until ``predicate()`` (sync or async) is true."""
-    for _ in range(rounds):
-        value = predicate()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return
-        await asyncio.sleep(0)
-    raise AssertionError("condition not reached")
-
-
-@contextlib.asynccontextmanager
-async def running(coro):
-    """Run a controller's ``run()`` for the duration of the block."""
-    task = asyncio.create_task(coro)
-    try:
-        await settle()
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+from asynctools import eventually, running, settle  # noqa: F401 - re-exported for the tests
 
 
 async def make_job(client, name, *, ns="default", ttl=None, finished_at=None, ctype="Complete", **meta):

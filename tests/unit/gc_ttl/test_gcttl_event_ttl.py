@@ -1,27 +1,10 @@
 """Event TTL controller: Events go away ttl after their last timestamp, on the fake clock."""
 
-import asyncio
-import contextlib
+
+from asynctools import running, settle
 
 from jobplane.api.meta import rfc3339
 from jobplane.controllers.event_ttl import EventTTLController, ExpiryTracker, event_time
-
-
-async def settle(rounds: int = 60):
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-@contextlib.asynccontextmanager
-async def running(coro):
-    task = asyncio.create_task(coro)
-    try:
-        await settle()
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def event(name, at, ns="default", **extra):

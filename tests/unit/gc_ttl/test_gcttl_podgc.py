@@ -1,28 +1,11 @@
 """PodGC (terminated pods): beyond the threshold, evicted then oldest terminated pods go."""
 
-import asyncio
-import contextlib
+
+from asynctools import running, settle
 
 from jobplane.api.meta import rfc3339
 from jobplane.client.informer import SharedInformerFactory
 from jobplane.controllers.podgc import GC_CHECK_PERIOD, PodGCController, gc_order, pods_to_delete
-
-
-async def settle(rounds: int = 60):
-    for _ in range(rounds):
-        await asyncio.sleep(0)
-
-
-@contextlib.asynccontextmanager
-async def running(coro):
-    task = asyncio.create_task(coro)
-    try:
-        await settle()
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def make_pod(client, name, phase=None, reason=None):
