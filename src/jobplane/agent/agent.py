@@ -25,6 +25,7 @@ from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
 from jobplane.api.resources import GPU
+from jobplane.client.pod_transform import compact_terminal_pod
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ class Agent:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
         self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
-                                 clock=self.clock)
+                                 clock=self.clock, transform=self._compact)
         self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
                                   on_delete=self.on_delete)
         try:
@@ -92,6 +93,13 @@ class Agent:
                 await self.log_server.stop()
             await self.detach()
             await self.runtime.close()
+
+    def _compact(self, pod: Obj) -> Obj:
+        """Informer transform: finished pods without a worker are cached compact (the worker,
+        while it lives, builds status from the whole spec)."""
+        if (pod.get("metadata") or {}).get("uid") in self.workers:
+            return pod
+        return compact_terminal_pod(pod)
 
     async def _serve_logs(self, endpoint: LogEndpoint) -> None:
         """Start the log endpoint before registering, so the Node advertises its port."""

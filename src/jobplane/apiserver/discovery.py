@@ -14,7 +14,8 @@ import orjson
 from jobplane.api import registry
 from jobplane.api.registry import ResourceInfo
 
-_SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"]}
+_SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"]}
+_SUB_KINDS = {"binding": "Binding"}  # subresources whose kind is not the parent's
 
 
 def _sorted(resources: list[ResourceInfo]) -> list[ResourceInfo]:
@@ -36,8 +37,8 @@ def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
         out["categories"] = list(r.categories)
     subs = [s for s in sorted(r.subresources) if not r.read_only]
     if subs:
-        out["subresources"] = [{"subresource": s, "responseKind": dict(kind), "verbs": _SUB_VERBS.get(s, ["get"])}
-                               for s in subs]
+        out["subresources"] = [{"subresource": s, "responseKind": dict(kind, kind=_SUB_KINDS.get(s, r.kind)),
+                                "verbs": _SUB_VERBS.get(s, ["get"])} for s in subs]
     return out
 
 
@@ -97,7 +98,7 @@ def legacy_resource_list(group: str, version: str) -> dict[str, Any] | None:
         if not r.read_only:
             for s in sorted(r.subresources):
                 entries.append({"name": f"{r.plural}/{s}", "singularName": "", "namespaced": r.namespaced,
-                                "kind": r.kind, "verbs": _SUB_VERBS.get(s, ["get"])})
+                                "kind": _SUB_KINDS.get(s, r.kind), "verbs": _SUB_VERBS.get(s, ["get"])})
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": entries}
 

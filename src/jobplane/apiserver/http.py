@@ -23,7 +23,7 @@ from jobplane.apiserver import fieldvalidation, negotiation
 from jobplane.apiserver.auth import TokenAuthenticator
 from jobplane.apiserver.discovery import DiscoveryBodies
 from jobplane.apiserver.openapi_routes import OpenApiV3
-from jobplane.apiserver.service import warnings_var
+from jobplane.apiserver.service import binding_target, warnings_var
 from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
 from jobplane.clock import Clock
 from jobplane.logstream import TEXT_HEADERS, stream_text
@@ -229,6 +229,8 @@ class ApiHandler:
         method = request.method
         info = route.info
         if method == "GET":
+            if route.subresource == "binding":
+                raise errors.method_not_supported(info.plural, info.group, "get")
             if route.subresource == "log":
                 return await self._log(request, route)
             query = request.query
@@ -239,6 +241,10 @@ class ApiHandler:
             return await self._list(request, route)
         if info.read_only or route.subresource == "log":
             raise errors.method_not_supported(info.plural, info.group, method.lower())
+        if route.subresource == "binding":
+            if method != "POST":
+                raise errors.method_not_supported(info.plural, info.group, method.lower())
+            return await self._bind(request, route)
         if method == "POST":
             if route.name is not None:
                 raise errors.method_not_supported(info.plural, info.group, "create")
@@ -349,6 +355,18 @@ class ApiHandler:
         kwargs = self._dry_run_kwargs(request, "create")
         obj = await self.service.create(info, route.namespace if info.namespaced else None, body, **kwargs)
         return json_response(obj, 201, _warning_headers(warnings))
+
+    async def _bind(self, request: web.Request, route: Route) -> web.Response:
+        """POST ``pods/<name>/binding`` with a ``v1.Binding`` body (what kube-scheduler sends)."""
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the object provided is unrecognized (expected a JSON object)")
+        kind = body.get("kind")
+        if kind and kind != "Binding":
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind (Binding)")
+        node = binding_target(route.name or "", body)
+        kwargs = self._dry_run_kwargs(request, "create")
+        return json_response(await self.service.bind(route.namespace, route.name, node, **kwargs), 201)
 
     async def _update(self, request: web.Request, route: Route) -> web.Response:
         info = route.info

@@ -108,6 +108,51 @@ def _with_type(info: ResourceInfo, obj: Obj) -> Obj:
     return obj
 
 
+def binding_target(name: str, body: Obj) -> str:
+    """The node a ``v1.Binding`` body names, after upstream's checks (400 / 422)."""
+    md = body.get("metadata") or {}
+    if md.get("name") != name:
+        raise errors.bad_request("name in URL does not match name in Binding object")
+    target = body.get("target") or {}
+    errs = []
+    if target.get("kind") not in (None, "", "Node"):
+        errs.append(errors.not_supported("target.kind", target.get("kind"), ["Node", "<empty>"]))
+    if not target.get("name"):
+        errs.append(errors.required("target.name"))
+    if errs:
+        raise errors.invalid_object("Binding", "", name, errs)
+    return str(target["name"])
+
+
+def bound_pod(pod: Obj, node: str, now: str) -> Obj:
+    """``pod`` bound to ``node`` (a new dict; ``pod`` is not changed), or 409 as upstream's
+    ``setPodHostAndAnnotations``. PodScheduled becomes True (``UpdatePodCondition``: the
+    transition time is kept when the status was already True)."""
+    md, spec = pod.get("metadata") or {}, pod.get("spec") or {}
+    name = md.get("name", "")
+    if md.get("deletionTimestamp"):
+        detail = f"pod {name} is being deleted, cannot be assigned to a host"
+    elif spec.get("nodeName"):
+        detail = f"pod {name} is already assigned to node {errors.go_quote(spec['nodeName'])}"
+    elif spec.get("schedulingGates"):
+        detail = f"pod {name} has non-empty .spec.schedulingGates"
+    else:
+        detail = ""
+    if detail:
+        raise errors.conflict("pods/binding", "", name, detail)
+    status = dict(pod.get("status") or {})
+    conditions = list(status.get("conditions") or ())
+    prev = meta.find_condition(status, "PodScheduled")
+    cond = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+            "lastTransitionTime": prev.get("lastTransitionTime") if prev and prev.get("status") == "True" else now}
+    if prev is None:
+        conditions.append(cond)
+    else:
+        conditions[conditions.index(prev)] = cond
+    status["conditions"] = conditions
+    return dict(pod, spec=dict(spec, nodeName=node), status=status)
+
+
 class ApiService:
     def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
@@ -292,7 +337,7 @@ class ApiService:
             raise errors.method_not_supported(info.plural, info.group, "update")
         if subresource and subresource not in info.subresources:
             raise errors.resource_not_found_path()
-        if subresource == "log":
+        if subresource in ("log", "binding"):
             raise errors.method_not_supported(info.plural, info.group, "update")
 
     async def _finish_update(self, info: ResourceInfo, key: str, old: Obj, new: Obj,
@@ -383,6 +428,30 @@ class ApiService:
                     continue  # someone wrote in between: re-apply the patch on the new state
                 raise
         raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+
+    async def bind(self, namespace: str, name: str, target_node: str, *, dry_run: bool = False) -> Obj:
+        """``pods/binding``: set ``spec.nodeName`` and ``PodScheduled=True`` in one write.
+
+        Upstream's ``BindingREST``: no admission (the pod's update strategy would keep
+        nodeName), 409 Conflict on ``pods/binding`` when the pod is being deleted, already
+        bound or still gated. Returns a Status of success (code 201), as upstream.
+        """
+        key = PODS.storage_key(namespace, name)
+        for _ in range(16):
+            old = await self._get_stored(PODS, namespace, name)
+            new = bound_pod(old, target_node, self._now())
+            if dry_run:
+                break
+            try:
+                await self.store.update(key, new, old["metadata"].get("resourceVersion"))
+            except RevisionConflict:
+                continue  # someone wrote in between: check again on the new state
+            except KeyNotFound:
+                raise errors.not_found(PODS.plural, PODS.group, name) from None
+            break
+        else:
+            raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     # ------------------------------------------------------------------ delete
 

@@ -39,7 +39,10 @@ class Client(abc.ABC):
         ``metadata.resourceVersion`` / ``metadata.continue``."""
 
     @abc.abstractmethod
-    async def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj: ...
+    async def create(self, resource: str, body: Obj, namespace: str | None = None,
+                     subresource: str | None = None) -> Obj:
+        """POST; with ``subresource`` (only ``pods/binding``) it posts to the object named
+        by ``body.metadata.name``."""
 
     @abc.abstractmethod
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
@@ -71,6 +74,13 @@ class Client(abc.ABC):
               allow_bookmarks: bool = False) -> AsyncIterator[tuple[str, Obj]]:
         """Async iterator of ``(type, object)``; type is ADDED/MODIFIED/DELETED/BOOKMARK.
         A 410 (history compacted) is raised as ``StatusError`` with code 410."""
+
+    async def bind(self, name: str, node: str, namespace: str) -> Obj:
+        """Bind pod ``name`` to ``node`` through ``pods/binding`` (nodeName and PodScheduled=True
+        in one write; 409 Conflict when it is already bound). Returns a Status."""
+        body = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": namespace},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": node}}
+        return await self.create("pods", body, namespace, subresource="binding")
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -276,12 +276,16 @@ class HttpClient(Client):
         return await self._json("GET", _path(info, namespace), params=_params(
             labelSelector=label_selector, fieldSelector=field_selector, limit=limit, **{"continue": continue_}))
 
-    async def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj:
+    async def create(self, resource: str, body: Obj, namespace: str | None = None,
+                     subresource: str | None = None) -> Obj:
         info = resource_info(resource)
         if namespace is None and info.namespaced:
             namespace = (body.get("metadata") or {}).get("namespace")
         if info.namespaced and not namespace:
             raise errors.bad_request("the namespace of the object is required for a namespaced resource")
+        if subresource:
+            name = (body.get("metadata") or {}).get("name") or ""
+            return await self._json("POST", _path(info, namespace, name, subresource), body=body)
         return await self._json("POST", _path(info, namespace), body=body)
 
     async def update(self, resource: str, body: Obj, namespace: str | None = None,

@@ -13,9 +13,15 @@ Contract (signatures fixed):
 * ``get(namespace, name)`` / ``get_key("ns/name")`` / ``list(namespace=None)`` — cache reads,
   no I/O. Cached objects must not be mutated by callers (copy first).
 * ``has_synced`` property.
+* Optional ``transform`` (client-go's ``SetTransform``; keyword argument or
+  ``set_transform(fn)`` before start): ``fn(obj) -> obj`` runs on every listed and watched
+  object before it is cached and handed to handlers, so the cache and the handlers see
+  only what it returns. It must not mutate its argument (watch events are shared).
 
 ``SharedInformerFactory(client, clock)``: ``.informer(resource) -> Informer`` returns one
 shared all-namespaces informer per resource; ``await start_all()`` / ``await stop_all()``.
+Its pod informer compacts Succeeded/Failed pods (``client.pod_transform``); pass
+``transforms={}`` to turn that off.
 
 Details worth knowing:
 * The cache is updated *before* handlers run, so a handler reading the cache sees the
@@ -37,6 +43,7 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import resolve
+from jobplane.client.pod_transform import compact_terminal_pod
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -77,8 +84,9 @@ class _Handler:
 class Informer:
     def __init__(self, client: Any, resource: str, namespace: str | None = None, *,
                  label_selector: str | None = None, field_selector: str | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, transform: Callable[[Obj], Obj] | None = None) -> None:
         self.client = client
+        self.transform = transform
         self.resource = resource
         self.namespace = namespace
         self.label_selector = label_selector
@@ -106,6 +114,12 @@ class Informer:
         if self._synced.is_set() and on_add is not None:
             for obj in list(self._cache.values()):
                 self._call(on_add, obj)
+
+    def set_transform(self, fn: Callable[[Obj], Obj] | None) -> None:
+        """client-go's ``SetTransform``: only before start (the cache would mix both forms)."""
+        if self._task is not None:
+            raise RuntimeError("informer has already started")
+        self.transform = fn
 
     def add_index(self, name: str, fn: IndexFn) -> None:
         self._index_fns[name] = fn
@@ -177,6 +191,8 @@ class Informer:
         self._replace(result.get("items") or [], (result.get("metadata") or {}).get("resourceVersion") or "")
 
     def _replace(self, items: Iterable[Obj], resource_version: str) -> None:
+        if self.transform is not None:
+            items = map(self.transform, items)
         fresh: dict[str, Obj] = {object_key(o): o for o in items}
         for key in [k for k in self._cache if k not in fresh]:
             old = self._cache_delete(key)
@@ -253,6 +269,8 @@ class Informer:
             return
         if etype == "ERROR":
             raise StatusError.from_status(obj)
+        if self.transform is not None:
+            obj = self.transform(obj)
         key = object_key(obj)
         if etype in ("ADDED", "MODIFIED"):
             old = self._cache.get(key)
@@ -338,10 +356,15 @@ class Informer:
 class SharedInformerFactory:
     """One all-namespaces informer per resource, shared by every controller."""
 
-    def __init__(self, client: Any, clock: Clock | None = None) -> None:
+    def __init__(self, client: Any, clock: Clock | None = None, *,
+                 transforms: dict[str, Callable[[Obj], Obj]] | None = None) -> None:
+        """``transforms``: resource -> transform for its informer (default: compact terminal pods)."""
         self.client = client
         self.clock = clock or Clock()
         self._informers: dict[str, Informer] = {}
+        if transforms is None:
+            transforms = {"pods": compact_terminal_pod}
+        self._transforms = {self._canonical(r): fn for r, fn in transforms.items()}
 
     @staticmethod
     def _canonical(resource: str) -> str:
@@ -355,7 +378,7 @@ class SharedInformerFactory:
         key = self._canonical(resource)
         inf = self._informers.get(key)
         if inf is None:
-            inf = Informer(self.client, resource, clock=self.clock)
+            inf = Informer(self.client, resource, clock=self.clock, transform=self._transforms.get(key))
             self._informers[key] = inf
         return inf
 

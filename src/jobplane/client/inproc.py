@@ -24,6 +24,7 @@ import orjson
 
 from jobplane.api import errors
 from jobplane.api.registry import ResourceInfo, resolve
+from jobplane.apiserver.service import binding_target
 from jobplane.client.base import MERGE_PATCH, Client, Obj
 
 
@@ -66,10 +67,16 @@ class InProcessClient(Client):
                                          field_selector=field_selector, limit=limit, continue_=continue_)
         return result
 
-    async def create(self, resource: str, body: Obj, namespace: str | None = None) -> Obj:
+    async def create(self, resource: str, body: Obj, namespace: str | None = None,
+                     subresource: str | None = None) -> Obj:
         info = resource_info(resource)
         if namespace is None and info.namespaced:
             namespace = (body.get("metadata") or {}).get("namespace")
+        if subresource:
+            if subresource != "binding" or subresource not in info.subresources:
+                raise errors.method_not_supported(info.plural, info.group, "create")
+            name = (body.get("metadata") or {}).get("name") or ""
+            return await self.service.bind(namespace, name, binding_target(name, body))
         return await self.service.create(info, _ns(info, namespace), _copy(body))
 
     async def update(self, resource: str, body: Obj, namespace: str | None = None,

@@ -299,13 +299,11 @@ class Scheduler:
         self._account(bound)  # assume, so the next pod sees the room taken
         self.unschedulable.discard(key)
         try:
-            cond = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-                    "lastTransitionTime": rfc3339(self.clock.now())}
-            await self.client.patch("pods", name, {"status": {"conditions": [cond]}}, ns, subresource="status")
-            await self.client.patch("pods", name, {"spec": {"nodeName": node}}, ns)
+            # pods/binding: nodeName and PodScheduled=True in one write, as kube-scheduler
+            await self.client.bind(name, node, ns)
         except StatusError as exc:
             self._unaccount(key)
-            if exc.code == 404:
+            if exc.code in (404, 409):  # gone, being deleted or bound by someone else
                 return
             raise
         log.debug("bound %s to %s", key, node)

@@ -400,7 +400,7 @@ def _munge(new_spec: Mapping[str, Any], old_spec: Mapping[str, Any]) -> dict[str
     old_grace = old_spec.get("terminationGracePeriodSeconds")
     if isinstance(old_grace, int) and old_grace < 0 and new_spec.get("terminationGracePeriodSeconds") == 1:
         munged["terminationGracePeriodSeconds"] = old_grace
-    # jobplane binds by updating an unbound pod (no pods/binding subresource).
+    # An update may still set nodeName on an unbound pod (the scheduler uses pods/binding).
     if not old_spec.get("nodeName"):
         if "nodeName" in old_spec:
             munged["nodeName"] = old_spec["nodeName"]
