@@ -1,5 +1,6 @@
 """spec.podFailurePolicy with real processes (upstream test/e2e/apps/job.go #2-#4, #16):
-FailJob on an exit code, Ignore on an exit code and on the DisruptionTarget pod condition,
+FailJob on an exit code, Ignore on an exit code and on the DisruptionTarget pod condition
+(pods evicted through pods/eviction),
 FailIndex, and rule order with Count/NotIn."""
 
 from __future__ import annotations
@@ -9,19 +10,17 @@ from jobapi_helpers import (
     fail_once_per_index,
     indexed_job,
     jobs_resource_version,
-    pod_dict,
     watch_conditions,
     with_host_dir,
 )
-from jobs_helpers import NS, cluster_factory, condition, job_manifest, phase, wait_for
+from jobs_helpers import NS, Cluster, cluster_factory, condition, job_manifest, phase, wait_for
+from kubernetes import client as k8s
+from kubernetes import watch as k8s_watch
 
 
 @pytest.fixture
 def cluster(server_factory):
     yield from cluster_factory(server_factory)
-
-
-INDEX = "batch.kubernetes.io/job-completion-index"
 
 
 def _exit_codes(pods: list[dict]) -> list[int]:
@@ -77,37 +76,54 @@ def test_ignore_on_exit_code_does_not_count_failures(cluster, tmp_path):
             assert "batch.kubernetes.io/job-index-ignored-failure-count" not in ann
 
 
-def test_ignore_on_disruption_target_condition(cluster, tmp_path):
-    # #4: upstream evicts the pods; here an external component marks the pod with
-    # DisruptionTarget (as the eviction API does) and deletes it: the process gets SIGTERM,
-    # the pod fails, the failure is ignored (backoffLimit 0 is not hit) and the pod replaced.
+def _disruption_reasons(cl: Cluster, names: set[str], resource_version: str) -> dict[str, tuple[str, str]]:
+    """(reason, message) of the DisruptionTarget condition each of ``names`` got, from a pod
+    watch after ``resource_version`` (the evicted pods may already be gone when we look)."""
+    seen: dict[str, tuple[str, str]] = {}
+    w = k8s_watch.Watch()
+    for event in w.stream(cl.core.list_namespaced_pod, NS, resource_version=resource_version,
+                          timeout_seconds=10):
+        pod = event["object"]
+        for c in pod.status.conditions or ():
+            if pod.metadata.name in names and c.type == "DisruptionTarget" and c.status == "True":
+                seen[pod.metadata.name] = (c.reason, c.message)
+        if set(seen) == names:
+            w.stop()
+    return seen
+
+
+def test_ignore_on_disruption_target_condition_after_eviction(cluster, tmp_path):
+    # #4: Indexed, 3 pods, Ignore on DisruptionTarget=True, backoffLimit 0 (a counted failure
+    # would be fatal). Once all 3 are ready, each is evicted through pods/eviction (policy/v1):
+    # the pod gets DisruptionTarget and is deleted gracefully, its process gets SIGTERM and the
+    # ignored failure is replaced; the replacements find their index's marker and succeed.
     cl = cluster("--pod-backoff-base", "0.2")
-    marker = tmp_path / "disrupted-once"
-    script = f"if [ $JOB_COMPLETION_INDEX = 1 ] || [ -e {marker} ]; then exit 0; fi; touch {marker}; exec sleep 60"
-    cl.apply(with_host_dir(indexed_job("pfp-disrupt", script, 2, 2, backoffLimit=0, podFailurePolicy={
+    marker = f"{tmp_path}/marker-$JOB_COMPLETION_INDEX"
+    script = f"if [ -e {marker} ]; then exit 0; fi; touch {marker}; exec sleep 60"
+    cl.apply(with_host_dir(indexed_job("pfp-disrupt", script, 3, 3, backoffLimit=0, podFailurePolicy={
         "rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]}), str(tmp_path)))
 
-    def running_index_0() -> dict | None:
-        for p in cl.job_pods("pfp-disrupt"):
-            if p["metadata"]["annotations"][INDEX] == "0" and condition(p, "Ready"):
-                return p
-        return None
+    def all_ready() -> list[dict] | None:
+        pods = cl.job_pods("pfp-disrupt")
+        return pods if len(pods) == 3 and all(condition(p, "Ready") for p in pods) else None
 
-    name = wait_for(running_index_0, 15, what="index 0 running")["metadata"]["name"]
-    patch = ('{"status":{"conditions":[{"type":"DisruptionTarget","status":"True",'
-             '"reason":"EvictionByEvictionAPI","message":"Eviction API: evicting"}]}}')
-    cl.kubectl("patch", "pod", name, "--subresource=status", "--type=strategic", "-p", patch, check=True)
-    wait_for(lambda: condition(pod_dict(cl, name), "DisruptionTarget"), 5, what="DisruptionTarget on the pod")
-    cl.kubectl("delete", "pod", name, "--wait=false", check=True)
+    names = {p["metadata"]["name"] for p in wait_for(all_ready, 20, what="3 ready pods")}
+    rv = cl.core.list_namespaced_pod(NS).metadata.resource_version
+    for name in sorted(names):
+        body = k8s.V1Eviction(metadata=k8s.V1ObjectMeta(name=name, namespace=NS))
+        cl.core.create_namespaced_pod_eviction(name, NS, body)
+    reasons = _disruption_reasons(cl, names, rv)
+    assert reasons == {n: ("EvictionByEvictionAPI", "Eviction API: evicting") for n in names}, reasons
 
     job = cl.wait_complete("pfp-disrupt", timeout=30)
     assert condition(job, "Complete")["reason"] == "CompletionsReached"
-    assert job["status"]["succeeded"] == 2 and not job["status"].get("failed"), job["status"]
+    assert job["status"]["succeeded"] == 3 and not job["status"].get("failed"), job["status"]
+    assert job["status"]["completedIndexes"] == "0-2"
     succeeded = [p for p in cl.job_pods("pfp-disrupt") if phase(p) == "Succeeded"]
-    assert len(succeeded) == 2 and name not in {p["metadata"]["name"] for p in succeeded}
-    # Exactly one replacement: the disrupted pod of index 0.
+    assert len(succeeded) == 3 and not names & {p["metadata"]["name"] for p in succeeded}
+    # One replacement per evicted pod.
     events = cl.core.list_namespaced_event(NS, field_selector="involvedObject.name=pfp-disrupt").items
-    assert sum(e.reason == "SuccessfulCreate" for e in events) == 3, [(e.reason, e.message) for e in events]
+    assert sum(e.reason == "SuccessfulCreate" for e in events) == 6, [(e.reason, e.message) for e in events]
 
 
 def test_fail_index_action_marks_index_failed(cluster):

@@ -21,7 +21,7 @@ class ResourceInfo:
     namespaced: bool
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    subresources: tuple[str, ...] = ()  # "status", "log", "binding" (pods: create only)
+    subresources: tuple[str, ...] = ()  # "status", "log", "binding"/"eviction" (pods: create only)
     verbs: tuple[str, ...] = ALL_VERBS
     # Served for reading only under this group/version (events.k8s.io/v1 events).
     read_only: bool = False
@@ -72,7 +72,7 @@ NAMESPACES = ResourceInfo("", "v1", "Namespace", "namespaces", "namespace", Fals
                           subresources=("status", "finalize"),
                           verbs=("create", "delete", "get", "list", "patch", "update", "watch"))
 NODES = ResourceInfo("", "v1", "Node", "nodes", "node", False, ("no",), subresources=("status",))
-PODS = ResourceInfo("", "v1", "Pod", "pods", "pod", True, ("po",), ("all",), ("binding", "log", "status"))
+PODS = ResourceInfo("", "v1", "Pod", "pods", "pod", True, ("po",), ("all",), ("binding", "eviction", "log", "status"))
 EVENTS = ResourceInfo("", "v1", "Event", "events", "event", True, ("ev",))
 EVENTS_V1 = ResourceInfo("events.k8s.io", "v1", "Event", "events", "event", True, ("ev",),
                          verbs=("get", "list", "watch"), read_only=True, storage_resource="events")

@@ -14,12 +14,19 @@ import orjson
 from jobplane.api import registry
 from jobplane.api.registry import ResourceInfo
 
-_SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"]}
-_SUB_KINDS = {"binding": "Binding"}  # subresources whose kind is not the parent's
+_SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"], "eviction": ["create"]}
+_SUB_KINDS = {"binding": "Binding", "eviction": "Eviction"}  # subresources whose kind is not the parent's
+# subresources whose kind lives in another group/version (upstream's GroupVersionKindProvider)
+_SUB_GROUP_VERSIONS = {"eviction": ("policy", "v1")}
 
 
 def _sorted(resources: list[ResourceInfo]) -> list[ResourceInfo]:
     return sorted(resources, key=lambda r: r.plural)
+
+
+def _sub_kind(parent: dict[str, str], sub: str) -> dict[str, str]:
+    group, version = _SUB_GROUP_VERSIONS.get(sub, (parent["group"], parent["version"]))
+    return {"group": group, "version": version, "kind": _SUB_KINDS.get(sub, parent["kind"])}
 
 
 def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
@@ -37,8 +44,8 @@ def _aggregated_resource(r: ResourceInfo) -> dict[str, Any]:
         out["categories"] = list(r.categories)
     subs = [s for s in sorted(r.subresources) if not r.read_only]
     if subs:
-        out["subresources"] = [{"subresource": s, "responseKind": dict(kind, kind=_SUB_KINDS.get(s, r.kind)),
-                                "verbs": _SUB_VERBS.get(s, ["get"])} for s in subs]
+        out["subresources"] = [{"subresource": s, "responseKind": _sub_kind(kind, s), "verbs": _SUB_VERBS.get(s, ["get"])}
+                               for s in subs]
     return out
 
 
@@ -97,8 +104,11 @@ def legacy_resource_list(group: str, version: str) -> dict[str, Any] | None:
         entries.append(entry)
         if not r.read_only:
             for s in sorted(r.subresources):
-                entries.append({"name": f"{r.plural}/{s}", "singularName": "", "namespaced": r.namespaced,
-                                "kind": _SUB_KINDS.get(s, r.kind), "verbs": _SUB_VERBS.get(s, ["get"])})
+                sub: dict[str, Any] = {"name": f"{r.plural}/{s}", "singularName": "", "namespaced": r.namespaced}
+                if s in _SUB_GROUP_VERSIONS:
+                    sub["group"], sub["version"] = _SUB_GROUP_VERSIONS[s]
+                sub.update(kind=_SUB_KINDS.get(s, r.kind), verbs=_SUB_VERBS.get(s, ["get"]))
+                entries.append(sub)
     gv = f"{group}/{version}" if group else version
     return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": entries}
 

@@ -229,7 +229,7 @@ class ApiHandler:
         method = request.method
         info = route.info
         if method == "GET":
-            if route.subresource == "binding":
+            if route.subresource in ("binding", "eviction"):
                 raise errors.method_not_supported(info.plural, info.group, "get")
             if route.subresource == "log":
                 return await self._log(request, route)
@@ -245,6 +245,10 @@ class ApiHandler:
             if method != "POST":
                 raise errors.method_not_supported(info.plural, info.group, method.lower())
             return await self._bind(request, route)
+        if route.subresource == "eviction":
+            if method != "POST":
+                raise errors.method_not_supported(info.plural, info.group, method.lower())
+            return await self._evict(request, route)
         if method == "POST":
             if route.name is not None:
                 raise errors.method_not_supported(info.plural, info.group, "create")
@@ -367,6 +371,15 @@ class ApiHandler:
         node = binding_target(route.name or "", body)
         kwargs = self._dry_run_kwargs(request, "create")
         return json_response(await self.service.bind(route.namespace, route.name, node, **kwargs), 201)
+
+    async def _evict(self, request: web.Request, route: Route) -> web.Response:
+        """POST ``pods/<name>/eviction`` with a ``policy/v1`` Eviction body (``kubectl drain``,
+        ``create_namespaced_pod_eviction``); the service checks the body."""
+        body = await self._body(request)
+        if not isinstance(body, dict):
+            raise errors.bad_request("the object provided is unrecognized (expected a JSON object)")
+        kwargs = self._dry_run_kwargs(request, "create")
+        return json_response(await self.service.evict(route.namespace, route.name, body, **kwargs), 201)
 
     async def _update(self, request: web.Request, route: Route) -> web.Response:
         info = route.info

@@ -153,6 +153,59 @@ def bound_pod(pod: Obj, node: str, now: str) -> Obj:
     return dict(pod, spec=dict(spec, nodeName=node), status=status)
 
 
+EVICTION_API_VERSIONS = ("policy/v1", "policy/v1beta1")  # upstream's EvictionREST accepts both
+
+
+def eviction_delete_options(name: str, body: Obj) -> Obj:
+    """The DeleteOptions a ``policy/v1`` (or ``v1beta1``) Eviction body carries, after
+    upstream's checks (400 on a foreign apiVersion/kind or a name that is not the URL's)."""
+    api_version, kind = body.get("apiVersion"), body.get("kind")
+    if api_version and api_version not in EVICTION_API_VERSIONS:
+        raise errors.bad_request(f"the API version in the data ({api_version}) does not match "
+                                 "the expected API version (policy/v1)")
+    if kind and kind != "Eviction":
+        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind (Eviction)")
+    if (body.get("metadata") or {}).get("name") != name:
+        raise errors.bad_request("name in URL does not match name in Eviction object")
+    opts = body.get("deleteOptions") or {}
+    if not isinstance(opts, dict):
+        raise errors.bad_request("deleteOptions must be an object")
+    return opts
+
+
+def disruption_target_pod(pod: Obj, now: str) -> Obj:
+    """``pod`` with ``DisruptionTarget=True`` (reason ``EvictionByEvictionAPI``), as upstream's
+    eviction ``conditionAppender`` via ``UpdatePodCondition``: the transition time is kept when
+    the condition already had status True. A new dict; ``pod`` is not changed."""
+    status = dict(pod.get("status") or {})
+    conditions = list(status.get("conditions") or ())
+    prev = meta.find_condition(status, "DisruptionTarget")
+    cond = {"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
+            "lastTransitionTime": prev.get("lastTransitionTime") if prev and prev.get("status") == "True" else now,
+            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}
+    if prev is None:
+        conditions.append(cond)
+    else:
+        conditions[conditions.index(prev)] = cond
+    status["conditions"] = conditions
+    return dict(pod, status=status)
+
+
+def _check_preconditions(info: ResourceInfo, name: str, md: Obj, preconditions: Obj | None) -> None:
+    """409 as upstream's ``Preconditions.Check`` when a UID / resourceVersion precondition fails."""
+    if not preconditions:
+        return
+    if preconditions.get("uid") and preconditions["uid"] != md.get("uid"):
+        raise errors.conflict(info.plural, info.group, name,
+                              f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                              f"UID in object meta: {md.get('uid')}")
+    if preconditions.get("resourceVersion") and preconditions["resourceVersion"] != md.get("resourceVersion"):
+        raise errors.conflict(info.plural, info.group, name,
+                              "Precondition failed: ResourceVersion in precondition: "
+                              f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
+                              f"{md.get('resourceVersion')}")
+
+
 class ApiService:
     def __init__(self, store: Store, clock: Clock | None = None) -> None:
         self.store = store
@@ -337,7 +390,7 @@ class ApiService:
             raise errors.method_not_supported(info.plural, info.group, "update")
         if subresource and subresource not in info.subresources:
             raise errors.resource_not_found_path()
-        if subresource in ("log", "binding"):
+        if subresource in ("log", "binding", "eviction"):
             raise errors.method_not_supported(info.plural, info.group, "update")
 
     async def _finish_update(self, info: ResourceInfo, key: str, old: Obj, new: Obj,
@@ -453,6 +506,45 @@ class ApiService:
             raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
+    async def evict(self, namespace: str, name: str, body: Obj, *, dry_run: bool = False) -> Obj:
+        """``pods/eviction``: upstream's ``EvictionREST.Create`` without PodDisruptionBudgets
+        (jobplane has none, so every eviction is allowed).
+
+        The pod first gets ``DisruptionTarget=True`` (``addConditionAndDeletePod``; skipped on
+        dry run), then is deleted with the Eviction's ``deleteOptions`` (graceful as usual).
+        A resourceVersion precondition is checked against the pod before the condition write
+        and then moved to the version that write made. Returns a Status of success (201).
+        """
+        opts = eviction_delete_options(name, body)
+        dry_run = dry_run or "All" in (opts.get("dryRun") or ())
+        preconditions = opts.get("preconditions") or None
+        key = PODS.storage_key(namespace, name)
+        for _ in range(16):
+            old = await self._get_stored(PODS, namespace, name)
+            _check_preconditions(PODS, name, old["metadata"], preconditions)
+            if dry_run:
+                break
+            new = disruption_target_pod(old, self._now())
+            if new == old:
+                break
+            try:
+                stored = await self.store.update(key, new, old["metadata"].get("resourceVersion"))
+            except RevisionConflict:
+                if preconditions and preconditions.get("resourceVersion"):
+                    raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT) from None
+                continue  # someone wrote in between: add the condition to the new state
+            except KeyNotFound:
+                raise errors.not_found(PODS.plural, PODS.group, name) from None
+            if preconditions and preconditions.get("resourceVersion"):
+                preconditions = dict(preconditions, resourceVersion=stored["metadata"]["resourceVersion"])
+            break
+        else:
+            raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT)
+        await self.delete_ex(PODS, namespace, name, propagation_policy=opts.get("propagationPolicy"),
+                             grace_period_seconds=opts.get("gracePeriodSeconds"), preconditions=preconditions,
+                             dry_run=dry_run)
+        return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
     # ------------------------------------------------------------------ delete
 
     async def delete(self, info: ResourceInfo, namespace: str | None, name: str, *,
@@ -479,17 +571,7 @@ class ApiService:
         for _ in range(16):
             obj = await self._get_stored(info, namespace, name)
             md = obj["metadata"]
-            if preconditions:
-                if preconditions.get("uid") and preconditions["uid"] != md.get("uid"):
-                    raise errors.conflict(info.plural, info.group, name,
-                                          f"Precondition failed: UID in precondition: {preconditions['uid']}, "
-                                          f"UID in object meta: {md.get('uid')}")
-                if preconditions.get("resourceVersion") and \
-                        preconditions["resourceVersion"] != md.get("resourceVersion"):
-                    raise errors.conflict(info.plural, info.group, name,
-                                          "Precondition failed: ResourceVersion in precondition: "
-                                          f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
-                                          f"{md.get('resourceVersion')}")
+            _check_preconditions(info, name, md, preconditions)
             if info is NAMESPACES and name in DEFAULT_NAMESPACES:
                 raise errors.StatusError(403, "Forbidden",
                                          f'namespaces "{name}" is forbidden: this namespace may not be deleted',

@@ -41,7 +41,7 @@ class Client(abc.ABC):
     @abc.abstractmethod
     async def create(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
-        """POST; with ``subresource`` (only ``pods/binding``) it posts to the object named
+        """POST; with ``subresource`` (``pods/binding``, ``pods/eviction``) it posts to the object named
         by ``body.metadata.name``."""
 
     @abc.abstractmethod

@@ -73,9 +73,11 @@ class InProcessClient(Client):
         if namespace is None and info.namespaced:
             namespace = (body.get("metadata") or {}).get("namespace")
         if subresource:
-            if subresource != "binding" or subresource not in info.subresources:
+            if subresource not in ("binding", "eviction") or subresource not in info.subresources:
                 raise errors.method_not_supported(info.plural, info.group, "create")
             name = (body.get("metadata") or {}).get("name") or ""
+            if subresource == "eviction":
+                return await self.service.evict(namespace, name, _copy(body))
             return await self.service.bind(namespace, name, binding_target(name, body))
         return await self.service.create(info, _ns(info, namespace), _copy(body))
 
