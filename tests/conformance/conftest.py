@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import os
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,24 +10,7 @@ from pathlib import Path
 import pytest
 
 from jobplane.storage.base import Store
-
-PG_DSN = os.environ.get("JOBPLANE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-_pg_ok: bool | None = None
-
-
-def postgres_available() -> bool:
-    global _pg_ok
-    if _pg_ok is None:
-        try:
-            import psycopg
-
-            with psycopg.connect(PG_DSN, connect_timeout=2) as conn:
-                conn.execute("SELECT 1")
-            _pg_ok = True
-        except Exception:  # noqa: BLE001 - any failure means "no server"
-            _pg_ok = False
-    return _pg_ok
+from pgtest import PG_DSN, postgres_available
 
 
 def _backends() -> list:

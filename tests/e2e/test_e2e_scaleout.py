@@ -5,45 +5,30 @@ endpoint, and when the leading server dies the other one takes the controllers o
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 import yaml
 
-PG_DSN = os.environ.get("JOBPLANE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+from pgtest import PG_DSN, fresh_schema, postgres_available
+
 LEASE = ("-n", "kube-system", "get", "lease", "jobplane-controller-manager")
 
 
-def _postgres_up() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_DSN, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "no server"
-        return False
-
 
 pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(not _postgres_up(), reason=f"no PostgreSQL at {PG_DSN}")]
+              pytest.mark.skipif(not postgres_available(), reason=f"no PostgreSQL at {PG_DSN}")]
 
 
 @pytest.fixture
 def schema_url():
-    schema = f"jp_e2e_{uuid.uuid4().hex[:12]}"
     sep = "&" if "?" in PG_DSN else "?"
-    yield f"{PG_DSN}{sep}schema={schema}"
-    import psycopg
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    with fresh_schema("jp_e2e") as schema:
+        yield f"{PG_DSN}{sep}schema={schema}"
 
 
 class AgentProcess:

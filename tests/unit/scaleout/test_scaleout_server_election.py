@@ -4,40 +4,21 @@ controllers; a clean shutdown releases the lease and the other takes over at onc
 from __future__ import annotations
 
 import asyncio
-import os
-import uuid
 
 import pytest
 
 from jobplane.server import Server
 from jobplane.settings import Settings
-
-PG_DSN = os.environ.get("JOBPLANE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-
-
-def _postgres_up() -> bool:
-    try:
-        import psycopg
-
-        with psycopg.connect(PG_DSN, connect_timeout=2) as conn:
-            conn.execute("SELECT 1")
-        return True
-    except Exception:  # noqa: BLE001 - any failure means "no server"
-        return False
-
+from pgtest import PG_DSN, fresh_schema, postgres_available
 
 pytestmark = [pytest.mark.postgres,
-              pytest.mark.skipif(not _postgres_up(), reason=f"no PostgreSQL at {PG_DSN}")]
+              pytest.mark.skipif(not postgres_available(), reason=f"no PostgreSQL at {PG_DSN}")]
 
 
 @pytest.fixture
 def schema():
-    name = f"jp_unit_{uuid.uuid4().hex[:12]}"
-    yield name
-    import psycopg
-
-    with psycopg.connect(PG_DSN, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+    with fresh_schema("jp_unit") as name:
+        yield name
 
 
 def settings(tmp_path, name, schema) -> Settings:

@@ -1,0 +1,1 @@
+"""Makes the shared test helpers beside this file (e.g. ``pgtest``) importable from every suite."""
