@@ -139,7 +139,7 @@ class StatusError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
-        if self.details:
+        if self.details is not None:
             status["details"] = self.details
         return status
 
@@ -228,6 +228,7 @@ def method_not_supported(resource: str, group: str, verb: str) -> StatusError:
         405,
         "MethodNotAllowed",
         f"{verb} is not supported on resources of kind {_qualified(resource, group)!r}",
+        {"group": group, "kind": resource},
     )
 
 
@@ -236,8 +237,11 @@ def unsupported_media_type(content_type: str) -> StatusError:
 
 
 def internal_error(message: str) -> StatusError:
-    return StatusError(500, "InternalError", f"Internal error occurred: {message}")
+    return StatusError(500, "InternalError", f"Internal error occurred: {message}",
+                       {"causes": [{"message": message}]})
 
 
 def resource_not_found_path() -> StatusError:
-    return StatusError(404, "NotFound", "the server could not find the requested resource")
+    """An unknown path (or subresource): upstream's answer carries an empty ``details``, and
+    kubectl relies on it being present (``kubectl debug`` dereferences it)."""
+    return StatusError(404, "NotFound", "the server could not find the requested resource", {})

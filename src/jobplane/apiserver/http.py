@@ -209,13 +209,22 @@ class ApiHandler:
         return web.Response(body=body, headers=AGGREGATED_HEADERS if aggregated else API_HEADERS)
 
     def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
+        from jobplane.apiserver import openapi_routes as oa
+
+        if self.openapi is not None and parts[1:] == ["v2"]:
+            if oa.OPENAPI_V2_PROTOBUF_TYPE in (request.headers.get("Accept") or ""):
+                return web.Response(body=oa.OPENAPI_V2_PROTOBUF,
+                                    headers={"Content-Type": "application/octet-stream"})
+            return web.Response(body=oa.OPENAPI_V2_JSON, headers=API_HEADERS)
         if self.openapi is None or len(parts) < 2 or parts[1] != "v3":
             raise errors.resource_not_found_path()
         if len(parts) == 2:
             return web.Response(body=self.openapi.index, headers=API_HEADERS)
         found = self.openapi.document("/".join(parts[2:]), request.query.get("hash"))
         if found is None:
-            raise errors.resource_not_found_path()
+            # kube-openapi's handler3 writes nothing for a group-version it does not serve:
+            # 200 with an empty body.
+            return web.Response(body=b"", headers={"Vary": "Accept"})
         body, immutable = found
         if immutable:
             from jobplane.apiserver.openapi_routes import IMMUTABLE_HEADERS

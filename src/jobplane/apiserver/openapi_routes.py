@@ -31,6 +31,23 @@ class OpenApiV3:
         return doc, requested_hash is not None and requested_hash.upper() == self._hashes[group_version]
 
 
+def _pb_string(field: int, value: bytes) -> bytes:
+    assert len(value) < 128
+    return bytes([field << 3 | 2, len(value)]) + value
+
+
+# ``/openapi/v2``: a swagger 2.0 document without definitions, in the gnostic protobuf encoding
+# kubectl asks for (Document{swagger=1, info=2}, Info{title=1, version=2}). kubectl fetches v2
+# only to validate, client side, an object whose group-version the v3 index lacks; an empty
+# document lets it skip that (as upstream's does for an unknown kind) and report
+# ``no matches for kind``. The schemas themselves are served by v3.
+_V2_INFO = _pb_string(1, b"Kubernetes") + _pb_string(2, b"v1.32.0")
+OPENAPI_V2_PROTOBUF = _pb_string(1, b"2.0") + _pb_string(2, _V2_INFO)
+OPENAPI_V2_JSON = orjson.dumps({"swagger": "2.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
+                                "paths": {}, "definitions": {}})
+OPENAPI_V2_PROTOBUF_TYPE = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+
+
 def load_default() -> OpenApiV3:
     from jobplane.api import openapi
 

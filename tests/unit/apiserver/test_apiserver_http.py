@@ -79,12 +79,38 @@ async def test_public_endpoints_and_auth(env):
 
 async def test_unknown_path_is_404_status(env):
     client, _ = env
-    for path in ("/nope", "/apis/batch/v1/namespaces/default/widgets", "/openapi/v2"):
+    for path in ("/nope", "/apis/batch/v1/namespaces/default/widgets", "/openapi/v4",
+                 "/api/v1/namespaces/default/pods/x/bogus"):
         resp = await client.get(path, headers=AUTH)
         assert resp.status == 404
         body = await resp.json()
         assert body["message"] == "the server could not find the requested resource"
         assert body["kind"] == "Status"
+        # kubectl debug dereferences details of a 404 (a missing one made it panic)
+        assert body["details"] == {}
+
+
+async def test_openapi_unserved_group_version_and_v2(env):
+    """kube-openapi answers an unknown group-version with an empty 200; /openapi/v2 is a
+    definition-free swagger document (protobuf for kubectl), so kubectl's client-side
+    validation skips a kind nobody serves and reports ``no matches for kind``."""
+    client, _ = env
+    resp = await client.get("/openapi/v3/apis/batch/v1beta1", headers=AUTH)
+    assert (resp.status, await resp.read(), resp.headers["Vary"]) == (200, b"", "Accept")
+    resp = await client.get("/openapi/v2", headers={
+        **AUTH, "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
+    assert resp.status == 200
+    assert await resp.read() == b"\n\x032.0\x12\x15\n\nKubernetes\x12\x07v1.32.0"
+    resp = await client.get("/openapi/v2", headers=AUTH)
+    assert (await resp.json())["swagger"] == "2.0"
+
+
+async def test_error_statuses_carry_details(env):
+    client, _ = env
+    resp = await client.delete("/api/v1/namespaces/default/events/x/bogus", headers=AUTH)
+    assert (await resp.json())["details"] == {}
+    assert errors.method_not_supported("pods", "", "get").to_status()["details"] == {"group": "", "kind": "pods"}
+    assert errors.internal_error("boom").to_status()["details"] == {"causes": [{"message": "boom"}]}
 
 
 async def test_discovery_negotiation(env):
