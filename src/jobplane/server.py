@@ -20,7 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
-from jobplane.apiserver import auth, kubeconfig, pki
+from jobplane import metrics
+from jobplane.apiserver import auth, kubeconfig, metrics_routes, pki
 from jobplane.apiserver.http import HANDLER_KEY, create_app
 from jobplane.apiserver.service import ApiService
 from jobplane.client import events
@@ -83,9 +84,11 @@ class Server:
     client: Any = None
     elector: Any = None  # controllers.leader.LeaderElector on a shared store
     election_task: asyncio.Task | None = None
+    metrics: metrics.Metrics = field(default_factory=metrics.Metrics)
 
     async def start(self) -> None:
         s = self.settings
+        metrics.use(self.metrics)  # the controllers, queues and agent started below count here
         s.data_dir.mkdir(parents=True, exist_ok=True)
         with contextlib.suppress(OSError):
             os.chmod(s.data_dir, 0o700)
@@ -100,6 +103,7 @@ class Server:
 
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock)
+        metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                     shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self.runner.setup()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import inspect
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -47,6 +49,11 @@ VERSION_INFO = {
 HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 MAX_BODY = 16 * 1024 * 1024
 HANDLER_KEY: web.AppKey[ApiHandler] = web.AppKey("api_handler")
+ROUTE_KEY = "jobplane.route"  # the parsed Route of a resource request, for whoever observes it
+# A mounted non-resource handler (``/metrics``, ``/ui/``): gets the request, returns the response.
+MountedHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Called after every request with (request, HTTP status, seconds taken).
+RequestObserver = Callable[[web.Request, int, float], None]
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,14 @@ class ApiHandler:
         self.streams = OpenStreams()
         self._dry_run = {verb: _accepts_kwarg(getattr(service, verb, None), "dry_run")
                          for verb in ("create", "update", "patch", "delete")}
+        self._mounts: dict[str, tuple[MountedHandler, bool]] = {}
+        self.observer: RequestObserver | None = None
+
+    def mount(self, head: str, handler: MountedHandler, *, public: bool = False) -> None:
+        """Serve every path whose first segment is ``head`` with ``handler``. ``public``
+        paths skip authentication (static pages that carry no data); the others get the
+        same bearer-token check as the API, before the handler runs."""
+        self._mounts[head] = (handler, public)
 
     def close_streams(self) -> None:
         """End every open watch and log stream (server shutdown)."""
@@ -164,10 +179,23 @@ class ApiHandler:
     # -- entry point -------------------------------------------------------------------------
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if self.observer is None:
+            return await self._handle(request)
+        t0 = perf_counter()
+        response = await self._handle(request)
+        self.observer(request, response.status, perf_counter() - t0)
+        return response
+
+    def _is_public(self, path: str) -> bool:
+        if self.auth is None or self.auth.is_public(path):
+            return True
+        mounted = self._mounts.get(path.split("/", 2)[1]) if self._mounts else None
+        return mounted is not None and mounted[1]
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if self.auth is not None and not self.auth.is_public(path) \
-                    and not self.auth.check(request.headers.get("Authorization")):
+            if not self._is_public(path) and not self.auth.check(request.headers.get("Authorization")):  # type: ignore[union-attr]
                 raise errors.unauthorized()
             return await self._dispatch(request, path)
         except errors.StatusError as exc:
@@ -194,6 +222,9 @@ class ApiHandler:
             return web.Response(body=self.version_body, headers=API_HEADERS)
         if head == "openapi":
             return self._openapi(request, parts)
+        mounted = self._mounts.get(head)
+        if mounted is not None:
+            return await mounted[0](request)
         raise errors.resource_not_found_path()
 
     # -- discovery, openapi ------------------------------------------------------------------
@@ -236,6 +267,8 @@ class ApiHandler:
 
     async def _resource(self, request: web.Request, route: Route) -> web.StreamResponse:
         method = request.method
+        if self.observer is not None:
+            request[ROUTE_KEY] = route
         info = route.info
         if method == "GET":
             if route.subresource in ("binding", "eviction"):

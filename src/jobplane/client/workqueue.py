@@ -20,7 +20,10 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+from collections.abc import Iterable
+from time import perf_counter
 
+from jobplane import metrics
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -45,14 +48,27 @@ class WorkQueue:
         # key -> (deadline, sleeping task)
         self._delayed: dict[str, tuple[float, asyncio.Task[None]]] = {}
         self._shutting_down = False
+        # client-go's workqueue metrics: when each queued key was added / taken (wall time,
+        # not the injected clock: these measure this process, not the simulated world).
+        m = metrics.current().workqueue
+        m.register(self)
+        label = name or "unnamed"
+        self._m_adds = m.adds(label)
+        self._m_retries = m.retries(label)
+        self._m_queue = m.queue_duration(label)
+        self._m_work = m.work_duration(label)
+        self._added_at: dict[str, float] = {}
+        self._started_at: dict[str, float] = {}
 
     # -- plain queue -------------------------------------------------------------------
     def add(self, key: str) -> None:
         if self._shutting_down or key in self._dirty:
             return
         self._dirty.add(key)
+        self._m_adds.inc()
         if key in self._processing:
             return
+        self._added_at.setdefault(key, perf_counter())
         self._queue.append(key)
         self._wake_one()
 
@@ -81,18 +97,31 @@ class WorkQueue:
         key = self._queue.popleft()
         self._processing.add(key)
         self._dirty.discard(key)
+        now = perf_counter()
+        added = self._added_at.pop(key, None)
+        if added is not None:
+            self._m_queue.observe(now - added)
+        self._started_at[key] = now
         if self._queue:
             self._wake_one()
         return key
 
     def done(self, key: str) -> None:
         self._processing.discard(key)
+        started = self._started_at.pop(key, None)
+        if started is not None:
+            self._m_work.observe(perf_counter() - started)
         if key in self._dirty and not self._shutting_down:
+            self._added_at.setdefault(key, perf_counter())
             self._queue.append(key)
             self._wake_one()
 
     def __len__(self) -> int:
         return len(self._queue)
+
+    def processing_since(self) -> Iterable[float]:
+        """When each key being processed was taken (``perf_counter``), for the scrape."""
+        return self._started_at.values()
 
     def shutdown(self) -> None:
         self._shutting_down = True
@@ -142,6 +171,7 @@ class WorkQueue:
     def add_rate_limited(self, key: str) -> None:
         exp = self._failures.get(key, 0)
         self._failures[key] = exp + 1
+        self._m_retries.inc()
         delay = min(self.base_delay * (2 ** min(exp, 64)), self.max_delay)
         self.add_after(key, delay)
 

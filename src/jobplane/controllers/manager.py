@@ -27,6 +27,7 @@ CONTROLLERS = (
     "jobplane.controllers.node_lifecycle",
     "jobplane.controllers.podgc",
     "jobplane.controllers.event_ttl",
+    "jobplane.controllers.state_metrics",
 )
 
 

@@ -253,6 +253,12 @@ class Mirror:
         e = self._entries.get(key)
         return None if e is None else e.data
 
+    def count_prefix(self, prefix: str) -> int:
+        """Objects whose key starts with ``prefix``: two bisections of the sorted keys."""
+        keys = self._keys
+        lo = bisect.bisect_left(keys, prefix)
+        return bisect.bisect_left(keys, prefix + "\U0010ffff", lo) - lo
+
     def stats(self) -> dict[str, int]:
         """Sizes for diagnostics (bench/mem_probe.py)."""
         return {"objects": len(self._entries), "history": len(self._hist), "history_bytes": self._hist_bytes,

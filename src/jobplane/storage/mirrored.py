@@ -21,6 +21,10 @@ class MirroredStore(Store):
     def current_revision(self) -> int:
         return self._mirror.rev
 
+    def count_prefix(self, prefix: str) -> int:
+        """How many objects are stored under ``prefix`` (metrics; no database read)."""
+        return self._mirror.count_prefix(prefix)
+
     async def get(self, key: str) -> dict[str, Any]:
         return orjson.loads(await self.get_bytes(key))
 

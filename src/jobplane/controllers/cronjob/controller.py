@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
 
+from jobplane import metrics
 from jobplane.api import errors, meta
 from jobplane.client.events import EventRecorder
 from jobplane.client.workqueue import QueueShutDown, WorkQueue
@@ -86,6 +87,7 @@ class CronJobController:
         self.cronjobs = ctx.informers.informer("cronjobs")
         self.jobs = ctx.informers.informer("jobs")
         self.queue = WorkQueue(self.clock, name="cronjob")
+        self.creation_skew = metrics.current().cronjob_skew
         self.recorder = EventRecorder(self.client, COMPONENT, self.clock)
         self.jobs.add_index(_BY_CRONJOB, _cronjob_index)
         self.cronjobs.add_handler(on_add=self._enqueue, on_update=self._cronjob_updated,
@@ -308,6 +310,7 @@ class CronJobController:
         try:
             created = await self.client.create("jobs", job, md.get("namespace"))
             self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {created['metadata']['name']}")
+            self.creation_skew.observe(max(0.0, self.clock.now() - scheduled.timestamp()))
         except errors.StatusError as exc:
             if exc.code != 409:
                 self.recorder.event(cj, "Warning", "FailedCreate", f"Error creating job: {exc.message}")

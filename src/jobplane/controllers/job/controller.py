@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from time import perf_counter
 from typing import Any
 
 import orjson
 
+from jobplane import metrics
 from jobplane.api.errors import StatusError
+from jobplane.api.intervals import parse_lenient
 from jobplane.api.meta import parse_time, rfc3339
 from jobplane.client.events import EventRecorder
 from jobplane.client.workqueue import WorkQueue
@@ -83,22 +86,25 @@ class JobController:
         self.orphan_queue = WorkQueue(self.clock, base_delay=API_BACKOFF_BASE, max_delay=API_BACKOFF_MAX,
                                       name="job-orphan-pod")
         self.recorder = EventRecorder(self.client, st.COMPONENT, self.clock)
+        self.metrics = metrics.current().job
         self.expectations = Expectations(self.clock)
         self.finalizer_expectations = FinalizerExpectations()
         self.backoff = BackoffStore(self.settings.pod_backoff_base, self.settings.pod_backoff_max)
         # The informer's jobs, overlaid with the last status written per key until it catches up.
         self.view = JobView(self.jobs)
-        self.pod_control = PodControl(self.client, self.recorder, self.expectations, self.finalizer_expectations)
+        self.pod_control = PodControl(self.client, self.recorder, self.expectations, self.finalizer_expectations,
+                                      self.metrics)
         self.manager = PodManager(clock=self.clock, queue=self.queue, backoff=self.backoff,
                                   pod_control=self.pod_control)
         self.status_writer = StatusWriter(client=self.client, clock=self.clock, recorder=self.recorder,
                                           queue=self.queue, view=self.view, backoff=self.backoff,
-                                          pod_control=self.pod_control)
+                                          pod_control=self.pod_control, metrics=self.metrics)
         add_indexes(self.pods)
         self.handlers = JobEventHandlers(view=self.view, pods=self.pods, queue=self.queue,
                                          orphan_queue=self.orphan_queue, clock=self.clock,
                                          batch_period=self.batch_period, expectations=self.expectations,
-                                         finalizer_expectations=self.finalizer_expectations)
+                                         finalizer_expectations=self.finalizer_expectations,
+                                         metrics=self.metrics)
         self.handlers.register()
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,6 +172,19 @@ class JobController:
         if jobspec.spec(shared).get("completionMode") not in (None, jobspec.INDEXED, jobspec.NON_INDEXED):
             self.recorder.event(shared, st.WARNING, st.EV_UNKNOWN_COMPLETION_MODE, st.MSG_UNKNOWN_COMPLETION_MODE)
             return
+        # job_controller_job_sync_duration_seconds / job_syncs_total, as upstream's deferred
+        # record in syncJob: the action the sync took and whether it returned an error.
+        t0 = perf_counter()
+        action = ["tracking"]
+        result = "error"
+        try:
+            await self._sync(key, shared, action)
+            result = "success"
+        finally:
+            self.metrics.sync(jobspec.completion_mode(shared), result, action[0], perf_counter() - t0)
+
+    async def _sync(self, key: str, shared: Obj, action: list[str]) -> None:
+        """syncJob past its early returns; ``action[0]`` says what it did (metric label)."""
         now = self.clock.now()
         job = dict(shared)
         job["status"] = _copy(shared.get("status") or {})
@@ -173,6 +192,8 @@ class JobController:
         tracking.uncounted(job)
 
         satisfied = self.expectations.satisfied(key)
+        if not satisfied:
+            action[0] = "reconciling"
         pods = await claim_pods(job, self.pods, self.client, self.pod_control)
         active = [p for p in pods if is_active(p)]
         u = status["uncountedTerminatedPods"]
@@ -237,6 +258,8 @@ class JobController:
         manage_err: Exception | None = None
         if ctx.finished_condition is not None:
             deleted_ready, deleted, manage_err = await self.pod_control.delete_active_pods(job, active)
+            if active:
+                action[0] = "pods_deleted"
             if deleted != active_count or not satisfied:
                 ctx.finished_condition = None
             active_count -= deleted
@@ -245,8 +268,13 @@ class JobController:
         else:
             manage_called = False
             if satisfied and not job["metadata"].get("deletionTimestamp"):
+                before = active_count
                 active_count, manage_err = await self.manager.manage_job(key, job, ctx)
                 manage_called = True
+                if active_count > before:
+                    action[0] = "pods_created"
+                elif active_count < before:
+                    action[0] = "pods_deleted"
             completions = jobspec.completions(job)
             if completions is None:
                 complete = ctx.succeeded > 0 and active_count == 0
@@ -274,8 +302,31 @@ class JobController:
         status["ready"] = ctx.ready
         status["terminating"] = ctx.terminating
         await self.status_writer.track_and_remove_finalizers(key, ctx, needs_update)
+        self._record_finished_pods(shared, ctx.job)
         if manage_err is not None:
             raise manage_err
+
+
+    def _record_finished_pods(self, old: Obj, new: Obj) -> None:
+        """job_pods_finished_total: the growth of the counted succeeded/failed pods
+        (upstream recordJobPodsFinished)."""
+        mode = jobspec.completion_mode(new)
+        before, after = old.get("status") or {}, new.get("status") or {}
+        for field_name, result in (("succeeded", "succeeded"), ("failed", "failed")):
+            grown = int(after.get(field_name) or 0) - int(before.get(field_name) or 0)
+            if grown > 0:
+                self.metrics.pods_finished(mode, result).inc(grown)
+        if mode == jobspec.INDEXED:
+            limit = "perIndex" if jobspec.has_backoff_limit_per_index(new) else "global"
+            for field_name, label in (("completedIndexes", "succeeded"), ("failedIndexes", "failed")):
+                if before.get(field_name) != after.get(field_name):
+                    grown = _count_indexes(after.get(field_name)) - _count_indexes(before.get(field_name))
+                    if grown > 0:
+                        self.metrics.finished_indexes(label, limit).inc(grown)
+
+
+def _count_indexes(text: str | None) -> int:
+    return sum(hi - lo + 1 for lo, hi in parse_lenient(text))
 
 
 async def run(ctx: Any) -> None:

@@ -33,7 +33,8 @@ class JobEventHandlers:
 
     def __init__(self, *, view: JobView, pods: Any, queue: WorkQueue, orphan_queue: WorkQueue, clock: Any,
                  batch_period: float, expectations: Expectations,
-                 finalizer_expectations: FinalizerExpectations) -> None:
+                 finalizer_expectations: FinalizerExpectations, metrics: Any = None) -> None:
+        self.metrics = metrics
         self.view = view
         self.pods = pods
         self.queue = queue
@@ -68,7 +69,10 @@ class JobEventHandlers:
 
     # ------------------------------------------------------------------ job handlers
     def add_job(self, job: Obj) -> None:
-        if jobspec.managed_by_external(job):
+        external = jobspec.managed_by_external(job)
+        if external:
+            if self.metrics is not None:
+                self.metrics.by_external_controller(external).inc()
             return
         self.enqueue(job)
         if jobspec.is_finished(job):
@@ -100,7 +104,20 @@ class JobEventHandlers:
             self._cleanup_pod_finalizers(job)
 
     # ------------------------------------------------------------------ pod handlers
+    def _record_tracked_terminated(self, old: Obj | None, cur: Obj | None) -> None:
+        """job_controller_terminated_pods_tracking_finalizer_total: a terminated pod that
+        carries the tracking finalizer appeared ("add") or stopped being one ("delete")."""
+        if self.metrics is None:
+            return
+        was = old is not None and _terminated_with_finalizer(old)
+        now = cur is not None and _terminated_with_finalizer(cur)
+        if now and not was:
+            self.metrics.tracking_finalizer("add").inc()
+        elif was and not now:
+            self.metrics.tracking_finalizer("delete").inc()
+
     def add_pod(self, pod: Obj) -> None:
+        self._record_tracked_terminated(None, pod)
         if meta(pod).get("deletionTimestamp"):
             self.delete_pod(pod, final=False)
             return
@@ -122,6 +139,7 @@ class JobEventHandlers:
     def update_pod(self, old: Obj, cur: Obj) -> None:
         if meta(old).get("resourceVersion") == meta(cur).get("resourceVersion"):
             return
+        self._record_tracked_terminated(old, cur)
         if meta(cur).get("deletionTimestamp"):
             self.delete_pod(cur, final=False)
         finalizer_removed = not has_tracking_finalizer(cur)
@@ -151,6 +169,8 @@ class JobEventHandlers:
                 self._enqueue_batched(job)
 
     def delete_pod(self, pod: Obj, final: bool) -> None:
+        if final:
+            self._record_tracked_terminated(pod, None)
         ref = controller_ref(pod)
         has_fin = has_tracking_finalizer(pod)
         if ref is None:
@@ -167,3 +187,7 @@ class JobEventHandlers:
         if final or not has_fin:
             self.finalizer_expectations.observed(key, pod_uid(pod))
         self._enqueue_batched(job)
+
+
+def _terminated_with_finalizer(pod: Obj) -> bool:
+    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") and has_tracking_finalizer(pod)

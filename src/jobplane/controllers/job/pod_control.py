@@ -53,7 +53,8 @@ class PodControl:
     """Creates, deletes and patches one Job's pods, recording events on the Job."""
 
     def __init__(self, client: Any, recorder: EventRecorder, expectations: Expectations,
-                 finalizer_expectations: FinalizerExpectations) -> None:
+                 finalizer_expectations: FinalizerExpectations, metrics: Any = None) -> None:
+        self.metrics = metrics
         self.client = client
         self.recorder = recorder
         self.expectations = expectations
@@ -145,9 +146,25 @@ class PodControl:
             if _namespace_terminating(exc):
                 return None
             self.recorder.event(job, st.WARNING, st.EV_FAILED_CREATE, f"Error creating: {exc}")
+            self._record_creation(job, "failed")
             return exc
+        self._record_creation(job, "succeeded")
         self.recorder.event(job, st.NORMAL, st.EV_SUCCESSFUL_CREATE, f"Created pod: {created['metadata']['name']}")
         return None
+
+    def _record_creation(self, job: Obj, status: str) -> None:
+        """job_controller_job_pods_creation_total; the reason follows the Job's
+        podReplacementPolicy as upstream labels it."""
+        if self.metrics is None:
+            return
+        failed = (job.get("status") or {}).get("failed") or 0
+        if not failed:
+            reason = "new"
+        elif (job.get("spec") or {}).get("podReplacementPolicy") == "Failed":
+            reason = "recreate_failed"
+        else:
+            reason = "recreate_terminating_or_failed"
+        self.metrics.pods_creation(reason, status).inc()
 
     # ------------------------------------------------------------------ deletes
     async def _delete_pod(self, job: Obj, pod: Obj) -> Exception | None:

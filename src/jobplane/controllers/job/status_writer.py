@@ -33,7 +33,8 @@ class StatusWriter:
     """Flushes a sync's counts and conditions to the Job and strips finalizers."""
 
     def __init__(self, *, client: Any, clock: Any, recorder: EventRecorder, queue: WorkQueue, view: JobView,
-                 backoff: BackoffStore, pod_control: PodControl) -> None:
+                 backoff: BackoffStore, pod_control: PodControl, metrics: Any = None) -> None:
+        self.metrics = metrics
         self.client = client
         self.clock = clock
         self.recorder = recorder
@@ -61,6 +62,9 @@ class StatusWriter:
             await self.write_status(key, ctx)
             self.backoff.update(key, ctx.new_backoff)
             needs_flush = False
+        if self.metrics is not None:
+            for action in staging.policy_actions:
+                self.metrics.failure_policy(action).inc()
 
         removed, rm_err = await self.pod_control.remove_finalizers(key, staging.to_remove)
         staging.uids_with_finalizer -= removed
@@ -79,8 +83,17 @@ class StatusWriter:
                 for type_, reason, message in st.finished_events(ctx.job, ctx.finished_condition):
                     self.recorder.event(ctx.job, type_, reason, message)
                 self.backoff.remove(key)
+                self._record_finished(ctx)
         if staging.reached_max:
             self.queue.add(key)
+
+    def _record_finished(self, ctx: SyncContext) -> None:
+        """job_controller_jobs_finished_total{completion_mode, result, reason}."""
+        fc = ctx.finished_condition
+        if self.metrics is None or fc is None:
+            return
+        result = "succeeded" if fc["type"] == COND_COMPLETE else "failed"
+        self.metrics.finished(jobspec.completion_mode(ctx.job), result, fc.get("reason", "")).inc()
 
     def _enact_finished(self, ctx: SyncContext) -> bool:
         fc = ctx.finished_condition

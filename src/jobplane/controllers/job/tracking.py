@@ -119,6 +119,7 @@ class Staging:
     needs_flush: bool
     reached_max: bool
     ignored: int = 0
+    policy_actions: list[str] = field(default_factory=list)  # matched rule per staged failure (metrics)
 
 
 def stage(ctx: SyncContext, needs_flush: bool) -> Staging:
@@ -143,6 +144,7 @@ def stage(ctx: SyncContext, needs_flush: bool) -> Staging:
     to_remove: list[Obj] = []
     reached_max = False
     ignored = 0
+    policy_actions: list[str] = []
     failing = ctx.finished_condition is not None and not is_success(ctx.finished_condition)
     for pod in pods:
         uid = pod_uid(pod)
@@ -165,7 +167,10 @@ def stage(ctx: SyncContext, needs_flush: bool) -> Staging:
         elif considered_failed or failing:
             ix = indexed.completion_index(pod)
             if uid not in ctx.uncounted_failed and (not is_idx or (ix != indexed.UNKNOWN and ix < completions)):
-                if policy is None or pfp.match(policy, pod).count_failed:
+                matched = pfp.match(policy, pod) if policy is not None else None
+                if matched is not None and matched.action is not None:
+                    policy_actions.append(matched.action)
+                if matched is None or matched.count_failed:
                     staged_failed.append(uid)
                     ctx.uncounted_failed.add(uid)
                     needs_flush = True
@@ -192,4 +197,4 @@ def stage(ctx: SyncContext, needs_flush: bool) -> Staging:
             else:
                 status["failedIndexes"] = failed_text
             needs_flush = True
-    return Staging(to_remove, uids_with_finalizer, needs_flush, reached_max, ignored)
+    return Staging(to_remove, uids_with_finalizer, needs_flush, reached_max, ignored, policy_actions)
