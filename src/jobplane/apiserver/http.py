@@ -25,7 +25,7 @@ from jobplane.apiserver import fieldvalidation, negotiation
 from jobplane.apiserver.auth import TokenAuthenticator
 from jobplane.apiserver.discovery import DiscoveryBodies
 from jobplane.apiserver.openapi_routes import OpenApiV3
-from jobplane.apiserver.service import binding_target, warnings_var
+from jobplane.apiserver.service import binding_target, decode_body, warnings_var
 from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
 from jobplane.clock import Clock
 from jobplane.logstream import TEXT_HEADERS, stream_text
@@ -54,6 +54,8 @@ ROUTE_KEY = "jobplane.route"  # the parsed Route of a resource request, for whoe
 MountedHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # Called after every request with (request, HTTP status, seconds taken).
 RequestObserver = Callable[[web.Request, int, float], None]
+# The type DELETE bodies decode into (meta/v1, served with every group).
+_DELETE_OPTIONS = ResourceInfo("", "v1", "DeleteOptions", "", "", False)
 
 
 @dataclass(frozen=True)
@@ -428,7 +430,7 @@ class ApiHandler:
         body = await self._object_body(request, info)
         meta = body.setdefault("metadata", {})
         if not isinstance(meta, dict):
-            raise errors.bad_request("metadata must be an object")
+            decode_body(info, body)  # raises upstream's decoding error
         if meta.get("name") and meta["name"] != route.name:
             raise errors.bad_request(f"the name of the object ({meta['name']}) does not match the name on "
                                      f"the URL ({route.name})")
@@ -467,7 +469,10 @@ class ApiHandler:
             opts["orphanDependents"] = negotiation.truthy(query["orphanDependents"])
         if request.body_exists:
             body = await self._body(request)
-            if isinstance(body, dict):
+            if body is not None and not isinstance(body, dict):
+                raise errors.bad_request("the object provided is unrecognized (expected a DeleteOptions object)")
+            if body:
+                decode_body(_DELETE_OPTIONS, body)
                 opts.update({k: v for k, v in body.items() if k not in ("kind", "apiVersion")})
         policy = opts.get("propagationPolicy")
         if policy is not None and policy not in ("Orphan", "Background", "Foreground"):

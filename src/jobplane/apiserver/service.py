@@ -71,7 +71,7 @@ from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
 
-from jobplane.api import admission, errors, meta
+from jobplane.api import admission, decode, errors, meta
 from jobplane.api.patch import apply_patch
 from jobplane.api.registry import EVENTS_V1, JOBS, NAMESPACES, PODS, ResourceInfo
 from jobplane.api.selectors import object_predicate, parse_field_selector, parse_label_selector
@@ -98,6 +98,14 @@ def _record_warnings(warnings: list[str] | None) -> None:
     sink = warnings_var.get()
     if sink is not None and warnings:
         sink.extend(warnings)
+
+
+def decode_body(info: ResourceInfo, body: Obj) -> None:
+    """Typed decoding of a create/update body: 400 as upstream when a field has the wrong type."""
+    try:
+        decode.check(info.group, info.version, info.kind, body)
+    except decode.DecodeError as exc:
+        raise decode.body_error(info.kind, info.version, exc) from None
 
 
 def _with_type(info: ResourceInfo, obj: Obj) -> Obj:
@@ -254,6 +262,7 @@ class ApiService:
     async def create(self, info: ResourceInfo, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
         if info.read_only:
             raise errors.method_not_supported(info.plural, info.group, "create")
+        decode_body(info, body)
         obj = body
         md = obj.get("metadata")
         if not isinstance(md, dict):
@@ -451,6 +460,7 @@ class ApiService:
     async def update(self, info: ResourceInfo, namespace: str | None, name: str, body: Obj,
                      subresource: str | None = None, *, dry_run: bool = False) -> Obj:
         self._check_writable(info, subresource)
+        decode_body(info, body)
         body_md = body.get("metadata") or {}
         if body_md.get("name") and body_md["name"] != name:
             raise errors.bad_request("the name of the object does not match the name on the URL")
@@ -471,6 +481,10 @@ class ApiService:
         for _ in range(16):
             old = await self._get_stored(info, namespace, name)
             new = apply_patch(info, old, patch, patch_type)
+            try:
+                decode.check(info.group, info.version, info.kind, new)
+            except decode.DecodeError as exc:
+                raise decode.patch_error(patch_type, patch, new, exc) from None
             if (new.get("metadata") or {}).get("resourceVersion") != old["metadata"].get("resourceVersion"):
                 # the patch pinned a resourceVersion that is not the current one
                 raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)

@@ -32,6 +32,10 @@ Details worth knowing:
 * A watch that ends cleanly is resumed from the last seen resourceVersion without a list.
 * ``start()`` is idempotent: a second call waits for the first sync.
 * Handler exceptions are logged and never stop the informer.
+* Objects that do not decode as their kind (a wrong-typed field written by an older
+  server into the store) are skipped with one warning per object: they never reach the
+  cache or the handlers, so no controller or agent crash-loops on them. A cached good
+  version stays (it is not reported deleted); a later good version is taken again.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from jobplane.api import decode
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import resolve
 from jobplane.client.pod_transform import compact_terminal_pod
@@ -104,6 +109,8 @@ class Informer:
         self._task: asyncio.Task[None] | None = None
         self._start_lock = asyncio.Lock()
         self.relists = 0  # number of lists done (1 after start); handy for tests and metrics
+        self._checker = _checker_for(resource)
+        self.malformed: dict[str, str] = {}  # key -> resourceVersion of objects skipped as malformed
 
     # -- handlers and indices ----------------------------------------------------------
     def add_handler(self, on_add: Callable[[Obj], Any] | None = None,
@@ -190,10 +197,30 @@ class Informer:
         self.relists += 1
         self._replace(result.get("items") or [], (result.get("metadata") or {}).get("resourceVersion") or "")
 
+    def _well_typed(self, obj: Obj) -> bool:
+        """False (and one warning per object) when ``obj`` does not decode as its kind."""
+        if self._checker is None:
+            return True
+        try:
+            self._checker(obj)
+        except decode.DecodeError as exc:
+            key = object_key(obj)
+            if key not in self.malformed:
+                log.warning("informer %s: skipping %s, which does not decode: %s", self.resource, key, exc)
+            self.malformed[key] = _rv(obj)
+            return False
+        if self.malformed:
+            self.malformed.pop(object_key(obj), None)
+        return True
+
     def _replace(self, items: Iterable[Obj], resource_version: str) -> None:
-        if self.transform is not None:
-            items = map(self.transform, items)
-        fresh: dict[str, Obj] = {object_key(o): o for o in items}
+        fresh: dict[str, Obj] = {}
+        for o in items:
+            if self._well_typed(o):
+                o = self.transform(o) if self.transform is not None else o
+                fresh[object_key(o)] = o
+            elif object_key(o) in self._cache:
+                fresh[object_key(o)] = self._cache[object_key(o)]  # keep the last good version
         for key in [k for k in self._cache if k not in fresh]:
             old = self._cache_delete(key)
             if old is not None:
@@ -269,6 +296,10 @@ class Informer:
             return
         if etype == "ERROR":
             raise StatusError.from_status(obj)
+        if etype != "DELETED" and not self._well_typed(obj):
+            if rv:
+                self._resource_version = rv
+            return
         if self.transform is not None:
             obj = self.transform(obj)
         key = object_key(obj)
@@ -351,6 +382,14 @@ class Informer:
         for h in self._handlers:
             if h.on_delete is not None:
                 self._call(h.on_delete, obj)
+
+
+def _checker_for(resource: str) -> decode.Checker | None:
+    try:
+        info = resolve(resource)
+    except KeyError:
+        return None
+    return decode.checker_for(info.group, info.version, info.kind)
 
 
 class SharedInformerFactory:
