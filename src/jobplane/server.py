@@ -85,6 +85,7 @@ class Server:
     elector: Any = None  # controllers.leader.LeaderElector on a shared store
     election_task: asyncio.Task | None = None
     metrics: metrics.Metrics = field(default_factory=metrics.Metrics)
+    history_task: asyncio.Task | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -104,6 +105,12 @@ class Server:
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock)
         metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)
+        from jobplane.apiserver import history
+
+        archiver = history.install(app[HANDLER_KEY], self.store, s.data_dir, s.pods_dir, self.token, self.clock,
+                                   retention=s.history_retention, max_bytes=s.history_max_bytes)
+        self.history_task = asyncio.create_task(archiver.run(), name="history-archiver")
+        self.history_task.add_done_callback(_log_task_failure)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                     shutdown_timeout=SHUTDOWN_TIMEOUT)
         await self.runner.setup()
@@ -214,6 +221,8 @@ class Server:
             with contextlib.suppress(Exception):
                 await self.elector.release()
         await events.close_all()  # pending events would only meet a closed store
+        if self.history_task is not None:
+            await _cancel([self.history_task])
         if self.runner is not None:
             self.runner.app[HANDLER_KEY].close_streams()
             await self.runner.cleanup()

@@ -45,6 +45,10 @@ class Settings:
     # revisions and this many bytes of change JSON, whichever is smaller (then 410 Gone).
     store_history: int = 100_000
     store_history_bytes: int = 64 * 2**20
+    # --history-retention / --history-max-bytes: records and logs of finished Jobs (DIR/history/)
+    # are kept this many seconds (default 7 days), oldest pruned first beyond this many bytes.
+    history_retention: float = 7 * 86400.0
+    history_max_bytes: int = 2**30
 
     def apply_env(self) -> Settings:
         """Fill fields from JOBPLANE_* environment variables (flags given explicitly win later)."""

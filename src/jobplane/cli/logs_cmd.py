@@ -101,16 +101,23 @@ async def resolve_pod(client: Any, target: str, ns: str, wait_seconds: float) ->
 @click.option("--all-containers", is_flag=True, help="Logs of all containers in the pod.")
 @click.option("--prefix", is_flag=True, help="Prefix each line with the pod and container name.")
 @click.option("--pod-running-timeout", default="20s", help="How long to wait for a pod to exist.")
+@click.option("--archived", is_flag=True, help="job/NAME: the logs kept after the Job finished (jobplane history).")
+@click.option("--index", type=int, default=None, help="With --archived: only the pod of this completion index.")
 @connection_options
 def logs_cmd(target: str, container_arg: str | None, container: str | None, follow: bool, tail: int,
              since_: str | None, timestamps: bool, previous: bool, all_containers: bool, prefix: bool,
-             pod_running_timeout: str, conn: Conn) -> None:
+             pod_running_timeout: str, archived: bool, index: int | None, conn: Conn) -> None:
     """Print the logs of a container in a pod or of a job's pod (kubectl logs)."""
 
     async def main() -> int:
         client = conn.client()
         try:
             ns = conn.ns(client)
+            if archived:
+                from jobplane.cli.history_cmd import print_archived
+
+                await print_archived(client, target, ns, index)
+                return 0
             pod = await resolve_pod(client, target, ns, parse_duration(pod_running_timeout))
             name = pod["metadata"]["name"]
             spec = pod.get("spec") or {}

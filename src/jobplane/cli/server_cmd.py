@@ -19,6 +19,8 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
     from jobplane.cli.common import CliError, parse_duration
 
     try:
+        if value.strip().endswith("d") and value.strip()[:-1].replace(".", "", 1).isdigit():
+            return float(value.strip()[:-1]) * 86400.0  # days, for retention periods
         return parse_duration(value)
     except CliError as exc:
         raise click.BadParameter(str(exc)) from None
@@ -49,6 +51,12 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--terminated-pod-gc-threshold", type=int, default=None,
               help="Number of terminated pods that can exist before the pod garbage collector starts "
                    "deleting them; <= 0 disables it (default 12500). [JOBPLANE_TERMINATED_POD_GC_THRESHOLD]")
+@click.option("--history-retention", default=None, callback=_seconds, metavar="DURATION",
+              help="How long records and logs of finished Jobs are kept (default 7d; e.g. 12h, 30d). "
+                   "[JOBPLANE_HISTORY_RETENTION]")
+@click.option("--history-max-bytes", type=int, default=None,
+              help="Size cap of the kept logs; the oldest records go first (default 1 GiB). "
+                   "[JOBPLANE_HISTORY_MAX_BYTES]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")
