@@ -137,6 +137,7 @@ class Follower:
                 raise CliError(f"lost the watch on job/{self.name}")
             for t in tasks[1:]:
                 t.cancel()
+            await self._catch_up_pods()
             await self._drain_logs()
             return self.snap()
         finally:
@@ -200,6 +201,15 @@ class Follower:
             return  # the pod went away (or never started): nothing to show
         if pending:
             self.out.log(prefix, pending.decode(errors="replace"))
+
+    async def _catch_up_pods(self) -> None:
+        """Pods the watch had not shown yet when the Job finished (a fast Job can finish
+        first): list them once, so their logs and failures are not missed."""
+        with contextlib.suppress(StatusError):
+            listed = await self.client.list("pods", self.ns,
+                                            label_selector=f"batch.kubernetes.io/controller-uid={self.uid}")
+            for pod in listed.get("items") or ():
+                self._pod_changed(pod)
 
     async def _drain_logs(self) -> None:
         pending = [t for t in self.streams.values() if not t.done()]
