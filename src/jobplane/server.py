@@ -95,8 +95,9 @@ class Server:
             os.chmod(s.data_dir, 0o700)
         self.store = open_store(s)
         await self.store.start()
-        self.service = ApiService(self.store, self.clock)
+        self.service = ApiService(self.store, self.clock, service_cidr=s.service_cidr)
         await self.service.ensure_default_namespaces()
+        await self.service.ensure_default_storage_class()
 
         material = pki.ensure_pki(s.pki_dir, s.host)
         self.token = auth.ensure_token(s.pki_dir)
@@ -120,6 +121,8 @@ class Server:
         self.port = self._bound_port(site)
         self.url = f"https://{url_host(s.host)}:{self.port}"
         app[HANDLER_KEY].set_server_address(f"{url_host(s.host)}:{self.port}")
+        if not s.shared_store:  # servers sharing a database would each claim the slice
+            await self.service.ensure_kubernetes_service(url_host(s.host).strip("[]"), self.port)
 
         from jobplane.client.inproc import InProcessClient
 

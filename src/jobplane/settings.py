@@ -49,6 +49,9 @@ class Settings:
     # are kept this many seconds (default 7 days), oldest pruned first beyond this many bytes.
     history_retention: float = 7 * 86400.0
     history_max_bytes: int = 2**30
+    # --service-cluster-ip-range (kube-apiserver): where Service cluster IPs come from; the
+    # first address is the ``kubernetes`` Service's. kubeadm's and kind's default.
+    service_cidr: str = "10.96.0.0/12"
 
     def apply_env(self) -> Settings:
         """Fill fields from JOBPLANE_* environment variables (flags given explicitly win later)."""

@@ -17,10 +17,13 @@ from typing import Any
 from jobplane.api import defaults, strategy
 from jobplane.api.errors import FieldError, invalid_object
 from jobplane.api.registry import ResourceInfo
+from jobplane.api.validation import config as v_config
 from jobplane.api.validation import cronjob as v_cronjob
 from jobplane.api.validation import job as v_job
+from jobplane.api.validation import network as v_net
 from jobplane.api.validation import other as v_other
 from jobplane.api.validation import pod as v_pod
+from jobplane.api.validation import storage as v_storage
 from jobplane.api.validation.metadata import validate_object_meta_update
 
 Obj = dict[str, Any]
@@ -91,6 +94,49 @@ def _create_lease(obj: Obj) -> tuple[list[FieldError], list[str]]:
     return v_other.validate_lease(obj), []
 
 
+def _create_configmap(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_config.check_base64("ConfigMap", obj.get("binaryData"))
+    return v_config.validate_configmap(obj), []
+
+
+def _create_secret(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_config.check_base64("Secret", obj.get("data"))
+    v_config.default_secret(obj)
+    return v_config.validate_secret(obj), []
+
+
+def _create_serviceaccount(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_config.validate_serviceaccount(obj), []
+
+
+def _create_service(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_net.default_service(obj)
+    v_net.service_prepare_for_create(obj)
+    return v_net.validate_service(obj), v_net.service_warnings(_spec(obj))
+
+
+def _create_endpointslice(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_net.default_endpointslice(obj)
+    return v_net.validate_endpointslice(obj), []
+
+
+def _create_pvc(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_storage.default_pvc(obj)
+    v_storage.pvc_prepare_for_create(obj)
+    return v_storage.validate_pvc(obj), []
+
+
+def _create_pv(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_storage.default_pv(obj)
+    v_storage.pv_prepare_for_create(obj, (obj.get("metadata") or {}).get("creationTimestamp") or "")
+    return v_storage.validate_pv(obj), []
+
+
+def _create_storageclass(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    v_storage.default_storageclass(obj)
+    return v_storage.validate_storageclass(obj), []
+
+
 # ---------------------------------------------------------------- per kind: update
 
 
@@ -142,6 +188,49 @@ def _update_lease(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
     return v_other.validate_lease_update(new, old), []
 
 
+def _update_configmap(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_config.check_base64("ConfigMap", new.get("binaryData"))
+    return v_config.validate_configmap_update(new, old), []
+
+
+def _update_secret(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_config.check_base64("Secret", new.get("data"))
+    v_config.default_secret(new)
+    return v_config.validate_secret_update(new, old), []
+
+
+def _update_serviceaccount(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_config.validate_serviceaccount_update(new, old), []
+
+
+def _update_service(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_net.default_service(new)
+    v_net.service_prepare_for_update(new, old)
+    return v_net.validate_service_update(new, old), []
+
+
+def _update_endpointslice(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_net.default_endpointslice(new)
+    return v_net.validate_endpointslice_update(new, old), []
+
+
+def _update_pvc(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_storage.default_pvc(new)
+    strategy.keep_status(new, old)
+    return v_storage.validate_pvc_update(new, old), []
+
+
+def _update_pv(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_storage.default_pv(new)
+    strategy.keep_status(new, old)
+    return v_storage.validate_pv_update(new, old), []
+
+
+def _update_storageclass(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    v_storage.default_storageclass(new)
+    return v_storage.validate_storageclass_update(new, old), []
+
+
 # ---------------------------------------------------------------- per kind: status
 
 
@@ -171,6 +260,12 @@ def _status_node(new: Obj, old: Obj) -> list[FieldError]:
     return v_other.validate_node_update(new, old)
 
 
+def _status_keep_spec(new: Obj, old: Obj) -> list[FieldError]:
+    """Services, claims and volumes: a status write changes nothing else."""
+    strategy.keep_spec(new, old)
+    return validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+
+
 _Create = Callable[[Obj], tuple[list[FieldError], list[str]]]
 _Update = Callable[[Obj, Obj], tuple[list[FieldError], list[str]]]
 _Status = Callable[[Obj, Obj], list[FieldError]]
@@ -184,6 +279,14 @@ _CREATE: dict[tuple[str, str], _Create] = {
     ("", "Event"): _create_event,
     ("events.k8s.io", "Event"): _create_event,
     ("coordination.k8s.io", "Lease"): _create_lease,
+    ("", "ConfigMap"): _create_configmap,
+    ("", "Secret"): _create_secret,
+    ("", "ServiceAccount"): _create_serviceaccount,
+    ("", "Service"): _create_service,
+    ("", "PersistentVolumeClaim"): _create_pvc,
+    ("", "PersistentVolume"): _create_pv,
+    ("discovery.k8s.io", "EndpointSlice"): _create_endpointslice,
+    ("storage.k8s.io", "StorageClass"): _create_storageclass,
 }
 _UPDATE: dict[tuple[str, str], _Update] = {
     ("batch", "Job"): _update_job,
@@ -194,6 +297,14 @@ _UPDATE: dict[tuple[str, str], _Update] = {
     ("", "Event"): _update_event,
     ("events.k8s.io", "Event"): _update_event,
     ("coordination.k8s.io", "Lease"): _update_lease,
+    ("", "ConfigMap"): _update_configmap,
+    ("", "Secret"): _update_secret,
+    ("", "ServiceAccount"): _update_serviceaccount,
+    ("", "Service"): _update_service,
+    ("", "PersistentVolumeClaim"): _update_pvc,
+    ("", "PersistentVolume"): _update_pv,
+    ("discovery.k8s.io", "EndpointSlice"): _update_endpointslice,
+    ("storage.k8s.io", "StorageClass"): _update_storageclass,
 }
 _STATUS: dict[tuple[str, str], _Status] = {
     ("batch", "Job"): _status_job,
@@ -201,6 +312,9 @@ _STATUS: dict[tuple[str, str], _Status] = {
     ("", "Pod"): _status_pod,
     ("", "Namespace"): _status_namespace,
     ("", "Node"): _status_node,
+    ("", "Service"): _status_keep_spec,
+    ("", "PersistentVolumeClaim"): _status_keep_spec,
+    ("", "PersistentVolume"): _status_keep_spec,
 }
 
 

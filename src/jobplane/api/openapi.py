@@ -14,9 +14,13 @@ from typing import Any
 import orjson
 
 # Served path (as in ``/openapi/v3/<path>``) -> file name under ``jobplane/data/openapi``.
+# Exact copies of upstream release-1.32 ``api/openapi-spec/v3`` (see data/openapi/README.md).
 _FILES = {
     "api/v1": "api__v1_openapi.json",
     "apis/batch/v1": "apis__batch__v1_openapi.json",
+    "apis/discovery.k8s.io/v1": "apis__discovery.k8s.io__v1_openapi.json",
+    "apis/storage.k8s.io/v1": "apis__storage.k8s.io__v1_openapi.json",
+    "apis/authentication.k8s.io/v1": "apis__authentication.k8s.io__v1_openapi.json",
 }
 
 _REF_PREFIX = "#/components/schemas/"
@@ -47,7 +51,7 @@ LEAF_NODE = Node(LEAF)
 
 @functools.cache
 def documents() -> dict[str, bytes]:
-    """``{"api/v1": bytes, "apis/batch/v1": bytes}``: the documents byte for byte."""
+    """``{"api/v1": bytes, "apis/batch/v1": bytes, ...}``: the documents byte for byte."""
     base = resources.files("jobplane") / "data" / "openapi"
     return {path: (base / name).read_bytes() for path, name in _FILES.items()}
 

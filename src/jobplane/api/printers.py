@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
+from jobplane.api import printers_objects
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.selectors import label_selector_string
 
@@ -556,8 +557,21 @@ _POD_SUCCEEDED = [{"type": "Completed", "status": "True", "reason": "",
 _POD_FAILED = [{"type": "Completed", "status": "True", "reason": "", "message": "The pod failed."}]
 
 
+def _object_printer(kind: str) -> tuple[list[Obj], Callable[[Obj, float], Row]] | None:
+    """The kinds around a Job (``printers_objects``): columns built on first use."""
+    row = printers_objects.ROWS.get(kind)
+    if row is None:
+        return None
+    return printers_objects.columns(kind), lambda obj, now: row(obj, lambda ts: since(ts, now))
+
+
+def _printer(kind: str) -> tuple[list[Obj], Callable[[Obj, float], Row]]:
+    found = _PRINTERS.get(kind) or _object_printer(kind)
+    return found or (DEFAULT_COLUMNS, default_row)
+
+
 def columns_for(info: ResourceInfo) -> list[Obj]:
-    return _PRINTERS.get(info.kind, (DEFAULT_COLUMNS, default_row))[0]
+    return _printer(info.kind)[0]
 
 
 def to_table(info: ResourceInfo, objects: list[dict[str, Any]], *, now: float,
@@ -566,7 +580,7 @@ def to_table(info: ResourceInfo, objects: list[dict[str, Any]], *, now: float,
     """A ``meta.k8s.io/v1`` Table. Each row has ``cells`` and ``object`` (a
     PartialObjectMetadata when include_object == "Metadata", the full object for
     "Object", none for "None")."""
-    columns, printer = _PRINTERS.get(info.kind, (DEFAULT_COLUMNS, default_row))
+    columns, printer = _printer(info.kind)
     rows = []
     is_pod = info.kind == "Pod"
     for obj in objects:

@@ -1,5 +1,6 @@
 """Decoder for Kubernetes protobuf request bodies (``application/vnd.kubernetes.protobuf``),
-driven by the shipped field map. kubectl's ``create job|cronjob|namespace`` send these.
+driven by the shipped field map. kubectl's typed ``create`` subcommands (job, cronjob, namespace,
+configmap, secret, serviceaccount, service, token) send these.
 
 The typed Go client writes every non-pointer field, zero or not, so zero scalars are dropped
 as Go's ``omitempty`` would (except pointer fields, where zero is a real value, listed in
@@ -72,12 +73,28 @@ _KEEP_ZERO: dict[str, frozenset[str]] = {
         "DeleteOptions": "gracePeriodSeconds orphanDependents propagationPolicy "
                          "ignoreStoreReadErrorWithClusterBreakingPotential",
         "Preconditions": "uid resourceVersion",
+        "ConfigMap": "immutable",
+        "Secret": "immutable",
+        "ServiceAccount": "automountServiceAccountToken",
+        "ServiceSpec": "allocateLoadBalancerNodePorts loadBalancerClass internalTrafficPolicy ipFamilyPolicy "
+                       "trafficDistribution",
+        "ClientIPConfig": "timeoutSeconds",
+        "ServicePort": "appProtocol",
+        "TokenRequestSpec": "expirationSeconds",
+        "BoundObjectReference": "",
+        "EndpointConditions": "ready serving terminating",
+        "Endpoint": "hostname nodeName zone",
+        "EndpointPort": "name protocol port appProtocol",
+        "StorageClass": "reclaimPolicy allowVolumeExpansion volumeBindingMode",
+        "PersistentVolumeClaimSpec": "storageClassName volumeMode volumeAttributesClassName",
+        "PersistentVolumeSpec": "volumeMode volumeAttributesClassName",
     }.items()
 }
 _NO_KEEP: frozenset[str] = frozenset()
 
 # Embedded Go structs with ``json:",inline"``: their fields belong to the parent object.
-_INLINE = frozenset({"handler", "volumeSource", "ephemeralContainerCommon", "localObjectReference"})
+_INLINE = frozenset({"handler", "volumeSource", "ephemeralContainerCommon", "localObjectReference",
+                     "persistentVolumeSource"})
 
 # (json name, type, repeated, map key/value types)
 Field = tuple[str, str, bool, tuple[str, str] | None]

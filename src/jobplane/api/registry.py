@@ -79,11 +79,27 @@ EVENTS_V1 = ResourceInfo("events.k8s.io", "v1", "Event", "events", "event", True
 JOBS = ResourceInfo("batch", "v1", "Job", "jobs", "job", True, (), ("all",), ("status",))
 CRONJOBS = ResourceInfo("batch", "v1", "CronJob", "cronjobs", "cronjob", True, ("cj",), ("all",), ("status",))
 LEASES = ResourceInfo("coordination.k8s.io", "v1", "Lease", "leases", "lease", True)
+CONFIGMAPS = ResourceInfo("", "v1", "ConfigMap", "configmaps", "configmap", True, ("cm",))
+SECRETS = ResourceInfo("", "v1", "Secret", "secrets", "secret", True)
+SERVICEACCOUNTS = ResourceInfo("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", True, ("sa",),
+                               subresources=("token",))
+SERVICES = ResourceInfo("", "v1", "Service", "services", "service", True, ("svc",), ("all",), ("status",),
+                        verbs=("create", "delete", "get", "list", "patch", "update", "watch"))
+PERSISTENTVOLUMECLAIMS = ResourceInfo("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims",
+                                      "persistentvolumeclaim", True, ("pvc",), subresources=("status",))
+PERSISTENTVOLUMES = ResourceInfo("", "v1", "PersistentVolume", "persistentvolumes", "persistentvolume", False,
+                                 ("pv",), subresources=("status",))
+ENDPOINTSLICES = ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", True)
+STORAGECLASSES = ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
+                              ("sc",))
 
-RESOURCES: tuple[ResourceInfo, ...] = (NAMESPACES, NODES, PODS, EVENTS, EVENTS_V1, JOBS, CRONJOBS, LEASES)
+RESOURCES: tuple[ResourceInfo, ...] = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
+                                       SERVICES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, EVENTS_V1, JOBS,
+                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES)
 
 # Resources clients name by default: "events" means core/v1 events, as in kubectl.
-_PREFERRED = (NAMESPACES, NODES, PODS, EVENTS, JOBS, CRONJOBS, LEASES)
+_PREFERRED = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES,
+              PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES)
 
 
 def groups() -> list[tuple[str, str]]:

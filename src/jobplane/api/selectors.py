@@ -195,6 +195,7 @@ SUPPORTED_FIELDS: dict[str, tuple[str, ...]] = {
     "Job": ("status.successful",),
     "Namespace": ("status.phase",),
     "Node": ("spec.unschedulable",),
+    "Secret": ("type",),
 }
 
 

@@ -14,10 +14,12 @@ import orjson
 from jobplane.api import registry
 from jobplane.api.registry import ResourceInfo
 
-_SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"], "eviction": ["create"]}
-_SUB_KINDS = {"binding": "Binding", "eviction": "Eviction"}  # subresources whose kind is not the parent's
+_SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"], "eviction": ["create"],
+              "token": ["create"]}
+# subresources whose kind is not the parent's
+_SUB_KINDS = {"binding": "Binding", "eviction": "Eviction", "token": "TokenRequest"}
 # subresources whose kind lives in another group/version (upstream's GroupVersionKindProvider)
-_SUB_GROUP_VERSIONS = {"eviction": ("policy", "v1")}
+_SUB_GROUP_VERSIONS = {"eviction": ("policy", "v1"), "token": ("authentication.k8s.io", "v1")}
 
 
 def _sorted(resources: list[ResourceInfo]) -> list[ResourceInfo]:

@@ -67,20 +67,39 @@ Events created through the service are ordinary objects (core/v1 Event); reading
 from __future__ import annotations
 
 import copy
+import ipaddress
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from typing import Any
 
 from jobplane.api import admission, decode, errors, meta
 from jobplane.api.patch import apply_patch
-from jobplane.api.registry import EVENTS_V1, JOBS, NAMESPACES, PODS, ResourceInfo
+from jobplane.api.registry import (
+    ENDPOINTSLICES,
+    EVENTS_V1,
+    JOBS,
+    NAMESPACES,
+    PERSISTENTVOLUMECLAIMS,
+    PODS,
+    SERVICES,
+    STORAGECLASSES,
+    ResourceInfo,
+)
 from jobplane.api.selectors import object_predicate, parse_field_selector, parse_label_selector
+from jobplane.apiserver.allocation import (
+    DEFAULT_SERVICE_CIDR,
+    ClusterIPAllocator,
+    allocate_service_ips,
+    default_storage_class,
+)
 from jobplane.apiserver.events_v1 import to_events_v1
 from jobplane.clock import Clock
 from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
 
 Obj = dict[str, Any]
 
+LOCAL_PATH_CLASS = "local-path"
+LOCAL_PATH_PROVISIONER = "jobplane.io/local-path"
 DEFAULT_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
@@ -215,9 +234,10 @@ def _check_preconditions(info: ResourceInfo, name: str, md: Obj, preconditions: 
 
 
 class ApiService:
-    def __init__(self, store: Store, clock: Clock | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock | None = None, *, service_cidr: str = DEFAULT_SERVICE_CIDR) -> None:
         self.store = store
         self.clock = clock or Clock()
+        self.cluster_ips = ClusterIPAllocator(store, service_cidr)
 
     # ------------------------------------------------------------------ helpers
 
@@ -257,6 +277,45 @@ class ApiService:
                     if exc.code != 409:
                         raise
 
+    async def ensure_default_storage_class(self) -> None:
+        """The default StorageClass the local-path provisioner serves, made once (a user may
+        change its default annotation or delete it; it is not made again while others exist)."""
+        from jobplane.api.validation.storage import DEFAULT_CLASS_ANNOTATION
+
+        if (await self.store.list(STORAGECLASSES.storage_prefix(None), limit=1)).items:
+            return
+        body = {"metadata": {"name": LOCAL_PATH_CLASS, "annotations": {DEFAULT_CLASS_ANNOTATION: "true"}},
+                "provisioner": LOCAL_PATH_PROVISIONER, "reclaimPolicy": "Delete",
+                "volumeBindingMode": "WaitForFirstConsumer"}
+        try:
+            await self.create(STORAGECLASSES, None, body)
+        except errors.StatusError as exc:
+            if exc.code != 409:
+                raise
+
+    async def ensure_kubernetes_service(self, address: str, port: int) -> None:
+        """The ``default/kubernetes`` Service (the range's first address, port 443) and its
+        EndpointSlice naming this server, as kube-apiserver keeps them."""
+        svc = {"metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
+               "spec": {"type": "ClusterIP", "clusterIP": self.cluster_ips.first(),
+                        "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}]}}
+        try:
+            family = "IPv6" if ipaddress.ip_address(address).version == 6 else "IPv4"
+        except ValueError:
+            address, family = "127.0.0.1", "IPv4"
+        eps = {"metadata": {"name": "kubernetes", "labels": {"kubernetes.io/service-name": "kubernetes"}},
+               "addressType": family, "endpoints": [{"addresses": [address], "conditions": {"ready": True}}],
+               "ports": [{"name": "https", "port": port, "protocol": "TCP"}]}
+        for info, body in ((SERVICES, svc), (ENDPOINTSLICES, eps)):
+            try:
+                await self.store.get(info.storage_key("default", "kubernetes"))
+            except KeyNotFound:
+                try:
+                    await self.create(info, "default", body)
+                except errors.StatusError as exc:
+                    if exc.code not in (409, 422):
+                        raise
+
     # ------------------------------------------------------------------ create
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
@@ -292,20 +351,32 @@ class ApiService:
                 errors.required("metadata.name", "name or generateName is required")])
         if generate:
             md["name"] = meta.generate_name(generate)
+        if info is PERSISTENTVOLUMECLAIMS:
+            await default_storage_class(self.store, obj)
         warnings = admission.admit_create(info, obj)
         if dry_run:
             return _with_type(info, obj)
-        for attempt in range(_GENERATE_NAME_RETRIES):
-            key = info.storage_key(namespace if info.namespaced else None, md["name"])
-            try:
-                stored = await self.store.create(key, obj)
-                break
-            except KeyExists:
-                if not generate or attempt == _GENERATE_NAME_RETRIES - 1:
-                    raise errors.already_exists(info.plural, info.group, md["name"]) from None
-                md["name"] = meta.generate_name(generate)
+        allocated = await allocate_service_ips(self.cluster_ips, obj) if info is SERVICES else None
+        try:
+            for attempt in range(_GENERATE_NAME_RETRIES):
+                key = info.storage_key(namespace if info.namespaced else None, md["name"])
+                try:
+                    stored = await self.store.create(key, obj)
+                    break
+                except KeyExists:
+                    if not generate or attempt == _GENERATE_NAME_RETRIES - 1:
+                        raise errors.already_exists(info.plural, info.group, md["name"]) from None
+                    md["name"] = meta.generate_name(generate)
+        except BaseException:
+            await self.cluster_ips.release(allocated)
+            raise
         _record_warnings(warnings)
         return _with_type(info, stored)
+
+    async def _released(self, info: ResourceInfo, gone: Obj) -> None:
+        """What a removed object held: a Service's cluster IP."""
+        if info is SERVICES:
+            await self.cluster_ips.release((gone.get("spec") or {}).get("clusterIP"))
 
     # ------------------------------------------------------------------ reads
 
@@ -450,7 +521,9 @@ class ApiService:
 
     async def _remove(self, info: ResourceInfo, key: str, obj: Obj) -> Obj:
         try:
-            return await self.store.delete(key, obj["metadata"].get("resourceVersion"))
+            gone = await self.store.delete(key, obj["metadata"].get("resourceVersion"))
+            await self._released(info, gone)
+            return gone
         except KeyNotFound:
             return obj
         except RevisionConflict:
@@ -632,6 +705,7 @@ class ApiService:
                     continue
                 except KeyNotFound:
                     raise errors.not_found(info.plural, info.group, name) from None
+                await self._released(info, gone)
                 return _with_type(info, gone), True
             if new == obj:
                 return _with_type(info, obj), False

@@ -57,6 +57,9 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--history-max-bytes", type=int, default=None,
               help="Size cap of the kept logs; the oldest records go first (default 1 GiB). "
                    "[JOBPLANE_HISTORY_MAX_BYTES]")
+@click.option("--service-cluster-ip-range", "service_cidr", default=None, metavar="CIDR",
+              help="Range Service cluster IPs are allocated from (default 10.96.0.0/12). "
+                   "[JOBPLANE_SERVICE_CIDR]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")

@@ -19,7 +19,7 @@ def test_parse_targets_forms() -> None:
     targets, multi = common.parse_targets(("job/a", "pod/b", "job/c"))
     assert targets == [(registry.JOBS, ["a", "c"]), (registry.PODS, ["b"])] and multi
     targets, multi = common.parse_targets(("all",))
-    assert {t[0].kind for t in targets} == {"Pod", "Job", "CronJob"} and multi
+    assert {t[0].kind for t in targets} == {"Pod", "Service", "Job", "CronJob"} and multi
 
 
 def test_parse_targets_errors() -> None:
