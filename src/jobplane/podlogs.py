@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,7 +205,7 @@ class _Limiter:
 
 
 async def stream_log(pods_dir: Path, pod: dict[str, Any], opts: LogOptions, now: float,
-                     pod_exists: Callable[[], Awaitable[bool]]) -> AsyncIterator[bytes]:
+                     pod_exists: Callable[[], Awaitable[bool]]) -> AsyncGenerator[bytes, None]:
     """Yield log bytes for the chosen container; with ``follow``, keep yielding until the
     ``.done`` marker exists and the file is read to its end, or the pod is gone."""
     target = resolve_target(pod, opts)

@@ -9,47 +9,40 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiohttp import web
 
-from jobplane import metrics
+from jobplane import metrics, storage
+from jobplane.agent.embedded import run_embedded
 from jobplane.apiserver import auth, kubeconfig, metrics_routes, pki
 from jobplane.apiserver.http import HANDLER_KEY, create_app
+from jobplane.apiserver.openapi_routes import load_default
 from jobplane.apiserver.service import ApiService
 from jobplane.client import events
+from jobplane.client.base import Client
+from jobplane.client.events import EventRecorder
+from jobplane.client.inproc import InProcessClient
 from jobplane.clock import Clock
+from jobplane.controllers.leader import LeaderElector
+from jobplane.controllers.manager import ControllerContext, start_controllers
 from jobplane.settings import Settings
+from jobplane.storage.base import Store
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT = 2.0
 
 
-def open_store(settings: Settings) -> Any:
-    """The configured store; falls back to the in-memory store only while the SQLite
-    backend is not installed (development)."""
-    storage = importlib.import_module("jobplane.storage")
-    opener = getattr(storage, "open_store", None)
-    if opener is None:
-        try:
-            opener = importlib.import_module("jobplane.storage.sqlite").open_store  # type: ignore[attr-defined]
-        except (ModuleNotFoundError, AttributeError):
-            opener = None
-    if opener is not None:
-        return opener(settings.database, settings.data_dir, history=settings.store_history,
-                      history_bytes=settings.store_history_bytes)
-    from jobplane.storage.memory import MemoryStore
-
-    log.warning("persistent storage unavailable; using an in-memory store")
-    return MemoryStore()
+def open_store(settings: Settings) -> Store:
+    """The store ``--database`` names, with the configured history bounds."""
+    return storage.open_store(settings.database, settings.data_dir, history=settings.store_history,
+                              history_bytes=settings.store_history_bytes)
 
 
 def url_host(host: str) -> str:
@@ -72,18 +65,18 @@ class Server:
 
     settings: Settings
     clock: Clock = field(default_factory=Clock)
-    store: Any = None
+    store: Store | None = None
     service: ApiService | None = None
     runner: web.AppRunner | None = None
     url: str = ""
     port: int = 0
     token: str = ""
-    controller_ctx: Any = None
-    tasks: list[asyncio.Task] = field(default_factory=list)
-    agent_task: asyncio.Task | None = None
-    client: Any = None
-    elector: Any = None  # controllers.leader.LeaderElector on a shared store
-    election_task: asyncio.Task | None = None
+    controller_ctx: ControllerContext | None = None
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    agent_task: asyncio.Task[None] | None = None
+    client: Client | None = None
+    elector: LeaderElector | None = None  # on a shared store
+    election_task: asyncio.Task[None] | None = None
     metrics: metrics.Metrics = field(default_factory=metrics.Metrics)
     history_task: asyncio.Task | None = None
 
@@ -101,8 +94,6 @@ class Server:
 
         material = pki.ensure_pki(s.pki_dir, s.host)
         self.token = auth.ensure_token(s.pki_dir)
-        from jobplane.apiserver.openapi_routes import load_default
-
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock)
         metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)
@@ -124,25 +115,21 @@ class Server:
         if not s.shared_store:  # servers sharing a database would each claim the slice
             await self.service.ensure_kubernetes_service(url_host(s.host).strip("[]"), self.port)
 
-        from jobplane.client.inproc import InProcessClient
-
         self.client = client = InProcessClient(self.service)
         if s.shared_store:
-            await self._start_election()
+            await self._start_election(client)
         else:
-            await self._start_controllers()
+            await self._start_controllers(client)
         if s.agent:
             self.agent_task = self._start_agent(client)
 
         kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
 
-    async def _start_controllers(self) -> None:
+    async def _start_controllers(self, client: Client) -> None:
         """Start every controller with fresh informers (again after a lost and regained lease)."""
         if self.tasks:
             return
-        from jobplane.controllers.manager import ControllerContext, start_controllers
-
-        self.controller_ctx = ControllerContext(client=self.client, clock=self.clock, settings=self.settings)
+        self.controller_ctx = ControllerContext(client=client, clock=self.clock, settings=self.settings)
         self.tasks = await start_controllers(self.controller_ctx)
         for task in self.tasks:
             task.add_done_callback(_log_task_failure)
@@ -150,33 +137,29 @@ class Server:
     async def _stop_controllers(self) -> None:
         tasks, self.tasks = self.tasks, []
         await _cancel(tasks)
-        informers = getattr(self.controller_ctx, "informers", None)
-        if informers is not None:
+        if self.controller_ctx is not None:
             with contextlib.suppress(Exception):
-                await informers.stop_all()
+                await self.controller_ctx.informers.stop_all()
         self.controller_ctx = None
 
-    async def _start_election(self) -> None:
+    async def _start_election(self, client: Client) -> None:
         """Try the lease once now, so a lone server has its controllers when it says ready;
         then keep standing for election in the background."""
-        from jobplane.client.events import EventRecorder
-        from jobplane.controllers.leader import LeaderElector
-
-        recorder = EventRecorder(self.client, "jobplane-controller-manager", self.clock)
-        self.elector = LeaderElector(self.client, self.clock, recorder=recorder)
-        if await self.elector.try_acquire_or_renew():
-            log.info("leader lease acquired as %s: starting controllers", self.elector.identity)
-            await self._start_controllers()
+        recorder = EventRecorder(client, "jobplane-controller-manager", self.clock)
+        self.elector = elector = LeaderElector(client, self.clock, recorder=recorder)
+        if await elector.try_acquire_or_renew():
+            log.info("leader lease acquired as %s: starting controllers", elector.identity)
+            await self._start_controllers(client)
         else:
-            log.info("controllers on standby: lease held by %s", self.elector.leader())
-        self.election_task = asyncio.create_task(self._elect(), name="leader-election")
+            log.info("controllers on standby: lease held by %s", elector.leader())
+        self.election_task = asyncio.create_task(self._elect(client, elector), name="leader-election")
         self.election_task.add_done_callback(_log_task_failure)
 
-    async def _elect(self) -> None:
+    async def _elect(self, client: Client, elector: LeaderElector) -> None:
         async def started() -> None:
             if not self.tasks:
-                log.info("became leader as %s: starting controllers", self.elector.identity)
-            await self._start_controllers()
+                log.info("became leader as %s: starting controllers", elector.identity)
+            await self._start_controllers(client)
 
         async def stopped() -> None:
             log.info("stopped leading: stopping controllers")
@@ -184,13 +167,13 @@ class Server:
 
         while True:
             try:
-                await self.elector.run(started, stopped)
+                await elector.run(started, stopped)
             except asyncio.CancelledError:
                 raise
             except Exception:  # keep standing for election whatever a term's end threw
                 log.exception("leader election term failed")
                 await self._stop_controllers()
-                await self.clock.sleep(self.elector.retry_period)
+                await self.clock.sleep(elector.retry_period)
 
     @staticmethod
     def _bound_port(site: web.TCPSite) -> int:
@@ -200,15 +183,8 @@ class Server:
                 return sock.getsockname()[1]
         raise RuntimeError("the API server is not listening")
 
-    def _start_agent(self, client: Any) -> asyncio.Task | None:
-        try:
-            embedded = importlib.import_module("jobplane.agent.embedded")
-        except ModuleNotFoundError as exc:
-            if exc.name != "jobplane.agent.embedded":
-                raise
-            log.warning("node agent not available; pods will not run")
-            return None
-        task = asyncio.create_task(embedded.run_embedded(client, self.settings, self.clock), name="agent")
+    def _start_agent(self, client: Client) -> asyncio.Task[None]:
+        task = asyncio.create_task(run_embedded(client, self.settings, self.clock), name="agent")
         task.add_done_callback(_log_task_failure)
         return task
 

@@ -25,6 +25,7 @@ from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
 from jobplane.api.resources import GPU
+from jobplane.client.base import Client
 from jobplane.client.pod_transform import compact_terminal_pod
 from jobplane.clock import Clock
 
@@ -39,7 +40,7 @@ def _is_terminal(pod: Obj) -> bool:
 
 
 class Agent:
-    def __init__(self, client: Any, node_name: str, data_dir: Path, clock: Clock, *,
+    def __init__(self, client: Client, node_name: str, data_dir: Path, clock: Clock, *,
                  runtime: Runtime | None = None, machine: MachineInfo | None = None,
                  backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True,
                  log_endpoint: LogEndpoint | None = None) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import platform
-from typing import Any
 
 from jobplane.agent.agent import Agent
+from jobplane.client.base import Client
 from jobplane.clock import Clock
 from jobplane.settings import Settings
 
@@ -15,7 +15,7 @@ def default_node_name() -> str:
     return (platform.node() or "localhost").lower()
 
 
-async def run_embedded(client: Any, settings: Settings, clock: Clock) -> None:
+async def run_embedded(client: Client, settings: Settings, clock: Clock) -> None:
     """Run an agent for node ``settings.node_name`` (default: the host name) on
     ``settings.data_dir`` until cancelled. The API server reads container logs from the
     same ``DIR/pods`` directory."""

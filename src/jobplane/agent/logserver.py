@@ -117,7 +117,7 @@ class LogServer:
 
     def authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization")
-        return bool(header) and hmac.compare_digest(header.encode(), self._expected)
+        return header is not None and bool(header) and hmac.compare_digest(header.encode(), self._expected)
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok", headers=TEXT_HEADERS)

@@ -14,6 +14,7 @@ from typing import Any
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import condition_true, rfc3339, rfc3339_micro
 from jobplane.api.resources import GPU
+from jobplane.client.base import Client
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def build_lease(node: Obj, now_micro: str) -> Obj:
 class NodeHeartbeat:
     """Registers the Node, then renews its Lease and re-asserts Ready."""
 
-    def __init__(self, client: Any, name: str, clock: Clock, info: MachineInfo) -> None:
+    def __init__(self, client: Client, name: str, clock: Clock, info: MachineInfo) -> None:
         self.client = client
         self.name = name
         self.clock = clock

@@ -122,7 +122,7 @@ def pod_phase(restart_policy: str, init: list[ContainerRecord], app: list[Contai
     return "Pending"
 
 
-def _cond(ctype: str, status: bool, now: str, previous: dict[str, Obj], reason: str | None = None,
+def _cond(ctype: str, status: bool, now: str, previous: dict[Any, Obj], reason: str | None = None,
           message: str | None = None) -> Obj:
     text = "True" if status else "False"
     prev = previous.get(ctype)

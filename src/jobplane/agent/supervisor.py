@@ -352,10 +352,10 @@ class Supervisor:
                 self.sel.register(fd, selectors.EVENT_READ, (self._on_pipe, (c, fd, stream)))
             self._send(client, {"id": msg["id"], "pid": c.pid, "start": proc_start_time(c.pid)})
         elif op == "signal":
-            c = self.children.get(int(msg["pid"]))
-            if c is not None and c.status is None:  # not reaped yet: the group id is still ours
+            child = self.children.get(int(msg["pid"]))
+            if child is not None and child.status is None:  # not reaped yet: the group id is still ours
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(c.pid, int(msg["sig"]))
+                    os.killpg(child.pid, int(msg["sig"]))
 
     def _send(self, client: _Client, msg: dict[str, Any]) -> None:
         client.outbuf += json.dumps(msg, separators=(",", ":")).encode() + b"\n"

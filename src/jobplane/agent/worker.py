@@ -37,6 +37,7 @@ from jobplane.agent.volumes import link_mounts, mount_env, unlink_mounts, volume
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time, rfc3339
 from jobplane.api.resources import container_limit, qos_class
+from jobplane.client.base import Client
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -85,7 +86,7 @@ class WorkerConfig:
 
 
 class PodWorker:
-    def __init__(self, client: Any, pod: Obj, runtime: Runtime, clock: Clock, config: WorkerConfig) -> None:
+    def __init__(self, client: Client, pod: Obj, runtime: Runtime, clock: Clock, config: WorkerConfig) -> None:
         self.client = client
         self.pod = pod
         self.runtime = runtime
@@ -269,7 +270,8 @@ class PodWorker:
     def _record_exit(self, rec: st.ContainerRecord, info: ExitInfo) -> None:
         started = (rec.state.get("running") or {}).get("startedAt")
         finished = rfc3339(info.finished_at if info.finished_at is not None else self.clock.now())
-        if started and parse_time(started) and parse_time(started) > parse_time(finished):
+        started_at, finished_at = parse_time(started), parse_time(finished)
+        if started and started_at is not None and finished_at is not None and started_at > finished_at:
             finished = started
         rec.state = {"terminated": st.terminated_state(
             info.exit_code, started, finished, reason=info.reason, message=info.message,

@@ -407,7 +407,7 @@ class _Compiler:
 
     def prop(self, schema: dict[str, Any], go_type: str | None, own_type: str | None = None) -> Checker:
         """The checker for a property schema; ``go_type`` is the Go type when it is a named one."""
-        ref = _ref(schema)
+        ref = openapi.ref_name(schema)
         if ref is not None:
             if go_type is None:
                 return self.component(ref)
@@ -449,18 +449,10 @@ class _Compiler:
         return self.component(ref)
 
 
-def _ref(schema: dict[str, Any]) -> str | None:
-    if "$ref" in schema:
-        return schema["$ref"].rsplit("/", 1)[-1]
-    parts = schema.get("allOf") or ()
-    if len(parts) == 1 and "$ref" in parts[0]:
-        return parts[0]["$ref"].rsplit("/", 1)[-1]
-    return None
-
 
 def _type_of(schema: dict[str, Any]) -> str:
     """The Go type a schema stands for (for the messages of lists and maps of it)."""
-    ref = _ref(schema)
+    ref = openapi.ref_name(schema)
     if ref is not None:
         return {_QUANTITY: "resource.Quantity", _INTSTR: "intstr.IntOrString"}.get(ref, _go_struct(ref)[1])
     t, fmt = schema.get("type"), schema.get("format")

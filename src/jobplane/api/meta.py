@@ -54,7 +54,8 @@ def generate_name(base: str) -> str:
 
 def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:
     """The ownerReference with ``controller: true``, if any."""
-    for ref in obj.get("metadata", {}).get("ownerReferences") or ():
+    refs: list[dict[str, Any]] = obj.get("metadata", {}).get("ownerReferences") or []
+    for ref in refs:
         if ref.get("controller"):
             return ref
     return None
@@ -74,7 +75,8 @@ def owner_reference(owner: dict[str, Any], *, controller: bool = True,
 
 
 def find_condition(status: dict[str, Any] | None, ctype: str) -> dict[str, Any] | None:
-    for c in (status or {}).get("conditions") or ():
+    conditions: list[dict[str, Any]] = (status or {}).get("conditions") or []
+    for c in conditions:
         if c.get("type") == ctype:
             return c
     return None
@@ -86,11 +88,12 @@ def condition_true(status: dict[str, Any] | None, ctype: str) -> bool:
 
 
 def namespace_of(obj: dict[str, Any]) -> str | None:
-    return obj.get("metadata", {}).get("namespace")
+    namespace: str | None = obj.get("metadata", {}).get("namespace")
+    return namespace
 
 
 def name_of(obj: dict[str, Any]) -> str:
-    return obj.get("metadata", {}).get("name", "")
+    return str(obj.get("metadata", {}).get("name", ""))
 
 
 def key_of(obj: dict[str, Any]) -> str:

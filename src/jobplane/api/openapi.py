@@ -100,12 +100,13 @@ def resolve(schema: dict[str, Any]) -> dict[str, Any]:
 _named: dict[str, Node] = {}
 
 
-def _ref_name(schema: dict[str, Any]) -> str | None:
+def ref_name(schema: dict[str, Any]) -> str | None:
+    """The component a schema refers to (``$ref``, or an ``allOf`` of one ``$ref``), if any."""
     if "$ref" in schema:
-        return schema["$ref"][len(_REF_PREFIX):]
-    parts = schema.get("allOf") or ()
+        return str(schema["$ref"])[len(_REF_PREFIX):]
+    parts: list[dict[str, Any]] = schema.get("allOf") or []
     if len(parts) == 1 and "$ref" in parts[0]:
-        return parts[0]["$ref"][len(_REF_PREFIX):]
+        return str(parts[0]["$ref"])[len(_REF_PREFIX):]
     return None
 
 
@@ -123,7 +124,7 @@ def _compile(schema: dict[str, Any]) -> Node:
     merge_key = schema.get("x-kubernetes-patch-merge-key", "")
     strategy = schema.get("x-kubernetes-patch-strategy", "")
     strategies = frozenset(s for s in strategy.split(",") if s)
-    name = _ref_name(schema)
+    name = ref_name(schema)
     if name is not None:
         target = _compile_named(name)
         if not merge_key and not strategies:

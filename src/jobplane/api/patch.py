@@ -29,7 +29,8 @@ def apply_patch(info: ResourceInfo, original: dict[str, Any], patch: Any, patch_
     if media == MERGE_PATCH:
         if not isinstance(patch, dict):
             raise errors.bad_request("Invalid JSON Patch")
-        return merge_patch(clone(original), patch)
+        merged: dict[str, Any] = merge_patch(clone(original), patch)
+        return merged
     if media == STRATEGIC_MERGE_PATCH:
         if not isinstance(patch, dict):
             raise errors.bad_request(
@@ -186,8 +187,8 @@ def _remove(doc: Any, tokens: list[str]) -> tuple[Any, Any]:
 
 def _equal(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    return a == b
+        return type(a) is type(b) and bool(a == b)
+    return bool(a == b)
 
 
 def _apply_op(doc: Any, op: dict[str, Any]) -> Any:
@@ -392,9 +393,9 @@ def _merge_set_element_order(original: dict[str, Any], patch: dict[str, Any], no
         if not isinstance(order, list) or not field:
             raise _SMPError(_BAD_SET_ORDER, 400)
         found_original, found_patch = field in original, field in patch
-        current = original.get(field) if found_original else None
-        incoming = patch.get(field) if found_patch else None
-        if (found_original and not isinstance(current, list)) or (found_patch and not isinstance(incoming, list)):
+        current = original.get(field) if found_original else []
+        incoming = patch.get(field) if found_patch else []
+        if not isinstance(current, list) or not isinstance(incoming, list):
             raise _SMPError(_BAD_SET_ORDER, 400)
         child = _lookup(node, field)
         merge_key = child.merge_key if child is not None else ""

@@ -295,7 +295,7 @@ def cronjob_row(obj: Obj, now: float) -> Row:
 
 
 def _restartable(container: Obj | None) -> bool:
-    return bool(container) and container.get("restartPolicy") == "Always"
+    return container is not None and bool(container) and container.get("restartPolicy") == "Always"
 
 
 def _later(a: str, b: str | None) -> str:
@@ -420,7 +420,7 @@ def pod_row(obj: Obj, now: float) -> Row:
     gates = spec.get("readinessGates") or ()
     gates_cell = "<none>"
     if gates:
-        conds = {}
+        conds: dict[str, str] = {}
         for c in status.get("conditions") or ():
             conds.setdefault(c.get("type"), c.get("status"))
         true_count = sum(1 for g in gates if conds.get(g.get("conditionType")) == "True")
@@ -451,7 +451,7 @@ def node_roles(labels: dict[str, str] | None) -> list[str]:
 def _node_address(status: Obj, kind: str) -> str:
     for a in status.get("addresses") or ():
         if a.get("type") == kind:
-            return a.get("address", "")
+            return str(a.get("address", ""))
     return "<none>"
 
 

@@ -138,6 +138,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     while pos < end:
         key, pos = _varint(data, pos)
         num, wire = key >> 3, key & 7
+        value: int | bytes
         if wire == 0:
             value, pos = _varint(data, pos)
         elif wire == 2:

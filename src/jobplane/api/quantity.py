@@ -62,7 +62,7 @@ def parse_quantity(value: str | int | float) -> Fraction:
 
 def is_quantity(value: object) -> bool:
     try:
-        parse_quantity(value)  # type: ignore[arg-type]
+        parse_quantity(value)
     except (QuantityError, TypeError):
         return False
     return True

@@ -7,7 +7,6 @@ built once in ``ApiHandler.__init__``. Every error leaves as a ``Status`` body.
 
 from __future__ import annotations
 
-import inspect
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from jobplane.apiserver import fieldvalidation, negotiation
 from jobplane.apiserver.auth import TokenAuthenticator
 from jobplane.apiserver.discovery import DiscoveryBodies
 from jobplane.apiserver.openapi_routes import OpenApiV3
-from jobplane.apiserver.service import binding_target, decode_body, warnings_var
+from jobplane.apiserver.service import ApiService, binding_target, decode_body, warnings_var
 from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
 from jobplane.clock import Clock
 from jobplane.logstream import TEXT_HEADERS, stream_text
@@ -67,6 +66,16 @@ class Route:
     name: str | None
     subresource: str | None
     watch_prefix: bool
+
+    @property
+    def object_name(self) -> str:
+        """The name of a per-object URL (only those reach the handlers that ask)."""
+        return self.name or ""
+
+    @property
+    def pod_namespace(self) -> str:
+        """The namespace of a pod subresource URL (pods are namespaced, so the router set it)."""
+        return self.namespace or ""
 
 
 def json_response(obj: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -135,18 +144,10 @@ class RouteTable:
         return Route(info, namespace, name, sub, watch_prefix)
 
 
-def _accepts_kwarg(func: Any, name: str) -> bool:
-    try:
-        params = inspect.signature(func).parameters
-    except (TypeError, ValueError):
-        return False
-    return name in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-
-
 class ApiHandler:
     """Holds the precomputed state and serves every request."""
 
-    def __init__(self, service: Any, *, token: str | None, pods_dir: Path | None = None,
+    def __init__(self, service: ApiService, *, token: str | None, pods_dir: Path | None = None,
                  openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
                  clock: Clock | None = None) -> None:
         self.service = service
@@ -159,8 +160,6 @@ class ApiHandler:
         self.discovery = DiscoveryBodies(server_address)
         self.version_body = orjson.dumps(VERSION_INFO)
         self.streams = OpenStreams()
-        self._dry_run = {verb: _accepts_kwarg(getattr(service, verb, None), "dry_run")
-                         for verb in ("create", "update", "patch", "delete")}
         self._mounts: dict[str, tuple[MountedHandler, bool]] = {}
         self.observer: RequestObserver | None = None
 
@@ -320,7 +319,7 @@ class ApiHandler:
                                  include_object=include)
 
     async def _get(self, request: web.Request, route: Route) -> web.Response:
-        obj = await self.service.get(route.info, route.namespace, route.name)
+        obj = await self.service.get(route.info, route.namespace, route.object_name)
         if self._table_mode(request):
             rv = (obj.get("metadata") or {}).get("resourceVersion", "")
             return json_response(self._table(request, route.info, [obj], {"resourceVersion": rv}))
@@ -378,16 +377,14 @@ class ApiHandler:
             raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
         return body
 
-    def _dry_run_kwargs(self, request: web.Request, verb: str, extra: list[str] | None = None) -> dict[str, Any]:
+    @staticmethod
+    def _dry_run(request: web.Request, extra: list[str] | None = None) -> bool:
+        """``dryRun=All`` (query or DeleteOptions): validate and answer, store nothing."""
         values = request.query.getall("dryRun", []) + list(extra or [])
-        if not values:
-            return {}
         for v in values:
             if v != "All":
                 raise errors.bad_request(f'unsupported dry run value "{v}"; supported values: "All"')
-        if not self._dry_run[verb]:
-            raise errors.bad_request("dryRun is not supported by this server")
-        return {"dry_run": True}
+        return bool(values)
 
     @staticmethod
     def _collect_warnings(warnings: list[str]) -> list[str]:
@@ -400,8 +397,8 @@ class ApiHandler:
         body = await self._object_body(request, info)
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
         warnings = self._collect_warnings(fieldvalidation.check_object(info, body, mode))
-        kwargs = self._dry_run_kwargs(request, "create")
-        obj = await self.service.create(info, route.namespace if info.namespaced else None, body, **kwargs)
+        obj = await self.service.create(info, route.namespace if info.namespaced else None, body,
+                                        dry_run=self._dry_run(request))
         return json_response(obj, 201, _warning_headers(warnings))
 
     async def _bind(self, request: web.Request, route: Route) -> web.Response:
@@ -412,9 +409,9 @@ class ApiHandler:
         kind = body.get("kind")
         if kind and kind != "Binding":
             raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind (Binding)")
-        node = binding_target(route.name or "", body)
-        kwargs = self._dry_run_kwargs(request, "create")
-        return json_response(await self.service.bind(route.namespace, route.name, node, **kwargs), 201)
+        node = binding_target(route.object_name, body)
+        return json_response(await self.service.bind(route.pod_namespace, route.object_name, node,
+                                                     dry_run=self._dry_run(request)), 201)
 
     async def _evict(self, request: web.Request, route: Route) -> web.Response:
         """POST ``pods/<name>/eviction`` with a ``policy/v1`` Eviction body (``kubectl drain``,
@@ -422,8 +419,8 @@ class ApiHandler:
         body = await self._body(request)
         if not isinstance(body, dict):
             raise errors.bad_request("the object provided is unrecognized (expected a JSON object)")
-        kwargs = self._dry_run_kwargs(request, "create")
-        return json_response(await self.service.evict(route.namespace, route.name, body, **kwargs), 201)
+        return json_response(await self.service.evict(route.pod_namespace, route.object_name, body,
+                                                      dry_run=self._dry_run(request)), 201)
 
     async def _update(self, request: web.Request, route: Route) -> web.Response:
         info = route.info
@@ -440,8 +437,8 @@ class ApiHandler:
                                      "sent on the request")
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
         warnings = self._collect_warnings(fieldvalidation.check_object(info, body, mode))
-        kwargs = self._dry_run_kwargs(request, "update")
-        obj = await self.service.update(info, route.namespace, route.name, body, route.subresource, **kwargs)
+        obj = await self.service.update(info, route.namespace, route.object_name, body, route.subresource,
+                                        dry_run=self._dry_run(request))
         return json_response(obj, 200, _warning_headers(warnings))
 
     async def _patch(self, request: web.Request, route: Route) -> web.Response:
@@ -452,9 +449,8 @@ class ApiHandler:
             raise errors.bad_request("the body of the request was empty")
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
         warnings = self._collect_warnings(fieldvalidation.check_patch(info, patch, ptype, mode))
-        kwargs = self._dry_run_kwargs(request, "patch")
-        obj = await self.service.patch(info, route.namespace, route.name, patch, ptype, route.subresource,
-                                       **kwargs)
+        obj = await self.service.patch(info, route.namespace, route.object_name, patch, ptype, route.subresource,
+                                       dry_run=self._dry_run(request))
         return json_response(obj, 200, _warning_headers(warnings))
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:
@@ -484,19 +480,10 @@ class ApiHandler:
 
     async def _delete(self, request: web.Request, route: Route) -> web.Response:
         opts = await self._delete_options(request)
-        kwargs = self._dry_run_kwargs(request, "delete", opts.get("dryRun"))
-        delete_ex = getattr(self.service, "delete_ex", None)
-        call = delete_ex or self.service.delete
-        result = await call(
-            route.info, route.namespace, route.name, propagation_policy=opts.get("propagationPolicy"),
+        obj, gone = await self.service.delete_ex(
+            route.info, route.namespace, route.object_name, propagation_policy=opts.get("propagationPolicy"),
             grace_period_seconds=opts.get("gracePeriodSeconds"), preconditions=opts.get("preconditions"),
-            **kwargs)
-        if delete_ex is not None:
-            obj, gone = result
-        else:
-            obj = result
-            meta = obj.get("metadata") or {}
-            gone = not (meta.get("deletionTimestamp") and meta.get("finalizers"))
+            dry_run=self._dry_run(request, opts.get("dryRun")))
         # Upstream answers 202 only when the object stays and the (deprecated)
         # orphanDependents=false asked for cascading; 200 otherwise.
         status = 202 if not gone and opts.get("orphanDependents") is False else 200
@@ -519,7 +506,7 @@ class ApiHandler:
         if route.info.kind != "Pod" or self.pods_dir is None:
             raise errors.resource_not_found_path()
         opts = logs.LogOptions.from_query(request.query)
-        pod = await self.service.get(route.info, route.namespace, route.name)
+        pod = await self.service.get(route.info, route.namespace, route.object_name)
         target = logs.resolve_target(pod, opts)  # raise 400s before the stream starts
         endpoint = await self._log_endpoint(pod)
 
@@ -527,7 +514,7 @@ class ApiHandler:
             if self.streams.closing:
                 return False
             try:
-                current = await self.service.get(route.info, route.namespace, route.name)
+                current = await self.service.get(route.info, route.namespace, route.object_name)
             except errors.StatusError:
                 return False
             return current["metadata"].get("uid") == pod["metadata"].get("uid")
@@ -554,7 +541,7 @@ class ApiHandler:
         return logs.node_endpoint(node)
 
 
-def create_app(service: Any, *, token: str | None, pods_dir: Path | None = None,
+def create_app(service: ApiService, *, token: str | None, pods_dir: Path | None = None,
                openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
                clock: Clock | None = None) -> web.Application:
     """The aiohttp application: one catch-all route into ``ApiHandler.handle``."""

@@ -10,7 +10,7 @@ token. Like kube-apiserver without ``--kubelet-certificate-authority``, the node
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -70,7 +70,7 @@ def container_logs_url(endpoint: str, pod: Mapping[str, Any], container: str, qu
 
 
 async def open_remote_log(endpoint: str, pod: Mapping[str, Any], target: LogTarget, query: Mapping[str, str],
-                          token: str | None) -> AsyncIterator[bytes]:
+                          token: str | None) -> AsyncGenerator[bytes, None]:
     """Connect to the node and check its answer, then return the body as an iterator, so
     errors surface before a streaming response starts."""
     url = container_logs_url(endpoint, pod, target.container, query)
@@ -87,7 +87,7 @@ async def open_remote_log(endpoint: str, pod: Mapping[str, Any], target: LogTarg
         await session.close()
         raise _remote_error(resp.status, body)
 
-    async def chunks() -> AsyncIterator[bytes]:
+    async def chunks() -> AsyncGenerator[bytes, None]:
         try:
             async for chunk in resp.content.iter_any():
                 yield chunk

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from jobplane.certs import cert_builder, covers, new_key, serving_cert_builder, write_key_and_cert
@@ -81,11 +82,14 @@ def _make_ca(pki_dir: Path) -> None:
 def _make_server_cert(pki_dir: Path, dns: list[str], ips: list[str]) -> None:
     ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
+    ca_public = ca_cert.public_key()
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey) or not isinstance(ca_public, ec.EllipticCurvePublicKey):
+        raise ValueError(f"{pki_dir / CA_KEY}: not the EC P-256 key jobplane generates")
     key = new_key()
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "jobplane-apiserver")])
     cert = (
         serving_cert_builder(subject, ca_cert.subject, key, _SERVER_DAYS, dns, ips)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()),
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public),
                        critical=False)
         .sign(ca_key, hashes.SHA256())
     )

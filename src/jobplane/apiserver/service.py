@@ -4,7 +4,7 @@ Both the HTTP handlers (``apiserver.http``) and the in-process client transport
 (``client.inproc``) call this class, so admission, deletion semantics and watch
 behave the same for kubectl and for the embedded controllers and agent.
 
-Contract (to be implemented; signatures are fixed):
+What each verb does:
 
 create(info, namespace, body)
   1. 404 if the namespace does not exist (namespaced kinds); 403 Forbidden
@@ -68,7 +68,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from typing import Any
 
@@ -422,7 +422,7 @@ class ApiService:
 
     async def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: str | None = None,
                     label_selector: str | None = None, field_selector: str | None = None
-                    ) -> AsyncIterator[tuple[str, Obj]]:
+                    ) -> AsyncGenerator[tuple[str, Obj], None]:
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
         if resource_version in (None, "", "0"):
             result = await self.store.list(prefix, pred, label_hint=hint)

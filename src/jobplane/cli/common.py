@@ -8,7 +8,7 @@ import asyncio
 import functools
 import re
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,8 @@ import click
 from jobplane.api import registry
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import ResourceInfo
+from jobplane.client.base import Client
+from jobplane.client.http import HttpClient
 
 Obj = dict[str, Any]
 
@@ -31,8 +33,7 @@ class Conn:
     context: str | None
     namespace: str | None
 
-    def client(self) -> Any:
-        from jobplane.client.http import HttpClient
+    def client(self) -> HttpClient:
 
         try:
             return HttpClient.from_kubeconfig(self.kubeconfig, self.context, user_agent="jobplane-cli",
@@ -42,7 +43,7 @@ class Conn:
         except (KeyError, ValueError) as exc:
             raise CliError(str(exc)) from exc
 
-    def ns(self, client: Any) -> str:
+    def ns(self, client: Client) -> str:
         return self.namespace or getattr(client, "namespace", None) or "default"
 
 
@@ -97,7 +98,7 @@ def error_text(exc: BaseException) -> str:
     return f"error: {exc}"
 
 
-def run(coro_fn: Callable[[], Awaitable[int | None]]) -> None:
+def run(coro_fn: Callable[[], Coroutine[Any, Any, int | None]]) -> None:
     """Run one verb; any error prints one line to stderr and exits 1."""
     try:
         code = asyncio.run(coro_fn())
@@ -163,7 +164,7 @@ _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
-async def target_names(client: Any, info: ResourceInfo, ns: str | None, names: list[str],
+async def target_names(client: Client, info: ResourceInfo, ns: str | None, names: list[str],
                        selector: str | None, all_: bool) -> list[str]:
     """The names given on the command line or, without any, those ``-l``/``--all`` select
     (kubectl's resource builder); an error when neither names nor a selection was given."""

@@ -13,6 +13,8 @@ from jobplane.api.registry import ResourceInfo
 from jobplane.cli import describe as describers
 from jobplane.cli import output
 from jobplane.cli.common import Conn, connection_options, fill_type, parse_targets, run
+from jobplane.client.base import Client
+from jobplane.client.http import HttpClient
 
 Obj = dict[str, Any]
 
@@ -29,7 +31,7 @@ def _list_params(label_selector: str | None, field_selector: str | None) -> dict
     return params
 
 
-async def fetch_table(client: Any, info: ResourceInfo, ns: str | None, names: list[str],
+async def fetch_table(client: HttpClient, info: ResourceInfo, ns: str | None, names: list[str],
                       label_selector: str | None, field_selector: str | None) -> Obj:
     """The server's Table for a list or for named objects (rows merged)."""
     ns = ns if info.namespaced else None
@@ -57,7 +59,7 @@ def _as_table(info: ResourceInfo, data: Obj, ns: str | None) -> Obj:
     return printers.to_table(info, items or [], now=time.time(), list_metadata=data.get("metadata"))
 
 
-async def fetch_objects(client: Any, info: ResourceInfo, ns: str | None, names: list[str],
+async def fetch_objects(client: Client, info: ResourceInfo, ns: str | None, names: list[str],
                         label_selector: str | None, field_selector: str | None) -> tuple[list[Obj], str]:
     """Full objects (kind/apiVersion filled in) and the list's resourceVersion."""
     ns = ns if info.namespaced else None
@@ -112,7 +114,7 @@ def get_cmd(args: tuple[str, ...], all_namespaces: bool, selector: str | None, f
         finally:
             await client.close()
 
-    async def _get_tables(client: Any, targets: list[tuple[ResourceInfo, list[str]]], with_kind: bool,
+    async def _get_tables(client: HttpClient, targets: list[tuple[ResourceInfo, list[str]]], with_kind: bool,
                           list_ns: str | None, ns: str, wide: bool) -> int:
         writer = output.new_table_writer(watch=watch or watch_only)
         printed_any = False
@@ -154,7 +156,7 @@ def get_cmd(args: tuple[str, ...], all_namespaces: bool, selector: str | None, f
                          columns=columns_by_kind.get(info.kind) or printers.columns_for(info))
         return 0
 
-    async def _watch(client: Any, info: ResourceInfo, list_ns: str | None, names: list[str], writer: Any,
+    async def _watch(client: Client, info: ResourceInfo, list_ns: str | None, names: list[str], writer: Any,
                      wide: bool, with_kind: bool, rv: str | None, header: bool, columns: list[Obj]) -> None:
         fs = field_selector
         if names:
@@ -176,7 +178,7 @@ def get_cmd(args: tuple[str, ...], all_namespaces: bool, selector: str | None, f
             sys.stdout.write(writer.flush())
             sys.stdout.flush()
 
-    async def _get_objects(client: Any, targets: list[tuple[ResourceInfo, list[str]]], list_ns: str | None,
+    async def _get_objects(client: Client, targets: list[tuple[ResourceInfo, list[str]]], list_ns: str | None,
                            ns: str, fmt: str, arg: str) -> int:
         found: list[tuple[ResourceInfo, Obj]] = []
         single = len(targets) == 1 and len(targets[0][1]) == 1
@@ -205,8 +207,8 @@ def _table_rv(table: Obj) -> str | None:
     rv = (table.get("metadata") or {}).get("resourceVersion")
     if rv:
         return str(rv)
-    rvs = [((r.get("object") or {}).get("metadata") or {}).get("resourceVersion") for r in table.get("rows") or ()]
-    rvs = [int(v) for v in rvs if v and str(v).isdigit()]
+    found = [((r.get("object") or {}).get("metadata") or {}).get("resourceVersion") for r in table.get("rows") or ()]
+    rvs = [int(v) for v in found if v and str(v).isdigit()]
     return str(max(rvs)) if rvs else None
 
 
@@ -214,7 +216,7 @@ def names_given(targets: list[tuple[ResourceInfo, list[str]]]) -> bool:
     return any(names for _, names in targets)
 
 
-async def fetch_events(client: Any, obj: Obj) -> list[Obj]:
+async def fetch_events(client: Client, obj: Obj) -> list[Obj]:
     """Events about one object, as describe asks for them; [] when the query fails."""
     meta = obj.get("metadata") or {}
     fs = [f"involvedObject.name={meta.get('name', '')}"]
@@ -229,7 +231,7 @@ async def fetch_events(client: Any, obj: Obj) -> list[Obj]:
     return list(data.get("items") or ())
 
 
-async def _node_extras(client: Any, node: Obj) -> tuple[Obj | None, list[Obj] | None]:
+async def _node_extras(client: Client, node: Obj) -> tuple[Obj | None, list[Obj] | None]:
     """The node's heartbeat Lease and its non-terminated pods, as describe node shows them."""
     name = (node.get("metadata") or {}).get("name", "")
     try:

@@ -24,6 +24,7 @@ from jobplane.cli.common import (
     run,
     target_names,
 )
+from jobplane.client.base import Client
 
 Obj = dict[str, Any]
 
@@ -59,14 +60,14 @@ def pick_container(pod: Obj, requested: str | None) -> tuple[str, str | None]:
     return names[0], note
 
 
-async def _pods_for(client: Any, owner: Obj, ns: str) -> list[Obj]:
+async def _pods_for(client: Client, owner: Obj, ns: str) -> list[Obj]:
     selector = (owner.get("spec") or {}).get("selector")
     text = label_selector_string(selector) if selector else ""
     data = await client.list("pods", ns, label_selector=None if text == "<none>" else text)
     return list(data.get("items") or ())
 
 
-async def resolve_pod(client: Any, target: str, ns: str, wait_seconds: float) -> Obj:
+async def resolve_pod(client: Client, target: str, ns: str, wait_seconds: float) -> Obj:
     """The pod behind ``POD``, ``pod/NAME`` or ``job/NAME`` (waiting for a job's first pod)."""
     kind, slash, name = target.partition("/")
     if not slash:
@@ -175,27 +176,27 @@ def condition_predicate(spec: str) -> Callable[[Obj], bool]:
         return has_condition
     if spec.startswith("jsonpath="):
         rest = spec[len("jsonpath="):]
-        value: str | None
+        want: str | None
         if rest.startswith("{"):
             close = rest.rfind("}")
             expr, tail = rest[:close + 1], rest[close + 1:]
-            value = tail[1:] if tail.startswith("=") else None
+            want = tail[1:] if tail.startswith("=") else None
         else:
-            expr, sep, value = rest.partition("=")
-            value = value if sep else None
+            expr, sep, after = rest.partition("=")
+            want = after if sep else None
         template = jsonpath.relaxed(expr)
 
         def matches(obj: Obj) -> bool:
             found = jsonpath.find_results(template, obj)
-            if value is None:
+            if want is None:
                 return bool(found)
-            return any(jsonpath._text(v) == value for v in found)
+            return any(jsonpath._text(v) == want for v in found)
 
         return matches
     raise CliError(f"unrecognized condition: \"{spec}\"")
 
 
-async def wait_for(client: Any, info: ResourceInfo, name: str, ns: str | None, for_delete: bool,
+async def wait_for(client: Client, info: ResourceInfo, name: str, ns: str | None, for_delete: bool,
                    predicate: Callable[[Obj], bool] | None, timeout: float) -> str:
     """'met', 'timeout'; NotFound propagates unless waiting for deletion."""
     loop = asyncio.get_running_loop()

@@ -22,7 +22,7 @@ from jobplane.cli.common import (
     run,
     target_names,
 )
-from jobplane.client.base import STRATEGIC_MERGE_PATCH
+from jobplane.client.base import STRATEGIC_MERGE_PATCH, Client
 
 Obj = dict[str, Any]
 
@@ -38,7 +38,7 @@ def _info_for(obj: Obj, source: str) -> ResourceInfo:
                        "ensure CRDs are installed first") from None
 
 
-def _target_namespace(info: ResourceInfo, obj: Obj, conn: Conn, client: Any) -> str | None:
+def _target_namespace(info: ResourceInfo, obj: Obj, conn: Conn, client: Client) -> str | None:
     """The object's namespace, checked against an explicit ``-n`` as kubectl does."""
     if not info.namespaced:
         return None
@@ -52,7 +52,7 @@ def _target_namespace(info: ResourceInfo, obj: Obj, conn: Conn, client: Any) -> 
     return ns
 
 
-async def apply_one(client: Any, info: ResourceInfo, obj: Obj, ns: str | None) -> str:
+async def apply_one(client: Client, info: ResourceInfo, obj: Obj, ns: str | None) -> str:
     """Create or patch one object; returns ``created``, ``configured`` or ``unchanged``."""
     name = (obj.get("metadata") or {}).get("name")
     if not name:
@@ -113,7 +113,7 @@ _CASCADE = {"background": "Background", "true": "Background", "foreground": "For
             "orphan": "Orphan", "false": "Orphan"}
 
 
-async def wait_deleted(client: Any, info: ResourceInfo, name: str, ns: str | None, uid: str | None,
+async def wait_deleted(client: Client, info: ResourceInfo, name: str, ns: str | None, uid: str | None,
                        timeout: float) -> bool:
     """Poll until the object (with this uid) is gone."""
     loop = asyncio.get_running_loop()
@@ -255,7 +255,7 @@ def _dry_run_print(obj: Obj, output_fmt: str | None, info: ResourceInfo) -> None
 
 
 async def _create_typed(conn: Conn, info: ResourceInfo, obj: Obj, kind_word: str, dry_run: str,
-                        output_fmt: str | None, client: Any | None = None) -> int:
+                        output_fmt: str | None, client: Client | None = None) -> int:
     own = client is None
     client = client or conn.client()
     try:

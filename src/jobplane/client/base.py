@@ -15,7 +15,7 @@ Transports:
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 Obj = dict[str, Any]
@@ -71,7 +71,7 @@ class Client(abc.ABC):
     def watch(self, resource: str, namespace: str | None = None, *,
               resource_version: str | None = None, label_selector: str | None = None,
               field_selector: str | None = None, timeout_seconds: int | None = None,
-              allow_bookmarks: bool = False) -> AsyncIterator[tuple[str, Obj]]:
+              allow_bookmarks: bool = False) -> AsyncGenerator[tuple[str, Obj], None]:
         """Async iterator of ``(type, object)``; type is ADDED/MODIFIED/DELETED/BOOKMARK.
         A 410 (history compacted) is raised as ``StatusError`` with code 410."""
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import collections
 from collections.abc import Hashable
 from dataclasses import dataclass
+from typing import Any
 
 LRU_ENTRIES = 4096  # maxLruCacheEntries
 AGGREGATE_MAX_EVENTS = 10  # defaultAggregateMaxEvents
@@ -29,7 +30,7 @@ SPAM_QPS = 1.0 / 300.0  # defaultSpamQPS
 COMBINED_PREFIX = "(combined from similar events): "
 
 
-class _Lru(collections.OrderedDict):  # type: ignore[type-arg]
+class _Lru(collections.OrderedDict[Any, Any]):
     """groupcache's lru.Cache: get refreshes, add evicts the oldest past ``size``."""
 
     def __init__(self, size: int) -> None:

@@ -1,6 +1,6 @@
 """EventRecorder: core/v1 Events with upstream's fields and aggregation.
 
-Contract (signatures fixed):
+Interface:
 * ``EventRecorder(client, component, clock, host="")``
 * ``event(obj, type_, reason, message)``: non-blocking (schedules the write); an Event
   with ``involvedObject{kind, namespace, name, uid, apiVersion, resourceVersion}``,
@@ -32,6 +32,7 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import rfc3339
+from jobplane.client.base import Client
 from jobplane.client.event_correlator import EventCorrelator
 from jobplane.clock import Clock
 
@@ -66,7 +67,7 @@ async def close_all() -> None:
 
 
 class EventRecorder:
-    def __init__(self, client: Any, component: str, clock: Clock, host: str = "") -> None:
+    def __init__(self, client: Client, component: str, clock: Clock, host: str = "") -> None:
         self.client = client
         self.component = component
         self.clock = clock

@@ -5,7 +5,7 @@ it was talking to. All servers must share the CA and token (``jobplane server --
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from typing import Any
 
 import aiohttp
@@ -51,7 +51,7 @@ class FailoverHttpClient(HttpClient):
                 raise
         raise AssertionError("unreachable")
 
-    async def _stream(self, path: str, params: dict[str, str], accept: str = JSON) -> AsyncIterator[bytes]:
+    async def _stream(self, path: str, params: dict[str, str], accept: str = JSON) -> AsyncGenerator[bytes, None]:
         server = self.server
         try:
             async for chunk in super()._stream(path, params, accept):

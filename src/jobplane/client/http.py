@@ -16,7 +16,7 @@ import os
 import random
 import ssl
 import tempfile
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,7 +109,7 @@ def _path(info: ResourceInfo, namespace: str | None, name: str | None = None,
     return f"{path}/{subresource}" if subresource else path
 
 
-async def iter_lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+async def iter_lines(chunks: AsyncIterator[bytes]) -> AsyncGenerator[bytes, None]:
     """Split a byte stream into lines of any length (aiohttp's readline caps them)."""
     buf = b""
     async for chunk in chunks:
@@ -252,7 +252,7 @@ class HttpClient(Client):
         resp = await self.request(method, path, params=params, body=body, content_type=content_type)
         return resp.json()
 
-    async def _stream(self, path: str, params: dict[str, str], accept: str = JSON) -> AsyncIterator[bytes]:
+    async def _stream(self, path: str, params: dict[str, str], accept: str = JSON) -> AsyncGenerator[bytes, None]:
         """GET with no read timeout, yielding body chunks as they come."""
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=30, sock_read=None)
         hdrs = {**self._headers, "Accept": accept}
@@ -324,7 +324,7 @@ class HttpClient(Client):
     async def watch(self, resource: str, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
                     field_selector: str | None = None, timeout_seconds: int | None = None,
-                    allow_bookmarks: bool = False) -> AsyncIterator[tuple[str, Obj]]:
+                    allow_bookmarks: bool = False) -> AsyncGenerator[tuple[str, Obj], None]:
         info = resource_info(resource)
         params = _params(watch=True, resourceVersion=resource_version, labelSelector=label_selector,
                          fieldSelector=field_selector, timeoutSeconds=timeout_seconds,
@@ -338,7 +338,7 @@ class HttpClient(Client):
 
     async def read_log(self, name: str, namespace: str, *, container: str | None = None, follow: bool = False,
                        tail_lines: int | None = None, since_seconds: int | None = None,
-                       timestamps: bool = False, previous: bool = False) -> AsyncIterator[bytes]:
+                       timestamps: bool = False, previous: bool = False) -> AsyncGenerator[bytes, None]:
         """The pod's ``log`` subresource as raw byte chunks (until the server ends it)."""
         from jobplane.api.registry import PODS
 

@@ -1,7 +1,7 @@
 """Informer: list + watch + a local indexed cache, with event handlers (client-go's
 SharedIndexInformer). Re-lists on 410 Expired and on a dropped watch.
 
-Contract (signatures fixed):
+Interface:
 * ``Informer(client, resource, namespace=None, *, label_selector=None, field_selector=None, clock=None)``
 * ``add_handler(on_add=None, on_update=None, on_delete=None)``: plain (sync) callables
   ``on_add(obj)``, ``on_update(old, new)``, ``on_delete(obj)``; called in the event loop in
@@ -41,6 +41,7 @@ Details worth knowing:
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -48,6 +49,7 @@ from typing import Any
 from jobplane.api import decode
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import resolve
+from jobplane.client.base import Client
 from jobplane.client.pod_transform import compact_terminal_pod
 from jobplane.clock import Clock
 
@@ -87,7 +89,7 @@ class _Handler:
 
 
 class Informer:
-    def __init__(self, client: Any, resource: str, namespace: str | None = None, *,
+    def __init__(self, client: Client, resource: str, namespace: str | None = None, *,
                  label_selector: str | None = None, field_selector: str | None = None,
                  clock: Clock | None = None, transform: Callable[[Obj], Obj] | None = None) -> None:
         self.client = client
@@ -98,12 +100,12 @@ class Informer:
         self.field_selector = field_selector
         self.clock = clock or Clock()
         self._cache: dict[str, Obj] = {}
-        self._handlers: list[_Handler] = []
+        self._handlers: builtins.list[_Handler] = []
         self._index_fns: dict[str, IndexFn] = {NAMESPACE_INDEX: _namespace_index}
         # index name -> value -> set of keys
         self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
         # key -> index name -> values the object was indexed under
-        self._indexed_values: dict[str, dict[str, list[str]]] = {}
+        self._indexed_values: dict[str, dict[str, builtins.list[str]]] = {}
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -138,11 +140,11 @@ class Informer:
             for v in values:
                 index.setdefault(v, set()).add(key)
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         keys = self._indices[name].get(value, ())
         return [self._cache[k] for k in sorted(keys)]
 
-    def index_keys(self, name: str, value: str) -> list[str]:
+    def index_keys(self, name: str, value: str) -> builtins.list[str]:
         return sorted(self._indices[name].get(value, ()))
 
     # -- cache reads -------------------------------------------------------------------
@@ -152,12 +154,12 @@ class Informer:
     def get_key(self, key: str) -> Obj | None:
         return self._cache.get(key)
 
-    def list(self, namespace: str | None = None) -> list[Obj]:
+    def list(self, namespace: str | None = None) -> builtins.list[Obj]:
         if namespace is None:
             return list(self._cache.values())
         return self.by_index(NAMESPACE_INDEX, namespace)
 
-    def keys(self) -> list[str]:
+    def keys(self) -> builtins.list[str]:
         return list(self._cache)
 
     @property
@@ -325,7 +327,7 @@ class Informer:
         if key in self._cache:
             self._unindex(key)
         self._cache[key] = obj
-        per_index: dict[str, list[str]] = {}
+        per_index: dict[str, builtins.list[str]] = {}
         for name, fn in self._index_fns.items():
             values = self._safe_index(fn, obj)
             per_index[name] = values
@@ -353,7 +355,7 @@ class Informer:
                         del index[v]
 
     @staticmethod
-    def _safe_index(fn: IndexFn, obj: Obj) -> list[str]:
+    def _safe_index(fn: IndexFn, obj: Obj) -> builtins.list[str]:
         try:
             return list(fn(obj) or ())
         except Exception:  # noqa: BLE001 - a bad index function must not break the cache
@@ -395,7 +397,7 @@ def _checker_for(resource: str) -> decode.Checker | None:
 class SharedInformerFactory:
     """One all-namespaces informer per resource, shared by every controller."""
 
-    def __init__(self, client: Any, clock: Clock | None = None, *,
+    def __init__(self, client: Client, clock: Clock | None = None, *,
                  transforms: dict[str, Callable[[Obj], Obj]] | None = None) -> None:
         """``transforms``: resource -> transform for its informer (default: compact terminal pods)."""
         self.client = client

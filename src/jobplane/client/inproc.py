@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
 
 from jobplane.api import errors
 from jobplane.api.registry import ResourceInfo, resolve
-from jobplane.apiserver.service import binding_target
+from jobplane.apiserver.service import ApiService, binding_target
 from jobplane.client.base import MERGE_PATCH, Client, Obj
 
 
@@ -49,7 +49,7 @@ def _ns(info: ResourceInfo, namespace: str | None) -> str | None:
 
 
 class InProcessClient(Client):
-    def __init__(self, service: Any) -> None:
+    def __init__(self, service: ApiService) -> None:
         self.service = service
 
     async def get(self, resource: str, name: str, namespace: str | None = None,
@@ -77,8 +77,8 @@ class InProcessClient(Client):
                 raise errors.method_not_supported(info.plural, info.group, "create")
             name = (body.get("metadata") or {}).get("name") or ""
             if subresource == "eviction":
-                return await self.service.evict(namespace, name, _copy(body))
-            return await self.service.bind(namespace, name, binding_target(name, body))
+                return await self.service.evict(namespace or "", name, _copy(body))
+            return await self.service.bind(namespace or "", name, binding_target(name, body))
         return await self.service.create(info, _ns(info, namespace), _copy(body))
 
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
@@ -122,7 +122,7 @@ class InProcessClient(Client):
     async def watch(self, resource: str, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
                     field_selector: str | None = None, timeout_seconds: int | None = None,
-                    allow_bookmarks: bool = False) -> AsyncIterator[tuple[str, Obj]]:
+                    allow_bookmarks: bool = False) -> AsyncGenerator[tuple[str, Obj], None]:
         """Events from the service; ``timeout_seconds`` ends the stream on the service's clock."""
         info = resource_info(resource)
         stream = self.service.watch(info, _ns(info, namespace), resource_version=resource_version,
@@ -139,7 +139,7 @@ class InProcessClient(Client):
                 await stream.aclose()
 
 
-async def _until(stream: AsyncIterator[Any], deadline: Any) -> AsyncIterator[Any]:
+async def _until(stream: AsyncIterator[Any], deadline: Any) -> AsyncGenerator[Any, None]:
     """Items of ``stream`` until the ``deadline`` coroutine finishes."""
     timer = asyncio.ensure_future(deadline)
     try:

@@ -90,7 +90,7 @@ def compact_terminal_pod(pod: Obj) -> Obj:
     if not isinstance(pod, dict) or not is_terminal(pod):
         return pod
     md = pod.get("metadata") or {}
-    memo_key = (md.get("uid"), md.get("resourceVersion"))
+    memo_key = (str(md.get("uid") or ""), str(md.get("resourceVersion") or ""))
     if memo_key[0] and memo_key[1]:
         hit = _recent.get(memo_key)
         if hit is not None:

@@ -1,6 +1,6 @@
 """WorkQueue (client-go's rate-limited delaying queue) on an injected Clock.
 
-Contract (signatures fixed):
+Interface:
 * ``WorkQueue(clock, *, base_delay=0.005, max_delay=1000.0, name="")``
 * ``add(key)``: de-duplicated; a key being processed is re-queued after ``done``.
 * ``add_after(key, seconds)``: delayed add (earliest deadline wins).

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from jobplane.api.errors import StatusError
+from jobplane.client.base import Client
 from jobplane.client.informer import object_key
 from jobplane.client.workqueue import QueueShutDown, WorkQueue
 
@@ -85,7 +86,7 @@ def enqueue_handlers(queue: WorkQueue, key_fn: Callable[[Obj], str | None] = obj
     return {"on_add": add, "on_update": update, "on_delete": add}
 
 
-async def update_with_retry(client: Any, resource: str, namespace: str | None, name: str,
+async def update_with_retry(client: Client, resource: str, namespace: str | None, name: str,
                             mutate: Callable[[Obj], bool], *, uid: str | None = None,
                             subresource: str | None = None, attempts: int = 10) -> Obj | None:
     """GET the live object, let ``mutate`` change it in place (returning False for "nothing
@@ -113,7 +114,7 @@ async def update_with_retry(client: Any, resource: str, namespace: str | None, n
     raise StatusError(409, "Conflict", f"too many conflicts updating {resource} {namespace}/{name}")
 
 
-async def remove_finalizer(client: Any, resource: str, namespace: str | None, name: str, finalizer: str,
+async def remove_finalizer(client: Client, resource: str, namespace: str | None, name: str, finalizer: str,
                            uid: str | None = None) -> Obj | None:
     """Drop ``finalizer`` from ``metadata.finalizers`` (which completes a pending deletion
     when it was the last)."""

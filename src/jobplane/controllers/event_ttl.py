@@ -15,12 +15,16 @@ import asyncio
 import contextlib
 import heapq
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time
+from jobplane.client.base import Client
 from jobplane.client.informer import object_key
 from jobplane.clock import Clock
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +106,7 @@ class ExpiryTracker:
 
 
 class EventTTLController:
-    def __init__(self, client: Any, clock: Clock, ttl: float) -> None:
+    def __init__(self, client: Client, clock: Clock, ttl: float) -> None:
         self.client = client
         self.clock = clock
         self.tracker = ExpiryTracker(ttl)
@@ -223,7 +227,7 @@ class EventTTLController:
             await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     ttl = float(getattr(ctx.settings, "event_ttl", 3600.0))
     if ttl <= 0:
         log.info("event-ttl: disabled (--event-ttl=%s)", ttl)

@@ -20,15 +20,20 @@ Owners of kinds the registry does not know are treated as existing (never collec
 
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import for_kind, resolve
-from jobplane.client.informer import Informer, object_key
+from jobplane.client.base import Client
+from jobplane.client.informer import Informer, SharedInformerFactory, object_key
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import remove_finalizer, run_workers, update_with_retry
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +84,7 @@ def policy_from_finalizers(obj: Obj) -> str:
 
 
 class GarbageCollector:
-    def __init__(self, client: Any, clock: Clock, informers: Any, resources: tuple[str, ...] = MONITORED) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, resources: tuple[str, ...] = MONITORED) -> None:
         self.client = client
         self.clock = clock
         self.queue = WorkQueue(clock, name="garbage-collector")
@@ -89,9 +94,9 @@ class GarbageCollector:
             inf = informers.informer(name)
             inf.add_index(UID_INDEX, _uid_of)
             inf.add_index(OWNER_INDEX, _owner_uids)
-            inf.add_handler(on_add=lambda o, r=resource: self._on_change(r, o),
-                            on_update=lambda old, new, r=resource: self._on_update(r, old, new),
-                            on_delete=lambda o, r=resource: self._on_delete(r, o))
+            inf.add_handler(on_add=functools.partial(self._on_change, resource),
+                            on_update=functools.partial(self._on_update, resource),
+                            on_delete=functools.partial(self._on_delete, resource))
             self.informers[resource] = inf
 
     # -- graph lookups -----------------------------------------------------------------
@@ -239,5 +244,5 @@ class GarbageCollector:
         await run_workers(self.queue, self.reconcile, workers, "garbage-collector")
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     await GarbageCollector(ctx.client, ctx.clock, ctx.informers).run()

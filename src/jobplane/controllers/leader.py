@@ -26,6 +26,8 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time, rfc3339_micro
+from jobplane.client.base import Client
+from jobplane.client.events import EventRecorder
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -80,12 +82,12 @@ class LeaderElector:
     """One candidate. ``run`` acquires, leads until the lease is lost (or the task is
     cancelled) and returns; call it again to stand for election again."""
 
-    def __init__(self, client: Any, clock: Clock, identity: str | None = None, *,
+    def __init__(self, client: Client, clock: Clock, identity: str | None = None, *,
                  namespace: str = LEASE_NAMESPACE, name: str = LEASE_NAME,
                  lease_duration: float = LEASE_DURATION, renew_deadline: float = RENEW_DEADLINE,
                  retry_period: float = RETRY_PERIOD, jitter: float = JITTER_FACTOR,
                  release_on_cancel: bool = True, rng: Callable[[], float] = random.random,
-                 recorder: Any = None) -> None:
+                 recorder: EventRecorder | None = None) -> None:
         if not lease_duration > renew_deadline > retry_period * JITTER_FACTOR:
             raise ValueError("want leaseDuration > renewDeadline > retryPeriod * 1.2")
         self.client = client

@@ -7,53 +7,60 @@ until cancelled. Controllers share informers through ``ctx.informers``.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-from dataclasses import dataclass, field
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
+from jobplane.controllers import (
+    cronjob,
+    event_ttl,
+    garbage_collector,
+    namespace,
+    node_lifecycle,
+    podgc,
+    scheduler,
+    state_metrics,
+    ttl_after_finished,
+)
+from jobplane.controllers.job import controller as job_controller
 from jobplane.settings import Settings
 
 log = logging.getLogger(__name__)
 
-CONTROLLERS = (
-    "jobplane.controllers.garbage_collector",
-    "jobplane.controllers.namespace",
-    "jobplane.controllers.ttl_after_finished",
-    "jobplane.controllers.scheduler",
-    "jobplane.controllers.job.controller",
-    "jobplane.controllers.cronjob",
-    "jobplane.controllers.node_lifecycle",
-    "jobplane.controllers.podgc",
-    "jobplane.controllers.event_ttl",
-    "jobplane.controllers.state_metrics",
-)
 
-
-@dataclass
 class ControllerContext:
-    client: Any  # jobplane.client.base.Client
-    clock: Clock
-    settings: Settings
-    informers: Any = None  # jobplane.client.informer.SharedInformerFactory
-    extra: dict[str, Any] = field(default_factory=dict)
+    """What every controller is given: the client, the clock, the settings and the shared
+    informers (created over ``client`` unless passed in)."""
+
+    def __init__(self, client: Client, clock: Clock, settings: Settings,
+                 informers: SharedInformerFactory | None = None) -> None:
+        self.client = client
+        self.clock = clock
+        self.settings = settings
+        self.informers = informers if informers is not None else SharedInformerFactory(client, clock)
 
 
-async def start_controllers(ctx: ControllerContext, only: tuple[str, ...] | None = None) -> list[asyncio.Task]:
-    """Import and start each controller; a module that does not exist yet is skipped."""
-    if ctx.informers is None:
-        from jobplane.client.informer import SharedInformerFactory
+Controller = Callable[[ControllerContext], Coroutine[Any, Any, None]]
 
-        ctx.informers = SharedInformerFactory(ctx.client, ctx.clock)
-    tasks = []
-    for name in only or CONTROLLERS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                log.debug("controller %s not available", name)
-                continue
-            raise
-        tasks.append(asyncio.create_task(module.run(ctx), name=name))
-    return tasks
+# module name -> entry point, in start order
+CONTROLLERS: dict[str, Controller] = {
+    "jobplane.controllers.garbage_collector": garbage_collector.run,
+    "jobplane.controllers.namespace": namespace.run,
+    "jobplane.controllers.ttl_after_finished": ttl_after_finished.run,
+    "jobplane.controllers.scheduler": scheduler.run,
+    "jobplane.controllers.job.controller": job_controller.run,
+    "jobplane.controllers.cronjob": cronjob.run,
+    "jobplane.controllers.node_lifecycle": node_lifecycle.run,
+    "jobplane.controllers.podgc": podgc.run,
+    "jobplane.controllers.event_ttl": event_ttl.run,
+    "jobplane.controllers.state_metrics": state_metrics.run,
+}
+
+
+async def start_controllers(ctx: ControllerContext,
+                            only: tuple[str, ...] | None = None) -> list[asyncio.Task[None]]:
+    """Start each controller (``only``: a subset, by module name; an unknown name is a KeyError)."""
+    return [asyncio.create_task(CONTROLLERS[name](ctx), name=name) for name in only or CONTROLLERS]

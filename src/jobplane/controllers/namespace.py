@@ -15,13 +15,18 @@ its leftovers deleted the same way.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import NAMESPACES, RESOURCES, ResourceInfo
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import run_workers, update_with_retry
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +50,7 @@ def _terminating(ns: Obj | None) -> bool:
 
 
 class NamespaceController:
-    def __init__(self, client: Any, clock: Clock, informers: Any) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory) -> None:
         self.client = client
         self.clock = clock
         self.namespaces = informers.informer("namespaces")
@@ -133,5 +138,5 @@ class NamespaceController:
         await run_workers(self.queue, self.reconcile, workers, "namespace")
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     await NamespaceController(ctx.client, ctx.clock, ctx.informers).run()

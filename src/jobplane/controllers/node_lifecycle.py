@@ -11,11 +11,16 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, parse_time, rfc3339
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -54,7 +59,7 @@ def unknown_conditions(node: Obj, now: str) -> list[Obj]:
 
 
 class NodeLifecycle:
-    def __init__(self, client: Any, clock: Clock, informers: Any, *, grace: float = NODE_GRACE,
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, *, grace: float = NODE_GRACE,
                  pod_grace: float = POD_GRACE) -> None:
         self.client = client
         self.clock = clock
@@ -116,8 +121,6 @@ class NodeLifecycle:
             await self.clock.sleep(MONITOR_PERIOD)
 
 
-async def run(ctx: Any) -> None:
-    """Controller entry point; ``ctx.extra`` may set ``node_grace`` / ``node_lost_pod_grace``."""
-    extra = getattr(ctx, "extra", {}) or {}
-    await NodeLifecycle(ctx.client, ctx.clock, ctx.informers, grace=float(extra.get("node_grace", NODE_GRACE)),
-                        pod_grace=float(extra.get("node_lost_pod_grace", POD_GRACE))).run()
+async def run(ctx: ControllerContext) -> None:
+    """Controller entry point (``controllers.manager``)."""
+    await NodeLifecycle(ctx.client, ctx.clock, ctx.informers).run()

@@ -12,12 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time
-from jobplane.client.informer import object_key
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory, object_key
 from jobplane.clock import Clock
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +57,7 @@ def pods_to_delete(terminated: list[Obj], threshold: int) -> list[Obj]:
 
 
 class PodGCController:
-    def __init__(self, client: Any, clock: Clock, informers: Any, threshold: int) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, threshold: int) -> None:
         self.client = client
         self.clock = clock
         self.threshold = threshold
@@ -104,7 +108,7 @@ class PodGCController:
             await self.clock.sleep(GC_CHECK_PERIOD)
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     threshold = int(getattr(ctx.settings, "terminated_pod_gc_threshold", 12500))
     if threshold <= 0:
         log.info("podgc: terminated pod GC disabled (--terminated-pod-gc-threshold=%d)", threshold)

@@ -13,12 +13,18 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, key_of, parse_time, rfc3339
 from jobplane.api.resources import SCHEDULED_RESOURCES, pod_requests, quantity
+from jobplane.client.base import Client
+from jobplane.client.events import EventRecorder
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -184,7 +190,7 @@ def score(requests: dict[str, float], used: dict[str, float], alloc: dict[str, f
 # ------------------------------------------------------------------ controller
 
 class Scheduler:
-    def __init__(self, client: Any, clock: Clock, informers: Any, recorder: Any) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, recorder: EventRecorder) -> None:
         from jobplane.client.workqueue import WorkQueue
 
         self.client = client
@@ -328,10 +334,8 @@ class Scheduler:
                 raise
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     """Controller entry point (``controllers.manager``)."""
-    from jobplane.client.events import EventRecorder
-
     recorder = EventRecorder(ctx.client, SCHEDULER_NAME, ctx.clock)
     await Scheduler(ctx.client, ctx.clock, ctx.informers, recorder).run()
 

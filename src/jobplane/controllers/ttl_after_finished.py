@@ -11,13 +11,18 @@ No events are emitted (as upstream).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import enqueue_handlers, run_workers
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +59,12 @@ def time_left(job: Obj, now: float) -> float | None:
     if finished > now:
         log.info("job %s/%s: found Job finished in the future, likely clock skew; cleanup deferred",
                  job["metadata"].get("namespace"), job["metadata"].get("name"))
-    ttl = job["spec"]["ttlSecondsAfterFinished"]
+    ttl = float(job["spec"]["ttlSecondsAfterFinished"])
     return finished + ttl - now
 
 
 class TTLAfterFinishedController:
-    def __init__(self, client: Any, clock: Clock, informers: Any) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory) -> None:
         self.client = client
         self.clock = clock
         self.jobs = informers.informer("jobs")
@@ -105,5 +110,5 @@ class TTLAfterFinishedController:
         await run_workers(self.queue, self.reconcile, workers, "ttl-after-finished")
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     await TTLAfterFinishedController(ctx.client, ctx.clock, ctx.informers).run()

@@ -14,21 +14,23 @@ def open_store(database: str, data_dir: Path, *, history: int | None = None,
     The caller still awaits ``start()``."""
     from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 
-    bounds = {"history": DEFAULT_HISTORY if history is None else history,
-              "history_bytes": DEFAULT_HISTORY_BYTES if history_bytes is None else history_bytes}
+    kept = DEFAULT_HISTORY if history is None else history
+    kept_bytes = DEFAULT_HISTORY_BYTES if history_bytes is None else history_bytes
     if database == "sqlite":
         from jobplane.storage.sqlite import SqliteStore
 
-        return SqliteStore(Path(data_dir) / "state.db", **bounds)
+        return SqliteStore(Path(data_dir) / "state.db", history=kept, history_bytes=kept_bytes)
     if database == "memory":
         from jobplane.storage.memory import MemoryStore
 
-        return MemoryStore(**bounds)
+        return MemoryStore(history=kept, history_bytes=kept_bytes)
     if database.startswith(("postgresql://", "postgres://")):
         from jobplane.storage.postgres import PostgresStore
 
         dsn, schema = split_schema(database)
-        return PostgresStore(dsn, schema=schema, **bounds) if schema else PostgresStore(dsn, **bounds)
+        if schema:
+            return PostgresStore(dsn, schema=schema, history=kept, history_bytes=kept_bytes)
+        return PostgresStore(dsn, history=kept, history_bytes=kept_bytes)
     raise ValueError(f"unknown database {database!r}: want sqlite, memory or a postgresql:// URL")
 
 

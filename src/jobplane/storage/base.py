@@ -30,7 +30,7 @@ Contract (tests/conformance runs it against every backend):
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -123,7 +123,7 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     def watch(self, prefix: str, from_rev: int | None = None, predicate: Predicate | None = None
-              ) -> AsyncIterator[WatchEvent]:
+              ) -> AsyncGenerator[WatchEvent, None]:
         """Async iterator of changes (see module doc). Raises Expired on first iteration
         when ``from_rev`` is compacted. Closing the iterator (aclose) stops the watch."""
 

@@ -28,7 +28,8 @@ class MemoryStore(MirroredStore):
         if isinstance(results[0], BaseException):
             raise results[0]
         self._mirror.apply(changes)
-        return orjson.loads(changes[0].data)  # a private copy, as a durable store's round trip gives
+        stored: dict[str, Any] = orjson.loads(changes[0].data)  # a private copy, as a durable store's gives
+        return stored
 
     async def create(self, key: str, obj: dict[str, Any]) -> dict[str, Any]:
         return self._write("create", key, obj, None)

@@ -21,7 +21,7 @@ import asyncio
 import bisect
 import collections
 import itertools
-from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
 from typing import Any
 
 import orjson
@@ -66,7 +66,7 @@ class _Event(WatchEvent):
         self._object: dict[str, Any] | None = None
         self._prev_object: dict[str, Any] | None = None
 
-    @property  # type: ignore[override]
+    @property
     def object(self) -> dict[str, Any]:
         if self._object is None:
             self._object = orjson.loads(self._data)  # type: ignore[arg-type]
@@ -76,7 +76,7 @@ class _Event(WatchEvent):
     def object(self, value: dict[str, Any]) -> None:
         self._object = value
 
-    @property  # type: ignore[override]
+    @property
     def prev_object(self) -> dict[str, Any] | None:
         if self._prev_object is None and self._prev_data is not None:
             self._prev_object = orjson.loads(self._prev_data)
@@ -336,7 +336,7 @@ class Mirror:
             last = key
         return ListResult(items, at_rev)
 
-    async def watch(self, prefix: str, from_rev: int, predicate: Predicate | None) -> AsyncIterator[WatchEvent]:
+    async def watch(self, prefix: str, from_rev: int, predicate: Predicate | None) -> AsyncGenerator[WatchEvent, None]:
         """Replay history after ``from_rev`` then live changes (see storage.base)."""
         if self.closed:
             return

@@ -3,7 +3,7 @@ get/list/watch are answered from memory, never from the database."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
 import orjson
@@ -26,7 +26,8 @@ class MirroredStore(Store):
         return self._mirror.count_prefix(prefix)
 
     async def get(self, key: str) -> dict[str, Any]:
-        return orjson.loads(await self.get_bytes(key))
+        obj: dict[str, Any] = orjson.loads(await self.get_bytes(key))
+        return obj
 
     async def get_bytes(self, key: str) -> bytes:
         data = self._mirror.get_bytes(key)
@@ -45,7 +46,7 @@ class MirroredStore(Store):
         return self._mirror.list(prefix, predicate, limit, continue_token, raw=True, label_hint=label_hint)
 
     def watch(self, prefix: str, from_rev: int | None = None, predicate: Predicate | None = None
-              ) -> AsyncIterator[WatchEvent]:
+              ) -> AsyncGenerator[WatchEvent, None]:
         # "from now" is the revision at call time, so nothing between this call and the
         # first iteration is lost.
         return self._mirror.watch(prefix, self._mirror.rev if from_rev is None else from_rev, predicate)

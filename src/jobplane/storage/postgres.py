@@ -90,7 +90,9 @@ class PostgresStore(BatchedStore):
         t = self._t
         async with self._rconn.transaction():
             await self._rconn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            (rev,) = await (await self._rconn.execute(f"SELECT rev FROM {t}meta WHERE id = 1")).fetchone()
+            meta_row = await (await self._rconn.execute(f"SELECT rev FROM {t}meta WHERE id = 1")).fetchone()
+            assert meta_row is not None  # _ensure_schema inserts it
+            (rev,) = meta_row
             objects = [(k, r, bytes(o)) for k, r, o in
                        await (await self._rconn.execute(f"SELECT key, rev, obj FROM {t}kv")).fetchall()]
             changes: list[Change] = []

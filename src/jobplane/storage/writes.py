@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from jobplane.storage.base import KeyExists, KeyNotFound, RevisionConflict
+from jobplane.storage.base import KeyExists, KeyNotFound, RevisionConflict, WatchEvent
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
 TYPE_CODES = {ADDED: 0, MODIFIED: 1, DELETED: 2}
@@ -42,7 +42,7 @@ class Change:
         self.labels = labels
         # decoded WatchEvent shared by the live watchers that still have to deliver this
         # change (``pending`` of them); dropped when the last one has, so history keeps bytes only
-        self.event: Any = None
+        self.event: WatchEvent | None = None
         self.pending = 0
 
 
@@ -92,7 +92,7 @@ def plan(ops: list[WriteOp], lookup: Lookup, rev: int) -> tuple[list[Change], li
                 if op.expected_rv and str(cur[0]) != str(op.expected_rv):
                     raise RevisionConflict(op.key)
                 etype, prev = (DELETED if op.op == "delete" else MODIFIED), cur[1]
-            source = orjson.loads(prev) if etype == DELETED else op.obj
+            source = orjson.loads(prev) if etype == DELETED and prev is not None else op.obj
             if not isinstance(source, dict):
                 raise TypeError(f"object for {op.key} must be a dict")
             result = with_revision(source, rev + 1)

@@ -1,4 +1,5 @@
-"""HTTP layer against a fake service: routing, auth, negotiation, verbs, errors, watch."""
+"""HTTP layer against the real ApiService over a memory store: routing, auth, negotiation,
+verbs, errors, watch. ``RecordingService`` also notes what each verb was asked."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from jobplane.api import errors
-from jobplane.apiserver.http import RouteTable, create_app
+from jobplane.api import registry
+from jobplane.apiserver.http import HANDLER_KEY, RouteTable, create_app
 from jobplane.apiserver.openapi_routes import OpenApiV3
-
-from .fakes import FakeService
+from jobplane.apiserver.service import ApiService
+from jobplane.clock import FakeClock
+from jobplane.storage.memory import MemoryStore
 
 TOKEN = "s3cret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -22,6 +24,7 @@ TABLE_ACCEPT = ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json;a
 AGG_ACCEPT = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json;"
               "g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,application/json")
 JOBS = "/apis/batch/v1/namespaces/default/jobs"
+JOBS_INFO = registry.JOBS
 
 
 def job(name: str = "pi", **spec) -> dict:
@@ -30,17 +33,63 @@ def job(name: str = "pi", **spec) -> dict:
                                            "restartPolicy": "Never"}}, **spec}}
 
 
+class RecordingService(ApiService):
+    """The real service; each verb the HTTP layer calls is noted as (verb, args, kwargs)."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        super().__init__(store, FakeClock())
+        self.calls: list[tuple[str, tuple, dict]] = []
+
+    async def create(self, info, namespace, body, *, dry_run=False):
+        self.calls.append(("create", (info.plural, namespace), {"dry_run": dry_run, "body": body}))
+        return await super().create(info, namespace, body, dry_run=dry_run)
+
+    async def list(self, info, namespace, *, label_selector=None, field_selector=None, limit=None,
+                   continue_=None):
+        self.calls.append(("list", (info.plural, namespace), {"label_selector": label_selector,
+                                                              "field_selector": field_selector, "limit": limit}))
+        return await super().list(info, namespace, label_selector=label_selector, field_selector=field_selector,
+                                  limit=limit, continue_=continue_)
+
+    def watch(self, info, namespace, *, resource_version=None, label_selector=None, field_selector=None):
+        self.calls.append(("watch", (info.plural, namespace), {"resource_version": resource_version,
+                                                               "field_selector": field_selector}))
+        return super().watch(info, namespace, resource_version=resource_version, label_selector=label_selector,
+                             field_selector=field_selector)
+
+    async def update(self, info, namespace, name, body, subresource=None, *, dry_run=False):
+        self.calls.append(("update", (info.plural, namespace, name, subresource), {"body": body}))
+        return await super().update(info, namespace, name, body, subresource, dry_run=dry_run)
+
+    async def delete_ex(self, info, namespace, name, *, propagation_policy=None, grace_period_seconds=None,
+                        preconditions=None, dry_run=False):
+        self.calls.append(("delete", (info.plural, namespace, name),
+                           {"propagation_policy": propagation_policy, "grace_period_seconds": grace_period_seconds,
+                            "dry_run": dry_run}))
+        return await super().delete_ex(info, namespace, name, propagation_policy=propagation_policy,
+                                       grace_period_seconds=grace_period_seconds, preconditions=preconditions,
+                                       dry_run=dry_run)
+
+
+async def serve(service: ApiService, pods_dir) -> TestClient:
+    openapi = OpenApiV3({"api/v1": b'{"a":1}', "apis/batch/v1": b'{"b":2}'})
+    client = TestClient(TestServer(create_app(service, token=TOKEN, pods_dir=pods_dir, openapi=openapi)))
+    await client.start_server()
+    return client
+
+
 @pytest.fixture
 async def env(tmp_path):
-    service = FakeService()
-    openapi = OpenApiV3({"api/v1": b'{"a":1}', "apis/batch/v1": b'{"b":2}'})
-    app = create_app(service, token=TOKEN, pods_dir=tmp_path, openapi=openapi)
-    client = TestClient(TestServer(app))
-    await client.start_server()
+    store = MemoryStore()
+    await store.start()
+    service = RecordingService(store)
+    await service.ensure_default_namespaces()
+    client = await serve(service, tmp_path)
     try:
         yield client, service
     finally:
         await client.close()
+        await store.close()
 
 
 def test_route_parsing():
@@ -159,10 +208,15 @@ async def test_openapi_index_and_hashed_docs(env):
 
 async def test_create_get_list_table(env, monkeypatch):
     client, service = env
-    resp = await client.post(JOBS + "?fieldValidation=Strict", data=orjson.dumps(job()),
+    labelled = job()
+    labelled["metadata"]["labels"] = {"a": "b"}
+    resp = await client.post(JOBS + "?fieldValidation=Strict", data=orjson.dumps(labelled),
                              headers={**AUTH, "Content-Type": "application/json"})
     assert resp.status == 201, await resp.text()
     assert (await resp.json())["metadata"]["namespace"] == "default"
+    resp = await client.post(JOBS, data=orjson.dumps(job("unlabelled")),
+                             headers={**AUTH, "Content-Type": "application/json"})
+    assert resp.status == 201, await resp.text()
     resp = await client.get(JOBS + "/pi", headers=AUTH)
     assert (await resp.json())["metadata"]["name"] == "pi"
     resp = await client.get(JOBS + "?limit=500&labelSelector=a%3Db", headers=AUTH)
@@ -178,7 +232,7 @@ async def test_create_get_list_table(env, monkeypatch):
     monkeypatch.setattr("jobplane.api.printers.to_table", fake_table)
     resp = await client.get(JOBS + "?limit=500", headers={**AUTH, "Accept": TABLE_ACCEPT})
     assert (await resp.json())["kind"] == "Table"
-    assert seen == {"kind": "Job", "n": 1, "meta": {"resourceVersion": str(service.rv)}}
+    assert seen == {"kind": "Job", "n": 2, "meta": {"resourceVersion": str(service.store.current_revision())}}
     # kubectl's table pages come back as one: the service is asked for everything
     assert service.calls[-1][2]["limit"] is None
 
@@ -208,12 +262,14 @@ async def test_create_errors(env):
 
 async def test_yaml_body_and_dry_run(env):
     client, service = env
-    text = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: y\nspec: {}\n"
+    text = ("apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: y\nspec:\n  template:\n    spec:\n"
+            "      restartPolicy: Never\n      containers:\n      - {name: c, image: busybox}\n")
     resp = await client.post(JOBS + "?dryRun=All", data=text,
                              headers={**AUTH, "Content-Type": "application/yaml"})
-    assert resp.status == 201
+    assert resp.status == 201, await resp.text()
+    assert (await resp.json())["metadata"]["name"] == "y"
     assert service.calls[-1][2]["dry_run"] is True
-    assert ("batch", "default", "y") not in {(k[0].split(".")[-1], k[1], k[2]) for k in service.objects}
+    assert (await client.get(JOBS + "/y", headers=AUTH)).status == 404  # nothing stored
 
 
 async def test_update_patch_delete(env):
@@ -248,6 +304,10 @@ async def test_update_patch_delete(env):
     assert resp.status == 202
     resp = await client.delete(JOBS + "/pi?gracePeriodSeconds=0", headers=AUTH)
     assert resp.status == 200 and service.calls[-1][2]["grace_period_seconds"] == 0
+    # the foregroundDeletion finalizer holds it; without the garbage collector, drop it by hand
+    resp = await client.patch(JOBS + "/pi", data=b'{"metadata":{"finalizers":null}}',
+                              headers={**AUTH, "Content-Type": "application/merge-patch+json"})
+    assert resp.status == 200, await resp.text()
     resp = await client.delete(JOBS + "/pi", headers=AUTH)
     assert resp.status == 404
     resp = await client.delete(JOBS, data=b'{"propagationPolicy":"Sideways"}', headers=h)
@@ -256,15 +316,15 @@ async def test_update_patch_delete(env):
 
 async def test_watch_stream(env):
     client, service = env
-    resp = await client.get(JOBS + "?watch=true&resourceVersion=5", headers=AUTH)
+    rv = str(service.store.current_revision())
+    resp = await client.get(JOBS + f"?watch=true&resourceVersion={rv}", headers=AUTH)
     assert resp.status == 200
-    obj = {"kind": "Job", "apiVersion": "batch/v1", "metadata": {"name": "a", "resourceVersion": "6"}}
-    service.events.put_nowait(("ADDED", obj))
+    assert service.calls[-1][0] == "watch" and service.calls[-1][2]["resource_version"] == rv
+    obj = await service.create(JOBS_INFO, "default", job("a"))
     line = await asyncio.wait_for(resp.content.readline(), 5)
     assert orjson.loads(line) == {"type": "ADDED", "object": obj}
-    service.events.put_nowait(None)
+    client.server.app[HANDLER_KEY].close_streams()  # what server shutdown does
     assert await asyncio.wait_for(resp.content.read(), 5) == b""
-    assert service.calls[-1][2]["resource_version"] == "5"
 
 
 async def test_watch_single_object_and_timeout(env):
@@ -275,11 +335,18 @@ async def test_watch_single_object_and_timeout(env):
     assert service.calls[-1][2]["field_selector"] == "metadata.name=pi"
 
 
-async def test_watch_error_event(env):
-    client, service = env
-    service.watch_error = errors.gone("too old resource version: 1 (50)")
-    resp = await client.get(JOBS + "?watch=1&resourceVersion=1", headers=AUTH)
-    events = [orjson.loads(x) for x in (await asyncio.wait_for(resp.content.read(), 5)).splitlines()]
+async def test_watch_error_event(tmp_path):
+    store = MemoryStore(history=1)  # the four default namespaces leave revisions 1-3 compacted
+    await store.start()
+    service = ApiService(store, FakeClock())
+    await service.ensure_default_namespaces()
+    client = await serve(service, tmp_path)
+    try:
+        resp = await client.get(JOBS + "?watch=1&resourceVersion=1", headers=AUTH)
+        events = [orjson.loads(x) for x in (await asyncio.wait_for(resp.content.read(), 5)).splitlines()]
+    finally:
+        await client.close()
+        await store.close()
     assert events == [{"type": "ERROR", "object": {
         "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-        "message": "too old resource version: 1 (50)", "reason": "Expired", "code": 410}}]
+        "message": "too old resource version: 1 (4)", "reason": "Expired", "code": 410}}]

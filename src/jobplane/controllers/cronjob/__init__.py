@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     from jobplane.controllers.cronjob.controller import CronJobController
 
     await CronJobController(ctx).run()

@@ -12,13 +12,16 @@ import copy
 import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane import metrics
 from jobplane.api import errors, meta
 from jobplane.client.events import EventRecorder
 from jobplane.client.workqueue import QueueShutDown, WorkQueue
 from jobplane.controllers.cronjob import schedule as sched
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +43,7 @@ def job_finished(job: Obj) -> str | None:
     """"Complete" or "Failed" when the job has that condition True, else None."""
     for cond in (job.get("status") or {}).get("conditions") or ():
         if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
-            return cond["type"]
+            return str(cond["type"])
     return None
 
 
@@ -81,7 +84,7 @@ def object_ref(job: Obj) -> Obj:
 
 
 class CronJobController:
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: ControllerContext) -> None:
         self.client = ctx.client
         self.clock = ctx.clock
         self.cronjobs = ctx.informers.informer("cronjobs")
@@ -220,8 +223,8 @@ class CronJobController:
                                     f"Saw completed job: {md['name']}, status: {finished}")
             elif finished == "Complete" and not in_active:
                 done_at = (job.get("status") or {}).get("completionTime")
-                last = status.get("lastSuccessfulTime")
-                if done_at and (not last or meta.parse_time(done_at) > meta.parse_time(last)):
+                done, last = meta.parse_time(done_at), meta.parse_time(status.get("lastSuccessfulTime"))
+                if done is not None and (last is None or done > last):
                     status["lastSuccessfulTime"] = done_at
         for ref in list(status.get("active") or ()):
             if ref.get("uid") in seen:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -45,7 +45,7 @@ def parse_go_duration(text: str) -> float:
     return total
 
 
-def load_zone(name: str | None) -> ZoneInfo | type[UTC] | None:
+def load_zone(name: str | None) -> tzinfo | None:
     """IANA zone; None when unset (the controller then uses UTC, as kube-controller-manager
     in a container does). Raises ScheduleError for an unknown zone."""
     if name is None:
@@ -60,7 +60,7 @@ def load_zone(name: str | None) -> ZoneInfo | type[UTC] | None:
 class Schedule:
     expr: str  # five-field form, or "" for @every
     every: float = 0.0
-    zone: object = UTC
+    zone: tzinfo = UTC
 
     def next(self, after: datetime) -> datetime:
         """The first activation strictly after ``after`` (robfig's Schedule.Next)."""
@@ -68,9 +68,9 @@ class Schedule:
             # robfig: @every rounds the start down to the second and adds the interval
             base = after.replace(microsecond=0)
             return base + timedelta(seconds=self.every)
-        local = after.astimezone(self.zone).replace(microsecond=0)  # type: ignore[arg-type]
+        local = after.astimezone(self.zone).replace(microsecond=0)
         try:
-            nxt = croniter(self.expr, local, day_or=True).get_next(datetime)
+            nxt: datetime = croniter(self.expr, local, day_or=True).get_next(datetime)
         except CroniterBadDateError as exc:
             raise ScheduleError("failed to find next date") from exc
         return nxt.astimezone(UTC)

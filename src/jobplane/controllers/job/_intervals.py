@@ -5,7 +5,7 @@ string form come from ``jobplane.api.intervals``."""
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from jobplane.api.intervals import format_intervals, parse_lenient
 
@@ -19,7 +19,7 @@ class Intervals:
         self.items: list[tuple[int, int]] = items or []
         self._lasts: list[int] | None = None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[tuple[int, int]]:
         return iter(self.items)
 
     def __len__(self) -> int:

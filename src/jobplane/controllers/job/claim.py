@@ -12,6 +12,8 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.selectors import from_label_selector_dict
+from jobplane.client.base import Client
+from jobplane.client.informer import Informer
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job.pod_control import PodControl
 from jobplane.controllers.job.pods import (
@@ -46,13 +48,13 @@ def orphan_index(pod: Obj) -> list[str]:
     return [meta(pod).get("namespace") or ""]
 
 
-def add_indexes(pods: Any) -> None:
+def add_indexes(pods: Informer) -> None:
     """Register the indexes ``claim_pods`` reads on the pod informer."""
     pods.add_index(IDX_BY_OWNER, owner_index)
     pods.add_index(IDX_ORPHANS, orphan_index)
 
 
-async def _can_adopt(client: Any, job: Obj) -> bool:
+async def _can_adopt(client: Client, job: Obj) -> bool:
     """Adopt only for a Job that, read fresh, still exists with this UID and is not deleting."""
     m = job["metadata"]
     try:
@@ -64,7 +66,7 @@ async def _can_adopt(client: Any, job: Obj) -> bool:
     return fresh["metadata"].get("uid") == m["uid"] and not fresh["metadata"].get("deletionTimestamp")
 
 
-async def claim_pods(job: Obj, pods: Any, client: Any, pod_control: PodControl) -> list[Obj]:
+async def claim_pods(job: Obj, pods: Informer, client: Client, pod_control: PodControl) -> list[Obj]:
     """Owned pods that still match the selector, plus matching orphans adopted now;
     owned pods that stopped matching are released (ClaimPods)."""
     m = job["metadata"]

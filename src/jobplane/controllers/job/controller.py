@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -54,6 +54,9 @@ from jobplane.controllers.job.status_writer import StatusWriter
 from jobplane.controllers.job.tracking import SyncContext
 from jobplane.controllers.job.view import JobView
 
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
+
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
@@ -70,7 +73,7 @@ class JobController:
     """Owns the informers, queues, expectations and back-off store, and wires the parts
     together; ``sync_job`` is the reconcile of one job key."""
 
-    def __init__(self, ctx: Any, *, workers: int = 4) -> None:
+    def __init__(self, ctx: ControllerContext, *, workers: int = 4) -> None:
         self.client = ctx.client
         self.clock = ctx.clock
         self.settings = ctx.settings
@@ -152,7 +155,7 @@ class JobController:
         if ref is not None:
             if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
                 return
-            job = self.view.resolve_controller_ref(meta(pod).get("namespace"), ref)
+            job = self.view.resolve_controller_ref(meta(pod).get("namespace") or "", ref)
             if job is not None and jobspec.managed_by_external(job):
                 return
             if job is not None and not jobspec.is_finished(job):
@@ -275,11 +278,11 @@ class JobController:
                     action[0] = "pods_created"
                 elif active_count < before:
                     action[0] = "pods_deleted"
-            completions = jobspec.completions(job)
-            if completions is None:
+            wanted = jobspec.completions(job)
+            if wanted is None:
                 complete = ctx.succeeded > 0 and active_count == 0
             else:
-                complete = ctx.succeeded >= completions and active_count == 0
+                complete = ctx.succeeded >= wanted and active_count == 0
             if complete:
                 ctx.finished_condition = st.success_condition(
                     st.REASON_COMPLETIONS_REACHED, st.MSG_COMPLETIONS_REACHED, now)
@@ -329,6 +332,6 @@ def _count_indexes(text: str | None) -> int:
     return sum(hi - lo + 1 for lo, hi in parse_lenient(text))
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     """Controller-manager entry point: run the Job controller until cancelled."""
     await JobController(ctx).run()

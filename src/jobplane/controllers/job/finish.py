@@ -49,4 +49,4 @@ def past_active_deadline(job: Obj, now: float) -> bool:
     start = parse_time(jobspec.status(job).get("startTime"))
     if ads is None or start is None or jobspec.is_suspended(job):
         return False
-    return now - start >= ads
+    return bool(now - start >= ads)

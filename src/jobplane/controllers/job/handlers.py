@@ -12,7 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane.api.meta import parse_time
+from jobplane.client.informer import Informer
 from jobplane.client.workqueue import WorkQueue
+from jobplane.clock import Clock
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job.claim import IDX_BY_OWNER
 from jobplane.controllers.job.pods import (
@@ -31,7 +33,7 @@ Obj = dict[str, Any]
 class JobEventHandlers:
     """Job and pod informer handlers feeding the job queue and the orphan-pod queue."""
 
-    def __init__(self, *, view: JobView, pods: Any, queue: WorkQueue, orphan_queue: WorkQueue, clock: Any,
+    def __init__(self, *, view: JobView, pods: Informer, queue: WorkQueue, orphan_queue: WorkQueue, clock: Clock,
                  batch_period: float, expectations: Expectations,
                  finalizer_expectations: FinalizerExpectations, metrics: Any = None) -> None:
         self.metrics = metrics
@@ -123,7 +125,7 @@ class JobEventHandlers:
             return
         ref = controller_ref(pod)
         if ref is not None:
-            job = self.view.resolve_controller_ref(meta(pod).get("namespace"), ref)
+            job = self.view.resolve_controller_ref(meta(pod).get("namespace") or "", ref)
             if job is None:
                 if has_tracking_finalizer(pod):
                     self._enqueue_orphan(pod)
@@ -143,7 +145,7 @@ class JobEventHandlers:
         if meta(cur).get("deletionTimestamp"):
             self.delete_pod(cur, final=False)
         finalizer_removed = not has_tracking_finalizer(cur)
-        ns = meta(cur).get("namespace")
+        ns = meta(cur).get("namespace") or ""
         cur_ref, old_ref = controller_ref(cur), controller_ref(old)
         ref_changed = cur_ref != old_ref
         if ref_changed and old_ref is not None:
@@ -177,7 +179,7 @@ class JobEventHandlers:
             if has_fin:
                 self._enqueue_orphan(pod)
             return
-        job = self.view.resolve_controller_ref(meta(pod).get("namespace"), ref)
+        job = self.view.resolve_controller_ref(meta(pod).get("namespace") or "", ref)
         if job is None or jobspec.is_finished(job):
             if has_fin:
                 self._enqueue_orphan(pod)

@@ -88,16 +88,17 @@ def only_replace_failed_pods(job: Obj) -> bool:
 def managed_by_external(job: Obj) -> str | None:
     value = spec(job).get("managedBy")
     if value and value != JOB_CONTROLLER_NAME:
-        return value
+        return str(value)
     return None
 
 
 def uid(job: Obj) -> str:
-    return job["metadata"]["uid"]
+    return str(job["metadata"]["uid"])
 
 
 def find_condition(job: Obj, ctype: str) -> Obj | None:
-    for c in status(job).get("conditions") or ():
+    conditions: list[Obj] = status(job).get("conditions") or []
+    for c in conditions:
         if c.get("type") == ctype:
             return c
     return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane.client.workqueue import WorkQueue
+from jobplane.clock import Clock
 from jobplane.controllers.job import indexed, jobspec
 from jobplane.controllers.job.backoff import BackoffStore
 from jobplane.controllers.job.pod_control import PodControl
@@ -55,7 +56,7 @@ def pod_bodies(job: Obj, ctx: SyncContext, diff: int, indexes: list[int] | None)
 class PodManager:
     """Runs manageJob for one sync: returns the new active count and the first error."""
 
-    def __init__(self, *, clock: Any, queue: WorkQueue, backoff: BackoffStore, pod_control: PodControl) -> None:
+    def __init__(self, *, clock: Clock, queue: WorkQueue, backoff: BackoffStore, pod_control: PodControl) -> None:
         self.clock = clock
         self.queue = queue
         self.backoff = backoff

@@ -15,6 +15,7 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.patch import JSON_PATCH
+from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
 from jobplane.controllers.base import remove_finalizer
 from jobplane.controllers.job import status as st
@@ -27,6 +28,7 @@ from jobplane.controllers.job.pods import (
     pod_uid,
     remove_finalizer_patch,
 )
+from jobplane.metrics import JobMetrics
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +54,8 @@ def _delete_outcome(pods: list[Obj], results: list[Exception | None]) -> tuple[i
 class PodControl:
     """Creates, deletes and patches one Job's pods, recording events on the Job."""
 
-    def __init__(self, client: Any, recorder: EventRecorder, expectations: Expectations,
-                 finalizer_expectations: FinalizerExpectations, metrics: Any = None) -> None:
+    def __init__(self, client: Client, recorder: EventRecorder, expectations: Expectations,
+                 finalizer_expectations: FinalizerExpectations, metrics: JobMetrics | None = None) -> None:
         self.metrics = metrics
         self.client = client
         self.recorder = recorder

@@ -58,7 +58,8 @@ def match_on_exit_codes(pod: Obj, req: Obj) -> Obj | None:
 
 
 def match_on_pod_conditions(pod: Obj, patterns: list[Obj]) -> Obj | None:
-    for cond in (pod.get("status") or {}).get("conditions") or ():
+    conditions: list[Obj] = (pod.get("status") or {}).get("conditions") or []
+    for cond in conditions:
         for pat in patterns:
             if cond.get("type") == pat.get("type") and cond.get("status") == (pat.get("status") or "True"):
                 return cond

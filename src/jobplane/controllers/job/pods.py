@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from jobplane.api.meta import parse_time
+from jobplane.clock import Clock
 from jobplane.controllers.job import jobspec
 
 Obj = dict[str, Any]
@@ -32,7 +33,7 @@ def phase(pod: Obj) -> str:
 
 
 def pod_uid(pod: Obj) -> str:
-    return meta(pod).get("uid", "")
+    return str(meta(pod).get("uid", ""))
 
 
 def has_tracking_finalizer(pod: Obj) -> bool:
@@ -53,7 +54,8 @@ def is_terminating(pod: Obj) -> bool:
 
 
 def ready_condition(pod: Obj) -> Obj | None:
-    for c in (pod.get("status") or {}).get("conditions") or ():
+    conditions: list[Obj] = (pod.get("status") or {}).get("conditions") or []
+    for c in conditions:
         if c.get("type") == "Ready":
             return c
     return None
@@ -75,14 +77,13 @@ def is_pod_failed(pod: Obj, job: Obj) -> bool:
 
 
 def controller_uid(pod: Obj) -> str | None:
-    for ref in meta(pod).get("ownerReferences") or ():
-        if ref.get("controller"):
-            return ref.get("uid")
-    return None
+    ref = controller_ref(pod)
+    return None if ref is None else ref.get("uid")
 
 
 def controller_ref(pod: Obj) -> Obj | None:
-    for ref in meta(pod).get("ownerReferences") or ():
+    refs: list[Obj] = meta(pod).get("ownerReferences") or []
+    for ref in refs:
         if ref.get("controller"):
             return ref
     return None
@@ -129,7 +130,7 @@ def _max_restarts(pod: Obj) -> int:
                 for s in (pod.get("status") or {}).get("containerStatuses") or ()), default=0)
 
 
-def active_pods_key(pod: Obj) -> tuple:
+def active_pods_key(pod: Obj) -> tuple[Any, ...]:
     """Sort key: smaller sorts first = deleted first. Unscheduled < scheduled; Pending <
     Unknown < Running; not ready < ready; ready more recently < longer; more restarts <
     fewer; newer < older."""
@@ -170,7 +171,7 @@ class PodTemplate:
         finalizers = list(tmeta.get("finalizers") or ())
         if TRACKING_FINALIZER not in finalizers:
             finalizers.append(TRACKING_FINALIZER)
-        self._meta = {
+        self._meta: dict[str, Any] = {
             "labels": dict(tmeta.get("labels") or {}),
             "annotations": dict(tmeta.get("annotations") or {}),
             "finalizers": finalizers,
@@ -249,7 +250,7 @@ class Expectations:
     """Creations/deletions this controller issued and has not yet seen in the informer
     (upstream ControllerExpectations: set, not added; expire after 5 minutes)."""
 
-    def __init__(self, clock: Any) -> None:
+    def __init__(self, clock: Clock) -> None:
         self.clock = clock
         self._items: dict[str, list[float]] = {}  # key -> [adds, dels, timestamp]
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane.api.meta import rfc3339
+from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
 from jobplane.client.workqueue import WorkQueue
+from jobplane.clock import Clock
 from jobplane.controllers.job import jobspec, tracking
 from jobplane.controllers.job import status as st
 from jobplane.controllers.job.backoff import BackoffStore
@@ -25,6 +27,7 @@ from jobplane.controllers.job.jobspec import (
 from jobplane.controllers.job.pod_control import PodControl
 from jobplane.controllers.job.tracking import SyncContext
 from jobplane.controllers.job.view import JobView
+from jobplane.metrics import JobMetrics
 
 Obj = dict[str, Any]
 
@@ -32,8 +35,8 @@ Obj = dict[str, Any]
 class StatusWriter:
     """Flushes a sync's counts and conditions to the Job and strips finalizers."""
 
-    def __init__(self, *, client: Any, clock: Any, recorder: EventRecorder, queue: WorkQueue, view: JobView,
-                 backoff: BackoffStore, pod_control: PodControl, metrics: Any = None) -> None:
+    def __init__(self, *, client: Client, clock: Clock, recorder: EventRecorder, queue: WorkQueue, view: JobView,
+                 backoff: BackoffStore, pod_control: PodControl, metrics: JobMetrics | None = None) -> None:
         self.metrics = metrics
         self.client = client
         self.clock = clock
@@ -79,7 +82,7 @@ class StatusWriter:
             needs_flush = True
         if needs_flush:
             await self.write_status(key, ctx)
-            if finished:
+            if finished and ctx.finished_condition is not None:  # _enact_finished needs the condition
                 for type_, reason, message in st.finished_events(ctx.job, ctx.finished_condition):
                     self.recorder.event(ctx.job, type_, reason, message)
                 self.backoff.remove(key)

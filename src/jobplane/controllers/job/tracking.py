@@ -50,7 +50,7 @@ class SyncContext:
 
 def uncounted(job: Obj) -> Obj:
     status = job.setdefault("status", {})
-    u = status.get("uncountedTerminatedPods")
+    u: Obj | None = status.get("uncountedTerminatedPods")
     if u is None:
         u = status["uncountedTerminatedPods"] = {}
     return u

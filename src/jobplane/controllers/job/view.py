@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane.api.selectors import from_label_selector_dict
+from jobplane.client.informer import Informer
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job.pods import meta
 
@@ -34,7 +35,7 @@ class JobView:
     """Jobs from the informer, overlaid with the last status written per key until the
     informer has caught up with it."""
 
-    def __init__(self, jobs: Any) -> None:
+    def __init__(self, jobs: Informer) -> None:
         self.jobs = jobs
         self._written: dict[str, Obj] = {}
 
