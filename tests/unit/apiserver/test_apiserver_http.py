@@ -10,7 +10,7 @@ import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from jobplane.api import registry
+from jobplane.api import errors, registry
 from jobplane.apiserver.http import HANDLER_KEY, RouteTable, create_app
 from jobplane.apiserver.openapi_routes import OpenApiV3
 from jobplane.apiserver.service import ApiService
