@@ -8,7 +8,6 @@ every API request (upstream serves it as a nonResourceURL that RBAC authorizes).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from aiohttp import web
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -17,6 +16,7 @@ from jobplane.api import errors, registry
 from jobplane.apiserver import negotiation
 from jobplane.apiserver.http import ROUTE_KEY, ApiHandler, Route
 from jobplane.metrics import CONTENT_TYPE, Metrics
+from jobplane.storage.base import Store
 
 NON_RESOURCE = ("", "", "", "", "", "")
 
@@ -45,7 +45,7 @@ def request_labels(request: web.Request) -> tuple[str, ...]:
     return (verb, dry_run, info.group, info.version, info.plural, route.subresource or "", scope, "apiserver")
 
 
-def storage_families(store: Any) -> Iterable[Metric]:
+def storage_families(store: Store) -> Iterable[Metric]:
     """apiserver_storage_objects{resource}: objects stored per resource (counted in the
     store's in-memory index, no database read)."""
     count = getattr(store, "count_prefix", None)
@@ -65,7 +65,7 @@ def storage_families(store: Any) -> Iterable[Metric]:
     return [objects, rev]
 
 
-def install(handler: ApiHandler, metrics: Metrics, store: Any) -> None:
+def install(handler: ApiHandler, metrics: Metrics, store: Store) -> None:
     """Observe every request and serve ``/metrics`` from ``metrics``' registry."""
     observe = metrics.requests.observe
 

@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from jobplane import metrics
 from jobplane.api.meta import parse_time
 from jobplane.controllers.cronjob import schedule as sched
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 Obj = dict[str, Any]
 
@@ -69,7 +72,7 @@ def cronjob_families(cronjobs: Iterable[Obj]) -> list[Metric]:
     return [nxt]
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     """Register the collector over the shared Job and CronJob informers until cancelled."""
     jobs = ctx.informers.informer("jobs")
     cronjobs = ctx.informers.informer("cronjobs")
