@@ -21,7 +21,7 @@ import logging
 import os
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from aiohttp import web
@@ -31,8 +31,11 @@ from jobplane.api.meta import parse_time, rfc3339
 from jobplane.apiserver import logs
 from jobplane.clock import Clock
 from jobplane.logstream import TEXT_HEADERS
-from jobplane.storage.base import Expired, KeyNotFound
+from jobplane.storage.base import Expired, KeyNotFound, Store
 from jobplane.storage.records import JobRecords
+
+if TYPE_CHECKING:
+    from jobplane.apiserver.http import ApiHandler
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +56,7 @@ def _safe(part: str) -> str:
 class Archiver:
     """Watches Jobs; writes a record and copies logs once per Job."""
 
-    def __init__(self, store: Any, history_dir: Path, pods_dir: Path | None, token: str | None,
+    def __init__(self, store: Store, history_dir: Path, pods_dir: Path | None, token: str | None,
                  clock: Clock, *, retention: float = DEFAULT_RETENTION, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.store = store
         self.records = JobRecords(store)
@@ -315,7 +318,7 @@ class HistoryRoutes:
         return await asyncio.to_thread(read)
 
 
-def install(handler: Any, store: Any, data_dir: Path, pods_dir: Path | None, token: str | None, clock: Clock,
+def install(handler: ApiHandler, store: Store, data_dir: Path, pods_dir: Path | None, token: str | None, clock: Clock,
             *, retention: float, max_bytes: int) -> Archiver:
     """Mount the routes; the caller runs ``archiver.run()`` as a task."""
     history_dir = data_dir / "history"

@@ -12,6 +12,7 @@ import click
 from jobplane.cli import tabwriter
 from jobplane.cli.common import CliError, Conn, connection_options, parse_duration, run
 from jobplane.cli.run_view import duration
+from jobplane.client.http import HttpClient
 
 Obj = dict[str, Any]
 HISTORY_PATH = "/jobplane/v1/history"
@@ -73,7 +74,7 @@ def history_cmd(all_namespaces: bool, since: str | None, conn: Conn) -> None:
     run(main)
 
 
-async def print_archived(client: Any, target: str, ns: str, index: int | None) -> None:
+async def print_archived(client: HttpClient, target: str, ns: str, index: int | None) -> None:
     """``jobplane logs --archived job/NAME [--index I]``: the newest record's logs."""
     kind, slash, name = target.partition("/")
     if not slash or kind not in ("job", "jobs", "job.batch", "jobs.batch"):

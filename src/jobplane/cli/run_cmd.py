@@ -20,6 +20,8 @@ from jobplane.api.errors import StatusError
 from jobplane.cli import manifests, run_view
 from jobplane.cli.common import CliError, Conn, connection_options, error_text
 from jobplane.cli.logs_cmd import pick_container
+from jobplane.client.base import Client
+from jobplane.client.http import HttpClient
 
 Obj = dict[str, Any]
 
@@ -104,7 +106,7 @@ class LiveOutput:
 class Follower:
     """Watches one Job and its pods until the Job finishes; streams logs as asked."""
 
-    def __init__(self, client: Any, ns: str, job: Obj, out: PlainOutput | LiveOutput, logs: str) -> None:
+    def __init__(self, client: HttpClient, ns: str, job: Obj, out: PlainOutput | LiveOutput, logs: str) -> None:
         self.client = client
         self.ns = ns
         self.name = job["metadata"]["name"]
@@ -125,8 +127,8 @@ class Follower:
         return run_view.snapshot(self.job)
 
     async def run(self) -> run_view.Snapshot:
-        tasks = [asyncio.create_task(self._watch_job()), asyncio.create_task(self._watch_pods()),
-                 asyncio.create_task(self._tick())]
+        tasks: list[asyncio.Task[Any]] = [asyncio.create_task(self._watch_job()),
+                                          asyncio.create_task(self._watch_pods()), asyncio.create_task(self._tick())]
         try:
             self.out.update(self.snap(), self.elapsed(), force=True)
             waiter = asyncio.create_task(self.done.wait())
@@ -261,7 +263,7 @@ def build_job(args: tuple[str, ...], filename: str | None, image: str | None, co
                                    env=env_vars)
 
 
-async def _delete(client: Any, name: str, ns: str) -> None:
+async def _delete(client: Client, name: str, ns: str) -> None:
     with contextlib.suppress(StatusError):
         await client.delete("jobs", name, ns, propagation_policy="Background")
     click.echo(f'job.batch "{name}" deleted')

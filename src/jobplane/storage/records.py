@@ -9,6 +9,7 @@ clients cannot write them, and watches on API prefixes never see them.
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from jobplane.storage.base import KeyExists, KeyNotFound, Store
@@ -43,12 +44,12 @@ class JobRecords:
             return False
         return True
 
-    async def list(self, namespace: str | None = None) -> list[Obj]:
+    async def list(self, namespace: str | None = None) -> builtins.list[Obj]:
         prefix = PREFIX + (f"{namespace}/" if namespace else "")
         result = await self.store.list(prefix)
         return list(result.items)
 
-    async def find(self, namespace: str, name: str) -> list[Obj]:
+    async def find(self, namespace: str, name: str) -> builtins.list[Obj]:
         """Records of Jobs called ``name`` (several when a name was reused), oldest first."""
         records = [r for r in await self.list(namespace) if (r.get("job") or {}).get("metadata", {}).get("name") == name]
         return sorted(records, key=lambda r: r.get("archivedAt") or "")
