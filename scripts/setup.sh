@@ -15,6 +15,18 @@ if ! perl -Mbignum=bpi -e 'bpi(50)' >/dev/null 2>&1 || ! dpkg -s libmath-bigint-
   fi
 fi
 
+# bubblewrap: the per-pod sandbox (mount, PID and UTS namespaces). Without it pods run as plain
+# host processes and the agent says so.
+if ! command -v bwrap >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q bubblewrap >/dev/null 2>&1 || \
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q bubblewrap >/dev/null 2>&1) || \
+      echo "warning: could not install bubblewrap; pods will run without a sandbox (apt-get install bubblewrap)" >&2
+  else
+    echo "note: install Debian's bubblewrap (sudo apt-get install bubblewrap) for the pod sandbox" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -126,15 +126,19 @@ def resolve_target(pod: dict[str, Any], opts: LogOptions) -> LogTarget:
     restart = int((cstatus or {}).get("restartCount") or 0)
     state = (cstatus or {}).get("state") or {}
     last = (cstatus or {}).get("lastState") or {}
+    # The run lastState describes: while in back-off it is the latest (restartCount counts only
+    # the restarts made, as kubelet's); otherwise the one before the current.
+    crash_loop = (state.get("waiting") or {}).get("reason") == "CrashLoopBackOff"
+    last_run = restart if crash_loop else max(restart - 1, 0)
     if opts.previous:
         if not last.get("terminated") and restart < 1:
             raise errors.bad_request(f'previous terminated container "{container}" in pod "{name}" not found')
-        return LogTarget(container, max(restart - 1, 0), False)
+        return LogTarget(container, last_run, False)
     if cstatus is None or ("waiting" in state and not last.get("terminated")):
         reason = (state.get("waiting") or {}).get("reason") or "ContainerCreating"
         raise errors.bad_request(f'container "{container}" in pod "{name}" is waiting to start: {reason}')
     if "waiting" in state:  # crash loop: show the last run, as kubelet does
-        return LogTarget(container, max(restart - 1, 0), False)
+        return LogTarget(container, last_run, False)
     return LogTarget(container, restart, "running" in state)
 
 

@@ -184,7 +184,7 @@ class Server:
         raise RuntimeError("the API server is not listening")
 
     def _start_agent(self, client: Client) -> asyncio.Task[None]:
-        task = asyncio.create_task(run_embedded(client, self.settings, self.clock), name="agent")
+        task = asyncio.create_task(run_embedded(client, self.settings, self.clock, api_port=self.port), name="agent")
         task.add_done_callback(_log_task_failure)
         return task
 

@@ -24,6 +24,9 @@ class Settings:
     database: str = "sqlite"
     agent: bool = True
     node_name: str = ""  # default: the host name
+    # Run each container in a bubblewrap sandbox (pods fall back to plain host processes
+    # when bwrap cannot run here).
+    sandbox: bool = True
     # Job pod re-creation back-off: base and cap in seconds (documentation: 10 s doubling, 6 min cap).
     pod_backoff_base: float = 10.0
     pod_backoff_max: float = 360.0

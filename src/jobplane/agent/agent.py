@@ -18,14 +18,19 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from jobplane.agent.dns import DnsView
 from jobplane.agent.gpus import GpuAllocator, detect_gpus
 from jobplane.agent.logserver import LogEndpoint, LogServer
-from jobplane.agent.node import MachineInfo, NodeHeartbeat, machine_info
+from jobplane.agent.node import SANDBOX_ANNOTATION, MachineInfo, NodeHeartbeat, machine_info
 from jobplane.agent.runtime import HostProcessRuntime, Runtime
+from jobplane.agent.sandbox import SandboxSupport
+from jobplane.agent.sandbox import detect as detect_sandbox
+from jobplane.agent.volumes import unmount_all
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
 from jobplane.api.resources import GPU
 from jobplane.client.base import Client
+from jobplane.client.events import EventRecorder
 from jobplane.client.pod_transform import compact_terminal_pod
 from jobplane.clock import Clock
 
@@ -43,19 +48,38 @@ class Agent:
     def __init__(self, client: Client, node_name: str, data_dir: Path, clock: Clock, *,
                  runtime: Runtime | None = None, machine: MachineInfo | None = None,
                  backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True,
-                 log_endpoint: LogEndpoint | None = None) -> None:
+                 log_endpoint: LogEndpoint | None = None, sandbox: bool = True,
+                 hidden: tuple[Path, ...] = (), api_host: str | None = None, api_port: int | None = None,
+                 ca_file: Path | None = None) -> None:
         self.client = client
         self.node_name = node_name
         self.clock = clock
         self.pods_dir = Path(data_dir) / "pods"
-        self.runtime = runtime or HostProcessRuntime(clock, data_dir=Path(data_dir))
+        support = None
+        if runtime is None:
+            support = detect_sandbox() if sandbox else SandboxSupport(None, reason="turned off (--no-sandbox)")
+            if not support.available:
+                log.warning("node %s: pods run without a sandbox: %s", node_name, support.reason)
+        self.runtime = runtime or HostProcessRuntime(clock, data_dir=Path(data_dir), sandbox=support)
         self.machine = machine or machine_info(detect_gpus())
+        self.machine.annotations[SANDBOX_ANNOTATION] = (
+            "bubblewrap" if self.runtime.sandbox.available else f"none: {self.runtime.sandbox.reason}")
+        self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
+        self.dns = DnsView(client, clock)
         self.heartbeat = NodeHeartbeat(client, node_name, clock, self.machine) if heartbeat else None
         self.config = WorkerConfig(
             pods_dir=self.pods_dir, node_name=node_name, backoff_base=backoff_base, backoff_max=backoff_max,
             node_capacity={"cpu": float(self.machine.cpus), "memory": float(self.machine.memory_bytes),
                            GPU: float(self.machine.gpus)},
             gpus=GpuAllocator(self.machine.gpus),
+            hidden=tuple(str(Path(p).resolve()) for p in (Path(data_dir), *hidden)),
+            recorder=self.recorder, api_host=api_host, api_port=api_port,
+            ca_file=ca_file,
+            sandbox_note="" if self.runtime.sandbox.available else (
+                f"pod sandbox unavailable on node {node_name} ({self.runtime.sandbox.reason}): containers "
+                "run as plain host processes; volumes are reachable through JOBPLANE_VOLUME_* and "
+                "mountPath symlinks"),
+            dns=self.dns,
         )
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self._tasks: dict[str, asyncio.Task] = {}
@@ -78,6 +102,7 @@ class Agent:
         if self.log_endpoint is not None:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
+        dns_task = asyncio.create_task(self.dns.run(), name="pod-dns") if self.runtime.sandbox.available else None
         self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
                                  clock=self.clock, transform=self._compact)
         self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
@@ -89,6 +114,8 @@ class Agent:
         finally:
             if hb_task:
                 hb_task.cancel()
+            if dns_task:
+                dns_task.cancel()
             await self.informer.stop()
             if self.log_server is not None:
                 await self.log_server.stop()
@@ -221,6 +248,7 @@ class Agent:
         self.workers.pop(uid, None)
         self._finishing.discard(uid)
         self._completed.discard(uid)
+        unmount_all(self.pods_dir / uid)
         shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
 
     def collect_orphan_dirs(self) -> None:
@@ -235,4 +263,5 @@ class Agent:
             except (OSError, ValueError):
                 continue
             if node == self.node_name:
+                unmount_all(child)
                 shutil.rmtree(child, ignore_errors=True)

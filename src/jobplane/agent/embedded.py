@@ -15,9 +15,12 @@ def default_node_name() -> str:
     return (platform.node() or "localhost").lower()
 
 
-async def run_embedded(client: Client, settings: Settings, clock: Clock) -> None:
+async def run_embedded(client: Client, settings: Settings, clock: Clock, api_port: int | None = None) -> None:
     """Run an agent for node ``settings.node_name`` (default: the host name) on
     ``settings.data_dir`` until cancelled. The API server reads container logs from the
     same ``DIR/pods`` directory."""
-    agent = Agent(client, settings.node_name or default_node_name(), settings.data_dir, clock)
+    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    agent = Agent(client, settings.node_name or default_node_name(), settings.data_dir, clock,
+                  sandbox=settings.sandbox, hidden=(settings.data_dir, settings.pki_dir),
+                  api_host=host, api_port=api_port, ca_file=settings.pki_dir / "ca.crt")
     await agent.run()

@@ -7,7 +7,7 @@ import asyncio
 import logging
 import os
 import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,8 @@ LEASE_DURATION = 40
 RENEW_INTERVAL = 10.0
 STATUS_REPORT_INTERVAL = 60.0
 KUBELET_VERSION = "v1.32.0"
+# How this node isolates pods: "bubblewrap", or "none: <why>" when pods run unsandboxed.
+SANDBOX_ANNOTATION = "jobplane.dev/pod-sandbox"
 MAX_PODS = 110
 
 _ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armv7l": "arm", "ppc64le": "ppc64le", "s390x": "s390x"}
@@ -45,6 +47,7 @@ class MachineInfo:
     # container logs (port 0: it serves none; the embedded agent's server reads the files).
     internal_ip: str = "127.0.0.1"
     kubelet_port: int = 0
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 def _read(path: str) -> str:
@@ -112,7 +115,7 @@ def build_node(name: str, info: MachineInfo, now: str) -> Obj:
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": {
+        "metadata": {"name": name, "annotations": dict(info.annotations), "labels": {
             "kubernetes.io/hostname": name, "kubernetes.io/os": "linux", "kubernetes.io/arch": info.arch,
             "beta.kubernetes.io/os": "linux", "beta.kubernetes.io/arch": info.arch,
         }},
@@ -151,6 +154,8 @@ class NodeHeartbeat:
         except StatusError as exc:
             if exc.code != 409:
                 raise
+            if self.info.annotations:
+                await self.client.patch("nodes", self.name, {"metadata": {"annotations": self.info.annotations}})
             await self.update_status()
         self._last_status_report = self.clock.now()
         assert self.node is not None

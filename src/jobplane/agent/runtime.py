@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobplane.agent.supervisor import proc_start_time
+from jobplane.agent import sandbox as sbx
+from jobplane.agent.supervisor import children, proc_start_time, sandbox_init
 from jobplane.agent.supervisor_client import SupervisorClient, SupervisorLost
 from jobplane.clock import Clock
 
@@ -45,6 +46,7 @@ class ProcessSpec:
     memory_limit: int | None = None  # bytes
     cpu_limit: float | None = None  # cores
     cgroup_name: str = ""
+    sandbox: sbx.SandboxSpec | None = None  # run in a bwrap sandbox (when the runtime has one)
 
 
 @dataclass
@@ -70,6 +72,9 @@ class ContainerHandle(abc.ABC):
 
 
 class Runtime(abc.ABC):
+    # Whether (and how) containers run in a per-container sandbox; none unless a runtime says so.
+    sandbox: sbx.SandboxSupport = sbx.SandboxSupport(None, reason="not supported by this runtime")
+
     @abc.abstractmethod
     async def start(self, spec: ProcessSpec) -> ContainerHandle:
         """Start the process; OSError when it cannot be (the pod reports StartError)."""
@@ -173,8 +178,9 @@ class HostProcessRuntime(Runtime):
     directory when none is given), starting it on first use."""
 
     def __init__(self, clock: Clock, *, data_dir: Path | None = None, poll_interval: float = 0.5,
-                 cgroup_root: Path | None = None) -> None:
+                 cgroup_root: Path | None = None, sandbox: sbx.SandboxSupport | None = None) -> None:
         self.clock = clock
+        self.sandbox = sandbox if sandbox is not None else sbx.SandboxSupport(None, reason="disabled")
         self.poll_interval = poll_interval
         self.cgroup_root = cgroup_root if cgroup_root is not None else _default_cgroup_root()
         self.data_dir = Path(data_dir) if data_dir is not None else Path(tempfile.mkdtemp(prefix="jobplane-rt-"))
@@ -199,8 +205,12 @@ class HostProcessRuntime(Runtime):
         cgroup = None
         if self.cgroup_root is not None and (spec.memory_limit or spec.cpu_limit):
             cgroup = str(self.cgroup_root / (spec.cgroup_name or f"c{os.getpid()}"))
+        argv, executable, cwd, sandboxed = spec.argv, spec.executable, spec.cwd or self.cwd, False
+        if spec.sandbox is not None and self.sandbox.available:
+            argv = sbx.bwrap_argv(self.sandbox, spec.sandbox, [spec.executable, *spec.argv[1:]], cwd)
+            executable, cwd, sandboxed = argv[0], "/", True
         request = {
-            "argv": spec.argv, "executable": spec.executable, "env": spec.env, "cwd": spec.cwd or self.cwd,
+            "argv": argv, "executable": executable, "env": spec.env, "cwd": cwd, "sandbox": sandboxed,
             "state_dir": str(spec.state_dir), "log": str(spec.log_path), "done": str(spec.done_path),
             "memory_limit": spec.memory_limit, "cpu_limit": spec.cpu_limit, "cgroup": cgroup,
         }
@@ -226,6 +236,17 @@ class HostProcessRuntime(Runtime):
         if _alive(pid, pid_start):
             return _Handle(pid, pid_start, self, state_dir, done_path, None)
         return None
+
+    def enter_argv(self, pid: int, identity: sbx.Identity) -> list[str] | None:
+        """The argv prefix that runs a command inside the running container whose process
+        (as started, ``ContainerRecord.pid``) is ``pid``, as the container's user: for
+        ``kubectl exec``. None when the container does not run (or is not sandboxed: then
+        run the command on the host, with the container's environment and working dir)."""
+        if not self.sandbox.available:
+            return None
+        init = sandbox_init(pid)
+        inner = children(init) if init else []
+        return sbx.enter_argv(inner[0], identity) if inner else None
 
     async def close(self) -> None:
         if self.supervisor is not None:

@@ -10,6 +10,7 @@ import math
 import os
 import re
 import shutil
+from collections.abc import Callable
 from typing import Any
 
 from jobplane.api.resources import GPU, container_limit, quantity
@@ -89,7 +90,7 @@ def field_ref_value(pod: Obj, path: str, host_ip: str = "127.0.0.1") -> str:
     raise ContainerConfigError("CreateContainerConfigError", f"unsupported fieldPath: {path}")
 
 
-def _resource_field_value(pod: Obj, container: Obj, ref: Obj, node_capacity: dict[str, float]) -> str:
+def resource_field_value(pod: Obj, container: Obj, ref: Obj, node_capacity: dict[str, float]) -> str:
     name = ref.get("containerName")
     if name:
         for c in (pod.get("spec") or {}).get("containers") or ():
@@ -126,7 +127,7 @@ def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
         elif "fieldRef" in vf:
             env[name] = field_ref_value(pod, vf["fieldRef"].get("fieldPath", ""))
         elif "resourceFieldRef" in vf:
-            env[name] = _resource_field_value(pod, container, vf["resourceFieldRef"], node_capacity or {})
+            env[name] = resource_field_value(pod, container, vf["resourceFieldRef"], node_capacity or {})
         else:
             ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
             if ref.get("optional"):
@@ -137,26 +138,38 @@ def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
 
 
 def build_argv(container: Obj, env: dict[str, str]) -> list[str]:
-    """``command`` + ``args`` with ``$(VAR)`` expanded. Without ``command`` there is nothing to
-    run: the host runtime does not use images, so their entrypoints are unknown."""
+    """``command`` + ``args`` with ``$(VAR)`` expanded. Without ``command`` the ``args`` are
+    the command line (an image without an ENTRYPOINT runs its CMD, which ``args`` replaces);
+    with neither there is nothing to run: images are not used, their entrypoints are unknown."""
     command = [expand(str(a), env) for a in container.get("command") or ()]
     args = [expand(str(a), env) for a in container.get("args") or ()]
-    if not command:
+    if not command and not args:
         raise ContainerConfigError(
             "StartError",
             f'container "{container.get("name")}" has no command: jobplane runs processes on the host '
-            "and does not run images, so spec.containers[].command is required")
+            "and does not run images, so spec.containers[].command (or args) is required")
     return command + args
 
 
-def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None) -> str:
-    """Absolute path of the program, looked up on the container's PATH (never via a shell)."""
+def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
+                       host_path: Callable[[str], str] | None = None) -> str:
+    """Path of the program as the container sees it, looked up on the container's PATH
+    (never via a shell). ``host_path`` maps a path in the container's view (its volume
+    mounts) to the host's, where the check is made."""
     if "/" in argv0:
         path = os.path.normpath(argv0 if os.path.isabs(argv0) else os.path.join(cwd or os.getcwd(), argv0))
-        if os.access(path, os.X_OK) and not os.path.isdir(path):
+        real = host_path(path) if host_path else path
+        if os.access(real, os.X_OK) and not os.path.isdir(real):
             return path
         raise ContainerConfigError("StartError", _exec_error(argv0, "no such file or directory"))
     search = env.get("PATH", os.defpath)
+    if host_path is not None:
+        for d in search.split(os.pathsep):
+            candidate = os.path.join(d or ".", argv0)
+            real = host_path(candidate)
+            if os.access(real, os.X_OK) and not os.path.isdir(real):
+                return candidate
+        raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
     found = _which_cache.get((argv0, search))
     if found is None or not os.access(found, os.X_OK):  # a hit costs one access() instead of a PATH walk
         found = shutil.which(argv0, path=search)

@@ -77,6 +77,22 @@ def proc_start_time(pid: int) -> str | None:
     return raw.rsplit(b")", 1)[1].split()[19].decode()
 
 
+def children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (``/proc/<pid>/task/<pid>/children``)."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", "rb") as f:
+            return [int(x) for x in f.read().split()]
+    except (OSError, ValueError):
+        return []
+
+
+def sandbox_init(outer_pid: int) -> int | None:
+    """The host pid of a bwrap sandbox's init (pid 1 inside), the leader of the sandbox's
+    own session and process group (``--new-session``); None before it exists."""
+    kids = children(outer_pid)
+    return kids[0] if kids else None
+
+
 def _timestamp() -> bytes:
     now = time.time()
     sec = int(now)
@@ -354,8 +370,12 @@ class Supervisor:
         elif op == "signal":
             child = self.children.get(int(msg["pid"]))
             if child is not None and child.status is None:  # not reaped yet: the group id is still ours
+                sig = int(msg["sig"])
+                # A sandboxed container: its bwrap init leads the group of what runs inside;
+                # bwrap's outer process would die of the signal and take the sandbox with it.
+                inner = sandbox_init(child.pid) if child.spec.get("sandbox") and sig != signal.SIGKILL else None
                 with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(child.pid, int(msg["sig"]))
+                    os.killpg(inner or child.pid, sig)
 
     def _send(self, client: _Client, msg: dict[str, Any]) -> None:
         client.outbuf += json.dumps(msg, separators=(",", ":")).encode() + b"\n"

@@ -1,48 +1,181 @@
-"""Pod volumes as host directories, and how a process finds them.
+"""Pod volumes as host directories, and how a container sees them.
 
-A host process cannot have its filesystem remounted, so a ``volumeMount`` is exposed two
-ways: the environment variable ``JOBPLANE_VOLUME_<NAME>`` (volume name upper-cased,
-non-alphanumerics as ``_``) always names the directory, and the ``mountPath`` becomes a
-symlink to it when that path does not exist yet and its parent can be created.
+Each volume is a directory on the host: ``emptyDir`` (and the ConfigMap, Secret, downward
+API and projected volumes, whose contents ``projection`` writes) under
+``DIR/pods/<uid>/volumes/<name>``; ``medium: Memory`` makes that directory a tmpfs (with
+``sizeLimit``) when the agent runs as root; ``hostPath`` is the path itself, after its
+``type`` check. In the sandbox each ``volumeMount`` is bind-mounted at its ``mountPath``
+(``subPath``/``subPathExpr`` applied, ``readOnly`` as a read-only bind).
+
+Without a sandbox (bwrap missing) the old fallback applies: ``JOBPLANE_VOLUME_<NAME>``
+always names the directory, and ``mountPath`` becomes a symlink to it when that path does
+not exist yet.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
-from jobplane.agent.spec import sanitize_env_name
+from jobplane.agent.sandbox import Mount
+from jobplane.agent.spec import expand, sanitize_env_name
+from jobplane.api.resources import quantity
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
+# Volume types whose directory is the pod's own (contents written by the agent, if any).
+POD_DIR_TYPES = ("emptyDir", "configMap", "secret", "downwardAPI", "projected")
 
-def volume_dirs(pod: Obj, pod_dir: Path) -> dict[str, Path]:
-    """Create each volume's directory: ``emptyDir`` under the pod directory, ``hostPath`` as
-    given. Other types (configMap, secret, projected, ...) get an empty directory: jobplane
-    serves no ConfigMaps or Secrets."""
+
+class MountError(Exception):
+    """A volume cannot be set up (kubelet's FailedMount); the pod waits and the agent retries."""
+
+    def __init__(self, volume: str, message: str) -> None:
+        super().__init__(message)
+        self.volume = volume
+        self.message = message
+
+    @property
+    def event_message(self) -> str:
+        return f'MountVolume.SetUp failed for volume "{self.volume}" : {self.message}'
+
+
+def _hostpath_type_check(name: str, path: Path, kind: str) -> None:
+    """kubelet's hostPath ``type`` checks (pkg/volume/hostpath): create or verify."""
+    if kind == "DirectoryOrCreate":
+        if not path.exists():
+            path.mkdir(parents=True, mode=0o755)
+        kind = "Directory"
+    elif kind == "FileOrCreate":
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o644)
+        kind = "File"
+    checks = {
+        "Directory": (stat.S_ISDIR, "is not a directory"),
+        "File": (stat.S_ISREG, "is not a file"),
+        "Socket": (stat.S_ISSOCK, "is not a socket file"),
+        "CharDevice": (stat.S_ISCHR, "is not a character device"),
+        "BlockDevice": (stat.S_ISBLK, "is not a block device"),
+    }
+    if kind not in checks:
+        return
+    test, what = checks[kind]
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        raise MountError(name, f"hostPath type check failed: {path} {what}") from None
+    if not test(mode):
+        raise MountError(name, f"hostPath type check failed: {path} {what}")
+
+
+def volume_dirs(pod: Obj, pod_dir: Path, *, memory_tmpfs: bool = False,
+                pvc_paths: dict[str, Path] | None = None) -> dict[str, Path]:
+    """Create (or check) each volume's host directory; MountError when one cannot be."""
     out: dict[str, Path] = {}
     for vol in (pod.get("spec") or {}).get("volumes") or ():
         name = vol.get("name", "")
         if "hostPath" in vol:
             hp = vol["hostPath"] or {}
             path = Path(hp.get("path", "/"))
-            if hp.get("type") == "DirectoryOrCreate":
-                path.mkdir(parents=True, exist_ok=True)
-            elif hp.get("type") == "FileOrCreate" and not path.exists():
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.touch()
+            _hostpath_type_check(name, path, hp.get("type") or "")
+        elif "persistentVolumeClaim" in vol:
+            claim = (vol["persistentVolumeClaim"] or {}).get("claimName", "")
+            found = (pvc_paths or {}).get(claim)
+            if found is None:
+                raise MountError(name, f'persistentvolumeclaim "{claim}" is not bound to a volume with a host path')
+            path = found
         else:
-            if "emptyDir" not in vol:
-                log.warning("volume %s: unsupported type, using an empty directory", name)
+            if not any(t in vol for t in POD_DIR_TYPES):
+                kinds = [k for k in vol if k != "name"]
+                raise MountError(name, f"volume type {kinds[0] if kinds else '(none)'} is not supported by jobplane")
             path = pod_dir / "volumes" / name
-            path.mkdir(parents=True, exist_ok=True)
+            if not path.is_dir():
+                path.mkdir(parents=True, exist_ok=True)
+                if "emptyDir" in vol:
+                    os.chmod(path, 0o777)  # as kubelet's emptyDir: any user of the pod may write
+            empty = vol.get("emptyDir")
+            if isinstance(empty, dict) and empty.get("medium") == "Memory" and memory_tmpfs:
+                _mount_tmpfs(path, empty.get("sizeLimit"))
         out[name] = path
     return out
 
+
+def container_mounts(container: Obj, volumes: dict[str, Path], env: dict[str, str]) -> list[Mount]:
+    """The container's bind mounts: ``subPath`` (or ``subPathExpr`` expanded with the
+    container's environment) created inside the volume if missing, as kubelet does."""
+    mounts: list[Mount] = []
+    for m in container.get("volumeMounts") or ():
+        base = volumes.get(m.get("name", ""))
+        target = m.get("mountPath")
+        if base is None or not target:
+            continue
+        sub = m.get("subPath") or ""
+        if not sub and m.get("subPathExpr"):
+            sub = expand(str(m["subPathExpr"]), env)
+        source = base
+        if sub:
+            if os.path.isabs(sub) or ".." in Path(sub).parts:
+                raise MountError(m.get("name", ""), f"subPath {sub!r} must be a relative path inside the volume")
+            source = base / sub
+            if not os.path.lexists(source):
+                source.mkdir(parents=True, exist_ok=True)
+                os.chmod(source, 0o777 if base.stat().st_mode & 0o002 else 0o755)
+        mounts.append(Mount(str(source), os.path.normpath(target), bool(m.get("readOnly"))))
+    return mounts
+
+
+def translate(path: str, mounts: list[Mount]) -> str:
+    """Where a path inside the sandbox lives on the host (the deepest mount wins)."""
+    best: Mount | None = None
+    for m in mounts:
+        if (path == m.target or path.startswith(m.target.rstrip("/") + "/")) and (
+                best is None or len(m.target) > len(best.target)):
+            best = m
+    if best is None:
+        return path
+    return best.source + path[len(best.target.rstrip("/")):] if path != best.target else best.source
+
+
+# ------------------------------------------------------------------ tmpfs (root agents)
+
+_MNT_DETACH = 2
+
+
+def _libc() -> Any:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def _mount_tmpfs(path: Path, size_limit: Any) -> None:
+    if os.path.ismount(path):
+        return
+    opts = "mode=0777"
+    if size_limit:
+        opts += f",size={int(quantity(size_limit))}"
+    if _libc().mount(b"tmpfs", os.fsencode(path), b"tmpfs", 0, opts.encode()) != 0:
+        err = ctypes.get_errno()
+        raise MountError(path.name, f"mount tmpfs: {os.strerror(err)}")
+
+
+def unmount_all(pod_dir: Path) -> None:
+    """Detach every mount below the pod's directory (its Memory emptyDirs) before removal."""
+    root = str(pod_dir).rstrip("/") + "/"
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return
+    points = [line.split()[4] for line in lines if len(line.split()) > 4]
+    for point in sorted((p for p in points if p.startswith(root)), key=len, reverse=True):
+        _libc().umount2(os.fsencode(point), _MNT_DETACH)
+
+
+# ----------------------------------------------------------- the fallback (no sandbox)
 
 def mount_env(container: Obj, volumes: dict[str, Path]) -> dict[str, str]:
     """``JOBPLANE_VOLUME_<NAME>`` for each mount of the container (subPath included)."""

@@ -15,6 +15,7 @@ become one write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 from dataclasses import dataclass, field
@@ -24,16 +25,27 @@ from typing import Any
 import orjson
 
 from jobplane import podlogs
+from jobplane.agent import hosts, projection, security
 from jobplane.agent import status as st
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, terminate
+from jobplane.agent.sandbox import Mount, SandboxSpec, identity_prefix
 from jobplane.agent.spec import (
     ContainerConfigError,
     build_argv,
     build_env,
     gpu_count,
     resolve_executable,
+    sanitize_env_name,
 )
-from jobplane.agent.volumes import link_mounts, mount_env, unlink_mounts, volume_dirs
+from jobplane.agent.volumes import (
+    MountError,
+    container_mounts,
+    link_mounts,
+    mount_env,
+    translate,
+    unlink_mounts,
+    volume_dirs,
+)
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time, rfc3339
 from jobplane.api.resources import container_limit, qos_class
@@ -42,6 +54,16 @@ from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+
+HOSTS_FILE = "etc-hosts"
+HOSTNAME_FILE = "etc-hostname"
+TMP_DIR = "tmp"
+_HOST_ENTRIES = functools.lru_cache(maxsize=1)(hosts.host_entries)
+
+
+def _agent_groups() -> set[int]:
+    return {os.getgid(), *os.getgroups()}
+
 
 LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
@@ -83,6 +105,21 @@ class WorkerConfig:
     # exits sooner is reported once, as terminated (as kubelet's PLEG often does).
     running_report_delay: float = 0.02
     gpus: Any = None  # agent.gpus.GpuAllocator or None
+    # Paths no pod may see (the agent's and the server's data, keys and tokens).
+    hidden: tuple[str, ...] = ()
+    recorder: Any = None  # client.events.EventRecorder for the kubelet's events on pods, or None
+    # How often ConfigMap/Secret/downward API/token volume contents are checked for changes,
+    # and how often a volume that cannot be set up is retried (kubelet: about a minute; both).
+    volume_refresh: float = 2.0
+    pod_ip: str = st.HOST_IP
+    # The API server as pods reach it (KUBERNETES_SERVICE_HOST/PORT) and its CA, for the
+    # service-account volume; None: not advertised.
+    api_host: str | None = None
+    api_port: int | None = None
+    ca_file: Path | None = None
+    # Why pods run without a sandbox on this node (an event on each pod), "" when they do not.
+    sandbox_note: str = ""
+    dns: Any = None  # agent.dns.DnsView: Service and pod names for /etc/hosts, or None
 
 
 class PodWorker:
@@ -109,6 +146,8 @@ class PodWorker:
         self.handles: dict[str, ContainerHandle] = {}
         self.failures: dict[str, int] = {}
         self.links: list[str] = []
+        self.volumes: dict[str, Path] | None = None
+        self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
         self.gpu_ids: list[int] = []
         self.stopping = False
         self.stop_grace = 30.0
@@ -151,7 +190,8 @@ class PodWorker:
         self.stopping = True
         self.stop_grace = grace
         self._stop_event.set()
-        for handle in list(self.handles.values()):
+        for name, handle in list(self.handles.items()):
+            self._event("Normal", "Killing", f"Stopping container {name}")
             asyncio.ensure_future(terminate(handle, grace, self.clock))
 
     # --------------------------------------------------------------- lifecycle
@@ -164,7 +204,9 @@ class PodWorker:
                 self._mark_lost_without_state()
             else:
                 deadline_task = self._start_deadline()
-                await self._run_containers()
+                if await self._prepare_pod():
+                    self._start_volume_refresh()
+                    await self._run_containers()
             await self._finish()
         except asyncio.CancelledError:
             # The agent is stopping, not the pod: processes and mount links stay for the next agent.
@@ -216,19 +258,21 @@ class PodWorker:
             self.failures[rec.name] = self.failures.get(rec.name, 0) + 1
             delay = restart_delay(self.failures[rec.name], self.config.backoff_base, self.config.backoff_max)
             rec.last_state = {"terminated": rec.state["terminated"]}
-            rec.restart_count += 1
-            if delay <= 0:
-                rec.state = {"waiting": {"reason": "ContainerCreating"}}
+            if delay > 0:
+                # restartCount counts restarts made, as kubelet's: not the one being waited for.
+                rec.state = {"waiting": {
+                    "reason": "CrashLoopBackOff",
+                    "message": f"back-off {go_duration(delay)} restarting failed container={rec.name} "
+                               f"pod={self.name}_{self.namespace}({self.uid})"}}
                 self._save_state()
-                continue
-            rec.state = {"waiting": {
-                "reason": "CrashLoopBackOff",
-                "message": f"back-off {go_duration(delay)} restarting failed container={rec.name} "
-                           f"pod={self.name}_{self.namespace}({self.uid})"}}
+                self._event("Warning", "BackOff", f"Back-off restarting failed container {rec.name} in pod "
+                                                   f"{self.name}_{self.namespace}({self.uid})")
+                await self.report()
+                if await self._interruptible_sleep(delay):
+                    return False
+            rec.restart_count += 1
+            rec.state = {"waiting": {"reason": "ContainerCreating"}}
             self._save_state()
-            await self.report()
-            if await self._interruptible_sleep(delay):
-                return False
 
     async def _run_once(self, rec: st.ContainerRecord, cspec: Obj) -> ExitInfo | None:
         """Start (or re-adopt) the process and wait for it to end."""
@@ -249,11 +293,17 @@ class PodWorker:
             if self.stopping:
                 return None
             try:
-                handle = await self.runtime.start(self._process_spec(rec, cspec))
-            except ContainerConfigError as exc:
-                return ExitInfo(128, self.clock.now(), exc.reason, exc.message)
-            except OSError as exc:
-                return ExitInfo(128, self.clock.now(), "StartError", str(exc))
+                spec = self._process_spec(rec, cspec)
+                self._event("Normal", "Pulled", f'Container image "{rec.image}" is not used: jobplane runs '
+                                                "the container's command on the host")
+                self._event("Normal", "Created", f"Created container: {rec.name}")
+                handle = await self.runtime.start(spec)
+            except (ContainerConfigError, MountError, OSError) as exc:
+                reason = exc.reason if isinstance(exc, ContainerConfigError) else "StartError"
+                message = exc.message if isinstance(exc, (ContainerConfigError, MountError)) else str(exc)
+                self._event("Warning", "Failed", f"Error: {message}")
+                return ExitInfo(128, self.clock.now(), reason, message)
+            self._event("Normal", "Started", f"Started container {rec.name}")
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
             rec.container_id = f"jobplane://{handle.pid}"
             rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
@@ -387,25 +437,214 @@ class PodWorker:
         return self.pod_dir / "containers" / rec.name / str(rec.restart_count)
 
     def _process_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
-        volumes = volume_dirs(self.pod, self.pod_dir)
-        extra = {"HOSTNAME": self.name, "JOBPLANE_POD_DIR": str(self.pod_dir)}
-        extra.update(mount_env(cspec, volumes))
+        volumes = self.volumes if self.volumes is not None else {}
+        sandboxed = self.runtime.sandbox.available
+        hostname = hosts.pod_hostname(self.pod)
+        extra = {"HOSTNAME": hostname, **self._api_env()}
+        if not sandboxed:
+            extra["JOBPLANE_POD_DIR"] = str(self.pod_dir)
+            extra.update(mount_env(cspec, volumes))
+        else:  # the variables name the volumes where the container sees them
+            extra.update({"JOBPLANE_VOLUME_" + sanitize_env_name(m.get("name", "")): m.get("mountPath", "")
+                          for m in cspec.get("volumeMounts") or () if m.get("name") in volumes})
         extra.update(self._gpu_env(cspec))
         env = build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity)
         argv = build_argv(cspec, env)
+        identity = security.identity(self.pod, cspec, os.geteuid(), _agent_groups())
         cwd = cspec.get("workingDir") or None
-        if cwd:
-            Path(cwd).mkdir(parents=True, exist_ok=True)
-        executable = resolve_executable(argv[0], env, cwd)
-        self.links.extend(link_mounts(cspec, volumes))
         mem = container_limit(cspec, "memory")
-        return ProcessSpec(
-            argv=argv, executable=executable, env=env, cwd=cwd, state_dir=self._run_dir(rec),
+        spec = ProcessSpec(
+            argv=argv, executable="", env=env, cwd=cwd, state_dir=self._run_dir(rec),
             log_path=podlogs.log_path(self.config.pods_dir, self.uid, rec.name, rec.restart_count),
             done_path=podlogs.done_marker(self.config.pods_dir, self.uid, rec.name, rec.restart_count),
             memory_limit=int(mem) if mem else None, cpu_limit=container_limit(cspec, "cpu"),
             cgroup_name=f"jobplane-{self.uid}-{rec.name}",
         )
+        if sandboxed:
+            mounts = container_mounts(cspec, volumes, env)
+            view = [Mount(str(self.pod_dir / TMP_DIR), "/tmp"), *mounts]  # what the container sees where
+            if cwd:
+                Path(translate(cwd, view)).mkdir(parents=True, exist_ok=True)
+            else:  # the agent's directory, unless the sandbox hides it
+                here = getattr(self.runtime, "cwd", "/")
+                hidden = any(here == h or here.startswith(h.rstrip("/") + "/") for h in (*self.config.hidden, "/tmp"))
+                spec.cwd = cwd = "/" if hidden else here
+            spec.executable = resolve_executable(argv[0], env, cwd, host_path=lambda p: translate(p, view))
+            spec.sandbox = SandboxSpec(
+                hostname=hostname, hosts_file=str(self.pod_dir / HOSTS_FILE),
+                hostname_file=str(self.pod_dir / HOSTNAME_FILE), tmp_dir=str(self.pod_dir / TMP_DIR),
+                mounts=mounts, hidden=self.config.hidden, identity=identity)
+            return spec
+        if cwd:
+            Path(cwd).mkdir(parents=True, exist_ok=True)
+        spec.executable = resolve_executable(argv[0], env, cwd)
+        if identity.changes:  # no sandbox, but a root agent can still switch users
+            spec.argv = [*identity_prefix(identity), spec.executable, *argv[1:]]
+            spec.executable = spec.argv[0]
+        self.links.extend(link_mounts(cspec, volumes))
+        return spec
+
+    def _api_env(self) -> dict[str, str]:
+        """Where the API server is, as kubelet tells every container (the ``kubernetes`` Service)."""
+        host, port = self.config.api_host, self.config.api_port
+        if not host or not port:
+            return {}
+        return {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": str(port),
+                "KUBERNETES_SERVICE_PORT_HTTPS": str(port), "KUBERNETES_PORT": f"tcp://{host}:{port}",
+                f"KUBERNETES_PORT_{port}_TCP": f"tcp://{host}:{port}",
+                f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp", f"KUBERNETES_PORT_{port}_TCP_PORT": str(port),
+                f"KUBERNETES_PORT_{port}_TCP_ADDR": host}
+
+    # ------------------------------------------------------------- the pod's sandbox
+
+    def _event(self, type_: str, reason: str, message: str) -> None:
+        """A kubelet event on the pod (``kubectl events --for pod/NAME``)."""
+        if self.config.recorder is not None:
+            ref = {"kind": "Pod", "apiVersion": "v1",
+                   "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
+            self.config.recorder.event(ref, type_, reason, message)
+
+    async def _prepare_pod(self) -> bool:
+        """Volumes, /etc/hosts, /etc/hostname and /tmp of the pod; while a volume cannot be set
+        up the pod waits in ContainerCreating with a FailedMount event, retried (False: stopped)."""
+        if not self.runtime.sandbox.available and self.config.sandbox_note:
+            self._event("Warning", "SandboxUnavailable", self.config.sandbox_note)
+        while True:
+            try:
+                await self._setup_pod()
+                return True
+            except MountError as exc:
+                self._event("Warning", "FailedMount", exc.event_message)
+            except OSError as exc:
+                self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}")
+            await self.report()
+            if await self._interruptible_sleep(self.config.volume_refresh):
+                return False
+
+    async def _setup_pod(self) -> None:
+        self.pod_dir.mkdir(parents=True, exist_ok=True)
+        sandboxed = self.runtime.sandbox.available
+        root = os.geteuid() == 0
+        volumes = volume_dirs(self.pod, self.pod_dir, memory_tmpfs=sandboxed and root,
+                              pvc_paths=await self._pvc_paths())
+        fsg = security.fs_group(self.pod) if root else None
+        if fsg is not None:
+            for vol in (self.pod.get("spec") or {}).get("volumes") or ():
+                if "emptyDir" in vol and vol.get("name") in volumes:
+                    os.chown(volumes[vol["name"]], -1, fsg)
+                    os.chmod(volumes[vol["name"]], 0o2777)
+        await self._write_projections(volumes)
+        if sandboxed:
+            tmp = self.pod_dir / TMP_DIR
+            if not tmp.is_dir():
+                tmp.mkdir()
+                os.chmod(tmp, 0o1777)
+            self._write_hosts()
+            hosts.write_in_place(self.pod_dir / HOSTNAME_FILE, hosts.pod_hostname(self.pod) + "\n")
+        self.volumes = volumes
+
+    def _write_hosts(self) -> None:
+        text = hosts.hosts_file(self.pod, self.config.pod_ip, self.hosts_extra(), _HOST_ENTRIES())
+        hosts.write_in_place(self.pod_dir / HOSTS_FILE, text)
+
+    def hosts_extra(self) -> list[tuple[str, list[str]]]:
+        """Names other than the pod's own for its /etc/hosts (the agent's DNS view sets it)."""
+        view = self.config.dns
+        return view.entries_for(self.pod) if view is not None else []
+
+    async def _pvc_paths(self) -> dict[str, Path]:
+        """The host directory of each bound PersistentVolumeClaim the pod uses (hostPath or
+        local PersistentVolumes, as a local provisioner makes them)."""
+        out: dict[str, Path] = {}
+        for vol in (self.pod.get("spec") or {}).get("volumes") or ():
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim:
+                continue
+            try:
+                pvc = await self.client.get("persistentvolumeclaims", claim, self.namespace)
+                pv_name = (pvc.get("spec") or {}).get("volumeName")
+                if not pv_name:
+                    raise MountError(vol.get("name", ""), f'persistentvolumeclaim "{claim}" is not bound')
+                pv = await self.client.get("persistentvolumes", pv_name)
+            except StatusError as exc:
+                raise MountError(vol.get("name", ""), exc.message if hasattr(exc, "message") else str(exc)) from None
+            pv_spec = pv.get("spec") or {}
+            path = (pv_spec.get("hostPath") or pv_spec.get("local") or {}).get("path")
+            if path:
+                Path(path).mkdir(parents=True, exist_ok=True)
+                out[claim] = Path(path)
+        return out
+
+    async def _write_projections(self, volumes: dict[str, Path]) -> bool:
+        """ConfigMap, Secret, downward API and projected volumes: (re)write their files when
+        what they show changed; True when something was rewritten."""
+        changed = False
+        group = security.fs_group(self.pod) if os.geteuid() == 0 else None
+        for vol in (self.pod.get("spec") or {}).get("volumes") or ():
+            if not any(k in vol for k in ("configMap", "secret", "downwardAPI", "projected")):
+                continue
+            found: dict[tuple[Any, ...], Any] = {}
+            for ref in projection.references(vol):
+                found[ref] = await self._lookup(ref)
+            files = projection.payload(vol, self.pod, found.get)
+            changed |= projection.write_atomic(volumes[vol["name"]], files, group)
+        return changed
+
+    async def _lookup(self, ref: tuple[Any, ...]) -> Any:
+        if ref[0] == "token":
+            return await self._token(ref[1], ref[2])
+        try:
+            return await self.client.get(ref[0], ref[1], self.namespace)
+        except StatusError as exc:
+            if exc.code == 404:
+                return None
+            raise MountError(ref[1], str(exc)) from None
+
+    async def _token(self, audience: str, expiration: int) -> str:
+        """A bound service-account token (TokenRequest), renewed at 80 % of its lifetime."""
+        key = (audience, expiration)
+        cached = self._tokens.get(key)
+        now = self.clock.now()
+        if cached and now < cached[1]:
+            return cached[0]
+        sa = (self.pod.get("spec") or {}).get("serviceAccountName") or "default"
+        body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "metadata": {"name": sa},
+                "spec": {"audiences": [audience] if audience else [], "expirationSeconds": expiration,
+                         "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": self.name, "uid": self.uid}}}
+        try:
+            result = await self.client.create("serviceaccounts", body, self.namespace, subresource="token")
+        except StatusError as exc:
+            raise MountError("token", f"failed to fetch token: {exc}") from None
+        token = str((result.get("status") or {}).get("token") or "")
+        self._tokens[key] = (token, now + 0.8 * expiration)
+        return token
+
+    def _start_volume_refresh(self) -> None:
+        """Keep ConfigMap/Secret/downward API volumes and /etc/hosts current while the pod runs."""
+        needs = any(any(k in v for k in ("configMap", "secret", "downwardAPI", "projected"))
+                    for v in (self.pod.get("spec") or {}).get("volumes") or ())
+        if not needs and (self.config.dns is None or not self.runtime.sandbox.available):
+            return
+
+        async def loop() -> None:
+            seen = self.config.dns.version if self.config.dns is not None else 0
+            while not self.stopping:
+                await self.clock.sleep(self.config.volume_refresh)
+                try:
+                    if needs and self.volumes is not None:
+                        await self._write_projections(self.volumes)
+                    version = self.config.dns.version if self.config.dns is not None else 0
+                    if self.runtime.sandbox.available and version != seen:
+                        seen = version
+                        self._write_hosts()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - keep the last good contents
+                    log.info("pod %s/%s: volume refresh failed: %s", self.namespace, self.name, exc)
+
+        task = asyncio.ensure_future(loop())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def _gpu_env(self, cspec: Obj) -> dict[str, str]:
         gpus = self.config.gpus
@@ -464,6 +703,8 @@ class PodWorker:
         self.app = [saved.get((False, r.name), r) for r in self.app]
         for rec in self.init + self.app:
             if rec.last_state.get("terminated") and "waiting" in rec.state:
+                if rec.state["waiting"].get("reason") == "CrashLoopBackOff":
+                    rec.restart_count += 1  # the restart it waited for happens now
                 self.failures[rec.name] = rec.restart_count
         return True
 

@@ -15,14 +15,19 @@ KUBELET_PORT = 10250
 
 
 async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name: str, data_dir: Path,
-               endpoint: Any) -> None:
+               endpoint: Any, sandbox: bool = True, token_file: Path | None = None) -> None:
+    from urllib.parse import urlsplit
+
     from jobplane.agent.agent import Agent
     from jobplane.client.failover import FailoverHttpClient
     from jobplane.clock import Clock
 
     client = FailoverHttpClient(servers, token=token, ca_file=str(ca_file) if ca_file else None)
     try:
-        await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint).run()
+        url = urlsplit(servers[0])
+        await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
+                    hidden=tuple(p for p in (token_file,) if p is not None), api_host=url.hostname,
+                    api_port=url.port or 443, ca_file=ca_file).run()
     finally:
         await client.close()
 
@@ -45,10 +50,12 @@ async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name:
 @click.option("--node-ip", default=None,
               help="Address advertised in the Node's status.addresses, where API servers fetch logs "
                    "(default: this machine's address on the route to --server).")
+@click.option("--sandbox/--no-sandbox", default=True, show_default=True,
+              help="Run each container in a bubblewrap sandbox (pods run unsandboxed where bwrap cannot).")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name: str | None, data_dir: Path | None,
-          address: str, port: int, node_ip: str | None, log_level: str) -> None:
+          address: str, port: int, node_ip: str | None, sandbox: bool, log_level: str) -> None:
     """Run a node agent: register this machine as a Node, run the pods bound to it and
     serve their logs to the API servers."""
     from jobplane.agent.embedded import default_node_name
@@ -61,6 +68,6 @@ def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name
         endpoint = LogEndpoint(token=token, address=node_ip or route_address(servers[0]), host=address, port=port)
     try:
         asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
-                         endpoint))
+                         endpoint, sandbox, token_file.resolve()))
     except KeyboardInterrupt:
         pass

@@ -42,6 +42,9 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--agent/--no-agent", "agent", default=None,
               help="Run the embedded node agent (default on). [JOBPLANE_AGENT]")
 @click.option("--node-name", default=None, help="Node name of the embedded agent (default: host name).")
+@click.option("--sandbox/--no-sandbox", "sandbox", default=None,
+              help="Run each container in a bubblewrap sandbox (default on; pods run unsandboxed "
+                   "where bwrap cannot). [JOBPLANE_SANDBOX]")
 @click.option("--pod-backoff-base", type=float, default=None,
               help="Job pod re-creation back-off base in seconds (default 10).")
 @click.option("--pod-backoff-max", type=float, default=None,

@@ -74,8 +74,10 @@ def test_env_secret_ref_is_config_error_unless_optional():
 def test_argv_expansion_and_missing_command():
     c = {"name": "c", "command": ["echo", "$(A)"], "args": ["$$(A)", "$(A)b"]}
     assert build_argv(c, {"A": "x"}) == ["echo", "x", "$(A)", "xb"]
+    # args without command are the command line (an image without ENTRYPOINT runs them)
+    assert build_argv({"name": "c", "image": "busybox", "args": ["echo", "$(A)"]}, {"A": "hi"}) == ["echo", "hi"]
     with pytest.raises(ContainerConfigError) as err:
-        build_argv({"name": "c", "image": "perl", "args": ["x"]}, {})
+        build_argv({"name": "c", "image": "perl"}, {})
     assert err.value.reason == "StartError"
     assert "command" in err.value.message
 

@@ -85,6 +85,11 @@ async def test_on_failure_restarts_with_backoff(tmp_path):
     waits = [s["containerStatuses"][0]["state"].get("waiting", {}) for s in c.status_patches("p")]
     backoffs = [w["message"] for w in waits if w.get("reason") == "CrashLoopBackOff"]
     assert backoffs and backoffs[0].startswith("back-off 0s restarting failed container=main pod=p_default(uid-p)")
+    # As kubelet counts: while waiting in back-off, restartCount is the restarts made (one so
+    # far: the first restart is immediate), not the one being waited for.
+    counts = {s["containerStatuses"][0]["restartCount"] for s in c.status_patches("p")
+              if s["containerStatuses"][0]["state"].get("waiting", {}).get("reason") == "CrashLoopBackOff"}
+    assert counts == {1}
     assert log_path(tmp_path, "uid-p", "main", 2).exists()
 
 

@@ -1,0 +1,72 @@
+"""Pods in their sandbox, driven with kubectl: the Kubernetes documentation's own manifests
+(``tests/e2e/manifests``, copied unchanged from kubernetes/website) give the documented
+results, and a pod cannot see the server's data."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import JobplaneServer
+from jobplane.agent.sandbox import detect
+
+MANIFESTS = Path(__file__).parent / "manifests"
+SUPPORT = detect()
+pytestmark = pytest.mark.skipif(not SUPPORT.available, reason=f"no sandbox here: {SUPPORT.reason}")
+
+
+@pytest.fixture(scope="module")
+def srv():
+    # Outside /tmp: the sandbox gives each pod its own /tmp, which would hide it anyway.
+    root = Path(tempfile.mkdtemp(prefix="jobplane-e2e-", dir="/var/tmp"))
+    server = JobplaneServer(root)
+    server.start()
+    yield server
+    server.stop()
+    print("--- server output ---\n" + "".join(server.output[-200:]))
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def _index_logs(srv: JobplaneServer, namespace: str, job: str) -> list[str]:
+    srv.kubectl("wait", "-n", namespace, "--for=condition=complete", f"job/{job}", "--timeout=60s", check=True)
+    out = []
+    for i in range(5):
+        result = srv.kubectl("logs", "-n", namespace, "-l",
+                             f"batch.kubernetes.io/job-completion-index={i},job-name={job}", "-c", "worker", check=True)
+        out.append(result.stdout.strip())
+    return out
+
+
+def test_indexed_job_example(srv):
+    srv.kubectl("create", "namespace", "idx", check=True)
+    srv.kubectl("apply", "-n", "idx", "-f", str(MANIFESTS / "indexed-job.yaml"), check=True)
+    assert _index_logs(srv, "idx", "indexed-job") == ["oof", "rab", "zab", "xuq", "zyx"]
+
+
+def test_indexed_job_downward_api_volume_example(srv):
+    srv.kubectl("create", "namespace", "vol", check=True)
+    srv.kubectl("apply", "-n", "vol", "-f", str(MANIFESTS / "indexed-job-vol.yaml"), check=True)
+    assert _index_logs(srv, "vol", "indexed-job") == ["0", "1", "2", "3", "4"]
+
+
+def test_run_with_args_and_no_access_to_server_data(srv):
+    srv.kubectl("run", "hi", "--image=busybox", "--restart=Never", "--", "echo", "hi", check=True)
+    data = srv.data_dir
+    script = (f"cat {data}/pki/token; cat {data}/pki/ca.key; cat {data}/state.db; ls {data}; "
+              f"ls {data}/pods; echo done")
+    srv.kubectl("run", "snoop", "--image=busybox", "--restart=Never", "--", "sh", "-c", script, check=True)
+    for pod in ("hi", "snoop"):
+        srv.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", f"pod/{pod}", "--timeout=30s", check=True)
+    assert srv.kubectl("logs", "hi", check=True).stdout == "hi\n"
+    snooped = srv.kubectl("logs", "snoop", check=True).stdout
+    assert snooped.strip().endswith("done")
+    assert srv.token() not in snooped and "PRIVATE KEY" not in snooped and "SQLite" not in snooped
+    events = srv.kubectl("events", "--for", "pod/hi", check=True).stdout
+    for reason, message in (("Pulled", 'Container image "busybox" is not used'), ("Created", "Created container: hi"),
+                            ("Started", "Started container hi")):
+        assert any(reason in line and message in line for line in events.splitlines()), events
+    node = srv.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.annotations}", check=True).stdout
+    assert '"jobplane.dev/pod-sandbox":"bubblewrap"' in node
