@@ -3,11 +3,11 @@ SuccessCriteriaMet first, then Complete with reason SuccessPolicy; lingering pod
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 import pytest
 from jobapi_helpers import indexed_job, jobs_resource_version, watch_conditions, with_host_dir
-from jobs_helpers import cluster_factory, condition, wait_for
+from jobs_helpers import cluster_factory, condition, process_running, wait_for
 
 MESSAGE = "Matched rules at index 0"
 
@@ -15,14 +15,6 @@ MESSAGE = "Matched rules at index 0"
 @pytest.fixture
 def cluster(server_factory):
     yield from cluster_factory(server_factory)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def _assert_success_policy_complete(cl, name: str, rv: str) -> dict:
@@ -54,10 +46,12 @@ def test_rule_met_while_other_indexes_still_run(cluster, tmp_path, rule):
     # the job completes on the rule and the lingering pods (and their processes) are terminated.
     cl = cluster()
     started = tmp_path / "odd-started"
-    # The odd index publishes its pid (then execs the long sleep); index 0 waits for it.
-    # "$$$$": Kubernetes expands "$$" in a command to "$", so the shell sees "$$".
-    script = (f"if [ $((JOB_COMPLETION_INDEX % 2)) -eq 1 ]; then echo $$$$ > {started}.tmp; "
-              f"mv {started}.tmp {started}; exec sleep 60; fi; "
+    # The odd index says it started (then execs a long sleep with a unique argument, by which
+    # the test finds it: its pid inside the pod's PID namespace means nothing on the host);
+    # index 0 waits for it.
+    marker = f"60.{os.getpid()}{len(str(rule))}"
+    script = (f"if [ $((JOB_COMPLETION_INDEX % 2)) -eq 1 ]; then echo started > {started}.tmp; "
+              f"mv {started}.tmp {started}; exec sleep {marker}; fi; "
               f"while [ ! -e {started} ]; do sleep 0.05; done; exit 0")
     rv = jobs_resource_version(cl)
     cl.apply(with_host_dir(indexed_job("sp-partial", script, 5, 2, backoffLimit=2147483647,
@@ -67,8 +61,8 @@ def test_rule_met_while_other_indexes_still_run(cluster, tmp_path, rule):
     assert status["completedIndexes"].startswith("0"), status
     assert status["succeeded"] == len(status["completedIndexes"].split(",")), status
     # Lingering pods are deleted without being counted as failed.
-    pid = int(started.read_text())
-    wait_for(lambda: not _alive(pid), 15, what="the lingering pod's process to end")
+    assert started.read_text() == "started\n"
+    wait_for(lambda: not process_running(f"sleep {marker}"), 15, what="the lingering pod's process to end")
     wait_for(lambda: not [p for p in cl.job_pods("sp-partial") if p["status"].get("phase") != "Succeeded"],
              15, what="the lingering pods to be gone")
     assert not cl.job("sp-partial")["status"].get("failed")
