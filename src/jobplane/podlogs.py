@@ -77,12 +77,16 @@ class LogOptions:
                 opts.since_time = parse_time(since_time)
             except ValueError:
                 raise errors.bad_request(f"invalid sinceTime: {since_time!r}") from None
-        if opts.since_seconds is not None and opts.since_seconds < 1:
-            raise errors.invalid_object("PodLogOptions", "", "", [errors.invalid(
-                "sinceSeconds", opts.since_seconds, "must be greater than 0")])
+        # upstream's ValidatePodLogOptions, in its order, every problem at once
+        problems = []
+        if opts.tail_lines is not None and opts.tail_lines < 0:
+            problems.append(errors.invalid("tailLines", opts.tail_lines, "must be greater than or equal to 0"))
         if opts.limit_bytes is not None and opts.limit_bytes < 1:
-            raise errors.invalid_object("PodLogOptions", "", "", [errors.invalid(
-                "limitBytes", opts.limit_bytes, "must be greater than 0")])
+            problems.append(errors.invalid("limitBytes", opts.limit_bytes, "must be greater than 0"))
+        if opts.since_seconds is not None and opts.since_seconds < 1:
+            problems.append(errors.invalid("sinceSeconds", opts.since_seconds, "must be greater than 0"))
+        if problems:
+            raise errors.invalid_object("PodLogOptions", "", "", problems)
         return opts
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from jobplane.api import errors, openapi
+from jobplane.api import bodyparse, errors, openapi
 from jobplane.api.quantity import QuantityError, parse_quantity
 
 Checker = Callable[[Any], None]
@@ -284,7 +284,10 @@ def _timestamp(layout: str) -> Checker:
 
 
 def _any(value: Any) -> None:
-    return None
+    """A free-form part (RawExtension, FieldsV1, preserve-unknown-fields): any JSON, within
+    the nesting limit."""
+    if (type(value) is dict or type(value) is list) and bodyparse.too_deep(value):
+        raise _custom(bodyparse.DEPTH_ERROR)
 
 
 _ZEROS.update({_quantity: "0", _int_or_string: 0})
@@ -510,11 +513,12 @@ def object_meta_checker() -> Checker:
 
 def check(group: str, version: str, kind: str, obj: dict[str, Any]) -> None:
     """Raise ``DecodeError`` when ``obj`` does not decode as the kind. Kinds without a shipped
-    schema get their ``metadata`` checked (the part every kind shares)."""
+    schema get their ``metadata`` checked (the part every kind shares) and the nesting limit."""
     c = checker_for(group, version, kind)
     if c is not None:
         c(obj)
         return
+    _any(obj)
     md = obj.get("metadata")
     if md is not None:
         try:

@@ -245,3 +245,18 @@ def resource_not_found_path() -> StatusError:
     """An unknown path (or subresource): upstream's answer carries an empty ``details``, and
     kubectl relies on it being present (``kubectl debug`` dereferences it)."""
     return StatusError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+def request_entity_too_large(message: str) -> StatusError:
+    """413 as upstream's ``NewRequestEntityTooLargeError``."""
+    return StatusError(413, "RequestEntityTooLarge", f"Request entity too large: {message}")
+
+
+def too_large_resource_version(requested: int, current: int, retry_after_seconds: int) -> StatusError:
+    """504 as upstream's ``NewTooLargeResourceVersionError`` (a Timeout with a
+    ResourceVersionTooLarge cause and Retry-After)."""
+    return StatusError(
+        504, "Timeout", f"Timeout: Too large resource version: {requested}, current: {current}",
+        {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
+         "retryAfterSeconds": retry_after_seconds},
+        {"Retry-After": str(retry_after_seconds)})

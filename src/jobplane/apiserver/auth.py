@@ -41,4 +41,4 @@ class TokenAuthenticator:
     def check(self, authorization: str | None) -> bool:
         if not authorization:
             return False
-        return hmac.compare_digest(authorization.encode(), self._expected)
+        return hmac.compare_digest(authorization.encode("utf-8", "surrogateescape"), self._expected)  # non-UTF-8 bytes: 401, not 500

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import unicodedata
 from typing import Any
 
 from jobplane.api import errors
@@ -30,11 +31,23 @@ def parse_mode(value: str | None) -> str:
     return value
 
 
+def _unknown(path: str) -> str:
+    """``unknown field "<path>"``, the path quoted as Go's ``%q`` (a CR/LF in a field name
+    shows as ``\\r\\n``, so it can travel in a header)."""
+    return f"unknown field {errors.go_quote(path)}"
+
+
 def strict_error(info: ResourceInfo, unknown: list[str]) -> errors.StatusError:
-    detail = ", ".join(f'unknown field "{p}"' for p in unknown)
+    detail = ", ".join(_unknown(p) for p in unknown)
     return errors.bad_request(
         f'{info.kind} in version "{info.version}" cannot be handled as a {info.kind}: '
         f"strict decoding error: {detail}")
+
+
+def valid_warning(text: str) -> bool:
+    """Upstream's ``NewWarningHeader`` refuses text with control characters (a field name
+    holding CR/LF), and its recorder then drops that warning."""
+    return not any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def warning_header(text: str) -> str:
@@ -61,7 +74,7 @@ def _verdict(info: ResourceInfo, unknown: list[str], mode: str) -> list[str]:
     if mode == STRICT:
         raise strict_error(info, unknown)
     if mode == WARN:
-        return [f'unknown field "{p}"' for p in unknown]
+        return [_unknown(p) for p in unknown]
     return []
 
 

@@ -7,6 +7,7 @@ built once in ``ApiHandler.__init__``. Every error leaves as a ``Status`` body.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from jobplane.api import errors, registry
+from jobplane.api import bodyparse, errors, registry
 from jobplane.api.query import int_param
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import fieldvalidation, negotiation
@@ -46,7 +47,10 @@ VERSION_INFO = {
     "platform": "linux/amd64",
 }
 HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
-MAX_BODY = 16 * 1024 * 1024
+# Upstream's MaxRequestBodyBytes (the generic API server's default), the same for every
+# content type; JSON patches also have upstream's limit on operations.
+MAX_BODY = 3 * 1024 * 1024
+MAX_JSON_PATCH_OPERATIONS = 10000
 HANDLER_KEY: web.AppKey[ApiHandler] = web.AppKey("api_handler")
 ROUTE_KEY = "jobplane.route"  # the parsed Route of a resource request, for whoever observes it
 # A mounted non-resource handler (``/metrics``, ``/ui/``): gets the request, returns the response.
@@ -91,9 +95,10 @@ def status_response(exc: errors.StatusError) -> web.Response:
 def _warning_headers(warnings: list[str]) -> dict[str, str] | None:
     """aiohttp takes one value per key in a dict; several warnings go in one header, comma
     separated, which RFC 7234 allows and client-go splits."""
-    if not warnings:
+    headers = [fieldvalidation.warning_header(w) for w in warnings if fieldvalidation.valid_warning(w)]
+    if not headers:
         return None
-    return {"Warning": ", ".join(fieldvalidation.warning_header(w) for w in warnings)}
+    return {"Warning": ", ".join(headers)}
 
 
 class RouteTable:
@@ -348,6 +353,8 @@ class ApiHandler:
             by_name = f"metadata.name={route.name}"
             field_selector = f"{field_selector},{by_name}" if field_selector else by_name
         rv = query.get("resourceVersion") or None
+        if rv not in (None, "0") and hasattr(self.service, "wait_for_revision"):
+            await self.service.wait_for_revision(rv)  # 400 / 504 before the stream starts
         events = self.service.watch(route.info, route.namespace, resource_version=rv,
                                     label_selector=query.get("labelSelector") or None,
                                     field_selector=field_selector)
@@ -358,11 +365,21 @@ class ApiHandler:
         encoder = EventEncoder(route.info, opts, self.clock.now)
         return await serve_watch(request, events, encoder, start_rv=rv, streams=self.streams)
 
-    async def _body(self, request: web.Request) -> Any:
-        data = await request.read()
-        if len(data) > MAX_BODY:
-            raise errors.StatusError(413, "RequestEntityTooLarge", "the request entity is too large")
-        return negotiation.decode_body(request.headers.get("Content-Type"), data)
+    async def _body(self, request: web.Request, content_type: str | None = None) -> Any:
+        """The decoded body: at most ``MAX_BODY`` bytes (413 as upstream, refused from the
+        Content-Length before reading when it says so); a large one is parsed in a worker
+        thread so this loop keeps answering other requests meanwhile."""
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            raise errors.request_entity_too_large(f"limit is {MAX_BODY}")
+        try:
+            data = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise errors.request_entity_too_large(f"limit is {MAX_BODY}") from None
+        if content_type is None:
+            content_type = request.headers.get("Content-Type")
+        if negotiation.parse_inline(content_type, len(data)):
+            return negotiation.decode_body(content_type, data)
+        return await asyncio.to_thread(negotiation.decode_body, content_type, data)
 
     async def _object_body(self, request: web.Request, info: ResourceInfo) -> dict[str, Any]:
         body = await self._body(request)
@@ -444,9 +461,13 @@ class ApiHandler:
     async def _patch(self, request: web.Request, route: Route) -> web.Response:
         info = route.info
         ptype = negotiation.patch_type(request.headers.get("Content-Type"))
-        patch = negotiation.decode_body(negotiation.JSON, await request.read())
+        patch = await self._body(request, negotiation.JSON)
         if patch is None:
             raise errors.bad_request("the body of the request was empty")
+        if ptype == negotiation.JSON_PATCH and isinstance(patch, list) and len(patch) > MAX_JSON_PATCH_OPERATIONS:
+            raise errors.request_entity_too_large(
+                f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(patch)}")
+        bodyparse.check_depth(patch)
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
         warnings = self._collect_warnings(fieldvalidation.check_patch(info, patch, ptype, mode))
         obj = await self.service.patch(info, route.namespace, route.object_name, patch, ptype, route.subresource,

@@ -106,6 +106,10 @@ FOREGROUND_FINALIZER = "foregroundDeletion"
 # Kinds whose spec changes bump metadata.generation (others keep what they were given).
 _GENERATION_KINDS = {"Job", "CronJob"}
 _GENERATE_NAME_RETRIES = 8
+# How long a watch waits for a resourceVersion the store has not reached (upstream's
+# watch cache blockTimeout), checking every 100 ms.
+_FRESH_WAIT_SECONDS = 3.0
+_FRESH_POLL_SECONDS = 0.1
 
 # Admission warnings of the current request: the HTTP layer sets a list, the service fills it,
 # and the handler sends each as a ``Warning: 299`` header. Per task, so concurrent requests
@@ -420,6 +424,22 @@ class ApiService:
             "items": [_with_type(info, o) for o in result.items],
         }
 
+    async def wait_for_revision(self, resource_version: str) -> int:
+        """The revision a watch starts after. One this store has not reached yet is waited
+        for (upstream's watch cache: up to 3 s), then 504 ``Too large resource version``
+        with ``retryAfterSeconds: 1``."""
+        try:
+            rev = int(resource_version)
+        except ValueError:
+            raise errors.bad_request(f'invalid resource version "{resource_version}"') from None
+        waited = 0.0
+        while rev > self.store.current_revision():
+            if waited >= _FRESH_WAIT_SECONDS:
+                raise errors.too_large_resource_version(rev, self.store.current_revision(), 1)
+            await self.clock.sleep(_FRESH_POLL_SECONDS)
+            waited += _FRESH_POLL_SECONDS
+        return rev
+
     async def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: str | None = None,
                     label_selector: str | None = None, field_selector: str | None = None
                     ) -> AsyncGenerator[tuple[str, Obj], None]:
@@ -430,10 +450,7 @@ class ApiService:
                 yield "ADDED", _with_type(info, obj)
             from_rev = result.revision
         else:
-            try:
-                from_rev = int(resource_version)
-            except ValueError:
-                raise errors.bad_request(f'invalid resource version "{resource_version}"') from None
+            from_rev = await self.wait_for_revision(resource_version)
         stream = self.store.watch(prefix, from_rev)
         try:
             async for ev in stream:
