@@ -48,11 +48,32 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
         for first, resolvers in _Base.yaml_implicit_resolvers.items()
     }
 
+    def construct_yaml_int(self, node: Any) -> int | float:
+        """Integers beyond 64 bits become floats, as a JSON reader makes them."""
+        value = super().construct_yaml_int(node)
+        return value if -(2**63) <= value < 2**64 else float(value)
+
+    def construct_yaml_str_value(self, node: Any) -> str:
+        """``!!binary`` and ``!!timestamp``: their text, as YAML-to-JSON leaves it."""
+        return str(self.construct_scalar(node))
+
+    def construct_yaml_set(self, node: Any) -> Any:
+        """``!!set``: a mapping of its keys to null (JSON has no sets)."""
+        data: dict[str, Any] = {}
+        yield data
+        data.update(self.construct_mapping(node))
+
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
         mapping = super().construct_mapping(node, deep=deep)
         if all(type(k) is str for k in mapping):
             return mapping
         return {_key(k): v for k, v in mapping.items()}
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+_Loader.add_constructor("tag:yaml.org,2002:binary", _Loader.construct_yaml_str_value)
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_yaml_str_value)
+_Loader.add_constructor("tag:yaml.org,2002:set", _Loader.construct_yaml_set)
 
 
 def _key(key: Any) -> str:

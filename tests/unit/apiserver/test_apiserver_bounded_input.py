@@ -167,3 +167,9 @@ async def test_watch_from_a_future_resource_version_is_504_after_the_wait(http, 
     assert body["details"]["causes"] == [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]
     resp = await http.get(f"{JOBS}?watch=true&resourceVersion=abc")
     assert resp.status == 400
+
+
+def test_yaml_values_json_cannot_hold_become_json_values():
+    loaded = bodyparse.load_yaml(b"a: 1180591620717411303424\nb: !!binary aGk=\nc: !!set {x}\nd: &d [1]\ne: *d\n")
+    assert loaded == {"a": 1.1805916207174113e+21, "b": "aGk=", "c": {"x": None}, "d": [1], "e": [1]}
+    assert loaded["d"] is not loaded["e"]
