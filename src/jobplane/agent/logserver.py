@@ -117,7 +117,7 @@ class LogServer:
 
     def authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization")
-        return bool(header) and hmac.compare_digest(
+        return header is not None and bool(header) and hmac.compare_digest(
             header.encode("utf-8", "surrogateescape"), self._expected)  # non-UTF-8 bytes: 401, not 500
 
     async def healthz(self, request: web.Request) -> web.Response:

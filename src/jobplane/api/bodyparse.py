@@ -40,7 +40,7 @@ DEPTH_ERROR = f"exceeded max depth of {MAX_DEPTH}"
 _Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-class _Loader(_Base):  # type: ignore[misc, valid-type]
+class _Loader(_Base):  # type: ignore[misc]
     """The C safe loader, with timestamps left as strings and keys made strings."""
 
     yaml_implicit_resolvers = {
@@ -64,7 +64,7 @@ class _Loader(_Base):  # type: ignore[misc, valid-type]
         data.update(self.construct_mapping(node))
 
     def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
-        mapping = super().construct_mapping(node, deep=deep)
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
         if all(type(k) is str for k in mapping):
             return mapping
         return {_key(k): v for k, v in mapping.items()}
