@@ -27,6 +27,17 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Debian's Chromium and its driver: the dashboard's browser tests and bench/bench_dashboard.py.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium chromium-driver >/dev/null 2>&1) || \
+      echo "warning: could not install chromium and chromium-driver; the dashboard's browser tests will be skipped" >&2
+  else
+    echo "note: install Debian's chromium and chromium-driver for the dashboard's browser tests" >&2
+  fi
+fi
+
 PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv

@@ -102,6 +102,10 @@ class Server:
         archiver = history.install(app[HANDLER_KEY], self.store, s.data_dir, s.pods_dir, self.token, self.clock,
                                    retention=s.history_retention, max_bytes=s.history_max_bytes)
         self.history_task = asyncio.create_task(archiver.run(), name="history-archiver")
+        from jobplane.apiserver import dashboard
+        from jobplane.controllers.state_metrics import next_schedule_time
+
+        dashboard.install(app[HANDLER_KEY], self.service, self.clock).next_run = next_schedule_time
         self.history_task.add_done_callback(_log_task_failure)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
                                     shutdown_timeout=SHUTDOWN_TIMEOUT)

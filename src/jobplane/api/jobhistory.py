@@ -80,7 +80,8 @@ def build_record(job: Obj, pods: list[Obj], logs: dict[str, tuple[str | None, in
                      "uid": md.get("uid"), "labels": dict(md.get("labels") or {}),
                      "creationTimestamp": archived_at},
         "job": {"metadata": {k: md.get(k) for k in ("name", "namespace", "uid", "labels", "annotations",
-                                                    "creationTimestamp") if md.get(k) is not None},
+                                                    "ownerReferences", "creationTimestamp")
+                             if md.get(k) is not None},
                 "spec": job.get("spec") or {}, "status": job.get("status") or {}},
         "outcome": outcome(job),
         "pods": rows,
@@ -112,6 +113,7 @@ class Summary:
     start: float | None
     end: float | None
     exit_code: int | None  # the first failed pod's, 0 when every pod succeeded
+    cronjob: str | None = None  # the CronJob that created it
 
     @property
     def elapsed(self) -> float | None:
@@ -134,9 +136,11 @@ def summarize(record: Obj) -> Summary:
     if end is None:
         ends = [t for t in (parse_time(r.get("finishedAt")) for r in rows) if t is not None]
         end = max(ends) if ends else parse_time(record.get("archivedAt"))
+    owner = next((r.get("name") for r in md.get("ownerReferences") or () if r.get("kind") == "CronJob"), None)
     return Summary(md.get("namespace", ""), md.get("name", ""), md.get("uid", ""), record.get("outcome", ""),
                    reason, spec.get("completions"), int(status.get("succeeded") or 0),
-                   int(status.get("failed") or 0), len(rows), parse_time(status.get("startTime")), end, exit_code)
+                   int(status.get("failed") or 0), len(rows), parse_time(status.get("startTime")), end, exit_code,
+                   owner)
 
 
 def to_prune(records: Iterable[tuple[str, float, int]], now: float, retention: float,

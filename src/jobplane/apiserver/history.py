@@ -243,7 +243,7 @@ def summary_json(record: Obj) -> Obj:
             "completions": s.completions, "succeeded": s.succeeded, "failed": s.failed, "pods": s.pods,
             "start": rfc3339(s.start) if s.start is not None else None,
             "end": rfc3339(s.end) if s.end is not None else None, "elapsedSeconds": s.elapsed,
-            "exitCode": s.exit_code, "archivedAt": record.get("archivedAt")}
+            "exitCode": s.exit_code, "cronjob": s.cronjob, "archivedAt": record.get("archivedAt")}
 
 
 class HistoryRoutes:

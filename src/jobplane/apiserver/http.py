@@ -192,6 +192,11 @@ class ApiHandler:
         self.observer(request, response.status, perf_counter() - t0)
         return response
 
+    def authenticated(self, request: web.Request) -> bool:
+        """Whether the request carries valid credentials (for mounted handlers that serve
+        public and private paths under one prefix)."""
+        return self.auth is None or self.auth.check(request.headers.get("Authorization"))
+
     def _is_public(self, path: str) -> bool:
         if self.auth is None or self.auth.is_public(path):
             return True

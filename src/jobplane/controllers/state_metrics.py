@@ -58,18 +58,25 @@ def cronjob_families(cronjobs: Iterable[Obj]) -> list[Metric]:
                             "been scheduled. Use this to determine if the job is delayed.",
                             labels=["namespace", "cronjob"])
     for cj in cronjobs:
-        md = cj.get("metadata") or {}
-        spec = cj.get("spec") or {}
-        base = parse_time((cj.get("status") or {}).get("lastScheduleTime")) or parse_time(md.get("creationTimestamp"))
-        if base is None:
-            continue
-        try:
-            when = sched.parse(spec.get("schedule") or "", spec.get("timeZone")).next(
-                datetime.fromtimestamp(base, UTC))
-        except sched.ScheduleError:
-            continue
-        nxt.add_metric([md.get("namespace", ""), md.get("name", "")], when.timestamp())
+        when = next_schedule_time(cj)
+        if when is not None:
+            md = cj.get("metadata") or {}
+            nxt.add_metric([md.get("namespace", ""), md.get("name", "")], when)
     return [nxt]
+
+
+def next_schedule_time(cj: Obj) -> float | None:
+    """The schedule's next time after lastScheduleTime (or creation); None when it has none."""
+    md = cj.get("metadata") or {}
+    spec = cj.get("spec") or {}
+    base = parse_time((cj.get("status") or {}).get("lastScheduleTime")) or parse_time(md.get("creationTimestamp"))
+    if base is None:
+        return None
+    try:
+        return sched.parse(spec.get("schedule") or "", spec.get("timeZone")).next(
+            datetime.fromtimestamp(base, UTC)).timestamp()
+    except sched.ScheduleError:
+        return None
 
 
 async def run(ctx: ControllerContext) -> None:
