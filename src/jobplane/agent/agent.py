@@ -28,6 +28,7 @@ from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.volumes import unmount_all
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
+from jobplane.api.pods import is_terminal
 from jobplane.api.resources import GPU
 from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
@@ -36,13 +37,6 @@ from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
-
-TERMINAL = ("Succeeded", "Failed")
-
-
-def _is_terminal(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") in TERMINAL
-
 
 class Agent:
     def __init__(self, client: Client, node_name: str, data_dir: Path, clock: Clock, *,
@@ -173,7 +167,7 @@ class Agent:
                 self._finishing.add(uid)
                 self._spawn(self._finish_deletion(pod))
             return
-        if worker is None and not _is_terminal(pod) and uid not in self._completed:
+        if worker is None and not is_terminal(pod) and uid not in self._completed:
             self._start_worker(pod)
 
     def on_delete(self, pod: Obj) -> None:
@@ -224,7 +218,7 @@ class Agent:
         if grace is None:
             grace = (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
         worker = self.workers.get(uid)
-        if worker is None and not _is_terminal(pod) and (self.pods_dir / uid / "state.json").exists():
+        if worker is None and not is_terminal(pod) and (self.pods_dir / uid / "state.json").exists():
             worker = self._start_worker(pod)  # re-adopt to terminate processes from before a restart
         if worker is not None:
             worker.stop(float(grace))

@@ -48,7 +48,8 @@ from jobplane.agent.volumes import (
 )
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time, rfc3339
-from jobplane.api.resources import container_limit, qos_class
+from jobplane.api.pods import qos_class
+from jobplane.api.resources import container_limit
 from jobplane.client.base import Client
 from jobplane.clock import Clock
 

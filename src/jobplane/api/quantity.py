@@ -16,7 +16,7 @@ QUANTITY_FMT = "^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$"
 QUANTITY_ERR = f"quantities must match the regular expression '{QUANTITY_FMT}'"
 
 _NUMBER_RE = re.compile(r"([+-]?)([0-9]*)(?:\.([0-9]*))?")
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
+BINARY_SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {"n": Fraction(1, 10**9), "u": Fraction(1, 10**6), "m": Fraction(1, 1000), "": Fraction(1),
             "k": Fraction(10**3), "M": Fraction(10**6), "G": Fraction(10**9), "T": Fraction(10**12),
             "P": Fraction(10**15), "E": Fraction(10**18)}
@@ -50,8 +50,8 @@ def parse_quantity(value: str | int | float) -> Fraction:
     if sign == "-":
         number = -number
     suffix = text[m.end():]
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
+    if suffix in BINARY_SUFFIXES:
+        return number * BINARY_SUFFIXES[suffix]
     if suffix in _DECIMAL:
         return number * _DECIMAL[suffix]
     e = _EXPONENT_RE.fullmatch(suffix)

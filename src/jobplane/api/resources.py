@@ -55,21 +55,3 @@ def pod_requests(pod: Obj, names: tuple[str, ...] = SCHEDULED_RESOURCES) -> dict
         out[name] = max(app, init) + overhead
     return out
 
-
-def qos_class(pod: Obj) -> str:
-    """Upstream's GetPodQOS for cpu and memory: Guaranteed, Burstable or BestEffort."""
-    spec = pod.get("spec") or {}
-    containers = list(spec.get("containers") or ()) + list(spec.get("initContainers") or ())
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        for name in ("cpu", "memory"):
-            req = _amount(c.get("resources"), "requests", name)
-            lim = _amount(c.get("resources"), "limits", name)
-            if (req or 0) > 0 or (lim or 0) > 0:
-                any_set = True
-            if lim is None or lim == 0 or (req is not None and req != lim):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from jobplane.api.quantity import QuantityError, parse_quantity
+from jobplane.api import pods
 from jobplane.api.validation.job import CONTROLLER_UID, JOB_NAME, LEGACY_CONTROLLER_UID, LEGACY_JOB_NAME
 
 Obj = dict[str, Any]
@@ -106,39 +106,9 @@ def spec_prepare(new: Obj, old: Mapping[str, Any]) -> None:
 # ---------------------------------------------------------------- pods
 
 
-def _has_resources(c: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    res = c.get("resources") or {}
-    return res.get("requests") or {}, res.get("limits") or {}
-
-
-def qos_class(spec: Mapping[str, Any]) -> str:
-    """``GetPodQOS`` over cpu and memory: BestEffort, Guaranteed or Burstable."""
-    containers = list(spec.get("containers") or ()) + list(spec.get("initContainers") or ())
-    requests: dict[str, Any] = {}
-    limits: dict[str, Any] = {}
-    guaranteed = True
-    for c in containers:
-        req, lim = _has_resources(c)
-        try:
-            for name in ("cpu", "memory"):
-                if name in req and parse_quantity(req[name]) != 0:
-                    requests[name] = requests.get(name, 0) + parse_quantity(req[name])
-                if name in lim and parse_quantity(lim[name]) != 0:
-                    limits[name] = limits.get(name, 0) + parse_quantity(lim[name])
-            if not all(name in lim and parse_quantity(lim[name]) != 0 for name in ("cpu", "memory")):
-                guaranteed = False
-        except (QuantityError, TypeError):
-            guaranteed = False
-    if not requests and not limits:
-        return "BestEffort"
-    if guaranteed and requests == limits:
-        return "Guaranteed"
-    return "Burstable"
-
-
 def pod_prepare_for_create(pod: Obj) -> None:
     spec = pod.get("spec") or {}
-    status: Obj = {"phase": "Pending", "qosClass": qos_class(spec)}
+    status: Obj = {"phase": "Pending", "qosClass": pods.qos_class(pod)}
     if spec.get("schedulingGates"):
         status["conditions"] = [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated",
                                  "message": "Scheduling is blocked due to non-empty scheduling gates"}]

@@ -18,14 +18,14 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from jobplane.api import bodyparse, errors, registry
+from jobplane.api import bodyparse, errors, pods, registry
 from jobplane.api.query import int_param
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import fieldvalidation, negotiation
 from jobplane.apiserver.auth import TokenAuthenticator
 from jobplane.apiserver.discovery import DiscoveryBodies
 from jobplane.apiserver.openapi_routes import OpenApiV3
-from jobplane.apiserver.service import ApiService, binding_target, decode_body, warnings_var
+from jobplane.apiserver.service import ApiService, decode_body, warnings_var
 from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
 from jobplane.clock import Clock
 from jobplane.logstream import TEXT_HEADERS, stream_text
@@ -431,7 +431,7 @@ class ApiHandler:
         kind = body.get("kind")
         if kind and kind != "Binding":
             raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind (Binding)")
-        node = binding_target(route.object_name, body)
+        node = pods.binding_target(route.object_name, body)
         return json_response(await self.service.bind(route.pod_namespace, route.object_name, node,
                                                      dry_run=self._dry_run(request)), 201)
 

@@ -72,7 +72,7 @@ from collections.abc import AsyncGenerator
 from contextvars import ContextVar
 from typing import Any
 
-from jobplane.api import admission, decode, errors, meta
+from jobplane.api import admission, decode, errors, meta, pods
 from jobplane.api.patch import apply_patch
 from jobplane.api.registry import (
     ENDPOINTSLICES,
@@ -137,89 +137,6 @@ def _with_type(info: ResourceInfo, obj: Obj) -> Obj:
     obj["kind"] = info.kind
     obj["apiVersion"] = info.api_version
     return obj
-
-
-def binding_target(name: str, body: Obj) -> str:
-    """The node a ``v1.Binding`` body names, after upstream's checks (400 / 422)."""
-    md = body.get("metadata") or {}
-    if md.get("name") != name:
-        raise errors.bad_request("name in URL does not match name in Binding object")
-    target = body.get("target") or {}
-    errs = []
-    if target.get("kind") not in (None, "", "Node"):
-        errs.append(errors.not_supported("target.kind", target.get("kind"), ["Node", "<empty>"]))
-    if not target.get("name"):
-        errs.append(errors.required("target.name"))
-    if errs:
-        raise errors.invalid_object("Binding", "", name, errs)
-    return str(target["name"])
-
-
-def bound_pod(pod: Obj, node: str, now: str) -> Obj:
-    """``pod`` bound to ``node`` (a new dict; ``pod`` is not changed), or 409 as upstream's
-    ``setPodHostAndAnnotations``. PodScheduled becomes True (``UpdatePodCondition``: the
-    transition time is kept when the status was already True)."""
-    md, spec = pod.get("metadata") or {}, pod.get("spec") or {}
-    name = md.get("name", "")
-    if md.get("deletionTimestamp"):
-        detail = f"pod {name} is being deleted, cannot be assigned to a host"
-    elif spec.get("nodeName"):
-        detail = f"pod {name} is already assigned to node {errors.go_quote(spec['nodeName'])}"
-    elif spec.get("schedulingGates"):
-        detail = f"pod {name} has non-empty .spec.schedulingGates"
-    else:
-        detail = ""
-    if detail:
-        raise errors.conflict("pods/binding", "", name, detail)
-    status = dict(pod.get("status") or {})
-    conditions = list(status.get("conditions") or ())
-    prev = meta.find_condition(status, "PodScheduled")
-    cond = {"type": "PodScheduled", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": prev.get("lastTransitionTime") if prev and prev.get("status") == "True" else now}
-    if prev is None:
-        conditions.append(cond)
-    else:
-        conditions[conditions.index(prev)] = cond
-    status["conditions"] = conditions
-    return dict(pod, spec=dict(spec, nodeName=node), status=status)
-
-
-EVICTION_API_VERSIONS = ("policy/v1", "policy/v1beta1")  # upstream's EvictionREST accepts both
-
-
-def eviction_delete_options(name: str, body: Obj) -> Obj:
-    """The DeleteOptions a ``policy/v1`` (or ``v1beta1``) Eviction body carries, after
-    upstream's checks (400 on a foreign apiVersion/kind or a name that is not the URL's)."""
-    api_version, kind = body.get("apiVersion"), body.get("kind")
-    if api_version and api_version not in EVICTION_API_VERSIONS:
-        raise errors.bad_request(f"the API version in the data ({api_version}) does not match "
-                                 "the expected API version (policy/v1)")
-    if kind and kind != "Eviction":
-        raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind (Eviction)")
-    if (body.get("metadata") or {}).get("name") != name:
-        raise errors.bad_request("name in URL does not match name in Eviction object")
-    opts = body.get("deleteOptions") or {}
-    if not isinstance(opts, dict):
-        raise errors.bad_request("deleteOptions must be an object")
-    return opts
-
-
-def disruption_target_pod(pod: Obj, now: str) -> Obj:
-    """``pod`` with ``DisruptionTarget=True`` (reason ``EvictionByEvictionAPI``), as upstream's
-    eviction ``conditionAppender`` via ``UpdatePodCondition``: the transition time is kept when
-    the condition already had status True. A new dict; ``pod`` is not changed."""
-    status = dict(pod.get("status") or {})
-    conditions = list(status.get("conditions") or ())
-    prev = meta.find_condition(status, "DisruptionTarget")
-    cond = {"type": "DisruptionTarget", "status": "True", "lastProbeTime": None,
-            "lastTransitionTime": prev.get("lastTransitionTime") if prev and prev.get("status") == "True" else now,
-            "reason": "EvictionByEvictionAPI", "message": "Eviction API: evicting"}
-    if prev is None:
-        conditions.append(cond)
-    else:
-        conditions[conditions.index(prev)] = cond
-    status["conditions"] = conditions
-    return dict(pod, status=status)
 
 
 def _check_preconditions(info: ResourceInfo, name: str, md: Obj, preconditions: Obj | None) -> None:
@@ -596,7 +513,7 @@ class ApiService:
         key = PODS.storage_key(namespace, name)
         for _ in range(16):
             old = await self._get_stored(PODS, namespace, name)
-            new = bound_pod(old, target_node, self._now())
+            new = pods.bound_pod(old, target_node, self._now())
             if dry_run:
                 break
             try:
@@ -619,7 +536,7 @@ class ApiService:
         A resourceVersion precondition is checked against the pod before the condition write
         and then moved to the version that write made. Returns a Status of success (201).
         """
-        opts = eviction_delete_options(name, body)
+        opts = pods.eviction_delete_options(name, body)
         dry_run = dry_run or "All" in (opts.get("dryRun") or ())
         preconditions = opts.get("preconditions") or None
         key = PODS.storage_key(namespace, name)
@@ -628,7 +545,7 @@ class ApiService:
             _check_preconditions(PODS, name, old["metadata"], preconditions)
             if dry_run:
                 break
-            new = disruption_target_pod(old, self._now())
+            new = pods.disruption_target_pod(old, self._now())
             if new == old:
                 break
             try:
@@ -693,7 +610,7 @@ class ApiService:
                 finalizers.remove(ORPHAN_FINALIZER)
             grace = 0
             if info is PODS:
-                terminal = (obj.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+                terminal = pods.is_terminal(obj)
                 bound = bool((obj.get("spec") or {}).get("nodeName"))
                 if bound and not terminal:
                     grace = grace_period_seconds if grace_period_seconds is not None else \

@@ -23,8 +23,9 @@ from typing import Any
 import orjson
 
 from jobplane.api import errors
+from jobplane.api.pods import binding_target
 from jobplane.api.registry import ResourceInfo, resolve
-from jobplane.apiserver.service import ApiService, binding_target
+from jobplane.apiserver.service import ApiService
 from jobplane.client.base import MERGE_PATCH, Client, Obj
 
 

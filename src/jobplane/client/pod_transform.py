@@ -40,9 +40,10 @@ import sys
 from collections import OrderedDict
 from typing import Any
 
+from jobplane.api.pods import is_terminal
+
 Obj = dict[str, Any]
 
-TERMINAL_PHASES = ("Succeeded", "Failed")
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _KEPT_SPEC = ("nodeName", "restartPolicy", "schedulerName", "priority", "terminationGracePeriodSeconds",
               "activeDeadlineSeconds")
@@ -75,10 +76,6 @@ def _compact_spec(spec: Obj) -> Obj:
         out["initContainers"] = [{k: c[k] for k in ("name", "restartPolicy") if k in c}
                                  for c in spec["initContainers"]]
     return _interned(out)
-
-
-def is_terminal(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") in TERMINAL_PHASES
 
 
 def compact_terminal_pod(pod: Obj) -> Obj:

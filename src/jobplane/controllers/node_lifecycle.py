@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, parse_time, rfc3339
+from jobplane.api.pods import is_terminal
 from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
@@ -106,7 +107,7 @@ class NodeLifecycle:
         if meta.get("deletionTimestamp"):
             await self.client.delete("pods", name, ns, grace_period_seconds=0)
             return
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if is_terminal(pod):
             return
         log.info("pod %s/%s: node %s lost, marking Failed", ns, name, node_name)
         await self.client.patch("pods", name, {"status": {

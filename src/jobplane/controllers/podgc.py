@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time
+from jobplane.api.pods import is_terminal
 from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory, object_key
 from jobplane.clock import Clock
@@ -28,11 +29,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 GC_CHECK_PERIOD = 20.0  # upstream gcCheckPeriod
 DELETE_CONCURRENCY = 50
-
-
-def is_terminated(pod: Obj) -> bool:
-    """upstream ``isPodTerminated``: phase Succeeded or Failed."""
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
 
 
 def is_evicted(pod: Obj) -> bool:
@@ -67,7 +63,7 @@ class PodGCController:
                               on_delete=lambda pod: self.terminated.discard(object_key(pod)))
 
     def _track(self, pod: Obj) -> None:
-        if is_terminated(pod):
+        if is_terminal(pod):
             self.terminated.add(object_key(pod))
         else:
             self.terminated.discard(object_key(pod))
@@ -88,7 +84,7 @@ class PodGCController:
         if self.threshold <= 0 or len(self.terminated) <= self.threshold:
             return 0
         cached = (self.pods.get_key(k) for k in self.terminated)
-        victims = pods_to_delete([p for p in cached if p is not None and is_terminated(p)], self.threshold)
+        victims = pods_to_delete([p for p in cached if p is not None and is_terminal(p)], self.threshold)
         if not victims:
             return 0
         log.info("Garbage collecting pods: numPods=%d", len(victims))

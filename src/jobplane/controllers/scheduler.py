@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, key_of, parse_time, rfc3339
+from jobplane.api.pods import is_terminal
 from jobplane.api.resources import SCHEDULED_RESOURCES, pod_requests, quantity
 from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
@@ -37,14 +38,10 @@ _RESOLVABLE = ("Insufficient ", "Too many pods")
 
 # ------------------------------------------------------------------ pure filters
 
-def _is_terminal(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
-
-
 def wants_scheduling(pod: Obj) -> bool:
     spec = pod.get("spec") or {}
     return (not spec.get("nodeName") and not (pod.get("metadata") or {}).get("deletionTimestamp")
-            and not _is_terminal(pod) and not spec.get("schedulingGates")
+            and not is_terminal(pod) and not spec.get("schedulingGates")
             and (spec.get("schedulerName") or SCHEDULER_NAME) == SCHEDULER_NAME)
 
 
@@ -209,7 +206,7 @@ class Scheduler:
         key = key_of(pod)
         node = (pod.get("spec") or {}).get("nodeName")
         self._unaccount(key)
-        if node and not _is_terminal(pod):
+        if node and not is_terminal(pod):
             req = pod_requests(pod)
             self.pod_usage[key] = (node, req)
             usage = self.node_usage.setdefault(node, {})

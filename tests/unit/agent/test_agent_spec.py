@@ -8,7 +8,8 @@ from jobplane.agent.spec import (
     field_ref_value,
     resolve_executable,
 )
-from jobplane.api.resources import pod_requests, qos_class
+from jobplane.api.pods import qos_class
+from jobplane.api.resources import pod_requests
 
 POD = {"metadata": {"name": "pi-0-abc", "namespace": "ns1", "uid": "u-1",
                     "labels": {"app": "pi"},

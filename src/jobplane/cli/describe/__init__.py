@@ -20,7 +20,7 @@ from jobplane.cli.describe.cronjob import describe_cronjob
 from jobplane.cli.describe.job import cap_indexes_list_or_none, describe_job
 from jobplane.cli.describe.node import describe_node, format_quantity, parse_quantity
 from jobplane.cli.describe.other import describe_generic, describe_namespace, smart_label
-from jobplane.cli.describe.pod import describe_pod, pod_qos
+from jobplane.cli.describe.pod import describe_pod
 
 Obj = dict[str, Any]
 
@@ -28,7 +28,7 @@ __all__ = [
     "DESCRIBERS", "PrefixWriter", "cap_indexes_list_or_none", "describe", "describe_containers",
     "describe_cronjob", "describe_events", "describe_generic", "describe_job", "describe_namespace",
     "describe_node", "describe_pod", "describe_pod_template", "describe_volumes", "format_quantity",
-    "parse_quantity", "pod_qos", "rfc1123z", "smart_label",
+    "parse_quantity", "rfc1123z", "smart_label",
 ]
 
 DESCRIBERS: dict[str, Callable[[Obj, list[Obj] | None, float], str]] = {

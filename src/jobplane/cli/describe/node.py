@@ -4,10 +4,11 @@ arithmetic behind its "Allocated resources" table.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from jobplane.api.printers import since
+from jobplane.api.quantity import BINARY_SUFFIXES
+from jobplane.api.resources import quantity
 from jobplane.cli.describe.common import (
     PrefixWriter,
     annotations_multiline,
@@ -20,21 +21,12 @@ from jobplane.cli.describe.common import (
 Obj = dict[str, Any]
 
 
-_BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15,
-            "E": 1e18}
-
-
 def parse_quantity(value: Any) -> float:
-    """A resource.Quantity string (``500m``, ``128Mi``, ``1e3``) as a number."""
-    text = str(value).strip()
-    m = re.fullmatch(r"([+-]?[0-9.]+(?:[eE][+-]?\d+)?)([A-Za-z]*)", text)
-    if not m:
+    """A resource.Quantity as a number; 0 for what does not parse (describe prints, never fails)."""
+    try:
+        return quantity(value)
+    except ValueError:
         return 0.0
-    number, suffix = float(m.group(1)), m.group(2)
-    if suffix in _BINARY:
-        return number * _BINARY[suffix]
-    return number * _DECIMAL.get(suffix, 1)
 
 
 def format_quantity(resource: str, amount: float) -> str:
@@ -46,8 +38,8 @@ def format_quantity(resource: str, amount: float) -> str:
         return str(milli // 1000) if milli % 1000 == 0 else f"{milli}m"
     whole = int(amount)
     for suffix in ("Ei", "Pi", "Ti", "Gi", "Mi", "Ki"):
-        if whole % _BINARY[suffix] == 0:
-            return f"{whole // _BINARY[suffix]}{suffix}"
+        if whole % BINARY_SUFFIXES[suffix] == 0:
+            return f"{whole // BINARY_SUFFIXES[suffix]}{suffix}"
     return str(whole)
 
 

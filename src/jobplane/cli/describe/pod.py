@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from jobplane.api.pods import qos_class
 from jobplane.api.printers import since
 from jobplane.cli.describe.common import (
     PrefixWriter,
@@ -78,27 +79,10 @@ def describe_pod(pod: Obj, events: list[Obj] | None, now: float) -> str:
         for c in status["conditions"]:
             w.write(1, f"{c.get('type')} \t{c.get('status')} \n")
     describe_volumes(w, spec.get("volumes"), "")
-    w.write(0, f"QoS Class:\t{status.get('qosClass') or pod_qos(spec)}\n")
+    w.write(0, f"QoS Class:\t{status.get('qosClass') or qos_class(pod)}\n")
     labels_multiline(w, "Node-Selectors", spec.get("nodeSelector"))
     tolerations_multiline(w, "Tolerations", spec.get("tolerations"))
     if events is not None:
         describe_events(w, events, now)
     return w.render()
 
-
-def pod_qos(spec: Obj) -> str:
-    """``qos.GetPodQOS`` for cpu/memory: Guaranteed, Burstable or BestEffort."""
-    containers = (spec.get("containers") or []) + (spec.get("initContainers") or [])
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        req, lim = res.get("requests") or {}, res.get("limits") or {}
-        for r in ("cpu", "memory"):
-            if r in req or r in lim:
-                any_set = True
-            if r not in lim or (r in req and str(req[r]) != str(lim[r])):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"

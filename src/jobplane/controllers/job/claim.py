@@ -11,6 +11,8 @@ import asyncio
 from typing import Any
 
 from jobplane.api.errors import StatusError
+from jobplane.api.meta import controller_ref
+from jobplane.api.pods import is_terminal
 from jobplane.api.selectors import from_label_selector_dict
 from jobplane.client.base import Client
 from jobplane.client.informer import Informer
@@ -18,10 +20,8 @@ from jobplane.controllers.job import jobspec
 from jobplane.controllers.job.pod_control import PodControl
 from jobplane.controllers.job.pods import (
     adopt_patch,
-    controller_ref,
     controller_uid,
     has_tracking_finalizer,
-    is_terminal,
     meta,
     release_patch,
 )

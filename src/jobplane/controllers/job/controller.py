@@ -28,7 +28,7 @@ import orjson
 from jobplane import metrics
 from jobplane.api.errors import StatusError
 from jobplane.api.intervals import parse_lenient
-from jobplane.api.meta import parse_time, rfc3339
+from jobplane.api.meta import controller_ref, parse_time, rfc3339
 from jobplane.client.events import EventRecorder
 from jobplane.client.workqueue import WorkQueue
 from jobplane.controllers.base import run_workers
@@ -43,7 +43,6 @@ from jobplane.controllers.job.pod_control import PodControl
 from jobplane.controllers.job.pods import (
     Expectations,
     FinalizerExpectations,
-    controller_ref,
     has_tracking_finalizer,
     is_active,
     is_ready,

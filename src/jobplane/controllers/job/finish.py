@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane.api.meta import parse_time
+from jobplane.api.pods import phase
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
-from jobplane.controllers.job.pods import is_pod_failed, phase
+from jobplane.controllers.job.pods import is_pod_failed
 
 Obj = dict[str, Any]
 

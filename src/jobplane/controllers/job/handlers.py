@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane.api.meta import parse_time
+from jobplane.api.meta import controller_ref, parse_time
+from jobplane.api.pods import is_terminal
 from jobplane.client.informer import Informer
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
@@ -20,7 +21,6 @@ from jobplane.controllers.job.claim import IDX_BY_OWNER
 from jobplane.controllers.job.pods import (
     Expectations,
     FinalizerExpectations,
-    controller_ref,
     has_tracking_finalizer,
     meta,
     pod_uid,
@@ -192,4 +192,4 @@ class JobEventHandlers:
 
 
 def _terminated_with_finalizer(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed") and has_tracking_finalizer(pod)
+    return is_terminal(pod) and has_tracking_finalizer(pod)

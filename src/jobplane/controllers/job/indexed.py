@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from jobplane.api.pods import phase
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
 from jobplane.controllers.job._intervals import Intervals, parse
@@ -17,7 +18,6 @@ from jobplane.controllers.job.pods import (
     is_pod_failed,
     is_terminating,
     meta,
-    phase,
     sort_for_deletion,
 )
 

@@ -8,7 +8,8 @@ from typing import Any
 
 import orjson
 
-from jobplane.api.meta import parse_time
+from jobplane.api.meta import controller_ref, parse_time
+from jobplane.api.pods import FAILED, SUCCEEDED, is_terminal, phase
 from jobplane.clock import Clock
 from jobplane.controllers.job import jobspec
 
@@ -17,8 +18,6 @@ Obj = dict[str, Any]
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
 MAX_GENERATED_NAME = 58
 
-SUCCEEDED = "Succeeded"
-FAILED = "Failed"
 _PHASE_ORDINAL = {"Pending": 0, "Unknown": 1, "Running": 2}
 
 
@@ -28,20 +27,12 @@ def meta(pod: Obj) -> Obj:
     return pod.get("metadata") or {}
 
 
-def phase(pod: Obj) -> str:
-    return (pod.get("status") or {}).get("phase") or ""
-
-
 def pod_uid(pod: Obj) -> str:
     return str(meta(pod).get("uid", ""))
 
 
 def has_tracking_finalizer(pod: Obj) -> bool:
     return TRACKING_FINALIZER in (meta(pod).get("finalizers") or ())
-
-
-def is_terminal(pod: Obj) -> bool:
-    return phase(pod) in (SUCCEEDED, FAILED)
 
 
 def is_active(pod: Obj) -> bool:
@@ -79,14 +70,6 @@ def is_pod_failed(pod: Obj, job: Obj) -> bool:
 def controller_uid(pod: Obj) -> str | None:
     ref = controller_ref(pod)
     return None if ref is None else ref.get("uid")
-
-
-def controller_ref(pod: Obj) -> Obj | None:
-    refs: list[Obj] = meta(pod).get("ownerReferences") or []
-    for ref in refs:
-        if ref.get("controller"):
-            return ref
-    return None
 
 
 def finished_time(pod: Obj) -> float:
