@@ -13,6 +13,7 @@ from typing import Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import condition_true, rfc3339, rfc3339_micro
+from jobplane.api.nodes import LEASE_DURATION_SECONDS, LEASE_NAMESPACE
 from jobplane.api.resources import GPU
 from jobplane.client.base import Client
 from jobplane.clock import Clock
@@ -20,8 +21,6 @@ from jobplane.clock import Clock
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-LEASE_NAMESPACE = "kube-node-lease"
-LEASE_DURATION = 40
 RENEW_INTERVAL = 10.0
 STATUS_REPORT_INTERVAL = 60.0
 KUBELET_VERSION = "v1.32.0"
@@ -131,7 +130,7 @@ def build_lease(node: Obj, now_micro: str) -> Obj:
         "kind": "Lease",
         "metadata": {"name": meta["name"], "namespace": LEASE_NAMESPACE, "ownerReferences": [
             {"apiVersion": "v1", "kind": "Node", "name": meta["name"], "uid": meta.get("uid", "")}]},
-        "spec": {"holderIdentity": meta["name"], "leaseDurationSeconds": LEASE_DURATION,
+        "spec": {"holderIdentity": meta["name"], "leaseDurationSeconds": LEASE_DURATION_SECONDS,
                  "renewTime": now_micro},
     }
 
@@ -178,7 +177,7 @@ class NodeHeartbeat:
             assert self.node is not None
             await self.client.create("leases", build_lease(self.node, now), LEASE_NAMESPACE)
             return
-        lease.setdefault("spec", {}).update(holderIdentity=self.name, leaseDurationSeconds=LEASE_DURATION,
+        lease.setdefault("spec", {}).update(holderIdentity=self.name, leaseDurationSeconds=LEASE_DURATION_SECONDS,
                                             renewTime=now)
         await self.client.update("leases", lease, LEASE_NAMESPACE)
 

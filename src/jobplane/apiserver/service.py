@@ -66,18 +66,16 @@ Events created through the service are ordinary objects (core/v1 Event); reading
 
 from __future__ import annotations
 
-import copy
 import ipaddress
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, TypeVar
 
 from jobplane.api import admission, decode, errors, meta, pods
 from jobplane.api.patch import apply_patch
 from jobplane.api.registry import (
     ENDPOINTSLICES,
     EVENTS_V1,
-    JOBS,
     NAMESPACES,
     PERSISTENTVOLUMECLAIMS,
     PODS,
@@ -86,6 +84,7 @@ from jobplane.api.registry import (
     ResourceInfo,
 )
 from jobplane.api.selectors import object_predicate, parse_field_selector, parse_label_selector
+from jobplane.apiserver import deletion
 from jobplane.apiserver.allocation import (
     DEFAULT_SERVICE_CIDR,
     ClusterIPAllocator,
@@ -100,9 +99,6 @@ Obj = dict[str, Any]
 
 LOCAL_PATH_CLASS = "local-path"
 LOCAL_PATH_PROVISIONER = "jobplane.io/local-path"
-DEFAULT_NAMESPACES = ("default", "kube-system", "kube-node-lease", "kube-public")
-ORPHAN_FINALIZER = "orphan"
-FOREGROUND_FINALIZER = "foregroundDeletion"
 # Kinds whose spec changes bump metadata.generation (others keep what they were given).
 _GENERATION_KINDS = {"Job", "CronJob"}
 _GENERATE_NAME_RETRIES = 8
@@ -139,6 +135,26 @@ def _with_type(info: ResourceInfo, obj: Obj) -> Obj:
     return obj
 
 
+CONFLICT_RETRIES = 16  # read-modify-write tries before 409 Conflict (the object keeps changing)
+T = TypeVar("T")
+
+
+class WroteInBetween(Exception):
+    """Raised inside a ``retry_on_conflict`` attempt: someone wrote the object since it was
+    read; read it again and redo the attempt."""
+
+
+async def retry_on_conflict(info: ResourceInfo, name: str, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` until it does not raise ``WroteInBetween`` (or a store's
+    ``RevisionConflict``), at most ``CONFLICT_RETRIES`` times; then 409 Conflict."""
+    for _ in range(CONFLICT_RETRIES):
+        try:
+            return await attempt()
+        except (WroteInBetween, RevisionConflict):
+            continue
+    raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+
+
 def _check_preconditions(info: ResourceInfo, name: str, md: Obj, preconditions: Obj | None) -> None:
     """409 as upstream's ``Preconditions.Check`` when a UID / resourceVersion precondition fails."""
     if not preconditions:
@@ -165,6 +181,15 @@ class ApiService:
     def _now(self) -> str:
         return meta.rfc3339(self.clock.now())
 
+    async def _write(self, info: ResourceInfo, key: str, new: Obj, old: Obj, name: str) -> Obj:
+        """Store ``new`` over ``old`` guarded by old's resourceVersion (no admission)."""
+        try:
+            return await self.store.update(key, new, old["metadata"].get("resourceVersion"))
+        except RevisionConflict:
+            raise WroteInBetween from None
+        except KeyNotFound:
+            raise errors.not_found(info.plural, info.group, name) from None
+
     async def _get_stored(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
         try:
             return await self.store.get(info.storage_key(namespace if info.namespaced else None, name))
@@ -188,7 +213,7 @@ class ApiService:
             )
 
     async def ensure_default_namespaces(self) -> None:
-        for name in DEFAULT_NAMESPACES:
+        for name in deletion.DEFAULT_NAMESPACES:
             try:
                 await self.store.get(NAMESPACES.storage_key(None, name))
             except KeyNotFound:
@@ -438,20 +463,9 @@ class ApiService:
             raise errors.conflict(info.plural, info.group, old_md.get("name", ""), errors.STALE_OBJECT) from None
         except KeyNotFound:
             raise errors.not_found(info.plural, info.group, old_md.get("name", "")) from None
-        if self._deletable_now(info, stored):
+        if deletion.deletable_now(info, stored):
             stored = await self._remove(info, key, stored)
         return _with_type(info, stored)
-
-    @staticmethod
-    def _deletable_now(info: ResourceInfo, obj: Obj) -> bool:
-        md = obj.get("metadata", {})
-        if not md.get("deletionTimestamp") or md.get("finalizers"):
-            return False
-        if info is NAMESPACES and (obj.get("spec") or {}).get("finalizers"):
-            return False
-        if info is PODS and md.get("deletionGracePeriodSeconds"):
-            return False  # the agent finishes a graceful pod deletion
-        return True
 
     async def _remove(self, info: ResourceInfo, key: str, obj: Obj) -> Obj:
         try:
@@ -485,7 +499,8 @@ class ApiService:
                     patch_type: str, subresource: str | None = None, *, dry_run: bool = False) -> Obj:
         self._check_writable(info, subresource)
         key = info.storage_key(namespace if info.namespaced else None, name)
-        for _ in range(16):
+
+        async def attempt() -> Obj:
             old = await self._get_stored(info, namespace, name)
             new = apply_patch(info, old, patch, patch_type)
             try:
@@ -499,9 +514,10 @@ class ApiService:
                 return await self._finish_update(info, key, old, new, subresource, None, dry_run)
             except errors.StatusError as exc:
                 if exc.code == 409 and exc.reason == "Conflict":
-                    continue  # someone wrote in between: re-apply the patch on the new state
+                    raise WroteInBetween from None  # re-apply the patch on the new state
                 raise
-        raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+
+        return await retry_on_conflict(info, name, attempt)
 
     async def bind(self, namespace: str, name: str, target_node: str, *, dry_run: bool = False) -> Obj:
         """``pods/binding``: set ``spec.nodeName`` and ``PodScheduled=True`` in one write.
@@ -511,20 +527,14 @@ class ApiService:
         bound or still gated. Returns a Status of success (code 201), as upstream.
         """
         key = PODS.storage_key(namespace, name)
-        for _ in range(16):
+
+        async def attempt() -> None:
             old = await self._get_stored(PODS, namespace, name)
-            new = pods.bound_pod(old, target_node, self._now())
-            if dry_run:
-                break
-            try:
-                await self.store.update(key, new, old["metadata"].get("resourceVersion"))
-            except RevisionConflict:
-                continue  # someone wrote in between: check again on the new state
-            except KeyNotFound:
-                raise errors.not_found(PODS.plural, PODS.group, name) from None
-            break
-        else:
-            raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT)
+            new = pods.bound_pod(old, target_node, self._now())  # checks again on the new state
+            if not dry_run:
+                await self._write(PODS, key, new, old, name)
+
+        await retry_on_conflict(PODS, name, attempt)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
 
     async def evict(self, namespace: str, name: str, body: Obj, *, dry_run: bool = False) -> Obj:
@@ -540,27 +550,25 @@ class ApiService:
         dry_run = dry_run or "All" in (opts.get("dryRun") or ())
         preconditions = opts.get("preconditions") or None
         key = PODS.storage_key(namespace, name)
-        for _ in range(16):
+
+        async def attempt() -> Obj | None:
+            """Add the condition; returns the preconditions the delete then checks."""
             old = await self._get_stored(PODS, namespace, name)
             _check_preconditions(PODS, name, old["metadata"], preconditions)
-            if dry_run:
-                break
             new = pods.disruption_target_pod(old, self._now())
-            if new == old:
-                break
+            if dry_run or new == old:
+                return preconditions
             try:
-                stored = await self.store.update(key, new, old["metadata"].get("resourceVersion"))
-            except RevisionConflict:
+                stored = await self._write(PODS, key, new, old, name)
+            except WroteInBetween:
                 if preconditions and preconditions.get("resourceVersion"):
                     raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT) from None
-                continue  # someone wrote in between: add the condition to the new state
-            except KeyNotFound:
-                raise errors.not_found(PODS.plural, PODS.group, name) from None
+                raise  # add the condition to the new state
             if preconditions and preconditions.get("resourceVersion"):
-                preconditions = dict(preconditions, resourceVersion=stored["metadata"]["resourceVersion"])
-            break
-        else:
-            raise errors.conflict(PODS.plural, PODS.group, name, errors.STALE_OBJECT)
+                return dict(preconditions, resourceVersion=stored["metadata"]["resourceVersion"])
+            return preconditions
+
+        preconditions = await retry_on_conflict(PODS, name, attempt)
         await self.delete_ex(PODS, namespace, name, propagation_policy=opts.get("propagationPolicy"),
                              grace_period_seconds=opts.get("gracePeriodSeconds"), preconditions=preconditions,
                              dry_run=dry_run)
@@ -583,74 +591,34 @@ class ApiService:
         deletionTimestamp, until finalizers or its agent let it go)."""
         if info.read_only:
             raise errors.method_not_supported(info.plural, info.group, "delete")
-        if propagation_policy not in (None, "", "Orphan", "Background", "Foreground"):
-            raise errors.invalid_object("DeleteOptions", "", "", [errors.not_supported(
-                "propagationPolicy", propagation_policy, ["Foreground", "Background", "Orphan", "nil"])])
+        deletion.check_policy(propagation_policy)
         if grace_period_seconds is not None and grace_period_seconds < 0:
             grace_period_seconds = 0
         key = info.storage_key(namespace if info.namespaced else None, name)
-        for _ in range(16):
+
+        async def attempt() -> tuple[Obj, bool]:
             obj = await self._get_stored(info, namespace, name)
             md = obj["metadata"]
             _check_preconditions(info, name, md, preconditions)
-            if info is NAMESPACES and name in DEFAULT_NAMESPACES:
-                raise errors.StatusError(403, "Forbidden",
-                                         f'namespaces "{name}" is forbidden: this namespace may not be deleted',
-                                         {"name": name, "kind": "namespaces"})
-            new = copy.deepcopy(obj)
-            nmd = new["metadata"]
-            finalizers = list(nmd.get("finalizers") or [])
-            policy = propagation_policy or ("Orphan" if info is JOBS else "Background")
-            if policy == "Orphan" and ORPHAN_FINALIZER not in finalizers and not md.get("deletionTimestamp"):
-                finalizers.append(ORPHAN_FINALIZER)
-            elif policy == "Foreground" and FOREGROUND_FINALIZER not in finalizers \
-                    and not md.get("deletionTimestamp"):
-                finalizers.append(FOREGROUND_FINALIZER)
-            if policy != "Orphan" and ORPHAN_FINALIZER in finalizers and propagation_policy:
-                finalizers.remove(ORPHAN_FINALIZER)
-            grace = 0
-            if info is PODS:
-                terminal = pods.is_terminal(obj)
-                bound = bool((obj.get("spec") or {}).get("nodeName"))
-                if bound and not terminal:
-                    grace = grace_period_seconds if grace_period_seconds is not None else \
-                        (obj.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
-                    if grace is None:
-                        grace = 30
-                    prev = md.get("deletionGracePeriodSeconds")
-                    if prev is not None and prev <= grace and md.get("deletionTimestamp"):
-                        grace = prev
-            if info is NAMESPACES:
-                new.setdefault("status", {})["phase"] = "Terminating"
-            if finalizers:
-                nmd["finalizers"] = finalizers
-            else:
-                nmd.pop("finalizers", None)
-            if not md.get("deletionTimestamp") or (info is PODS and grace < (md.get("deletionGracePeriodSeconds")
-                                                                              or 0)):
-                nmd["deletionTimestamp"] = meta.rfc3339(self.clock.now() + grace)
-                nmd["deletionGracePeriodSeconds"] = grace
+            deletion.check_deletable(info, name)
+            new = deletion.marked_for_deletion(info, obj, propagation_policy=propagation_policy,
+                                               grace_period_seconds=grace_period_seconds, now=self.clock.now())
             if dry_run:
                 return _with_type(info, new), False
-            if self._deletable_now(info, new):
+            if deletion.deletable_now(info, new):
                 try:
                     gone = await self.store.delete(key, md.get("resourceVersion"))
                 except RevisionConflict:
-                    continue
+                    raise WroteInBetween from None
                 except KeyNotFound:
                     raise errors.not_found(info.plural, info.group, name) from None
                 await self._released(info, gone)
                 return _with_type(info, gone), True
             if new == obj:
                 return _with_type(info, obj), False
-            try:
-                stored = await self.store.update(key, new, md.get("resourceVersion"))
-            except RevisionConflict:
-                continue
-            except KeyNotFound:
-                raise errors.not_found(info.plural, info.group, name) from None
-            return _with_type(info, stored), False
-        raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+            return _with_type(info, await self._write(info, key, new, obj, name)), False
+
+        return await retry_on_conflict(info, name, attempt)
 
     async def delete_collection(self, info: ResourceInfo, namespace: str | None, *,
                                 label_selector: str | None = None, field_selector: str | None = None,

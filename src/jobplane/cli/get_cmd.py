@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from jobplane.api import printers
+from jobplane.api.nodes import LEASE_NAMESPACE
 from jobplane.api.registry import ResourceInfo
 from jobplane.cli import describe as describers
 from jobplane.cli import output
@@ -235,7 +236,7 @@ async def _node_extras(client: Client, node: Obj) -> tuple[Obj | None, list[Obj]
     """The node's heartbeat Lease and its non-terminated pods, as describe node shows them."""
     name = (node.get("metadata") or {}).get("name", "")
     try:
-        lease = await client.get("leases.coordination.k8s.io", name, "kube-node-lease")
+        lease = await client.get("leases.coordination.k8s.io", name, LEASE_NAMESPACE)
     except Exception:  # noqa: BLE001 - the section is left out
         lease = None
     try:

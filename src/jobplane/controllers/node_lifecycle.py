@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, parse_time, rfc3339
+from jobplane.api.nodes import LEASE_NAMESPACE
 from jobplane.api.pods import is_terminal
 from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory
@@ -26,7 +27,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-LEASE_NAMESPACE = "kube-node-lease"
 MONITOR_PERIOD = 5.0
 NODE_GRACE = 40.0
 POD_GRACE = 300.0

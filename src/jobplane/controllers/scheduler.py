@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, key_of, parse_time, rfc3339
+from jobplane.api.nodes import LEASE_NAMESPACE
 from jobplane.api.pods import is_terminal
 from jobplane.api.resources import SCHEDULED_RESOURCES, pod_requests, quantity
 from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
 from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
+from jobplane.controllers.base import run_workers
 
 if TYPE_CHECKING:
     from jobplane.controllers.manager import ControllerContext
@@ -254,20 +256,13 @@ class Scheduler:
                                on_delete=self.requeue_unschedulable)
         await asyncio.gather(self.nodes.start(), self.leases.start())
         await self.pods.start()
-        while True:
-            key = await self.queue.get()
-            try:
-                await self.schedule_one(key)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("scheduling %s failed: %s", key, exc)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        await run_workers(self.queue, self._reconcile, workers=1, name="scheduler")
+
+    async def _reconcile(self, key: str) -> None:
+        await self.schedule_one(key)
 
     def _lease(self, node_name: str) -> Obj | None:
-        return self.leases.get("kube-node-lease", node_name)
+        return self.leases.get(LEASE_NAMESPACE, node_name)
 
     def choose(self, pod: Obj) -> tuple[str | None, dict[str, list[str]], int]:
         """(best node or None, reasons per rejected node, number of nodes considered)."""

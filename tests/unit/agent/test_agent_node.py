@@ -1,7 +1,8 @@
 from agent_fakes import FakeClient
 
-from jobplane.agent.node import LEASE_NAMESPACE, MachineInfo, NodeHeartbeat, build_node, node_status
+from jobplane.agent.node import MachineInfo, NodeHeartbeat, build_node, node_status
 from jobplane.api.meta import condition_true, parse_time
+from jobplane.api.nodes import LEASE_NAMESPACE
 from jobplane.clock import FakeClock
 
 INFO = MachineInfo(cpus=8, memory_bytes=16 * 2**30, gpus=2, hostname="box", kernel="6.1", os_image="Debian",

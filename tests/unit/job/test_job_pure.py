@@ -3,10 +3,10 @@ policy, indexes, pod construction and ordering, tracking staging."""
 
 from __future__ import annotations
 
+from jobplane.api.intervals import Intervals, parse
 from jobplane.api.meta import rfc3339
 from jobplane.controllers.job import backoff, indexed, pods, success_policy, tracking
 from jobplane.controllers.job import pod_failure_policy as pfp
-from jobplane.controllers.job._intervals import Intervals, parse
 from jobplane.controllers.job.status import ensure_condition, ensure_suspended
 
 T0 = 1_700_000_000.0

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from jobplane import metrics
 from jobplane.api import errors, meta
 from jobplane.client.events import EventRecorder
-from jobplane.client.workqueue import QueueShutDown, WorkQueue
+from jobplane.client.workqueue import WorkQueue
+from jobplane.controllers.base import run_workers
 from jobplane.controllers.cronjob import schedule as sched
 
 if TYPE_CHECKING:
@@ -112,32 +113,7 @@ class CronJobController:
     # -- loop ---------------------------------------------------------------------------
     async def run(self, workers: int = 2) -> None:
         await asyncio.gather(self.cronjobs.start(), self.jobs.start())
-        tasks = [asyncio.create_task(self._worker()) for _ in range(workers)]
-        try:
-            await asyncio.gather(*tasks)
-        finally:
-            self.queue.shutdown()
-            for t in tasks:
-                t.cancel()
-
-    async def _worker(self) -> None:
-        while True:
-            try:
-                key = await self.queue.get()
-            except QueueShutDown:
-                return
-            try:
-                requeue = await self.sync(key)
-                self.queue.forget(key)
-                if requeue is not None:
-                    self.queue.add_after(key, requeue)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - retry with back-off, as upstream
-                log.warning("cronjob %s: sync failed: %s", key, exc)
-                self.queue.add_rate_limited(key)
-            finally:
-                self.queue.done(key)
+        await run_workers(self.queue, self.sync, workers=workers, name="cronjob")
 
     # -- sync ---------------------------------------------------------------------------
     async def sync(self, key: str) -> float | None:

@@ -214,9 +214,9 @@ class JobController:
             status["startTime"] = rfc3339(now)
         ctx.new_backoff = self.backoff.new_record(key, new_succeeded, new_failed)
 
-        ctx.finished_condition = jobspec.condition_true(job, COND_SUCCESS_CRITERIA_MET)
+        ctx.finished_condition = jobspec.true_condition(job, COND_SUCCESS_CRITERIA_MET)
         if ctx.finished_condition is None:
-            target = jobspec.condition_true(job, COND_FAILURE_TARGET)
+            target = jobspec.true_condition(job, COND_FAILURE_TARGET)
             if target is not None:
                 ctx.finished_condition = st.failed_for_target(target, now)
             else:
@@ -250,7 +250,7 @@ class JobController:
                             st.REASON_FAILED_INDEXES, st.MSG_FAILED_INDEXES, now)
                 ctx.delayed_deletion = indexed.pods_with_delayed_deletion(
                     job, pods, active, ctx.expected_rm, ctx.succeeded_indexes, ctx.failed_indexes)
-            if ctx.finished_condition is None and jobspec.condition_true(job, COND_SUCCESS_CRITERIA_MET) is None:
+            if ctx.finished_condition is None and jobspec.true_condition(job, COND_SUCCESS_CRITERIA_MET) is None:
                 msg = success_policy.match(jobspec.success_policy(job), completions, ctx.succeeded_indexes)
                 if msg is not None:
                     ctx.finished_condition = st.success_condition(st.REASON_SUCCESS_POLICY, msg, now)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from jobplane.api.intervals import Intervals, parse
 from jobplane.api.pods import phase
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
-from jobplane.controllers.job._intervals import Intervals, parse
 from jobplane.controllers.job.pods import (
     MAX_GENERATED_NAME,
     finished_time,

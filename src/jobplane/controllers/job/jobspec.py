@@ -104,11 +104,12 @@ def find_condition(job: Obj, ctype: str) -> Obj | None:
     return None
 
 
-def condition_true(job: Obj, ctype: str) -> Obj | None:
+def true_condition(job: Obj, ctype: str) -> Obj | None:
+    """The condition of type ``ctype`` when its status is True (``api.meta.condition_true`` answers yes/no on a status)."""
     c = find_condition(job, ctype)
     return c if c is not None and c.get("status") == "True" else None
 
 
 def is_finished(job: Obj) -> bool:
     """Complete=True or Failed=True (upstream ``util.IsJobFinished``)."""
-    return bool(condition_true(job, COND_COMPLETE) or condition_true(job, COND_FAILED))
+    return bool(true_condition(job, COND_COMPLETE) or true_condition(job, COND_FAILED))

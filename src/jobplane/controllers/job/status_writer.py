@@ -56,7 +56,7 @@ class StatusWriter:
             needs_flush = True
             ctx.finished_condition = st.failed_for_target(fc, now)
         elif fc is not None and fc["type"] == COND_SUCCESS_CRITERIA_MET:
-            if jobspec.condition_true(ctx.job, COND_SUCCESS_CRITERIA_MET) is None:
+            if jobspec.true_condition(ctx.job, COND_SUCCESS_CRITERIA_MET) is None:
                 ctx.job["status"].setdefault("conditions", []).append(fc)
                 needs_flush = True
             ctx.finished_condition = st.new_condition(COND_COMPLETE, "True", fc.get("reason", ""),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane.controllers.job._intervals import Intervals, parse
+from jobplane.api.intervals import Intervals, parse
 
 Obj = dict[str, Any]
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobplane.api.intervals import Intervals
 from jobplane.api.pods import phase
 from jobplane.controllers.job import indexed, jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
-from jobplane.controllers.job._intervals import Intervals
 from jobplane.controllers.job.backoff import EMPTY, BackoffRecord
 from jobplane.controllers.job.pods import has_tracking_finalizer, is_pod_failed, pod_uid
 from jobplane.controllers.job.status import is_success
