@@ -1,4 +1,5 @@
-"""Server settings. Every flag has a ``JOBPLANE_<NAME>`` environment twin; defaults are upstream's."""
+"""Server settings. Every flag has a ``JOBPLANE_<NAME>`` environment twin. Defaults are
+upstream's unless the comment on a field says why not (the Job controller's batch period)."""
 
 from __future__ import annotations
 
