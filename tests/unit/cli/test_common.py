@@ -75,7 +75,8 @@ def test_create_manifests() -> None:
 
 def test_wait_conditions() -> None:
     done = {"status": {"conditions": [{"type": "Complete", "status": "True"}], "phase": "Succeeded"}}
-    assert common is not None
+    assert logs_cmd.condition_predicate("jsonpath={.status.phase}")(done)  # no value: the path exists
+    assert not logs_cmd.condition_predicate("jsonpath={.status.startTime}")(done)
     assert logs_cmd.condition_predicate("condition=complete")(done)
     assert not logs_cmd.condition_predicate("condition=Complete=False")(done)
     assert not logs_cmd.condition_predicate("condition=Failed")(done)
