@@ -94,6 +94,9 @@ class Server:
 
         material = pki.ensure_pki(s.pki_dir, s.host)
         self.token = auth.ensure_token(s.pki_dir)
+        from jobplane.apiserver.satokens import ServiceAccountTokens, ensure_signing_key
+
+        self.service.tokens = ServiceAccountTokens(ensure_signing_key(s.pki_dir))
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock)
         metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)

@@ -211,3 +211,31 @@ def test_claims_volumes_storageclasses_and_client(jp, tmp_path):
     assert [s.metadata.name for s in slices.items] == ["kubernetes"]
     storage = client.StorageV1Api(jp.kube_client())
     assert [s.metadata.name for s in storage.list_storage_class().items] == ["local-path"]
+
+
+def _jwt_part(token: str, index: int) -> dict:
+    part = token.split(".")[index]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+
+
+def test_create_token_is_a_signed_expiring_jwt_the_server_accepts(jp):
+    jp.kubectl("create", "serviceaccount", "bot", check=True)
+    token = jp.kubectl("create", "token", "bot", "--duration=15m", check=True).stdout.strip()
+    header, claims = _jwt_part(token, 0), _jwt_part(token, 1)
+    assert header["alg"] == "RS256" and header["kid"]
+    assert claims["sub"] == "system:serviceaccount:default:bot"
+    assert claims["iss"] == "https://kubernetes.default.svc.cluster.local"
+    assert claims["exp"] - claims["iat"] == 900 and claims["kubernetes.io"]["namespace"] == "default"
+    uid = json.loads(jp.kubectl("get", "sa", "bot", "-o", "json", check=True).stdout)["metadata"]["uid"]
+    assert claims["kubernetes.io"]["serviceaccount"] == {"name": "bot", "uid": uid}
+    assert jp.kubectl("--token", token, "get", "sa", "bot", "-o", "name", check=True).stdout.strip() == \
+        "serviceaccount/bot"
+    result = jp.kubectl("create", "token", "bot", "--duration=1m")
+    assert result.returncode == 1
+    assert "spec.expirationSeconds: Invalid value: 60: may not specify a duration less than 10 minutes" \
+        in result.stderr
+    assert 'serviceaccounts "ghost" not found' in jp.kubectl("create", "token", "ghost").stderr
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    assert "Unauthorized" in jp.kubectl("--token", forged, "get", "sa").stderr
+    jp.kubectl("delete", "sa", "bot", check=True)
+    assert "Unauthorized" in jp.kubectl("--token", token, "get", "sa").stderr

@@ -13,18 +13,26 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+from jobplane.agent.podconfig import Sources, missing_message, values
 from jobplane.api.resources import GPU, container_limit, quantity
+from jobplane.api.validation.names import is_env_var_name
 
 Obj = dict[str, Any]
 
 
-class ContainerConfigError(Exception):
-    """The container cannot be started as configured (reported as the container's failure)."""
+CONFIG_ERROR = "CreateContainerConfigError"
 
-    def __init__(self, reason: str, message: str) -> None:
+
+class ContainerConfigError(Exception):
+    """The container cannot be started as configured. ``retry``: it waits for something that
+    may yet appear (a ConfigMap, a Secret, a key), as kubelet keeps such a container waiting;
+    otherwise it is reported as the container's failure."""
+
+    def __init__(self, reason: str, message: str, retry: bool = False) -> None:
         super().__init__(message)
         self.reason = reason
         self.message = message
+        self.retry = retry
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -103,20 +111,55 @@ def resource_field_value(pod: Obj, container: Obj, ref: Obj, node_capacity: dict
     return str(int(math.ceil(value / divisor)))
 
 
+def _env_from(env: dict[str, str], src: Obj, sources: Sources) -> None:
+    for kind, field in (("configmap", "configMapRef"), ("secret", "secretRef")):
+        ref = src.get(field)
+        if not ref:
+            continue
+        name = ref.get("name") or ""
+        obj = sources.get((kind, name))
+        if obj is None:
+            if ref.get("optional"):
+                continue
+            raise ContainerConfigError(CONFIG_ERROR, missing_message(kind, name), retry=True)
+        prefix = src.get("prefix") or ""
+        for key, data in values(obj, kind).items():
+            if not is_env_var_name(prefix + key):  # kubelet skips them (and says so in an event)
+                env[prefix + key] = data.decode("utf-8", "replace")
+
+
+def _key_ref(pod: Obj, vf: Obj, sources: Sources) -> str | None:
+    kind, ref = ("configmap", vf["configMapKeyRef"]) if vf.get("configMapKeyRef") else \
+        ("secret", vf.get("secretKeyRef") or {})
+    name, key = ref.get("name") or "", ref.get("key") or ""
+    obj = sources.get((kind, name))
+    if obj is None:
+        if ref.get("optional"):
+            return None
+        raise ContainerConfigError(CONFIG_ERROR, missing_message(kind, name), retry=True)
+    content = values(obj, kind)
+    if key not in content:
+        if ref.get("optional"):
+            return None
+        ns = (pod.get("metadata") or {}).get("namespace") or "default"
+        what = "ConfigMap" if kind == "configmap" else "Secret"
+        raise ContainerConfigError(CONFIG_ERROR, f"couldn't find key {key} in {what} {ns}/{name}", retry=True)
+    return content[key].decode("utf-8", "replace")
+
+
 def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
               extra: dict[str, str] | None = None,
-              node_capacity: dict[str, float] | None = None) -> dict[str, str]:
+              node_capacity: dict[str, float] | None = None,
+              sources: Sources | None = None) -> dict[str, str]:
     """The process environment: ``base`` (the host's), then ``extra`` (agent-provided,
-    e.g. volume paths), then the container's ``env`` in order, each value expanded against
-    what is defined before it, as kubelet does. ``envFrom`` needs ConfigMaps/Secrets,
-    which jobplane does not serve: a non-optional source is a config error."""
+    e.g. volume paths), then ``envFrom`` and the container's ``env`` in order, each value
+    expanded against what is defined before it, as kubelet does. ConfigMaps and Secrets come
+    from ``sources`` (``podconfig.fetch``); one that is missing raises a retryable error."""
     env: dict[str, str] = dict(base or {})
     env.update(extra or {})
+    sources = sources or {}
     for src in container.get("envFrom") or ():
-        ref = src.get("configMapRef") or src.get("secretRef")
-        if ref and not ref.get("optional"):
-            kind = "configmap" if "configMapRef" in src else "secret"
-            raise ContainerConfigError("CreateContainerConfigError", f'{kind} "{ref.get("name")}" not found')
+        _env_from(env, src, sources)
     for item in container.get("env") or ():
         name = item.get("name")
         if not name:
@@ -129,11 +172,9 @@ def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
         elif "resourceFieldRef" in vf:
             env[name] = resource_field_value(pod, container, vf["resourceFieldRef"], node_capacity or {})
         else:
-            ref = vf.get("configMapKeyRef") or vf.get("secretKeyRef") or {}
-            if ref.get("optional"):
-                continue
-            kind = "configmap" if "configMapKeyRef" in vf else "secret"
-            raise ContainerConfigError("CreateContainerConfigError", f'{kind} "{ref.get("name")}" not found')
+            value = _key_ref(pod, vf, sources)
+            if value is not None:
+                env[name] = value
     return env
 
 

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from jobplane import podlogs
-from jobplane.agent import hosts, projection, security
+from jobplane.agent import hosts, podconfig, projection, security
 from jobplane.agent import status as st
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, terminate
 from jobplane.agent.sandbox import Mount, SandboxSpec, identity_prefix
@@ -66,6 +66,9 @@ def _agent_groups() -> set[int]:
     return {os.getgid(), *os.getgroups()}
 
 
+# How often a container waiting for a ConfigMap, Secret or key its environment names looks
+# again (kubelet re-syncs such a pod on its back-off; the object usually appears soon).
+CONFIG_RETRY = 2.0
 LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
 
@@ -166,6 +169,7 @@ class PodWorker:
         self._state_fd: int | None = None
         self._state_saved = b""
         self.finished = asyncio.Event()
+        self.sources: podconfig.Sources = {}  # the ConfigMaps and Secrets the pod names (env)
 
     # ----------------------------------------------------------------- control
 
@@ -291,7 +295,7 @@ class PodWorker:
                 self.stop(0)
                 return ExitInfo(137, self.clock.now(), "ContainerStatusUnknown", LOST_MESSAGE)
         if handle is None:
-            if self.stopping:
+            if self.stopping or not await self._await_config(rec, cspec):
                 return None
             try:
                 spec = self._process_spec(rec, cspec)
@@ -317,6 +321,27 @@ class PodWorker:
             return await handle.wait()
         finally:
             self.handles.pop(rec.name, None)
+
+    async def _await_config(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
+        """Before a start: the ConfigMaps, Secrets and keys the container's environment names
+        must exist. Until they do it waits (``CreateContainerConfigError`` with kubelet's
+        message, pod Pending, nothing counted against the Job). False when stopped meanwhile."""
+        while not self.stopping:
+            self.sources = await podconfig.fetch(self.client, self.pod)
+            try:
+                build_env(self.pod, cspec, {}, {}, self.config.node_capacity, self.sources)
+                return True
+            except ContainerConfigError as exc:
+                if not exc.retry:
+                    return True  # a real configuration error: the start reports it
+                if rec.state.get("waiting", {}).get("message") != exc.message:
+                    rec.state = {"waiting": {"reason": exc.reason, "message": exc.message}}
+                    self._save_state()
+                    await self.report()
+                    self._event("Warning", "Failed", f"Error: {exc.message}")
+            if await self._interruptible_sleep(CONFIG_RETRY):
+                return False
+        return False
 
     def _record_exit(self, rec: st.ContainerRecord, info: ExitInfo) -> None:
         started = (rec.state.get("running") or {}).get("startedAt")
@@ -449,7 +474,7 @@ class PodWorker:
             extra.update({"JOBPLANE_VOLUME_" + sanitize_env_name(m.get("name", "")): m.get("mountPath", "")
                           for m in cspec.get("volumeMounts") or () if m.get("name") in volumes})
         extra.update(self._gpu_env(cspec))
-        env = build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity)
+        env = build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity, self.sources)
         argv = build_argv(cspec, env)
         identity = security.identity(self.pod, cspec, os.geteuid(), _agent_groups())
         cwd = cspec.get("workingDir") or None

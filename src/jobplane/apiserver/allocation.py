@@ -15,9 +15,9 @@ from typing import Any
 
 from jobplane.api import errors
 from jobplane.api.errors import RawValue
-from jobplane.api.registry import SERVICES, STORAGECLASSES
+from jobplane.api.registry import STORAGECLASSES
 from jobplane.api.validation.storage import is_default_class
-from jobplane.storage.base import KeyExists, KeyNotFound, RevisionConflict, Store
+from jobplane.storage.base import KeyExists, KeyNotFound, Store
 
 DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # kubeadm's and kind's default service subnet
 _PREFIX = "serviceipallocations.jobplane.io//"
@@ -48,27 +48,12 @@ class ClusterIPAllocator:
             self.network.version == 6 or ip != self.network.broadcast_address)
 
     async def _claim(self, ip: str, owner: str) -> bool:
-        key = _PREFIX + ip
+        """Take ``ip`` for ``owner``; False when it is taken. (An address whose Service write
+        never happened, e.g. a crash in between, stays taken: no sweep, as the range is large.)"""
         try:
-            await self.store.create(key, {"metadata": {"name": ip}, "service": owner})
+            await self.store.create(_PREFIX + ip, {"metadata": {"name": ip}, "service": owner})
             return True
         except KeyExists:
-            pass
-        # Taken: reclaim it when its Service is gone or holds another address (a crash
-        # between allocation and the Service write).
-        try:
-            marker = await self.store.get(key)
-            ns, _, name = str(marker.get("service") or "").partition("/")
-            try:
-                svc = await self.store.get(SERVICES.storage_key(ns, name))
-                if (svc.get("spec") or {}).get("clusterIP") == ip or ns + "/" + name == owner:
-                    return False
-            except KeyNotFound:
-                pass
-            await self.store.update(key, {"metadata": {"name": ip}, "service": owner},
-                                    marker["metadata"].get("resourceVersion"))
-            return True
-        except (KeyNotFound, RevisionConflict):  # someone else won the race: not ours
             return False
 
     async def allocate(self, namespace: str, name: str, requested: str | None) -> str:

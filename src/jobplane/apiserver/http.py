@@ -206,7 +206,8 @@ class ApiHandler:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if not self._is_public(path) and not self.auth.check(request.headers.get("Authorization")):  # type: ignore[union-attr]
+            if not self._is_public(path) and not self.auth.check(request.headers.get("Authorization")) \
+                    and not await self._service_account(request):  # type: ignore[union-attr]
                 raise errors.unauthorized()
             return await self._dispatch(request, path)
         except errors.StatusError as exc:
@@ -216,6 +217,19 @@ class ApiHandler:
         except Exception as exc:  # noqa: BLE001 - every failure leaves as a Status
             log.exception("%s %s failed", request.method, path)
             return status_response(errors.internal_error(str(exc)))
+
+    async def _service_account(self, request: web.Request) -> bool:
+        """A service-account token (``kubectl create token``) authenticates as
+        ``system:serviceaccount:<ns>:<name>``; what it may do is the authorizer's business."""
+        header = request.headers.get("Authorization") or ""
+        check = getattr(self.service, "authenticate_service_account", None)
+        if not header.startswith("Bearer ") or header.count(".") != 2 or check is None:
+            return False
+        user = await check(header[len("Bearer "):].strip())
+        if user is None:
+            return False
+        request["user"] = user
+        return True
 
     async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
         parts = path.strip("/").split("/")
@@ -282,7 +296,7 @@ class ApiHandler:
             request[ROUTE_KEY] = route
         info = route.info
         if method == "GET":
-            if route.subresource in ("binding", "eviction"):
+            if route.subresource in ("binding", "eviction", "token"):
                 raise errors.method_not_supported(info.plural, info.group, "get")
             if route.subresource == "log":
                 return await self._log(request, route)
@@ -302,6 +316,14 @@ class ApiHandler:
             if method != "POST":
                 raise errors.method_not_supported(info.plural, info.group, method.lower())
             return await self._evict(request, route)
+        if route.subresource == "token":
+            if method != "POST":
+                raise errors.method_not_supported(info.plural, info.group, method.lower())
+            body = await self._body(request)
+            if not isinstance(body, dict):
+                raise errors.bad_request("the object provided is unrecognized (expected a JSON object)")
+            kwargs = self._dry_run_kwargs(request, "create")
+            return json_response(await self.service.token_request(route.namespace, route.name, body, **kwargs), 201)
         if method == "POST":
             if route.name is not None:
                 raise errors.method_not_supported(info.plural, info.group, "create")

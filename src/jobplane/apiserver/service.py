@@ -77,8 +77,10 @@ from jobplane.api.registry import (
     ENDPOINTSLICES,
     EVENTS_V1,
     NAMESPACES,
+    NODES,
     PERSISTENTVOLUMECLAIMS,
     PODS,
+    SECRETS,
     SERVICES,
     STORAGECLASSES,
     ResourceInfo,
@@ -92,6 +94,7 @@ from jobplane.apiserver.allocation import (
     default_storage_class,
 )
 from jobplane.apiserver.events_v1 import to_events_v1
+from jobplane.apiserver.satokens import ServiceAccountTokens
 from jobplane.clock import Clock
 from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
 
@@ -175,6 +178,7 @@ class ApiService:
         self.store = store
         self.clock = clock or Clock()
         self.cluster_ips = ClusterIPAllocator(store, service_cidr)
+        self.tokens: ServiceAccountTokens | None = None  # set by the server from its PKI
 
     # ------------------------------------------------------------------ helpers
 
@@ -573,6 +577,71 @@ class ApiService:
                              grace_period_seconds=opts.get("gracePeriodSeconds"), preconditions=preconditions,
                              dry_run=dry_run)
         return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}
+
+    # ------------------------------------------------------------------ tokens
+
+    async def token_request(self, namespace: str, name: str, body: Obj, *, dry_run: bool = False) -> Obj:
+        """``serviceaccounts/<name>/token``: a signed, expiring token for the account, as
+        upstream's TokenREST (``expirationSeconds`` 3600 by default, at least 600; audiences
+        default to the issuer). 404 when the account is missing."""
+        from jobplane.api.registry import SERVICEACCOUNTS
+
+        if self.tokens is None:
+            raise errors.StatusError(503, "ServiceUnavailable", "service account token signing is not configured")
+        if body.get("kind") not in (None, "", "TokenRequest"):
+            raise errors.bad_request(f"the kind in the data ({body.get('kind')}) does not match the expected "
+                                     "kind (TokenRequest)")
+        sa = await self._get_stored(SERVICEACCOUNTS, namespace, name)
+        spec = dict(body.get("spec") or {})
+        seconds = spec.get("expirationSeconds")
+        seconds = 3600 if seconds is None else seconds
+        errs = []
+        if not isinstance(seconds, int) or seconds < 600:
+            errs.append(errors.invalid("spec.expirationSeconds", seconds,
+                                       "may not specify a duration less than 10 minutes"))
+        elif seconds > 2**32:
+            errs.append(errors.invalid("spec.expirationSeconds", seconds,
+                                       "may not specify a duration larger than 2^32 seconds"))
+        bound = spec.get("boundObjectRef")
+        if bound and bound.get("kind") not in ("Pod", "Secret", "Node"):
+            errs.append(errors.not_supported("spec.boundObjectRef.kind", bound.get("kind"),
+                                             ["Pod", "Node", "Secret"]))
+        if errs:
+            raise errors.invalid_object("TokenRequest", "authentication.k8s.io", name, errs)
+        if bound:
+            kinds = {"Pod": PODS, "Secret": SECRETS, "Node": NODES}
+            target = kinds[bound["kind"]]
+            obj = await self._get_stored(target, namespace if target.namespaced else None, bound.get("name") or "")
+            if bound.get("uid") and bound["uid"] != obj["metadata"].get("uid"):
+                raise errors.conflict(target.plural, "", bound.get("name") or "",
+                                      "the UID in the bound object reference does not match")
+            bound = {"kind": bound["kind"], "name": bound.get("name") or "", "uid": obj["metadata"].get("uid")}
+        audiences = list(spec.get("audiences") or [self.tokens.issuer])
+        now = self.clock.now()
+        token = "" if dry_run else self.tokens.issue(namespace, name, sa["metadata"].get("uid") or "", audiences,
+                                                    now, seconds, bound)
+        spec.update(audiences=audiences, expirationSeconds=seconds, boundObjectRef=spec.get("boundObjectRef"))
+        return {"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+                "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
+                "spec": spec, "status": {"token": token, "expirationTimestamp": meta.rfc3339(now + seconds)}}
+
+    async def authenticate_service_account(self, token: str) -> str | None:
+        """The user name a service-account token stands for, while its account still exists
+        with the uid it was issued for (upstream's legacy and bound-token validators)."""
+        from jobplane.api.registry import SERVICEACCOUNTS
+
+        if self.tokens is None:
+            return None
+        ident = self.tokens.verify(token, self.clock.now())
+        if ident is None:
+            return None
+        try:
+            sa = await self.store.get(SERVICEACCOUNTS.storage_key(ident.namespace, ident.name))
+        except KeyNotFound:
+            return None
+        if ident.uid and sa["metadata"].get("uid") != ident.uid:
+            return None
+        return ident.username
 
     # ------------------------------------------------------------------ delete
 

@@ -22,6 +22,7 @@ from jobplane.controllers import (
     node_lifecycle,
     podgc,
     scheduler,
+    serviceaccounts,
     state_metrics,
     ttl_after_finished,
 )
@@ -56,6 +57,7 @@ CONTROLLERS: dict[str, Controller] = {
     "jobplane.controllers.node_lifecycle": node_lifecycle.run,
     "jobplane.controllers.podgc": podgc.run,
     "jobplane.controllers.event_ttl": event_ttl.run,
+    "jobplane.controllers.serviceaccounts": serviceaccounts.run,
     "jobplane.controllers.state_metrics": state_metrics.run,
 }
 
