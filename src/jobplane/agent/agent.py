@@ -56,6 +56,9 @@ class Agent:
                 log.warning("node %s: pods run without a sandbox: %s", node_name, support.reason)
         self.runtime = runtime or HostProcessRuntime(clock, data_dir=Path(data_dir), sandbox=support)
         self.machine = machine or machine_info(detect_gpus())
+        # The local-path provisioner puts this node's volumes under <data dir>/volumes.
+        self.data_dir = Path(data_dir).resolve()
+        self.machine.annotations["jobplane.io/data-dir"] = str(self.data_dir)
         self.machine.annotations[SANDBOX_ANNOTATION] = (
             "bubblewrap" if self.runtime.sandbox.available else f"none: {self.runtime.sandbox.reason}")
         self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
@@ -97,6 +100,10 @@ class Agent:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
         dns_task = asyncio.create_task(self.dns.run(), name="pod-dns") if self.runtime.sandbox.available else None
+        from jobplane.agent.pvcleanup import VolumeCleaner
+
+        cleaner = asyncio.create_task(VolumeCleaner(self.client, self.node_name, self.data_dir, self.clock).run(),
+                                      name="volume-cleaner")
         self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
                                  clock=self.clock, transform=self._compact)
         self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
@@ -110,6 +117,7 @@ class Agent:
                 hb_task.cancel()
             if dns_task:
                 dns_task.cancel()
+            cleaner.cancel()
             await self.informer.stop()
             if self.log_server is not None:
                 await self.log_server.stop()

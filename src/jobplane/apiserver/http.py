@@ -206,8 +206,8 @@ class ApiHandler:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if not self._is_public(path) and not self.auth.check(request.headers.get("Authorization")) \
-                    and not await self._service_account(request):  # type: ignore[union-attr]
+            if not self._is_public(path) and not (self.auth is not None and self.auth.check(
+                    request.headers.get("Authorization"))) and not await self._service_account(request):
                 raise errors.unauthorized()
             return await self._dispatch(request, path)
         except errors.StatusError as exc:
@@ -322,8 +322,8 @@ class ApiHandler:
             body = await self._body(request)
             if not isinstance(body, dict):
                 raise errors.bad_request("the object provided is unrecognized (expected a JSON object)")
-            kwargs = self._dry_run_kwargs(request, "create")
-            return json_response(await self.service.token_request(route.namespace, route.name, body, **kwargs), 201)
+            return json_response(await self.service.token_request(route.namespace or "", route.name or "", body,
+                                                                  dry_run=self._dry_run(request)), 201)
         if method == "POST":
             if route.name is not None:
                 raise errors.method_not_supported(info.plural, info.group, "create")

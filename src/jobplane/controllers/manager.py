@@ -16,8 +16,10 @@ from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
 from jobplane.controllers import (
     cronjob,
+    endpointslice,
     event_ttl,
     garbage_collector,
+    localpath,
     namespace,
     node_lifecycle,
     podgc,
@@ -58,6 +60,8 @@ CONTROLLERS: dict[str, Controller] = {
     "jobplane.controllers.podgc": podgc.run,
     "jobplane.controllers.event_ttl": event_ttl.run,
     "jobplane.controllers.serviceaccounts": serviceaccounts.run,
+    "jobplane.controllers.endpointslice": endpointslice.run,
+    "jobplane.controllers.localpath": localpath.run,
     "jobplane.controllers.state_metrics": state_metrics.run,
 }
 

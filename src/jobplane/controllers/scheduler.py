@@ -198,6 +198,7 @@ class Scheduler:
         self.pods = informers.informer("pods")
         self.nodes = informers.informer("nodes")
         self.leases = informers.informer("leases")
+        self.claims = informers.informer("persistentvolumeclaims")
         self.queue = WorkQueue(clock, name="scheduler")
         self.pod_usage: dict[str, tuple[str, dict[str, float]]] = {}  # pod key -> (node, requests)
         self.node_usage: dict[str, dict[str, float]] = {}
@@ -254,6 +255,10 @@ class Scheduler:
         self.nodes.add_handler(on_add=self.requeue_unschedulable,
                                on_update=lambda _o, _n: self.requeue_unschedulable(),
                                on_delete=self.requeue_unschedulable)
+        if self.claims is not None:
+            self.claims.add_handler(on_add=self.requeue_unschedulable,
+                                    on_update=lambda _o, _n: self.requeue_unschedulable())
+            await self.claims.start()
         await asyncio.gather(self.nodes.start(), self.leases.start())
         await self.pods.start()
         await run_workers(self.queue, self._reconcile, workers=1, name="scheduler")
@@ -288,8 +293,14 @@ class Scheduler:
         if pod is None or not wants_scheduling(pod) or key in self.pod_usage:
             self.unschedulable.discard(key)
             return
-        node, reasons, total = self.choose(pod)
         ns, name = pod["metadata"].get("namespace"), pod["metadata"]["name"]
+        missing = self._claim_problem(pod)
+        if missing:
+            total = len(self.nodes.list())
+            await self._unschedulable(pod, f"0/{total} nodes are available: {missing}. preemption: 0/{total} nodes "
+                                           f"are available: {total} Preemption is not helpful for scheduling.")
+            return
+        node, reasons, total = self.choose(pod)
         if node is None:
             await self._unschedulable(pod, failure_message(total, reasons))
             return
@@ -306,6 +317,23 @@ class Scheduler:
             raise
         log.debug("bound %s to %s", key, node)
         self.recorder.event(pod, "Normal", "Scheduled", f"Successfully assigned {ns}/{name} to {node}")
+
+    def _claim_problem(self, pod: Obj) -> str:
+        """The VolumeBinding plugin's PreFilter: every claim the pod names must exist and not
+        be going away."""
+        if self.claims is None:
+            return ""
+        ns = pod["metadata"].get("namespace")
+        for vol in (pod.get("spec") or {}).get("volumes") or ():
+            claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+            if not claim:
+                continue
+            obj = self.claims.get(ns, claim)
+            if obj is None:
+                return f'persistentvolumeclaim "{claim}" not found'
+            if obj["metadata"].get("deletionTimestamp"):
+                return f'persistentvolumeclaim "{claim}" is being deleted'
+        return ""
 
     async def _unschedulable(self, pod: Obj, message: str) -> None:
         key = key_of(pod)

@@ -90,7 +90,7 @@ class ServiceAccountsController:
 
 def _ca_pem(settings: Any) -> str | None:
     try:
-        return (settings.pki_dir / "ca.crt").read_text()
+        return str((settings.pki_dir / "ca.crt").read_text())
     except (OSError, AttributeError):
         return None
 
