@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from jobs_helpers import cluster_factory
 
 KUBECTL = "/usr/bin/kubectl"
 READY_TIMEOUT = 60.0
@@ -125,3 +126,10 @@ def server_factory(tmp_path) -> Iterator:
 def jp(server_factory) -> JobplaneServer:
     """A server without the node agent: pods are created but never run."""
     return server_factory("--no-agent")
+
+
+@pytest.fixture
+def cluster(server_factory) -> Iterator:
+    """``cluster(*flags)`` starts a server with its node agent and the ``Cluster`` helpers
+    (kubectl, the Python client, waits); teardown kills whatever pod processes it left."""
+    yield from cluster_factory(server_factory)

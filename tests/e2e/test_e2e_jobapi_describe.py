@@ -8,14 +8,8 @@ import re
 import subprocess
 import sys
 
-import pytest
 from jobapi_helpers import FAIL_ODD_SUCCEED_EVEN, indexed_job, with_host_dir
-from jobs_helpers import cluster_factory, job_manifest, wait_for
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
+from jobs_helpers import job_manifest, wait_for
 
 
 def _jobplane_describe(srv, name: str) -> subprocess.CompletedProcess:

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from jobs_helpers import EXAMPLES, TERMINAL, cluster_factory, condition, phase, wait_for
+from jobs_helpers import EXAMPLES, TERMINAL, condition, phase, wait_for
 
 DIR = EXAMPLES / "job-api"
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _apply(cl, name: str) -> None:

@@ -5,7 +5,6 @@ FailIndex, and rule order with Count/NotIn."""
 
 from __future__ import annotations
 
-import pytest
 from jobapi_helpers import (
     fail_once_per_index,
     indexed_job,
@@ -13,14 +12,9 @@ from jobapi_helpers import (
     watch_conditions,
     with_host_dir,
 )
-from jobs_helpers import NS, Cluster, cluster_factory, condition, job_manifest, phase, wait_for
+from jobs_helpers import NS, Cluster, condition, job_manifest, phase, wait_for
 from kubernetes import client as k8s
 from kubernetes import watch as k8s_watch
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _exit_codes(pods: list[dict]) -> list[int]:

@@ -9,13 +9,8 @@ import time
 import pytest
 import yaml
 from jobapi_helpers import indexed_job
-from jobs_helpers import NS, Cluster, cluster_factory, job_manifest
+from jobs_helpers import NS, Cluster, job_manifest
 from kubernetes.client.rest import ApiException
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def test_job_managed_by_another_controller_is_left_alone(cluster):

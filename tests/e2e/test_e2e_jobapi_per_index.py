@@ -5,17 +5,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-import pytest
 from jobapi_helpers import FAIL_ODD_SUCCEED_EVEN, indexed_job, jobs_resource_version, watch_conditions
-from jobs_helpers import cluster_factory, condition, phase
+from jobs_helpers import condition, phase
 
 INDEX = "batch.kubernetes.io/job-completion-index"
 FAILURE_COUNT = "batch.kubernetes.io/job-index-failure-count"
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _failure_counts(pods: list[dict]) -> dict[str, list[str]]:

@@ -3,17 +3,11 @@ with real processes."""
 
 from __future__ import annotations
 
-import pytest
 from jobapi_helpers import indexed_job
-from jobs_helpers import TERMINAL, cluster_factory, job_manifest, phase, wait_for
+from jobs_helpers import TERMINAL, job_manifest, phase, wait_for
 
 INDEX = "batch.kubernetes.io/job-completion-index"
 TRAP = 'trap "sleep 3; exit 143" TERM; sleep 60 & wait'
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _counts(job: dict) -> tuple[int, int, int]:

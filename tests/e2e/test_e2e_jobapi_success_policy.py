@@ -7,14 +7,9 @@ import os
 
 import pytest
 from jobapi_helpers import indexed_job, jobs_resource_version, watch_conditions, with_host_dir
-from jobs_helpers import cluster_factory, condition, process_running, wait_for
+from jobs_helpers import condition, process_running, wait_for
 
 MESSAGE = "Matched rules at index 0"
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _assert_success_policy_complete(cl, name: str, rv: str) -> dict:

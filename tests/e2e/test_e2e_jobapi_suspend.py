@@ -5,20 +5,13 @@ from __future__ import annotations
 
 import uuid
 
-import pytest
 from jobs_helpers import (
     NS,
-    cluster_factory,
     job_manifest,
     parse_time,
     process_running,
     wait_for,
 )
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _suspended(job: dict) -> dict | None:

@@ -7,12 +7,7 @@ import json
 import re
 
 import pytest
-from jobs_helpers import EXAMPLES, cluster_factory, parse_time, phase, wait_for
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
+from jobs_helpers import EXAMPLES, parse_time, phase, wait_for
 
 
 def _owned_by(job: dict, cronjob: dict) -> bool:

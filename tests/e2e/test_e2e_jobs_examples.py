@@ -5,13 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 
-import pytest
-from jobs_helpers import EXAMPLES, cluster_factory, load_example, phase, set_env, wait_for
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
+from jobs_helpers import EXAMPLES, load_example, phase, set_env, wait_for
 
 
 def _fill_queue(queue, items: list[str]) -> None:

@@ -9,7 +9,6 @@ import pytest
 from jobs_helpers import (
     NS,
     TERMINAL,
-    cluster_factory,
     condition,
     job_manifest,
     parse_time,
@@ -18,11 +17,6 @@ from jobs_helpers import (
     wait_for,
 )
 from kubernetes import watch as k8s_watch
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
 
 
 def _intervals_max_overlap(lines: list[str]) -> int:

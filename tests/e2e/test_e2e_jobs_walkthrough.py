@@ -7,12 +7,7 @@ import re
 import subprocess
 
 import pytest
-from jobs_helpers import EXAMPLES, cluster_factory, job_manifest, phase, wait_for
-
-
-@pytest.fixture
-def cluster(server_factory):
-    yield from cluster_factory(server_factory)
+from jobs_helpers import EXAMPLES, job_manifest, phase, wait_for
 
 
 def _perl_bpi_failure() -> str | None:

@@ -10,15 +10,16 @@ async def settle(rounds: int = 60):
         await asyncio.sleep(0)
 
 
-async def eventually(predicate, rounds: int = 400):
-    """Yield to the loop until ``predicate()`` (sync or async) is true."""
+async def eventually(predicate, rounds: int = 400, interval: float = 0.0):
+    """Yield to the loop (sleeping ``interval`` seconds between tries, for tests on a real clock)
+    until ``predicate()`` (sync or async) is true; returns its value."""
     for _ in range(rounds):
         value = predicate()
         if asyncio.iscoroutine(value):
             value = await value
         if value:
-            return
-        await asyncio.sleep(0)
+            return value
+        await asyncio.sleep(interval)
     raise AssertionError("condition not reached")
 
 

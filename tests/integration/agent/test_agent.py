@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from asynctools import eventually
 
 from jobplane.agent.agent import Agent
 from jobplane.agent.node import MachineInfo
@@ -23,12 +24,8 @@ def pod(name, command, **spec):
 
 
 async def wait_for(fn, timeout=4.0):
-    for _ in range(int(timeout / 0.02)):
-        value = await fn()
-        if value:
-            return value
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+    """Real processes on the real clock: poll every 20 ms."""
+    return await eventually(fn, rounds=int(timeout / 0.02), interval=0.02)
 
 
 async def phase(client, name):

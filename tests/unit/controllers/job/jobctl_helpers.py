@@ -100,6 +100,13 @@ class Env:
                 if p.get("status", {}).get("phase") not in ("Succeeded", "Failed")
                 and not p["metadata"].get("deletionTimestamp")]
 
+    async def wait_active(self, name: str, n: int) -> list[Obj]:
+        """Advance the clock until the Job has exactly ``n`` active pods; returns them."""
+        async def reached() -> bool:
+            return len(await self.active_pods(name)) == n
+        await self.until(reached, what=f"{n} active pods of {name}")
+        return await self.active_pods(name)
+
     async def events(self, name: str) -> list[tuple[str, str, str]]:
         if self.ctrl is not None:
             await self.ctrl.recorder.flush()

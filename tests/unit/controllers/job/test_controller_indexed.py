@@ -19,16 +19,9 @@ def index_of(pod):
     return int(pod["metadata"]["annotations"][INDEX_KEY])
 
 
-async def _wait_active(env, name, n):
-    async def ok():
-        return len(await env.active_pods(name)) == n
-    await env.until(ok, what=f"{n} active pods of {name}")
-    return await env.active_pods(name)
-
-
 async def test_indexed_job_completes_with_ranges(env):
     await env.create_job(job_manifest("idx", completions=5, parallelism=5, completionMode="Indexed"))
-    pods = await _wait_active(env, "idx", 5)
+    pods = await env.wait_active("idx", 5)
     by_index = {index_of(p): p for p in pods}
     assert sorted(by_index) == [0, 1, 2, 3, 4]
     p3 = by_index[3]
@@ -60,11 +53,11 @@ async def test_indexed_job_completes_with_ranges(env):
 
 async def test_indexed_failed_index_is_retried(env):
     await env.create_job(job_manifest("idr", completions=2, parallelism=2, completionMode="Indexed"))
-    pods = await _wait_active(env, "idr", 2)
+    pods = await env.wait_active("idr", 2)
     await env.fail(pods[0])
     await env.step(1)
     assert len(await env.active_pods("idr")) == 1  # back-off: 10 s before the replacement
-    pods = await _wait_active(env, "idr", 2)
+    pods = await env.wait_active("idr", 2)
     assert sorted(index_of(p) for p in pods) == [0, 1]
     assert (await env.job("idr"))["status"]["failed"] == 1
 
@@ -73,7 +66,7 @@ async def test_backoff_limit_per_index_and_max_failed_indexes(env):
     await env.create_job(job_manifest("bli", completions=4, parallelism=4, completionMode="Indexed",
                                       backoffLimitPerIndex=1, maxFailedIndexes=1,
                                       backoffLimit=2147483647))
-    pods = await _wait_active(env, "bli", 4)
+    pods = await env.wait_active("bli", 4)
     assert all(p["metadata"]["annotations"][FAILURE_COUNT_KEY] == "0" for p in pods)
     by_index = {index_of(p): p for p in pods}
     await env.succeed(by_index[0])
@@ -120,7 +113,7 @@ async def test_fail_index_action_and_failed_indexes_reason(env):
     await env.create_job(job_manifest("fi", completions=2, parallelism=2, completionMode="Indexed",
                                       backoffLimitPerIndex=3, podFailurePolicy=policy,
                                       podReplacementPolicy="Failed"))
-    by_index = {index_of(p): p for p in await _wait_active(env, "fi", 2)}
+    by_index = {index_of(p): p for p in await env.wait_active("fi", 2)}
     await env.fail(by_index[0], 7)
     await env.succeed(by_index[1])
 
@@ -138,7 +131,7 @@ async def test_success_policy(env):
     sp = {"rules": [{"succeededIndexes": "0,1", "succeededCount": 1}]}
     await env.create_job(job_manifest("sp", completions=4, parallelism=4, completionMode="Indexed",
                                       successPolicy=sp))
-    by_index = {index_of(p): p for p in await _wait_active(env, "sp", 4)}
+    by_index = {index_of(p): p for p in await env.wait_active("sp", 4)}
     await env.succeed(by_index[1])
 
     async def complete():
@@ -154,7 +147,7 @@ async def test_success_policy(env):
 
 async def test_elastic_scale_down(env):
     await env.create_job(job_manifest("el", completions=4, parallelism=4, completionMode="Indexed"))
-    by_index = {index_of(p): p for p in await _wait_active(env, "el", 4)}
+    by_index = {index_of(p): p for p in await env.wait_active("el", 4)}
     await env.succeed(by_index[3])
 
     async def three_done():

@@ -16,13 +16,6 @@ def finalizers(pod):
     return pod["metadata"].get("finalizers") or []
 
 
-async def _wait_active(env, name, n):
-    async def ok():
-        return len(await env.active_pods(name)) == n
-    await env.until(ok, what=f"{n} active pods of {name}")
-    return await env.active_pods(name)
-
-
 def orphan_pod(name, labels, finalizers=None):
     meta = {"name": name, "namespace": "default", "labels": labels}
     if finalizers:
@@ -35,7 +28,7 @@ async def test_adopts_matching_orphan_and_releases_non_matching(env):
     await env.client.create("pods", orphan_pod("stray", {"job": "ad"}), "default")
     await env.create_job(job_manifest("ad", completions=2, parallelism=2))
     job = await env.job("ad")
-    await _wait_active(env, "ad", 2)
+    await env.wait_active("ad", 2)
 
     stray = await env.client.get("pods", "stray", "default")
     assert stray["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
@@ -52,7 +45,7 @@ async def test_adopts_matching_orphan_and_releases_non_matching(env):
         p = await env.client.get("pods", "stray", "default")
         return not p["metadata"].get("ownerReferences") and TRACKING_FINALIZER not in finalizers(p)
     await env.until(released)
-    await _wait_active(env, "ad", 2)
+    await env.wait_active("ad", 2)
     assert (await env.job("ad"))["status"].get("failed", 0) == 0
 
 
@@ -66,7 +59,7 @@ async def test_orphan_finalizer_removed(env):
 
 async def test_pod_finalizers_removed_when_job_deleted(env):
     await env.create_job(job_manifest("del", completions=2, parallelism=2))
-    await _wait_active(env, "del", 2)
+    await env.wait_active("del", 2)
     await env.client.delete("jobs", "del", "default", propagation_policy="Orphan")
 
     async def cleaned():
@@ -84,7 +77,7 @@ async def test_external_managed_by_is_left_alone(env):
 
 async def test_exact_counts_across_controller_restart(env):
     await env.create_job(job_manifest("rs", completions=6, parallelism=3, backoffLimit=10))
-    pods = await _wait_active(env, "rs", 3)
+    pods = await env.wait_active("rs", 3)
     await env.stop()
     # while the controller is down: two pods succeed, one fails
     await env.succeed(pods[0])
@@ -126,7 +119,7 @@ async def test_uncounted_pods_recovered_after_crash(env):
     """A status that staged a UID whose finalizer was already removed (crash between the
     two steps) is completed by the next instance, counting the pod once."""
     await env.create_job(job_manifest("cr", completions=2, parallelism=1))
-    pod = (await _wait_active(env, "cr", 1))[0]
+    pod = (await env.wait_active("cr", 1))[0]
     await env.stop()
     await env.succeed(pod)
     job = await env.job("cr")
@@ -141,5 +134,5 @@ async def test_uncounted_pods_recovered_after_crash(env):
         s = (await env.job("cr"))["status"]
         return s.get("succeeded") == 1 and not s.get("uncountedTerminatedPods")
     await env.until(counted)
-    await _wait_active(env, "cr", 1)
+    await env.wait_active("cr", 1)
     assert len(await env.pods("cr")) == 2

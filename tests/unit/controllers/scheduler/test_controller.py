@@ -3,6 +3,7 @@
 import asyncio
 
 import pytest
+from asynctools import eventually as _eventually
 
 from jobplane.api.meta import rfc3339_micro
 from jobplane.client.events import EventRecorder
@@ -29,12 +30,9 @@ def pod(name, cpu):
                                      "resources": {"requests": {"cpu": cpu}}}]}}
 
 
-async def eventually(fn, timeout=3.0):
-    for _ in range(int(timeout / 0.02)):
-        if await fn():
-            return
-        await asyncio.sleep(0.02)
-    raise AssertionError("condition not reached")
+async def eventually(fn):
+    """The scheduler runs on the real clock here: poll every 20 ms for up to 3 s."""
+    return await _eventually(fn, rounds=150, interval=0.02)
 
 
 async def test_binds_and_reports_unschedulable(client):
@@ -53,10 +51,16 @@ async def test_binds_and_reports_unschedulable(client):
             return sum(1 for p in items if p["spec"].get("nodeName") == "n1")
 
         await eventually(lambda: _eq(bound_count(), 2))
-        await asyncio.sleep(0.1)
+
+        async def unschedulable():
+            items = (await client.list("pods", "default"))["items"]
+            return [p for p in items if any(c["type"] == "PodScheduled" and c.get("reason") == "Unschedulable"
+                                            for c in p.get("status", {}).get("conditions") or ())]
+
+        # The scheduler's decision on the third pod is recorded, not inferred from a pause.
+        pending = (await eventually(unschedulable))[0]
         assert await bound_count() == 2  # the third does not fit in 2 cpus
-        items = {p["metadata"]["name"]: p for p in (await client.list("pods", "default"))["items"]}
-        pending = [p for p in items.values() if not p["spec"].get("nodeName")][0]
+        assert not pending["spec"].get("nodeName")
         cond = [c for c in pending["status"]["conditions"] if c["type"] == "PodScheduled"][0]
         assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
         assert cond["message"].startswith("0/1 nodes are available: 1 Insufficient cpu.")
