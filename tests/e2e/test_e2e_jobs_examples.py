@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 
 from jobs_helpers import EXAMPLES, load_example, phase, set_env, wait_for
@@ -15,7 +16,11 @@ def _fill_queue(queue, items: list[str]) -> None:
 
 
 def _queue_job(rel: str, queue) -> dict:
-    return set_env(load_example(rel), {"EXAMPLES_DIR": str(EXAMPLES), "QUEUE_DIR": str(queue)})
+    """The example with its worker scripts copied beside the queue: a pod has its own /tmp, so a
+    checkout under the host's /tmp would be invisible to it."""
+    examples = queue.parent / "examples"
+    shutil.copytree(EXAMPLES / rel.split("/")[0], examples / rel.split("/")[0], dirs_exist_ok=True)
+    return set_env(load_example(rel), {"EXAMPLES_DIR": str(examples), "QUEUE_DIR": str(queue)})
 
 
 def test_job_template_expansion(cluster, tmp_path):
