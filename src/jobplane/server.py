@@ -122,13 +122,13 @@ class Server:
         if not s.shared_store:  # servers sharing a database would each claim the slice
             await self.service.ensure_kubernetes_service(url_host(s.host).strip("[]"), self.port)
 
-        self.client = client = InProcessClient(self.service)
+        self.client = client = InProcessClient(self.service, field_manager="kube-controller-manager")
         if s.shared_store:
             await self._start_election(client)
         else:
             await self._start_controllers(client)
         if s.agent:
-            self.agent_task = self._start_agent(client)
+            self.agent_task = self._start_agent(client.as_manager("kubelet"))
 
         kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
 

@@ -34,3 +34,80 @@ def test_unserved_version_says_no_matches_for_kind(srv, tmp_path):
         assert out.returncode != 0
         assert 'no matches for kind "CronJob" in version "batch/v1beta1"' in out.stderr, out.stderr
         assert "error validating" not in out.stderr
+
+
+SSA_JOB = """\
+apiVersion: batch/v1
+kind: Job
+metadata: {name: %(name)s, labels: {team: a}}
+spec:
+  parallelism: %(parallelism)d
+  suspend: true
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: c, image: busybox, command: ["true"]}]
+"""
+
+
+def _managers(srv, name: str) -> dict:
+    import json
+
+    out = srv.kubectl("get", "job", name, "-o", "json", "--show-managed-fields", check=True).stdout
+    return {(e["manager"], e["operation"]): e["fieldsV1"] for e in json.loads(out)["metadata"]["managedFields"]}
+
+
+def test_server_side_apply_conflict_and_force(srv, tmp_path):
+    one, two = tmp_path / "one.yaml", tmp_path / "two.yaml"
+    one.write_text(SSA_JOB % {"name": "ssa", "parallelism": 1})
+    two.write_text(SSA_JOB % {"name": "ssa", "parallelism": 2})
+    out = srv.kubectl("apply", "--server-side", "-f", str(one), check=True)
+    assert out.stdout.strip() == "job.batch/ssa serverside-applied"
+    assert _managers(srv, "ssa")[("kubectl", "Apply")]["f:spec"]["f:parallelism"] == {}
+    out = srv.kubectl("apply", "--server-side", "--field-manager=ci", "-f", str(two))
+    assert out.returncode != 0
+    assert 'Apply failed with 1 conflict: conflict with "kubectl": .spec.parallelism' in out.stderr
+    assert "--force-conflicts" in out.stderr
+    srv.kubectl("apply", "--server-side", "--field-manager=ci", "--force-conflicts", "-f", str(two), check=True)
+    got = srv.kubectl("get", "job", "ssa", "-o", "jsonpath={.spec.parallelism}", check=True).stdout
+    assert got == "2"
+    managers = _managers(srv, "ssa")
+    assert "f:parallelism" in managers[("ci", "Apply")]["f:spec"]
+    assert "f:parallelism" not in managers[("kubectl", "Apply")]["f:spec"]
+    # a manager that stops applying a field it alone owns removes it
+    three = tmp_path / "three.yaml"
+    three.write_text((SSA_JOB % {"name": "ssa", "parallelism": 2}).replace("labels: {team: a}", "labels: {}"))
+    srv.kubectl("apply", "--server-side", "--field-manager=ci", "-f", str(three), check=True)
+    labels = srv.kubectl("get", "job", "ssa", "-o", "jsonpath={.metadata.labels.team}", check=True).stdout
+    assert labels == "a"  # still applied by "kubectl": co-owned fields stay
+    srv.kubectl("apply", "--server-side", "-f", str(three), check=True)
+    labels = srv.kubectl("get", "job", "ssa", "-o", "jsonpath={.metadata.labels}", check=True).stdout
+    assert "team" not in labels
+
+
+def test_client_side_apply_then_server_side_migrates(srv, tmp_path):
+    path = tmp_path / "csa.yaml"
+    path.write_text(SSA_JOB % {"name": "csa", "parallelism": 1})
+    srv.kubectl("apply", "-f", str(path), check=True)
+    assert ("kubectl-client-side-apply", "Update") in _managers(srv, "csa")
+    out = srv.kubectl("apply", "--server-side", "-f", str(path), check=True)
+    assert "Warning" not in out.stderr, out.stderr
+    managers = _managers(srv, "csa")
+    assert ("kubectl-client-side-apply", "Update") not in managers
+    assert "f:parallelism" in managers[("kubectl", "Apply")]["f:spec"]
+    # the fields are now the applier's: changing them by apply needs no force
+    path.write_text(SSA_JOB % {"name": "csa", "parallelism": 3})
+    srv.kubectl("apply", "--server-side", "-f", str(path), check=True)
+    assert srv.kubectl("get", "job", "csa", "-o", "jsonpath={.spec.parallelism}", check=True).stdout == "3"
+
+
+def test_field_manager_on_every_write_verb(srv, tmp_path):
+    srv.kubectl("create", "job", "fm", "--image=busybox", "--", "true", check=True)
+    srv.kubectl("label", "job", "fm", "x=y", check=True)
+    srv.kubectl("patch", "job", "fm", "-p", '{"spec":{"activeDeadlineSeconds":60}}', check=True)
+    managers = _managers(srv, "fm")
+    assert ("kubectl-create", "Update") in managers
+    assert managers[("kubectl-label", "Update")] == {"f:metadata": {"f:labels": {"f:x": {}}}}
+    assert managers[("kubectl-patch", "Update")] == {"f:spec": {"f:activeDeadlineSeconds": {}}}
+    # the controller's status writes are its own, on the status subresource
+    assert any(m == "kube-controller-manager" for m, _ in managers)

@@ -43,6 +43,12 @@ class Node:
     items: Node | None = None
     merge_key: str = ""
     strategies: frozenset[str] = frozenset()
+    # Server-side apply: x-kubernetes-list-type / -list-map-keys of the holding property,
+    # x-kubernetes-map-type: atomic of the type, and a scalar's default (list-map keys).
+    list_type: str = ""
+    map_keys: tuple[str, ...] = ()
+    atomic: bool = False
+    default: Any = None
 
 
 ANY_NODE = Node(ANY)
@@ -124,18 +130,25 @@ def _compile(schema: dict[str, Any]) -> Node:
     merge_key = schema.get("x-kubernetes-patch-merge-key", "")
     strategy = schema.get("x-kubernetes-patch-strategy", "")
     strategies = frozenset(s for s in strategy.split(",") if s)
+    list_type = schema.get("x-kubernetes-list-type", "")
+    map_keys = tuple(schema.get("x-kubernetes-list-map-keys") or ())
+    atomic = schema.get("x-kubernetes-map-type") == "atomic"
     name = ref_name(schema)
     if name is not None:
         target = _compile_named(name)
-        if not merge_key and not strategies:
+        if not merge_key and not strategies and not list_type and not atomic:
             return target
-        return Node(target.kind, target.properties, target.items, merge_key, strategies)
-    node = Node(ANY, merge_key=merge_key, strategies=strategies)
+        return Node(target.kind, target.properties, target.items, merge_key, strategies, list_type,
+                    map_keys, atomic or target.atomic, target.default)
+    node = Node(ANY, merge_key=merge_key, strategies=strategies, list_type=list_type, map_keys=map_keys,
+                atomic=atomic, default=schema.get("default"))
     _fill(node, resolve(schema))
     return node
 
 
 def _fill(node: Node, schema: dict[str, Any]) -> None:
+    if schema.get("x-kubernetes-map-type") == "atomic":
+        node.atomic = True
     if schema.get("x-kubernetes-preserve-unknown-fields"):
         node.kind = ANY
         return

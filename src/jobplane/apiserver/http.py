@@ -431,6 +431,27 @@ class ApiHandler:
         return bool(values)
 
     @staticmethod
+    def _manager_kwargs(request: web.Request, verb: str, apply: bool = False) -> dict[str, Any]:
+        """``fieldManager`` (default: the User-Agent's product, as upstream; required for
+        apply) and ``force`` (apply only) of a ``verb`` request."""
+        from jobplane.api import fieldmanager
+
+        query = request.query
+        force = query.get("force")
+        if force is not None and not apply:
+            raise errors.invalid_object("PatchOptions", "meta.k8s.io", "", [
+                errors.forbidden("force", "may not be specified for non-apply patch")])
+        manager = query.get("fieldManager")
+        if manager is not None:
+            fieldmanager.validate_manager(manager)
+        elif not apply:
+            manager = fieldmanager.default_manager(request.headers.get("User-Agent"))
+        kwargs: dict[str, Any] = {"field_manager": manager}
+        if apply:
+            kwargs["force"] = negotiation.truthy(force)
+        return kwargs
+
+    @staticmethod
     def _collect_warnings(warnings: list[str]) -> list[str]:
         """Let the service append admission warnings to ``warnings`` during this request."""
         warnings_var.set(warnings)
@@ -442,7 +463,7 @@ class ApiHandler:
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
         warnings = self._collect_warnings(fieldvalidation.check_object(info, body, mode))
         obj = await self.service.create(info, route.namespace if info.namespaced else None, body,
-                                        dry_run=self._dry_run(request))
+                                        dry_run=self._dry_run(request), **self._manager_kwargs(request, "create"))
         return json_response(obj, 201, _warning_headers(warnings))
 
     async def _bind(self, request: web.Request, route: Route) -> web.Response:
@@ -482,13 +503,14 @@ class ApiHandler:
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
         warnings = self._collect_warnings(fieldvalidation.check_object(info, body, mode))
         obj = await self.service.update(info, route.namespace, route.object_name, body, route.subresource,
-                                        dry_run=self._dry_run(request))
+                                        dry_run=self._dry_run(request), **self._manager_kwargs(request, "update"))
         return json_response(obj, 200, _warning_headers(warnings))
 
     async def _patch(self, request: web.Request, route: Route) -> web.Response:
         info = route.info
         ptype = negotiation.patch_type(request.headers.get("Content-Type"))
-        patch = await self._body(request, negotiation.JSON)
+        apply = ptype == negotiation.APPLY_PATCH_YAML
+        patch = await self._body(request, ptype if apply else negotiation.JSON)
         if patch is None:
             raise errors.bad_request("the body of the request was empty")
         if ptype == negotiation.JSON_PATCH and isinstance(patch, list) and len(patch) > MAX_JSON_PATCH_OPERATIONS:
@@ -496,9 +518,13 @@ class ApiHandler:
                 f"The allowed maximum operations in a JSON patch is {MAX_JSON_PATCH_OPERATIONS}, got {len(patch)}")
         bodyparse.check_depth(patch)
         mode = fieldvalidation.parse_mode(request.query.get("fieldValidation"))
-        warnings = self._collect_warnings(fieldvalidation.check_patch(info, patch, ptype, mode))
+        if apply and isinstance(patch, dict):
+            warnings = self._collect_warnings(fieldvalidation.check_object(info, patch, mode))
+        else:
+            warnings = self._collect_warnings(fieldvalidation.check_patch(info, patch, ptype, mode))
         obj = await self.service.patch(info, route.namespace, route.object_name, patch, ptype, route.subresource,
-                                       dry_run=self._dry_run(request))
+                                       dry_run=self._dry_run(request),
+                                       **self._manager_kwargs(request, "patch", apply=apply))
         return json_response(obj, 200, _warning_headers(warnings))
 
     async def _delete_options(self, request: web.Request) -> dict[str, Any]:

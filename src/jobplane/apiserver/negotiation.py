@@ -112,7 +112,7 @@ def patch_type(content_type: str | None) -> str:
     """The patch type of a PATCH request; 415 ``the body of the request was in an unknown
     format`` with upstream's list of accepted types otherwise."""
     media = media_type(content_type)
-    if media in PATCH_TYPES:
+    if media in PATCH_TYPES or media == APPLY_PATCH_YAML:
         return media
     raise errors.StatusError(
         415,

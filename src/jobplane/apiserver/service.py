@@ -66,13 +66,14 @@ Events created through the service are ordinary objects (core/v1 Event); reading
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from jobplane.api import admission, decode, errors, meta, pods
-from jobplane.api.patch import apply_patch
+from jobplane.api import admission, decode, errors, fieldmanager, managedfields, meta, pods
+from jobplane.api.patch import APPLY_PATCH, apply_patch
 from jobplane.api.registry import (
     ENDPOINTSLICES,
     EVENTS_V1,
@@ -156,6 +157,29 @@ async def retry_on_conflict(info: ResourceInfo, name: str, attempt: Callable[[],
         except (WroteInBetween, RevisionConflict):
             continue
     raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
+
+
+def check_apply_config(info: ResourceInfo, name: str, config: Any, field_manager: str | None) -> None:
+    """An apply body must be a whole object of the URL's kind (400 as upstream) and name a
+    field manager (422 on PatchOptions)."""
+    if not field_manager:
+        raise errors.invalid_object("PatchOptions", "meta.k8s.io", "", [
+            errors.required("fieldManager", "is required for apply patch")])
+    if not isinstance(config, dict):
+        raise errors.bad_request("error decoding YAML: the apply patch must be an object")
+    if not config.get("apiVersion") or not config.get("kind"):
+        raise errors.bad_request("apiVersion and kind must be set in an apply patch")
+    if config["apiVersion"] != info.api_version or config["kind"] != info.kind:
+        raise errors.bad_request(f"the API version in the data ({config['apiVersion']}) or kind "
+                                 f"({config['kind']}) does not match the URL's ({info.api_version}, {info.kind})")
+    md = config.get("metadata")
+    if not isinstance(md, dict):
+        md = config["metadata"] = {}
+    if md.get("managedFields") is not None:
+        raise errors.bad_request("metadata.managedFields must be nil")
+    if md.get("name") and md["name"] != name:
+        raise errors.bad_request(f"the name of the object ({md['name']}) does not match the name on the URL ({name})")
+    md["name"] = name
 
 
 def _check_preconditions(info: ResourceInfo, name: str, md: Obj, preconditions: Obj | None) -> None:
@@ -268,7 +292,17 @@ class ApiService:
 
     # ------------------------------------------------------------------ create
 
-    async def create(self, info: ResourceInfo, namespace: str | None, body: Obj, *, dry_run: bool = False) -> Obj:
+    def _track(self, info: ResourceInfo, old: Obj | None, new: Obj, manager: str | None,
+               subresource: str | None) -> None:
+        """managedFields for an ``Update`` by ``manager`` (None: an internal write, untracked)."""
+        if manager is None:
+            return
+        fieldmanager.track_update(old, new, managedfields.schema_for(info.group, info.version, info.kind),
+                                  manager=manager, api_version=info.api_version, subresource=subresource,
+                                  now=self._now(), has_status="status" in info.subresources)
+
+    async def create(self, info: ResourceInfo, namespace: str | None, body: Obj, *, dry_run: bool = False,
+                     field_manager: str | None = None) -> Obj:
         if info.read_only:
             raise errors.method_not_supported(info.plural, info.group, "create")
         decode_body(info, body)
@@ -288,9 +322,10 @@ class ApiService:
             md.pop("namespace", None)
         obj["kind"] = info.kind
         obj["apiVersion"] = info.api_version
-        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink",
-                  "managedFields"):
+        for k in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
             md.pop(k, None)
+        if field_manager is None and not (isinstance(md.get("managedFields"), list) and md["managedFields"]):
+            md.pop("managedFields", None)
         md["uid"] = meta.new_uid()
         md["creationTimestamp"] = self._now()
         if info.kind in _GENERATION_KINDS:
@@ -301,6 +336,9 @@ class ApiService:
                 errors.required("metadata.name", "name or generateName is required")])
         if generate:
             md["name"] = meta.generate_name(generate)
+        # The creator owns what it sent (upstream also gives it the scheme's defaults, which it
+        # applies while decoding; here defaulting is part of admission and stays unowned).
+        self._track(info, None, obj, field_manager, None)
         if info is PERSISTENTVOLUMECLAIMS:
             await default_storage_class(self.store, obj)
         warnings = admission.admit_create(info, obj)
@@ -437,7 +475,8 @@ class ApiService:
             raise errors.method_not_supported(info.plural, info.group, "update")
 
     async def _finish_update(self, info: ResourceInfo, key: str, old: Obj, new: Obj,
-                             subresource: str | None, expected_rv: str | None, dry_run: bool) -> Obj:
+                             subresource: str | None, expected_rv: str | None, dry_run: bool,
+                             field_manager: str | None = None) -> Obj:
         old_md = old["metadata"]
         md = new.setdefault("metadata", {})
         for k in ("uid", "creationTimestamp", "namespace", "name", "deletionTimestamp",
@@ -457,6 +496,7 @@ class ApiService:
             warnings = admission.admit_update(info, new, old)
         _record_warnings(warnings)
         md["resourceVersion"] = old_md.get("resourceVersion")
+        self._track(info, old, new, field_manager, subresource)
         if new == old:
             return _with_type(info, new)
         if dry_run:
@@ -483,7 +523,8 @@ class ApiService:
             return obj
 
     async def update(self, info: ResourceInfo, namespace: str | None, name: str, body: Obj,
-                     subresource: str | None = None, *, dry_run: bool = False) -> Obj:
+                     subresource: str | None = None, *, dry_run: bool = False,
+                     field_manager: str | None = None) -> Obj:
         self._check_writable(info, subresource)
         decode_body(info, body)
         body_md = body.get("metadata") or {}
@@ -497,10 +538,14 @@ class ApiService:
         if expected and expected != old["metadata"].get("resourceVersion"):
             raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
         key = info.storage_key(namespace if info.namespaced else None, name)
-        return await self._finish_update(info, key, old, body, subresource, expected, dry_run)
+        return await self._finish_update(info, key, old, body, subresource, expected, dry_run, field_manager)
 
     async def patch(self, info: ResourceInfo, namespace: str | None, name: str, patch: Any,
-                    patch_type: str, subresource: str | None = None, *, dry_run: bool = False) -> Obj:
+                    patch_type: str, subresource: str | None = None, *, dry_run: bool = False,
+                    field_manager: str | None = None, force: bool = False) -> Obj:
+        if patch_type == APPLY_PATCH:
+            return await self.apply(info, namespace, name, patch, subresource, dry_run=dry_run,
+                                    field_manager=field_manager, force=force)
         self._check_writable(info, subresource)
         key = info.storage_key(namespace if info.namespaced else None, name)
 
@@ -515,10 +560,50 @@ class ApiService:
                 # the patch pinned a resourceVersion that is not the current one
                 raise errors.conflict(info.plural, info.group, name, errors.STALE_OBJECT)
             try:
-                return await self._finish_update(info, key, old, new, subresource, None, dry_run)
+                return await self._finish_update(info, key, old, new, subresource, None, dry_run, field_manager)
             except errors.StatusError as exc:
                 if exc.code == 409 and exc.reason == "Conflict":
                     raise WroteInBetween from None  # re-apply the patch on the new state
+                raise
+
+        return await retry_on_conflict(info, name, attempt)
+
+    async def apply(self, info: ResourceInfo, namespace: str | None, name: str, config: Any,
+                    subresource: str | None = None, *, dry_run: bool = False, field_manager: str | None = None,
+                    force: bool = False) -> Obj:
+        """Server-side apply (``application/apply-patch+yaml``): merge ``config`` into the live
+        object (creating it when absent) by field ownership; 409 on conflicts unless ``force``."""
+        self._check_writable(info, subresource)
+        check_apply_config(info, name, config, field_manager)
+        assert field_manager is not None
+        node = managedfields.schema_for(info.group, info.version, info.kind)
+        has_status = "status" in info.subresources
+        key = info.storage_key(namespace if info.namespaced else None, name)
+
+        async def attempt() -> Obj:
+            try:
+                live = await self.store.get(key)
+            except KeyNotFound:
+                live = None
+            if live is None and subresource:
+                raise errors.not_found(info.plural, info.group, name)
+            merged = fieldmanager.apply(live, copy.deepcopy(config), node, manager=field_manager,
+                                        api_version=info.api_version, subresource=subresource, force=force,
+                                        now=self._now(), has_status=has_status)
+            if live is None:
+                if info.namespaced:
+                    merged.setdefault("metadata", {})["namespace"] = namespace
+                try:
+                    return await self.create(info, namespace, merged, dry_run=dry_run)
+                except errors.StatusError as exc:
+                    if exc.code == 409 and exc.reason == "AlreadyExists":
+                        raise WroteInBetween from None  # created in between: apply onto it
+                    raise
+            try:
+                return await self._finish_update(info, key, live, merged, subresource, None, dry_run)
+            except errors.StatusError as exc:
+                if exc.code == 409 and exc.reason == "Conflict" and not (exc.details or {}).get("causes"):
+                    raise WroteInBetween from None  # someone wrote in between: apply again on the new state
                 raise
 
         return await retry_on_conflict(info, name, attempt)

@@ -50,8 +50,16 @@ def _ns(info: ResourceInfo, namespace: str | None) -> str | None:
 
 
 class InProcessClient(Client):
-    def __init__(self, service: ApiService) -> None:
+    """``field_manager``: the manager its writes are recorded under in managedFields (upstream
+    names: ``kube-controller-manager``, ``kubelet``, ``kube-scheduler``)."""
+
+    def __init__(self, service: ApiService, field_manager: str = "jobplane") -> None:
         self.service = service
+        self.field_manager = field_manager
+
+    def as_manager(self, field_manager: str) -> InProcessClient:
+        """The same transport, writing as another field manager."""
+        return InProcessClient(self.service, field_manager)
 
     async def get(self, resource: str, name: str, namespace: str | None = None,
                   subresource: str | None = None) -> Obj:
@@ -80,7 +88,8 @@ class InProcessClient(Client):
             if subresource == "eviction":
                 return await self.service.evict(namespace or "", name, _copy(body))
             return await self.service.bind(namespace or "", name, binding_target(name, body))
-        return await self.service.create(info, _ns(info, namespace), _copy(body))
+        return await self.service.create(info, _ns(info, namespace), _copy(body),
+                                         field_manager=self.field_manager)
 
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
@@ -92,13 +101,13 @@ class InProcessClient(Client):
         if not name:
             raise errors.bad_request("name is required for update")
         return await self.service.update(info, _ns(info, namespace), name, _copy(body),
-                                       subresource or None)
+                                         subresource or None, field_manager=self.field_manager)
 
     async def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
                     patch_type: str = MERGE_PATCH, subresource: str | None = None) -> Obj:
         info = resource_info(resource)
         return await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
-                                      subresource or None)
+                                        subresource or None, field_manager=self.field_manager)
 
     async def delete(self, resource: str, name: str, namespace: str | None = None, *,
                      propagation_policy: str | None = None,
