@@ -153,9 +153,18 @@ def parse_output(output: str | None) -> tuple[str, str]:
                      "are: custom-columns,json,jsonpath,jsonpath-as-json,name,wide,yaml")
 
 
+def omit_managed_fields(obj: Obj) -> Obj:
+    """kubectl's ``OmitManagedFieldsPrinter`` (no ``--show-managed-fields``): a copy without
+    ``metadata.managedFields``."""
+    md = obj.get("metadata")
+    if not isinstance(md, dict) or "managedFields" not in md:
+        return obj
+    return {**obj, "metadata": {k: v for k, v in md.items() if k != "managedFields"}}
+
+
 def print_objects(fmt: str, arg: str, infos_objs: list[tuple[ResourceInfo, Obj]], single: bool) -> str:
     """Non-table output for objects already fetched (``single`` when one object was named)."""
-    objs = [o for _, o in infos_objs]
+    objs = [omit_managed_fields(o) for _, o in infos_objs]
     if fmt == "name":
         return "".join(resource_name(info, o) + "\n" for info, o in infos_objs)
     data: Any = objs[0] if single and len(objs) == 1 else as_list(objs)
