@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from jobplane import metrics, storage
+from jobplane.agent.agent import Agent
 from jobplane.agent.embedded import run_embedded
 from jobplane.apiserver import auth, kubeconfig, metrics_routes, pki
 from jobplane.apiserver.http import HANDLER_KEY, create_app
@@ -191,7 +192,14 @@ class Server:
         raise RuntimeError("the API server is not listening")
 
     def _start_agent(self, client: Client) -> asyncio.Task[None]:
-        task = asyncio.create_task(run_embedded(client, self.settings, self.clock, api_port=self.port), name="agent")
+        handler = self.runner.app[HANDLER_KEY] if self.runner is not None else None
+
+        def on_start(agent: Agent) -> None:
+            if handler is not None:
+                handler.set_local_node(agent.node_name, agent.open_stream)
+
+        task = asyncio.create_task(run_embedded(client, self.settings, self.clock, api_port=self.port,
+                                                on_start=on_start), name="agent")
         task.add_done_callback(_log_task_failure)
         return task
 

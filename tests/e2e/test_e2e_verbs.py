@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import JobplaneServer
+from conftest import KUBECTL, JobplaneServer
 
 CRONJOB_V1BETA1 = """\
 apiVersion: batch/v1beta1
@@ -111,3 +111,59 @@ def test_field_manager_on_every_write_verb(srv, tmp_path):
     assert managers[("kubectl-patch", "Update")] == {"f:spec": {"f:activeDeadlineSeconds": {}}}
     # the controller's status writes are its own, on the status subresource
     assert any(m == "kube-controller-manager" for m, _ in managers)
+
+
+@pytest.fixture(scope="module")
+def running_pod(srv):
+    srv.kubectl("run", "box", "--image=busybox", "--restart=Never", "--env=GREETING=hello",
+                "--command", "--", "sleep", "600", check=True)
+    srv.kubectl("wait", "--for=condition=Ready", "pod/box", "--timeout=60s", check=True)
+    return "box"
+
+
+def test_exec_env_stdin_exit_code(srv, running_pod):
+    out = srv.kubectl("exec", running_pod, "--", "sh", "-c", "echo $GREETING; echo oops >&2", check=True)
+    assert (out.stdout, out.stderr) == ("hello\n", "oops\n")
+    out = srv.kubectl("exec", "-i", running_pod, "--", "tr", "a-z", "A-Z", input="piped in\n", check=True)
+    assert out.stdout == "PIPED IN\n"
+    out = srv.kubectl("exec", running_pod, "--", "sh", "-c", "exit 3")
+    assert out.returncode == 3
+    assert out.stderr.strip() == "command terminated with exit code 3"
+
+
+def test_exec_tty_gets_terminal_and_size(srv, running_pod):
+    import shlex
+    import subprocess
+
+    cmd = f"stty cols 101 rows 33; {KUBECTL} exec -it {running_pod} -- sh -c 'tty; stty size; exit 5'"
+    out = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=srv.env, capture_output=True, text=True,
+                         timeout=60, stdin=subprocess.DEVNULL)
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    assert lines[0].startswith("/dev/pts/"), out.stdout
+    assert lines[1] == "33 101"
+    assert "command terminated with exit code 5" in out.stdout, shlex.quote(out.stdout)
+
+
+def test_cp_in_and_out(srv, running_pod, tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_text("payload\n")
+    dest_dir = tmp_path / "in-pod"
+    dest_dir.mkdir()
+    srv.kubectl("cp", str(src), f"{running_pod}:{dest_dir}/copied.txt", check=True)
+    assert (dest_dir / "copied.txt").read_text() == "payload\n"  # host runtime: the pod sees the host's files
+    srv.kubectl("cp", f"{running_pod}:{dest_dir}/copied.txt", str(tmp_path / "back.txt"), check=True)
+    assert (tmp_path / "back.txt").read_text() == "payload\n"
+
+
+def test_python_client_stream_exec(srv, running_pod):
+    from kubernetes import client
+    from kubernetes.stream import stream
+
+    api = client.CoreV1Api(srv.kube_client())
+    out = stream(api.connect_get_namespaced_pod_exec, running_pod, "default", command=["sh", "-c", "echo $GREETING"],
+                 stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "hello\n"
+    resp = stream(api.connect_get_namespaced_pod_exec, running_pod, "default", command=["sh", "-c", "exit 7"],
+                  stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
+    resp.run_forever(timeout=30)
+    assert resp.returncode == 7

@@ -18,6 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from jobplane import remotecommand as rc
 from jobplane.agent.dns import DnsView
 from jobplane.agent.gpus import GpuAllocator, detect_gpus
 from jobplane.agent.logserver import LogEndpoint, LogServer
@@ -25,6 +26,7 @@ from jobplane.agent.node import SANDBOX_ANNOTATION, MachineInfo, NodeHeartbeat, 
 from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.sandbox import SandboxSupport
 from jobplane.agent.sandbox import detect as detect_sandbox
+from jobplane.agent.spec import ContainerConfigError
 from jobplane.agent.volumes import unmount_all
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
@@ -124,6 +126,32 @@ class Agent:
             await self.detach()
             await self.runtime.close()
 
+    def worker_for(self, namespace: str, name: str) -> PodWorker | None:
+        for worker in self.workers.values():
+            if worker.namespace == namespace and worker.name == name and not worker.deleted:
+                return worker
+        return None
+
+    async def open_stream(self, kind: str, namespace: str, name: str, opts: rc.StreamOptions) -> rc.Session:
+        """``pods/exec`` or ``pods/attach`` for a pod of this node."""
+        if kind == "exec":
+            return await self.open_exec(namespace, name, opts)
+        raise ValueError(f"{kind} is not supported")
+
+    async def open_exec(self, namespace: str, name: str, opts: rc.StreamOptions) -> rc.Session:
+        """``pods/exec`` for a pod of this node (ValueError / OSError when it cannot start)."""
+        worker = self.worker_for(namespace, name)
+        if worker is None:
+            raise ValueError(f'pod "{name}" is not running on node {self.node_name}')
+        if not opts.command:
+            raise ValueError("you must specify at least 1 command")
+        container = opts.container or worker.app[0].name
+        try:
+            spec = worker.exec_spec(container, list(opts.command), opts.tty, opts.stdin, opts.size)
+        except ContainerConfigError as exc:
+            raise ValueError(exc.message) from None
+        return await self.runtime.exec(worker.handles.get(container), spec)
+
     def _compact(self, pod: Obj) -> Obj:
         """Informer transform: finished pods without a worker are cached compact (the worker,
         while it lives, builds status from the whole spec)."""
@@ -135,7 +163,7 @@ class Agent:
         """Start the log endpoint before registering, so the Node advertises its port."""
         self.log_server = LogServer(self.pods_dir, endpoint.token, self._get_pod, self.clock,
                                     host=endpoint.host, port=endpoint.port,
-                                    names=endpoint.cert_names(self.machine.hostname))
+                                    names=endpoint.cert_names(self.machine.hostname), open_stream=self.open_stream)
         self.machine.kubelet_port = await self.log_server.start()
         self.machine.internal_ip = endpoint.address
         log.info("node %s: serving container logs on %s:%d", self.node_name, endpoint.address,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import platform
+from collections.abc import Callable
 
 from jobplane.agent.agent import Agent
 from jobplane.client.base import Client
@@ -15,12 +16,16 @@ def default_node_name() -> str:
     return (platform.node() or "localhost").lower()
 
 
-async def run_embedded(client: Client, settings: Settings, clock: Clock, api_port: int | None = None) -> None:
+async def run_embedded(client: Client, settings: Settings, clock: Clock, api_port: int | None = None,
+                       on_start: Callable[[Agent], None] | None = None) -> None:
     """Run an agent for node ``settings.node_name`` (default: the host name) on
     ``settings.data_dir`` until cancelled. The API server reads container logs from the
-    same ``DIR/pods`` directory."""
+    same ``DIR/pods`` directory; ``on_start`` lets it reach the agent for pod streams
+    (exec, attach, port-forward) without a network hop."""
     host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
     agent = Agent(client, settings.node_name or default_node_name(), settings.data_dir, clock,
                   sandbox=settings.sandbox, hidden=(settings.data_dir, settings.pki_dir),
                   api_host=host, api_port=api_port, ca_file=settings.pki_dir / "ca.crt")
+    if on_start is not None:
+        on_start(agent)
     await agent.run()

@@ -16,7 +16,7 @@ import logging
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ import orjson
 from aiohttp import web
 
 from jobplane import certs, podlogs
+from jobplane import remotecommand as rc
 from jobplane.api import errors
 from jobplane.clock import Clock
 from jobplane.logstream import TEXT_HEADERS, stream_text
@@ -70,8 +71,9 @@ class LogServer:
 
     def __init__(self, pods_dir: Path, token: str, get_pod: PodGetter, clock: Clock, *,
                  host: str = "0.0.0.0", port: int = DEFAULT_PORT, cert_dir: Path | None = None,
-                 names: tuple[list[str], list[str]] | None = None) -> None:
+                 names: tuple[list[str], list[str]] | None = None, open_stream: Any = None) -> None:
         self.pods_dir = pods_dir
+        self.open_stream = open_stream  # Agent.open_stream: exec / attach sessions
         self._expected = ("Bearer " + token).encode()
         self.get_pod = get_pod
         self.clock = clock
@@ -86,7 +88,21 @@ class LogServer:
         app = web.Application()
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/exec/{namespace}/{pod}/{container}", self.stream)
+        app.router.add_get("/attach/{namespace}/{pod}/{container}", self.stream)
         return app
+
+    async def stream(self, request: web.Request) -> web.StreamResponse:
+        """kubelet's ``/exec`` and ``/attach``: the API server relays ``pods/exec`` here."""
+        if not self.authorized(request):
+            return _status(errors.unauthorized())
+        if self.open_stream is None or not rc.is_websocket(request):
+            return _status(errors.bad_request("Upgrade request required"))
+        kind = request.path.split("/", 2)[1]
+        ns, name = request.match_info["namespace"], request.match_info["pod"]
+        opts = replace(rc.StreamOptions.from_query(request.query), container=request.match_info["container"])
+        opener = self.open_stream
+        return await rc.serve(request, opts, lambda o: opener(kind, ns, name, o))
 
     def ssl_context(self) -> ssl.SSLContext:
         cert, key = self.cert_dir / CERT_FILE, self.cert_dir / KEY_FILE

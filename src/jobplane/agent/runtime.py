@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from jobplane.agent import sandbox as sbx
+from jobplane.agent.execsession import ExecSpec, ProcessSession
 from jobplane.agent.supervisor import children, proc_start_time, sandbox_init
 from jobplane.agent.supervisor_client import SupervisorClient, SupervisorLost
 from jobplane.clock import Clock
@@ -81,6 +82,12 @@ class Runtime(abc.ABC):
 
     async def prepare(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Called before ``adopt``: reach whatever holds containers of an earlier agent."""
+
+    async def exec(self, handle: ContainerHandle | None, spec: ExecSpec) -> ProcessSession:
+        """``pods/exec``: run ``spec`` inside the running container ``handle``. The host runtime
+        runs it as a host process with the container's environment and working directory (what
+        a host-process container is); a sandboxing runtime enters the container's namespaces."""
+        return await ProcessSession.start(spec)
 
     async def close(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """The agent stops: let go of connections (containers keep running)."""

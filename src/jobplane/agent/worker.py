@@ -27,6 +27,7 @@ import orjson
 from jobplane import podlogs
 from jobplane.agent import hosts, podconfig, projection, security
 from jobplane.agent import status as st
+from jobplane.agent.execsession import ExecSpec
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, terminate
 from jobplane.agent.sandbox import Mount, SandboxSpec, identity_prefix
 from jobplane.agent.spec import (
@@ -462,19 +463,53 @@ class PodWorker:
     def _run_dir(self, rec: st.ContainerRecord) -> Path:
         return self.pod_dir / "containers" / rec.name / str(rec.restart_count)
 
-    def _process_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
+    def _container_env(self, cspec: Obj, gpu_env: dict[str, str]) -> dict[str, str]:
+        """The container's environment (also what ``kubectl exec`` gets)."""
         volumes = self.volumes if self.volumes is not None else {}
         sandboxed = self.runtime.sandbox.available
-        hostname = hosts.pod_hostname(self.pod)
-        extra = {"HOSTNAME": hostname, **self._api_env()}
+        extra = {"HOSTNAME": hosts.pod_hostname(self.pod), **self._api_env()}
         if not sandboxed:
             extra["JOBPLANE_POD_DIR"] = str(self.pod_dir)
             extra.update(mount_env(cspec, volumes))
         else:  # the variables name the volumes where the container sees them
             extra.update({"JOBPLANE_VOLUME_" + sanitize_env_name(m.get("name", "")): m.get("mountPath", "")
                           for m in cspec.get("volumeMounts") or () if m.get("name") in volumes})
-        extra.update(self._gpu_env(cspec))
-        env = build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity, self.sources)
+        extra.update(gpu_env)
+        return build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity, self.sources)
+
+    def exec_spec(self, container: str, command: list[str], tty: bool, stdin: bool,
+                  size: tuple[int, int] | None = None) -> ExecSpec:
+        """``pods/exec``: ``command`` with the running container's environment, inside its
+        sandbox (nsenter into its namespaces, root, working directory and user) or, without
+        one, in its working directory as its user (ValueError naming what is wrong)."""
+        recs = {r.name: r for r in (*self.init, *self.app)}
+        rec = recs.get(container)
+        cspec = next((c for c in (self.pod.get("spec") or {}).get("containers") or () if c["name"] == container),
+                     None) or next((c for c in (self.pod.get("spec") or {}).get("initContainers") or ()
+                                    if c["name"] == container), None)
+        if rec is None or cspec is None:
+            raise ValueError(f'container {container} is not valid for pod {self.name}')
+        handle = self.handles.get(container)
+        if not rec.running or handle is None:
+            raise ValueError(f'container not found ("{container}")')
+        env = self._container_env(cspec, {})
+        identity = security.identity(self.pod, cspec, os.geteuid(), _agent_groups())
+        if self.runtime.sandbox.available:
+            prefix = self.runtime.enter_argv(handle.pid, identity)
+            if prefix is None:
+                raise ValueError(f'container not found ("{container}")')
+            return ExecSpec(argv=[*prefix, *command], env=env, cwd=None, tty=tty, stdin=stdin, size=size)
+        cwd = cspec.get("workingDir") or None
+        argv = [resolve_executable(command[0], env, cwd), *command[1:]]
+        if identity.changes:
+            argv = [*identity_prefix(identity), *argv]
+        return ExecSpec(argv=argv, env=env, cwd=cwd, tty=tty, stdin=stdin, size=size)
+
+    def _process_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
+        volumes = self.volumes if self.volumes is not None else {}
+        sandboxed = self.runtime.sandbox.available
+        hostname = hosts.pod_hostname(self.pod)
+        env = self._container_env(cspec, self._gpu_env(cspec))
         argv = build_argv(cspec, env)
         identity = security.identity(self.pod, cspec, os.geteuid(), _agent_groups())
         cwd = cspec.get("workingDir") or None

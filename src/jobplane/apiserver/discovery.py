@@ -15,9 +15,11 @@ from jobplane.api import registry
 from jobplane.api.registry import ResourceInfo
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"], "eviction": ["create"],
-              "token": ["create"]}
+              "token": ["create"], "exec": ["create", "get"], "attach": ["create", "get"],
+              "portforward": ["create", "get"]}
 # subresources whose kind is not the parent's
-_SUB_KINDS = {"binding": "Binding", "eviction": "Eviction", "token": "TokenRequest"}
+_SUB_KINDS = {"binding": "Binding", "eviction": "Eviction", "token": "TokenRequest", "exec": "PodExecOptions",
+              "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}
 # subresources whose kind lives in another group/version (upstream's GroupVersionKindProvider)
 _SUB_GROUP_VERSIONS = {"eviction": ("policy", "v1"), "token": ("authentication.k8s.io", "v1")}
 

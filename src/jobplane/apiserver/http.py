@@ -52,6 +52,7 @@ HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 MAX_BODY = 3 * 1024 * 1024
 MAX_JSON_PATCH_OPERATIONS = 10000
 HANDLER_KEY: web.AppKey[ApiHandler] = web.AppKey("api_handler")
+STREAM_SUBRESOURCES = ("exec", "attach", "portforward")
 ROUTE_KEY = "jobplane.route"  # the parsed Route of a resource request, for whoever observes it
 # A mounted non-resource handler (``/metrics``, ``/ui/``): gets the request, returns the response.
 MountedHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -295,6 +296,10 @@ class ApiHandler:
         if self.observer is not None:
             request[ROUTE_KEY] = route
         info = route.info
+        if route.subresource in STREAM_SUBRESOURCES:
+            if method not in ("GET", "POST"):
+                raise errors.method_not_supported(info.plural, info.group, method.lower())
+            return await self._pod_stream(request, route)
         if method == "GET":
             if route.subresource in ("binding", "eviction", "token"):
                 raise errors.method_not_supported(info.plural, info.group, "get")
@@ -571,6 +576,40 @@ class ApiHandler:
             field_selector=query.get("fieldSelector") or None,
             propagation_policy=opts.get("propagationPolicy"))
         return json_response(result)
+
+    # -- exec, attach, port-forward ------------------------------------------------------------
+
+    def set_local_node(self, node_name: str, opener: Any) -> None:
+        """The embedded agent: pods on ``node_name`` are streamed through ``opener(kind,
+        namespace, name, options)`` instead of over the network."""
+        self.local_node = (node_name, opener)
+
+    async def _pod_stream(self, request: web.Request, route: Route) -> web.StreamResponse:
+        from jobplane import remotecommand as rc
+        from jobplane.apiserver import podstreams
+
+        if route.info.kind != "Pod" or route.name is None:
+            raise errors.resource_not_found_path()
+        kind = route.subresource or ""
+        pod = await self.service.get(route.info, route.namespace, route.name)
+        if kind == "portforward":
+            return await self._port_forward(request, pod)
+        opts = podstreams.check_options(pod, kind, rc.StreamOptions.from_query(request.query))
+        if not rc.is_websocket(request):
+            raise errors.bad_request("Upgrade request required")
+        node = (pod.get("spec") or {}).get("nodeName")
+        local = getattr(self, "local_node", None)
+        if local is not None and local[0] == node:
+            opener = local[1]
+            ns, name = route.namespace or "", route.name
+            return await rc.serve(request, opts, lambda o: opener(kind, ns, name, o))
+        endpoint = await self._log_endpoint(pod)
+        if endpoint is None:
+            raise errors.internal_error(f"no streaming endpoint for node {node}")
+        return await podstreams.relay(request, endpoint, kind, pod, opts, self.token)
+
+    async def _port_forward(self, request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
+        raise errors.bad_request("Upgrade request required")
 
     # -- logs --------------------------------------------------------------------------------
 
