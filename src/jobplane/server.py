@@ -196,7 +196,7 @@ class Server:
 
         def on_start(agent: Agent) -> None:
             if handler is not None:
-                handler.set_local_node(agent.node_name, agent.open_stream)
+                handler.set_local_node(agent.node_name, agent.open_stream, agent.resource_usage)
 
         task = asyncio.create_task(run_embedded(client, self.settings, self.clock, api_port=self.port,
                                                 on_start=on_start), name="agent")

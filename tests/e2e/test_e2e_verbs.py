@@ -167,3 +167,33 @@ def test_python_client_stream_exec(srv, running_pod):
                   stderr=True, stdin=False, stdout=True, tty=False, _preload_content=False)
     resp.run_forever(timeout=30)
     assert resp.returncode == 7
+
+
+def _millicores(text: str) -> int:
+    return int(text[:-1]) if text.endswith("m") else int(float(text) * 1000)
+
+
+def test_top_pods_and_nodes(srv, running_pod):
+    srv.kubectl("run", "burn", "--image=busybox", "--restart=Never", "--labels=app=burn",
+                "--command", "--", "sh", "-c", "while :; do :; done", check=True)
+    srv.kubectl("wait", "--for=condition=Ready", "pod/burn", "--timeout=60s", check=True)
+    try:
+        rows = {}
+        out = srv.kubectl("top", "pods", check=True).stdout
+        for line in out.splitlines()[1:]:
+            name, cpu, memory = line.split()
+            rows[name] = (_millicores(cpu), memory)
+        assert out.splitlines()[0].split() == ["NAME", "CPU(cores)", "MEMORY(bytes)"]
+        # a busy loop uses a good share of a core even on a loaded 2-core machine; sleep none
+        assert rows["burn"][0] >= 50, out
+        assert rows[running_pod][0] < rows["burn"][0], out
+        assert rows["burn"][1].endswith("Mi")
+        out = srv.kubectl("top", "pods", "--containers", "-l", "app=burn", check=True).stdout
+        assert out.splitlines()[0].split() == ["POD", "NAME", "CPU(cores)", "MEMORY(bytes)"]
+        assert out.splitlines()[1].split()[:2] == ["burn", "burn"]
+        out = srv.kubectl("top", "nodes", check=True).stdout
+        header, node = out.splitlines()[0].split(), out.splitlines()[1].split()
+        assert header == ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"]
+        assert _millicores(node[1]) >= rows["burn"][0] // 2 and node[3].endswith("Mi"), out
+    finally:
+        srv.kubectl("delete", "pod", "burn", "--grace-period=0", "--force", "--wait=false")

@@ -27,6 +27,7 @@ from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.sandbox import SandboxSupport
 from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.spec import ContainerConfigError
+from jobplane.agent.usage import Sampler, sessions
 from jobplane.agent.volumes import unmount_all
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
@@ -39,6 +40,9 @@ from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
+
+USAGE_INTERVAL = 10.0
+
 
 class Agent:
     def __init__(self, client: Client, node_name: str, data_dir: Path, clock: Clock, *,
@@ -88,6 +92,7 @@ class Agent:
         self._background: set[asyncio.Task] = set()
         self.informer: Any = None
         self.log_endpoint = log_endpoint
+        self._usage = Sampler(clock.now)
         self.log_server: LogServer | None = None
 
     # ------------------------------------------------------------------ run
@@ -106,6 +111,7 @@ class Agent:
 
         cleaner = asyncio.create_task(VolumeCleaner(self.client, self.node_name, self.data_dir, self.clock).run(),
                                       name="volume-cleaner")
+        usage_task = asyncio.create_task(self._sample_usage(), name="usage-sampler")
         self.informer = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
                                  clock=self.clock, transform=self._compact)
         self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
@@ -115,6 +121,7 @@ class Agent:
             self.collect_orphan_dirs()
             await asyncio.Event().wait()
         finally:
+            usage_task.cancel()
             if hb_task:
                 hb_task.cancel()
             if dns_task:
@@ -125,6 +132,47 @@ class Agent:
                 await self.log_server.stop()
             await self.detach()
             await self.runtime.close()
+
+    async def _sample_usage(self) -> None:
+        """Sample every ``USAGE_INTERVAL`` seconds (kubelet's housekeeping does the same), so
+        a request for metrics gets the rate over the last interval."""
+        while True:
+            try:
+                self.resource_usage()
+            except Exception:  # noqa: BLE001 - a failed sample is only a missing figure
+                log.debug("usage sample failed", exc_info=True)
+            await self.clock.sleep(USAGE_INTERVAL)
+
+    def resource_usage(self) -> Obj:
+        """This node's and its running containers' CPU (cores) and memory (bytes) now, as the
+        API server serves them under ``metrics.k8s.io`` (kubelet's ``/metrics/resource``)."""
+        sampler = self._usage
+        root = getattr(self.runtime, "cgroup_root", None)
+        pods, keys = [], set()
+        table = sessions() if self.workers else None
+        for worker in list(self.workers.values()):
+            containers = []
+            window = 0.0
+            for rec in (*worker.init, *worker.app):
+                handle = worker.handles.get(rec.name)
+                if not rec.running or handle is None:
+                    continue
+                key = f"{worker.uid}/{rec.name}/{handle.pid}"
+                keys.add(key)
+                cgroup = root / f"jobplane-{worker.uid}-{rec.name}" if root is not None else None
+                used = sampler.container(key, handle.pid, cgroup if cgroup is not None and cgroup.is_dir() else None,
+                                         table)
+                if used is not None:
+                    containers.append({"name": rec.name, "cpu": used.cpu_cores, "memory": used.memory_bytes})
+                    window = max(window, used.window)
+            if containers:
+                pods.append({"namespace": worker.namespace, "name": worker.name, "containers": containers,
+                             "window": window})
+        keys.add("<node>")
+        node = sampler.node()
+        sampler.forget_except(keys)
+        return {"node": {"name": self.node_name, "cpu": node.cpu_cores, "memory": node.memory_bytes,
+                         "window": node.window}, "pods": pods}
 
     def worker_for(self, namespace: str, name: str) -> PodWorker | None:
         for worker in self.workers.values():
@@ -163,7 +211,8 @@ class Agent:
         """Start the log endpoint before registering, so the Node advertises its port."""
         self.log_server = LogServer(self.pods_dir, endpoint.token, self._get_pod, self.clock,
                                     host=endpoint.host, port=endpoint.port,
-                                    names=endpoint.cert_names(self.machine.hostname), open_stream=self.open_stream)
+                                    names=endpoint.cert_names(self.machine.hostname), open_stream=self.open_stream,
+                                    usage=self.resource_usage)
         self.machine.kubelet_port = await self.log_server.start()
         self.machine.internal_ip = endpoint.address
         log.info("node %s: serving container logs on %s:%d", self.node_name, endpoint.address,

@@ -71,8 +71,10 @@ class LogServer:
 
     def __init__(self, pods_dir: Path, token: str, get_pod: PodGetter, clock: Clock, *,
                  host: str = "0.0.0.0", port: int = DEFAULT_PORT, cert_dir: Path | None = None,
-                 names: tuple[list[str], list[str]] | None = None, open_stream: Any = None) -> None:
+                 names: tuple[list[str], list[str]] | None = None, open_stream: Any = None,
+                 usage: Callable[[], dict[str, Any]] | None = None) -> None:
         self.pods_dir = pods_dir
+        self.usage = usage  # Agent.resource_usage: served for metrics.k8s.io
         self.open_stream = open_stream  # Agent.open_stream: exec / attach sessions
         self._expected = ("Bearer " + token).encode()
         self.get_pod = get_pod
@@ -88,9 +90,19 @@ class LogServer:
         app = web.Application()
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self.container_logs)
         app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/stats/usage", self.stats)
         app.router.add_get("/exec/{namespace}/{pod}/{container}", self.stream)
         app.router.add_get("/attach/{namespace}/{pod}/{container}", self.stream)
         return app
+
+    async def stats(self, request: web.Request) -> web.Response:
+        """CPU and memory use of the node and its containers (what the API server serves as
+        ``metrics.k8s.io``), as JSON."""
+        if not self.authorized(request):
+            return _status(errors.unauthorized())
+        if self.usage is None:
+            return _status(errors.resource_not_found_path())
+        return web.Response(body=orjson.dumps(self.usage()), headers={"Content-Type": "application/json"})
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """kubelet's ``/exec`` and ``/attach``: the API server relays ``pods/exec`` here."""

@@ -94,9 +94,15 @@ ENDPOINTSLICES = ResourceInfo("discovery.k8s.io", "v1", "EndpointSlice", "endpoi
 STORAGECLASSES = ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storageclasses", "storageclass", False,
                               ("sc",))
 
+# metrics.k8s.io: served by the API server from its agents' measurements (nothing stored).
+NODE_METRICS = ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", False,
+                            verbs=("get", "list"), read_only=True)
+POD_METRICS = ResourceInfo("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", True,
+                           verbs=("get", "list"), read_only=True)
+
 RESOURCES: tuple[ResourceInfo, ...] = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
                                        SERVICES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, EVENTS_V1, JOBS,
-                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES)
+                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES, NODE_METRICS, POD_METRICS)
 
 # Resources clients name by default: "events" means core/v1 events, as in kubectl.
 _PREFERRED = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES,

@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from jobplane.api import bodyparse, errors, pods, registry
+from jobplane.api import bodyparse, errors, meta, pods, registry
 from jobplane.api.query import int_param
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import fieldvalidation, negotiation
@@ -296,6 +296,10 @@ class ApiHandler:
         if self.observer is not None:
             request[ROUTE_KEY] = route
         info = route.info
+        if info.group == "metrics.k8s.io":
+            if method != "GET" or route.subresource or route.watch_prefix:
+                raise errors.method_not_supported(info.plural, info.group, method.lower())
+            return await self._metrics(request, route)
         if route.subresource in STREAM_SUBRESOURCES:
             if method not in ("GET", "POST"):
                 raise errors.method_not_supported(info.plural, info.group, method.lower())
@@ -579,10 +583,36 @@ class ApiHandler:
 
     # -- exec, attach, port-forward ------------------------------------------------------------
 
-    def set_local_node(self, node_name: str, opener: Any) -> None:
+    def set_local_node(self, node_name: str, opener: Any, usage: Any = None) -> None:
         """The embedded agent: pods on ``node_name`` are streamed through ``opener(kind,
-        namespace, name, options)`` instead of over the network."""
+        namespace, name, options)`` and measured by ``usage()`` instead of over the network."""
         self.local_node = (node_name, opener)
+        self.local_usage = (node_name, usage) if usage is not None else None
+
+    async def _metrics(self, request: web.Request, route: Route) -> web.Response:
+        """``metrics.k8s.io/v1beta1`` nodes and pods, measured now by the agents."""
+        from jobplane.api.selectors import parse_label_selector
+        from jobplane.apiserver import logs, metrics_api
+
+        nodes = (await self.service.list(registry.NODES, None))["items"]
+        reports = await metrics_api.gather(nodes, getattr(self, "local_usage", None), logs.node_endpoint,
+                                           self.token)
+        now = meta.rfc3339(self.clock.now())
+        selector = request.query.get("labelSelector") or None
+        if route.info.kind == "NodeMetrics":
+            by_name = {n["metadata"]["name"]: n for n in nodes}
+            items = [metrics_api.node_metrics(by_name[r["node"]["name"]], r, now) for r in reports
+                     if r["node"]["name"] in by_name]
+        else:
+            pods = (await self.service.list(registry.PODS, route.namespace))["items"]
+            by_key = {(p["metadata"].get("namespace"), p["metadata"]["name"]): p for p in pods}
+            items = [metrics_api.pod_metrics(by_key[(e["namespace"], e["name"])], e, now)
+                     for r in reports for e in r["pods"] if (e["namespace"], e["name"]) in by_key]
+        if selector:
+            labels = parse_label_selector(selector)
+            items = [i for i in items if labels.matches(i["metadata"].get("labels"))]
+        items.sort(key=lambda i: (i["metadata"].get("namespace") or "", i["metadata"]["name"]))
+        return json_response(metrics_api.answer(route.info, route.name, items))
 
     async def _pod_stream(self, request: web.Request, route: Route) -> web.StreamResponse:
         from jobplane import remotecommand as rc
