@@ -197,3 +197,29 @@ def test_top_pods_and_nodes(srv, running_pod):
         assert _millicores(node[1]) >= rows["burn"][0] // 2 and node[3].endswith("Mi"), out
     finally:
         srv.kubectl("delete", "pod", "burn", "--grace-period=0", "--force", "--wait=false")
+
+
+def test_run_interactive_attaches_and_cleans_up(srv):
+    out = srv.kubectl("run", "-i", "--rm", "upper", "--image=busybox", "--restart=Never", "--command", "--",
+                      "tr", "a-z", "A-Z", input="via stdin\n", timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert "VIA STDIN" in out.stdout
+    assert 'pod "upper" deleted' in out.stdout
+    assert srv.kubectl("get", "pod", "upper").returncode != 0
+
+
+def test_run_it_rm_with_tty(srv):
+    import subprocess
+
+    cmd = (f"stty cols 90 rows 20; {KUBECTL} run -it --rm term --image=busybox --restart=Never --command -- "
+           "sh -c 'read x; echo got $x; stty size'")
+    feeder = subprocess.Popen(["sh", "-c", "sleep 3; echo hello; sleep 30"], stdout=subprocess.PIPE)
+    try:
+        out = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=srv.env, capture_output=True, text=True,
+                             timeout=90, stdin=feeder.stdout)
+    finally:
+        feeder.kill()
+        feeder.wait()
+    assert "got hello" in out.stdout, out.stdout
+    assert "20 90" in out.stdout
+    assert 'pod "term" deleted' in out.stdout

@@ -20,6 +20,7 @@ from typing import Any
 
 from jobplane import remotecommand as rc
 from jobplane.agent.dns import DnsView
+from jobplane.agent.execsession import AttachSession
 from jobplane.agent.gpus import GpuAllocator, detect_gpus
 from jobplane.agent.logserver import LogEndpoint, LogServer
 from jobplane.agent.node import SANDBOX_ANNOTATION, MachineInfo, NodeHeartbeat, machine_info
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 USAGE_INTERVAL = 10.0
+ATTACH_ATTEMPTS, ATTACH_RETRY = 100, 0.05  # up to 5 s for a just-started relay
 
 
 class Agent:
@@ -184,6 +186,19 @@ class Agent:
         """``pods/exec`` or ``pods/attach`` for a pod of this node."""
         if kind == "exec":
             return await self.open_exec(namespace, name, opts)
+        if kind == "attach":
+            worker = self.worker_for(namespace, name)
+            if worker is None:
+                raise ValueError(f'pod "{name}" is not running on node {self.node_name}')
+            target = worker.attach_target(opts.container or worker.app[0].name)
+            for attempt in range(ATTACH_ATTEMPTS):
+                try:
+                    return await AttachSession.connect(target, opts.size)
+                except OSError as exc:
+                    # the relay binds its socket a moment after the container counts as started
+                    if attempt == ATTACH_ATTEMPTS - 1:
+                        raise ValueError(f"cannot attach: {exc}") from None
+                    await self.clock.sleep(ATTACH_RETRY)
         raise ValueError(f"{kind} is not supported")
 
     async def open_exec(self, namespace: str, name: str, opts: rc.StreamOptions) -> rc.Session:

@@ -166,3 +166,53 @@ class ProcessSession:
             with contextlib.suppress(OSError):
                 os.close(self.master)
             self.master = None
+
+
+class AttachSession:
+    """An attachment to a ``stdin``/``tty`` container through its relay's socket."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+
+    @classmethod
+    async def connect(cls, name: str, size: tuple[int, int] | None) -> AttachSession:
+        reader, writer = await asyncio.open_unix_connection("\0" + name)
+        session = cls(reader, writer)
+        if size:
+            session.resize(*size)
+        return session
+
+    def _send(self, channel: int, data: bytes) -> None:
+        if not self.writer.is_closing():
+            self.writer.write(struct.pack(">BI", channel, len(data)) + data)
+
+    async def write_stdin(self, data: bytes) -> None:
+        self._send(rc.STDIN, data)
+        with contextlib.suppress(ConnectionError):
+            await self.writer.drain()
+
+    async def close_stdin(self) -> None:
+        self._send(rc.CLOSE, b"")
+
+    def resize(self, width: int, height: int) -> None:
+        if width > 0 and height > 0:
+            self._send(rc.RESIZE, f"{width},{height}".encode())
+
+    async def output(self) -> AsyncIterator[tuple[int, bytes]]:
+        while True:
+            try:
+                header = await self.reader.readexactly(5)
+                channel, size = struct.unpack(">BI", header)
+                data = await self.reader.readexactly(size)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                return
+            yield channel, data
+
+    async def wait(self) -> dict[str, Any]:
+        return rc.success_status()
+
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()

@@ -18,6 +18,7 @@ import asyncio
 import functools
 import logging
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +92,15 @@ def restart_delay(failures: int, base: float, cap: float) -> float:
     if failures <= 1:
         return 0.0
     return min(base * (2 ** (failures - 2)), cap)
+
+
+def attach_argv(name: str, cspec: Obj, argv: list[str]) -> list[str]:
+    """``argv`` run under the attach relay (``agent/attachrelay.py``), which holds the
+    container's stdin or terminal for ``kubectl attach``."""
+    relay = str(Path(__file__).with_name("attachrelay.py"))
+    flags = [f for f, on in (("--tty", cspec.get("tty")), ("--stdin", cspec.get("stdin")),
+                             ("--stdin-once", cspec.get("stdinOnce"))) if on]
+    return [sys.executable, "-I", "-S", relay, name, *flags, "--", *argv]
 
 
 def host_environment() -> dict[str, str]:
@@ -505,12 +515,32 @@ class PodWorker:
             argv = [*identity_prefix(identity), *argv]
         return ExecSpec(argv=argv, env=env, cwd=cwd, tty=tty, stdin=stdin, size=size)
 
+    def attach_name(self, rec: st.ContainerRecord) -> str:
+        """The abstract socket a ``stdin``/``tty`` container's attach relay listens on."""
+        return f"jobplane-attach-{self.uid}-{rec.name}-{rec.restart_count}"
+
+    def attach_target(self, container: str) -> str:
+        """``pods/attach``: the running container's relay socket (ValueError when there is none)."""
+        rec = next((r for r in (*self.init, *self.app) if r.name == container), None)
+        cspec = next((c for c in (self.pod.get("spec") or {}).get("containers") or () if c["name"] == container),
+                     None)
+        if rec is None or cspec is None:
+            raise ValueError(f"container {container} is not valid for pod {self.name}")
+        if not rec.running:
+            raise ValueError(f'container not found ("{container}")')
+        if not (cspec.get("stdin") or cspec.get("tty")):
+            raise ValueError(f"container {container} was not started with stdin or tty: attach shows its output only "
+                             "through kubectl logs -f")
+        return self.attach_name(rec)
+
     def _process_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
         volumes = self.volumes if self.volumes is not None else {}
         sandboxed = self.runtime.sandbox.available
         hostname = hosts.pod_hostname(self.pod)
         env = self._container_env(cspec, self._gpu_env(cspec))
         argv = build_argv(cspec, env)
+        if cspec.get("stdin") or cspec.get("tty"):
+            argv = attach_argv(self.attach_name(rec), cspec, argv)
         identity = security.identity(self.pod, cspec, os.geteuid(), _agent_groups())
         cwd = cspec.get("workingDir") or None
         mem = container_limit(cspec, "memory")
