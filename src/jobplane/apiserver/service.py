@@ -575,6 +575,7 @@ class ApiService:
         object (creating it when absent) by field ownership; 409 on conflicts unless ``force``."""
         self._check_writable(info, subresource)
         check_apply_config(info, name, config, field_manager)
+        decode_body(info, config)
         assert field_manager is not None
         node = managedfields.schema_for(info.group, info.version, info.kind)
         has_status = "status" in info.subresources
