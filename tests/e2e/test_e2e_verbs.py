@@ -225,3 +225,29 @@ def test_run_it_rm_with_tty(srv):
     assert "got hello" in out.stdout, out.stdout
     assert "20 90" in out.stdout
     assert 'pod "term" deleted' in out.stdout
+
+
+def test_debug_it_starts_an_ephemeral_container(srv, running_pod):
+    import json
+    import subprocess
+
+    cmd = f"{KUBECTL} debug -it {running_pod} --image=busybox --profile=general --target={running_pod}"
+    feeder = subprocess.Popen(["sh", "-c", "sleep 4; echo 'echo in-debug-$((6*7)); exit'; sleep 30"],
+                              stdout=subprocess.PIPE)
+    try:
+        out = subprocess.run(["script", "-qec", cmd, "/dev/null"], env={**srv.env, "SHELL": "/bin/sh"},
+                             capture_output=True, text=True, timeout=90, stdin=feeder.stdout)
+    finally:
+        feeder.kill()
+        feeder.wait()
+    assert "in-debug-42" in out.stdout, out.stdout + out.stderr
+    pod = json.loads(srv.kubectl("get", "pod", running_pod, "-o", "json", check=True).stdout)
+    [spec] = pod["spec"]["ephemeralContainers"]
+    assert spec["name"].startswith("debugger-") and spec["targetContainerName"] == running_pod
+    [status] = pod["status"]["ephemeralContainerStatuses"]
+    assert status["name"] == spec["name"] and "terminated" in status["state"]
+    # ephemeral containers are only added: changing one is forbidden
+    spec["image"] = "alpine"
+    patch = json.dumps({"spec": {"ephemeralContainers": [spec]}})
+    out = srv.kubectl("patch", "pod", running_pod, "--subresource=ephemeralcontainers", "-p", patch)
+    assert out.returncode != 0 and "may not be removed or changed" in out.stderr, out.stderr

@@ -159,6 +159,7 @@ class PodWorker:
                     for c in spec.get("containers") or ()]
         self.start_time: str = rfc3339(clock.now())
         self.handles: dict[str, ContainerHandle] = {}
+        self.ephemeral: list[st.ContainerRecord] = []  # not persisted: lost with an agent restart
         self.failures: dict[str, int] = {}
         self.links: list[str] = []
         self.volumes: dict[str, Path] | None = None
@@ -192,6 +193,41 @@ class PodWorker:
         except (TypeError, ValueError):
             pass
         self.pod = pod
+        self._start_new_ephemeral()
+
+    def _start_new_ephemeral(self) -> None:
+        """Ephemeral containers (``kubectl debug``) added to the pod start once, never restart."""
+        if self.stopping or self.finished.is_set():
+            return
+        known = {r.name for r in self.ephemeral}
+        for cspec in (self.pod.get("spec") or {}).get("ephemeralContainers") or ():
+            if cspec.get("name") in known:
+                continue
+            rec = st.ContainerRecord(cspec["name"], cspec.get("image", ""),
+                                     state={"waiting": {"reason": "ContainerCreating"}})
+            self.ephemeral.append(rec)
+            task = asyncio.ensure_future(self._run_ephemeral(rec, cspec))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+
+    async def _run_ephemeral(self, rec: st.ContainerRecord, cspec: Obj) -> None:
+        if not cspec.get("command") and not cspec.get("args"):
+            # the host runtime runs no images: a debug container without a command gets a shell
+            # (what kubectl debug --image=busybox runs, busybox's default command)
+            cspec = {**cspec, "command": [os.environ.get("SHELL") or "/bin/sh"]}
+        info = await self._run_once(rec, cspec)
+        if info is not None:
+            self._record_exit(rec, info)
+        await self.report()
+
+    def _container(self, name: str) -> tuple[st.ContainerRecord | None, Obj | None]:
+        spec = self.pod.get("spec") or {}
+        cspec = next((c for key in ("containers", "initContainers", "ephemeralContainers")
+                      for c in spec.get(key) or () if c.get("name") == name), None)
+        rec = next((r for r in (*self.init, *self.app, *self.ephemeral) if r.name == name), None)
+        if cspec is not None and cspec in (spec.get("ephemeralContainers") or ()) and not cspec.get("command"):
+            cspec = {**cspec, "command": [os.environ.get("SHELL") or "/bin/sh"]}
+        return rec, cspec
 
     def stop(self, grace: float, reason: str | None = None, message: str | None = None) -> None:
         """Terminate every running container (SIGTERM, ``grace``, SIGKILL); no more restarts."""
@@ -416,6 +452,12 @@ class PodWorker:
         return None
 
     def current_status(self, final: bool = False) -> Obj:
+        status = self._pod_status(final)
+        if self.ephemeral:
+            status["ephemeralContainerStatuses"] = [st.container_status(r) for r in self.ephemeral]
+        return status
+
+    def _pod_status(self, final: bool) -> Obj:
         phase_override = self._phase_override(final)
         return st.pod_status(self.pod, self.init, self.app, rfc3339(self.clock.now()),
                              start_time=self.start_time, qos=qos_class(self.pod),
@@ -492,11 +534,7 @@ class PodWorker:
         """``pods/exec``: ``command`` with the running container's environment, inside its
         sandbox (nsenter into its namespaces, root, working directory and user) or, without
         one, in its working directory as its user (ValueError naming what is wrong)."""
-        recs = {r.name: r for r in (*self.init, *self.app)}
-        rec = recs.get(container)
-        cspec = next((c for c in (self.pod.get("spec") or {}).get("containers") or () if c["name"] == container),
-                     None) or next((c for c in (self.pod.get("spec") or {}).get("initContainers") or ()
-                                    if c["name"] == container), None)
+        rec, cspec = self._container(container)
         if rec is None or cspec is None:
             raise ValueError(f'container {container} is not valid for pod {self.name}')
         handle = self.handles.get(container)
@@ -521,9 +559,7 @@ class PodWorker:
 
     def attach_target(self, container: str) -> str:
         """``pods/attach``: the running container's relay socket (ValueError when there is none)."""
-        rec = next((r for r in (*self.init, *self.app) if r.name == container), None)
-        cspec = next((c for c in (self.pod.get("spec") or {}).get("containers") or () if c["name"] == container),
-                     None)
+        rec, cspec = self._container(container)
         if rec is None or cspec is None:
             raise ValueError(f"container {container} is not valid for pod {self.name}")
         if not rec.running:

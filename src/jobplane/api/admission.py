@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from jobplane.api import defaults, strategy
-from jobplane.api.errors import FieldError, invalid_object
+from jobplane.api.errors import FieldError, duplicate, forbidden, invalid_object, required
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.validation import config as v_config
 from jobplane.api.validation import cronjob as v_cronjob
@@ -345,6 +345,54 @@ def admit_status_update(info: ResourceInfo, new: Obj, old: Obj) -> list[str]:
     if fn is None:
         return admit_update(info, new, old)
     _raise_if(info, new, fn(new, old))
+    return []
+
+
+_EPHEMERAL_FORBIDDEN = ("ports", "livenessProbe", "readinessProbe", "startupProbe", "lifecycle", "resources",
+                        "resizePolicy")
+
+
+def admit_ephemeral_containers(info: ResourceInfo, new: Obj, old: Obj) -> list[str]:
+    """``pods/{name}/ephemeralcontainers``: only ``spec.ephemeralContainers`` changes, and only
+    by additions (upstream's ephemeral-containers strategy and
+    ``ValidatePodEphemeralContainersUpdate``)."""
+    wanted = list((new.get("spec") or {}).get("ephemeralContainers") or [])
+    before = list((old.get("spec") or {}).get("ephemeralContainers") or [])
+    spec = dict(old.get("spec") or {})
+    for k in ("metadata", "status"):
+        if k in old:
+            new[k] = old[k]
+    name = (old.get("metadata") or {}).get("name") or ""
+    errs: list[FieldError] = []
+    by_name = {c.get("name"): c for c in wanted if isinstance(c, dict)}
+    for prev in before:
+        cur = by_name.get(prev.get("name"))
+        if cur is None or {k: v for k, v in cur.items() if k != "terminationMessagePath"} != \
+                {k: v for k, v in prev.items() if k != "terminationMessagePath"}:
+            errs.append(forbidden("spec.ephemeralContainers", "existing ephemeral containers "
+                                  f"\"{prev.get('name')}\" may not be removed or changed"))
+    taken = {c.get("name") for c in (*(spec.get("containers") or ()), *(spec.get("initContainers") or ()))}
+    seen: set[str] = set()
+    for i, c in enumerate(wanted):
+        path = f"spec.ephemeralContainers[{i}]"
+        cname = c.get("name") if isinstance(c, dict) else None
+        if not cname:
+            errs.append(required(f"{path}.name", ""))
+            continue
+        if cname in taken or cname in seen:
+            errs.append(duplicate(f"{path}.name", cname))
+        seen.add(cname)
+        if not c.get("image"):
+            errs.append(required(f"{path}.image", ""))
+        for field in _EPHEMERAL_FORBIDDEN:
+            if c.get(field):
+                errs.append(forbidden(f"{path}.{field}", "cannot be set for an Ephemeral Container"))
+        c.setdefault("terminationMessagePath", "/dev/termination-log")
+        c.setdefault("terminationMessagePolicy", "File")
+        c.setdefault("imagePullPolicy", "IfNotPresent")
+    spec["ephemeralContainers"] = wanted
+    new["spec"] = spec
+    _raise_if(info, {"metadata": {"name": name}}, errs)
     return []
 
 

@@ -73,7 +73,7 @@ NAMESPACES = ResourceInfo("", "v1", "Namespace", "namespaces", "namespace", Fals
                           verbs=("create", "delete", "get", "list", "patch", "update", "watch"))
 NODES = ResourceInfo("", "v1", "Node", "nodes", "node", False, ("no",), subresources=("status",))
 PODS = ResourceInfo("", "v1", "Pod", "pods", "pod", True, ("po",), ("all",),
-                   ("attach", "binding", "eviction", "exec", "log", "portforward", "status"))
+                   ("attach", "binding", "ephemeralcontainers", "eviction", "exec", "log", "portforward", "status"))
 EVENTS = ResourceInfo("", "v1", "Event", "events", "event", True, ("ev",))
 EVENTS_V1 = ResourceInfo("events.k8s.io", "v1", "Event", "events", "event", True, ("ev",),
                          verbs=("get", "list", "watch"), read_only=True, storage_resource="events")

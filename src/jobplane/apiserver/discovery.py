@@ -16,7 +16,7 @@ from jobplane.api.registry import ResourceInfo
 
 _SUB_VERBS = {"status": ["get", "patch", "update"], "log": ["get"], "binding": ["create"], "eviction": ["create"],
               "token": ["create"], "exec": ["create", "get"], "attach": ["create", "get"],
-              "portforward": ["create", "get"]}
+              "portforward": ["create", "get"], "ephemeralcontainers": ["get", "patch", "update"]}
 # subresources whose kind is not the parent's
 _SUB_KINDS = {"binding": "Binding", "eviction": "Eviction", "token": "TokenRequest", "exec": "PodExecOptions",
               "attach": "PodAttachOptions", "portforward": "PodPortForwardOptions"}

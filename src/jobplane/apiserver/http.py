@@ -309,6 +309,8 @@ class ApiHandler:
                 raise errors.method_not_supported(info.plural, info.group, "get")
             if route.subresource == "log":
                 return await self._log(request, route)
+            if route.subresource == "ephemeralcontainers":
+                return await self._get(request, route)
             query = request.query
             if route.watch_prefix or negotiation.truthy(query.get("watch")):
                 return await self._watch(request, route)

@@ -489,6 +489,8 @@ class ApiService:
         new["apiVersion"] = info.api_version
         if subresource == "status":
             warnings = admission.admit_status_update(info, new, old)
+        elif subresource == "ephemeralcontainers":
+            warnings = admission.admit_ephemeral_containers(info, new, old)
         elif subresource == "finalize":
             # namespaces/finalize: how the namespace controller drops spec.finalizers once empty
             warnings = admission.admit_namespace_finalize(info, new, old)
