@@ -251,3 +251,39 @@ def test_debug_it_starts_an_ephemeral_container(srv, running_pod):
     patch = json.dumps({"spec": {"ephemeralContainers": [spec]}})
     out = srv.kubectl("patch", "pod", running_pod, "--subresource=ephemeralcontainers", "-p", patch)
     assert out.returncode != 0 and "may not be removed or changed" in out.stderr, out.stderr
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_port_forward_to_a_pod_serving_http(srv, tmp_path):
+    import sys
+    import urllib.request
+
+    (tmp_path / "index.html").write_text("hello from the pod\n")
+    pod_port, local_port = _free_port(), _free_port()
+    srv.kubectl("run", "web", "--image=python", "--restart=Never", "--command", "--", sys.executable, "-m",
+                "http.server", str(pod_port), "--bind", "127.0.0.1", "--directory", str(tmp_path), check=True)
+    srv.kubectl("wait", "--for=condition=Ready", "pod/web", "--timeout=60s", check=True)
+    proc = srv.kubectl_popen("port-forward", "pod/web", f"{local_port}:{pod_port}")
+    try:
+        line = proc.stdout.readline()
+        assert line.startswith(f"Forwarding from 127.0.0.1:{local_port} -> {pod_port}"), line
+        body = ""
+        for _ in range(50):  # the pod's server may still be binding its port
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{local_port}/index.html", timeout=10) as resp:
+                    body = resp.read().decode()
+                break
+            except OSError:
+                srv.kubectl("get", "pod", "web")  # a moment, without sleeping in the test
+        assert body == "hello from the pod\n"
+    finally:
+        proc.kill()
+        proc.wait()
+        srv.kubectl("delete", "pod", "web", "--grace-period=0", "--force", "--wait=false")

@@ -641,7 +641,30 @@ class ApiHandler:
         return await podstreams.relay(request, endpoint, kind, pod, opts, self.token)
 
     async def _port_forward(self, request: web.Request, pod: dict[str, Any]) -> web.StreamResponse:
-        raise errors.bad_request("Upgrade request required")
+        """The SPDY-in-WebSocket tunnel kubectl 1.32 opens first (plain SPDY, its fallback, is
+        not served). Pods use their node's network: the port is dialled on the node's address
+        (the loopback for the embedded agent's node)."""
+        from jobplane import portforward
+        from jobplane.apiserver import logs
+
+        if not portforward.is_tunnel(request):
+            raise errors.bad_request("Upgrade request required")
+        node_name = (pod.get("spec") or {}).get("nodeName")
+        if not node_name or (pod.get("status") or {}).get("phase") != "Running":
+            raise errors.bad_request(f"pod {pod['metadata']['name']} is not running")
+        host = "127.0.0.1"
+        local = getattr(self, "local_node", None)
+        if local is None or local[0] != node_name:
+            node = await self.service.get(registry.NODES, None, node_name)
+            endpoint = logs.node_endpoint(node)
+            if endpoint:
+                host = endpoint.rsplit(":", 1)[0].strip("[]")
+
+        async def connect(port: int) -> Any:
+            return await asyncio.wait_for(asyncio.open_connection(host, port), 10)
+
+        md = pod["metadata"]
+        return await portforward.serve(request, connect, md["name"], md.get("uid", ""))
 
     # -- logs --------------------------------------------------------------------------------
 
