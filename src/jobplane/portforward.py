@@ -88,9 +88,9 @@ class Session:
         elif frame.type == spdy.PING:
             await self._write(self.codec.ping(int.from_bytes(frame.data[:4], "big")))
         elif frame.type == spdy.RST_STREAM:
-            pair = self.by_stream.get(frame.stream_id)
-            if pair is not None and pair.writer is not None:
-                pair.writer.close()
+            reset = self.by_stream.get(frame.stream_id)
+            if reset is not None and reset.writer is not None:
+                reset.writer.close()
 
     async def _data(self, frame: spdy.Frame) -> None:
         pair = self.by_stream.get(frame.stream_id)

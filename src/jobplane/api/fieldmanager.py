@@ -144,10 +144,10 @@ def track_update(old: Obj | None, new: Obj, node: Node, *, manager: str, api_ver
     ignored = _ignored(subresource, has_status)
     skip = frozenset(("apiVersion", "kind", ignored) if ignored else ("apiVersion", "kind"))
     if old is None and not entries:
-        tree = mf.added_tree(_trackable(new), node, skip)
-        if tree:
+        created = mf.added_tree(_trackable(new), node, skip)
+        if created:
             entry = {"manager": manager, "operation": UPDATE, "apiVersion": api_version, "time": now,
-                     "fieldsType": "FieldsV1", "fieldsV1": tree}
+                     "fieldsType": "FieldsV1", "fieldsV1": created}
             if subresource:
                 entry["subresource"] = subresource
             md["managedFields"] = [entry]
@@ -166,17 +166,16 @@ def track_update(old: Obj | None, new: Obj, node: Node, *, manager: str, api_ver
     for entry in entries:
         if not isinstance(entry, dict):
             continue
-        tree = entry.get("fieldsV1")
-        if not isinstance(tree, dict):
-            tree = {}
+        raw = entry.get("fieldsV1")
+        tree: dict[str, Any] = raw if isinstance(raw, dict) else {}
         if _key(entry) == key and own is None:
             own = entry
             continue
         hits = [p for p in changed if mf.tree_has(tree, p)] + [p for p in cmp.removed if mf.tree_has(tree, p)]
         if hits:
-            tree, copied = dict(tree), set()
+            tree, touched = dict(tree), set[int]()
             for p in hits:
-                mf.tree_remove(tree, p, copied)
+                mf.tree_remove(tree, p, touched)
             if not tree:
                 continue
             entry = {**entry, "fieldsV1": tree}
@@ -198,7 +197,7 @@ def track_update(old: Obj | None, new: Obj, node: Node, *, manager: str, api_ver
                    "fieldsType": "FieldsV1", "fieldsV1": own_tree}
             if subresource:
                 own["subresource"] = subresource
-        out.append(own)  # type: ignore[arg-type]
+        out.append(own)
     out.sort(key=_entry_order)
     if out:
         md["managedFields"] = out

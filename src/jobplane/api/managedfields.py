@@ -299,7 +299,7 @@ def _remove(value: Any, tree: dict[str, Any], kept: dict[str, Any] | None, node:
 
 
 def _has_children(kept: dict[str, Any] | None) -> bool:
-    return bool(kept) and any(k != "." for k in kept)
+    return kept is not None and any(k != "." for k in kept)
 
 
 # -- paths as text -----------------------------------------------------------------------
