@@ -40,9 +40,10 @@ class RecordingService(ApiService):
         super().__init__(store, FakeClock())
         self.calls: list[tuple[str, tuple, dict]] = []
 
-    async def create(self, info, namespace, body, *, dry_run=False):
-        self.calls.append(("create", (info.plural, namespace), {"dry_run": dry_run, "body": body}))
-        return await super().create(info, namespace, body, dry_run=dry_run)
+    async def create(self, info, namespace, body, *, dry_run=False, field_manager=None):
+        self.calls.append(("create", (info.plural, namespace), {"dry_run": dry_run, "body": body,
+                                                                "field_manager": field_manager}))
+        return await super().create(info, namespace, body, dry_run=dry_run, field_manager=field_manager)
 
     async def list(self, info, namespace, *, label_selector=None, field_selector=None, limit=None,
                    continue_=None):
@@ -57,9 +58,10 @@ class RecordingService(ApiService):
         return super().watch(info, namespace, resource_version=resource_version, label_selector=label_selector,
                              field_selector=field_selector)
 
-    async def update(self, info, namespace, name, body, subresource=None, *, dry_run=False):
+    async def update(self, info, namespace, name, body, subresource=None, *, dry_run=False, field_manager=None):
         self.calls.append(("update", (info.plural, namespace, name, subresource), {"body": body}))
-        return await super().update(info, namespace, name, body, subresource, dry_run=dry_run)
+        return await super().update(info, namespace, name, body, subresource, dry_run=dry_run,
+                                    field_manager=field_manager)
 
     async def delete_ex(self, info, namespace, name, *, propagation_policy=None, grace_period_seconds=None,
                         preconditions=None, dry_run=False):
