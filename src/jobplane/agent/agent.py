@@ -28,7 +28,7 @@ from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.sandbox import SandboxSupport
 from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.spec import ContainerConfigError
-from jobplane.agent.usage import Sampler, sessions
+from jobplane.agent.usage import ProcessTable, Sampler
 from jobplane.agent.volumes import unmount_all
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
@@ -151,7 +151,7 @@ class Agent:
         sampler = self._usage
         root = getattr(self.runtime, "cgroup_root", None)
         pods, keys = [], set()
-        table = sessions() if self.workers else None
+        table = ProcessTable() if self.workers else None
         for worker in list(self.workers.values()):
             containers = []
             window = 0.0

@@ -83,6 +83,10 @@ class Runtime(abc.ABC):
     async def prepare(self) -> None:  # noqa: B027 - optional hook, nothing to do by default
         """Called before ``adopt``: reach whatever holds containers of an earlier agent."""
 
+    def enter_argv(self, pid: int, identity: sbx.Identity) -> list[str] | None:
+        """The argv prefix that enters the running container ``pid`` (None: not sandboxed)."""
+        return None
+
     async def exec(self, handle: ContainerHandle | None, spec: ExecSpec) -> ProcessSession:
         """``pods/exec``: run ``spec`` inside the running container ``handle``. The host runtime
         runs it as a host process with the container's environment and working directory (what

@@ -3,7 +3,7 @@
 
 A container's figures come from its cgroup v2 group when it has one (``cpu.stat``
 ``usage_usec``, ``memory.current``), else from its process tree: every process of the
-session the container's process leads (utime + stime, resident set size). CPU is a rate:
+tree under the container's first process (utime + stime, resident set size). CPU is a rate:
 the change in CPU time since the previous sample of the same container, or, on the first
 sample, the average since the process started.
 """
@@ -43,20 +43,34 @@ def _boot_time() -> float:
     return 0.0
 
 
-def sessions() -> dict[int, tuple[float, int]]:
-    """CPU seconds and resident bytes of every session on the machine, from one pass over
-    ``/proc`` (a container's processes share the session its first process leads)."""
-    out: dict[int, tuple[float, int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields is None:
-            continue
-        sid = int(fields[3])  # field 6: session id
-        cpu, rss = out.get(sid, (0.0, 0))
-        out[sid] = (cpu + (int(fields[11]) + int(fields[12])) / _TICKS, rss + int(fields[21]) * _PAGE)
-    return out
+class ProcessTable:
+    """Every process's parent, CPU seconds and resident bytes, from one pass over ``/proc``;
+    a container's figures are the sums over its process tree (a sandboxed container's
+    processes start a session of their own below the container's first process)."""
+
+    def __init__(self) -> None:
+        self.stats: dict[int, tuple[float, int]] = {}
+        self.children: dict[int, list[int]] = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            pid = int(entry.name)
+            fields = _stat_fields(pid)
+            if fields is None:
+                continue
+            self.stats[pid] = ((int(fields[11]) + int(fields[12])) / _TICKS, int(fields[21]) * _PAGE)
+            self.children.setdefault(int(fields[1]), []).append(pid)
+
+    def tree(self, root: int) -> tuple[float, int] | None:
+        if root not in self.stats:
+            return None
+        cpu, rss, todo = 0.0, 0, [root]
+        while todo:
+            pid = todo.pop()
+            c, r = self.stats.get(pid, (0.0, 0))
+            cpu, rss = cpu + c, rss + r
+            todo.extend(self.children.get(pid, ()))
+        return cpu, rss
 
 
 def started_at(pid: int) -> float | None:
@@ -116,16 +130,17 @@ class Sampler:
             del self._last[key]
 
     def container(self, key: str, pid: int | None, cgroup: Path | None,
-                  table: dict[int, tuple[float, int]] | None) -> Usage | None:
-        """``table``: ``sessions()`` of this round (computed once for all containers)."""
+                  table: ProcessTable | None) -> Usage | None:
+        """``table``: the ``ProcessTable`` of this round (read once for all containers)."""
         if cgroup is not None:
             totals = cgroup_totals(cgroup)
             if totals is not None:
                 rate, window = self.rate(key, totals[0])
                 return Usage(rate, totals[1], window)
-        if pid is None or table is None or pid not in table:
+        found = table.tree(pid) if pid is not None and table is not None else None
+        if found is None or pid is None:
             return None
-        cpu, rss = table[pid]
+        cpu, rss = found
         rate, window = self.rate(key, cpu, started_at(pid) if key not in self._last else None)
         return Usage(rate, rss, window)
 
