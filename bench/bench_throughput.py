@@ -53,31 +53,35 @@ def main() -> None:
     print_machine()
 
     base = xargs_baseline(args.completions, args.parallelism)
-    data_dir = Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent)) if args.data_dir_parent else None
-    srv = start_server(agent=True, data_dir=data_dir)
-    try:
-        time.sleep(1.0)  # let the agent register its node
-        with PySpy(srv.pid, args.profile):
-            elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout))
-        rss = srv.peak_rss_mb()
-    finally:
-        srv.stop()
-        if data_dir is not None:
-            shutil.rmtree(data_dir, ignore_errors=True)
-    st = job.get("status") or {}
-    cond = next(c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"
-                and c.get("type") in ("Complete", "Failed"))
-    if st.get("succeeded") != args.completions:
-        print("WARNING: job status", orjson.dumps(st).decode())
     base_rate = args.completions / base
-    rate = args.completions / elapsed
+    rows: list[list] = [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-"]]
+    rss_rows = []
+    # The pod sandbox (bubblewrap, the default) and without it, in the same run.
+    for mode, flags in (("sandbox on", []), ("sandbox off", ["--no-sandbox"])):
+        data_dir = (Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent))
+                    if args.data_dir_parent else None)
+        srv = start_server(agent=True, data_dir=data_dir, extra=flags)
+        try:
+            time.sleep(1.0)  # let the agent register its node
+            with PySpy(srv.pid, args.profile if mode == "sandbox on" else None):
+                elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout))
+            rss = srv.peak_rss_mb()
+        finally:
+            srv.stop()
+            if data_dir is not None:
+                shutil.rmtree(data_dir, ignore_errors=True)
+        st = job.get("status") or {}
+        cond = next(c["type"] for c in st.get("conditions") or [] if c.get("status") == "True"
+                    and c.get("type") in ("Complete", "Failed"))
+        if st.get("succeeded") != args.completions:
+            print("WARNING: job status", orjson.dumps(st).decode())
+        rate = args.completions / elapsed
+        rows.append([f"jobplane Job, {mode} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
+                     f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"])
+        rss_rows.append([f"peak RSS MiB ({mode})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
-                ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"],
-                [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-"],
-                 [f"jobplane Job ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
-                  f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"]])
-    print_table("Server peak RSS (VmHWM)", ["metric", "value", "target", "result"],
-                [["peak RSS MiB", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"]])
+                ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
+    print_table("Server peak RSS (VmHWM)", ["metric", "value", "target", "result"], rss_rows)
 
 
 if __name__ == "__main__":

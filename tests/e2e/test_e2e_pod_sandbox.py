@@ -4,6 +4,7 @@ results, and a pod cannot see the server's data."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from pathlib import Path
@@ -70,3 +71,20 @@ def test_run_with_args_and_no_access_to_server_data(srv):
         assert any(reason in line and message in line for line in events.splitlines()), events
     node = srv.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.annotations}", check=True).stdout
     assert '"jobplane.dev/pod-sandbox":"bubblewrap"' in node
+
+
+def test_job_with_sidecar_example(srv):
+    # The sidecar (an init container with restartPolicy: Always) starts first, keeps running
+    # beside the main container, and is stopped once it is done: the Job completes.
+    srv.kubectl("create", "namespace", "side", check=True)
+    srv.kubectl("apply", "-n", "side", "-f", str(MANIFESTS / "job-sidecar.yaml"), check=True)
+    srv.kubectl("wait", "-n", "side", "--for=condition=complete", "job/myjob", "--timeout=60s", check=True)
+    pod = json.loads(srv.kubectl("get", "pods", "-n", "side", "-l", "job-name=myjob", "-o", "json",
+                                 check=True).stdout)["items"][0]
+    assert pod["status"]["phase"] == "Succeeded"
+    side = pod["status"]["initContainerStatuses"][0]
+    main = pod["status"]["containerStatuses"][0]
+    assert side["name"] == "logshipper" and "terminated" in side["state"]
+    assert main["state"]["terminated"]["exitCode"] == 0
+    assert side["state"]["terminated"]["startedAt"] <= main["state"]["terminated"]["startedAt"]
+    assert side["state"]["terminated"]["finishedAt"] >= main["state"]["terminated"]["finishedAt"]

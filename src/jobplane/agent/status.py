@@ -29,6 +29,12 @@ class ContainerRecord:
     pid: int | None = None
     pid_start: str | None = None  # /proc/<pid>/stat starttime, guards against pid reuse
     container_id: str = ""
+    sidecar: bool = False  # an init container with restartPolicy: Always (KEP-753)
+
+    @property
+    def started_once(self) -> bool:
+        """A sidecar counts as initialized once it has started (running, or restarting)."""
+        return self.running or bool(self.last_state) or self.terminated is not None
 
     @property
     def running(self) -> bool:
@@ -46,14 +52,15 @@ class ContainerRecord:
     def to_dict(self) -> Obj:
         return {"name": self.name, "image": self.image, "init": self.init, "state": self.state,
                 "lastState": self.last_state, "restartCount": self.restart_count, "pid": self.pid,
-                "pidStart": self.pid_start, "containerID": self.container_id}
+                "pidStart": self.pid_start, "containerID": self.container_id, "sidecar": self.sidecar}
 
     @classmethod
     def from_dict(cls, d: Obj) -> ContainerRecord:
         return cls(name=d["name"], image=d.get("image", ""), init=bool(d.get("init")),
                    state=d.get("state") or {}, last_state=d.get("lastState") or {},
                    restart_count=int(d.get("restartCount") or 0), pid=d.get("pid"),
-                   pid_start=d.get("pidStart"), container_id=d.get("containerID") or "")
+                   pid_start=d.get("pidStart"), container_id=d.get("containerID") or "",
+                   sidecar=bool(d.get("sidecar")))
 
 
 def terminated_state(exit_code: int, started_at: str | None, finished_at: str, *, reason: str | None = None,
@@ -77,7 +84,7 @@ def container_status(rec: ContainerRecord) -> Obj:
         "name": rec.name,
         "state": rec.state,
         "lastState": rec.last_state,
-        "ready": rec.running and not rec.init,
+        "ready": rec.running and (not rec.init or rec.sidecar),
         "restartCount": rec.restart_count,
         "image": rec.image,
         "imageID": "",
@@ -89,12 +96,12 @@ def container_status(rec: ContainerRecord) -> Obj:
 
 
 def pod_phase(restart_policy: str, init: list[ContainerRecord], app: list[ContainerRecord]) -> str:
-    """kubelet's getPhase."""
+    """kubelet's getPhase (sidecars only have to have started; they never decide the phase)."""
     for rec in init:
         t = rec.terminated
-        if t is not None and t.get("exitCode") != 0 and restart_policy == "Never":
+        if not rec.sidecar and t is not None and t.get("exitCode") != 0 and restart_policy == "Never":
             return "Failed"
-    if any(not rec.succeeded for rec in init):
+    if any(not _initialized(rec) for rec in init):
         return "Pending"
     running = waiting = stopped = succeeded = 0
     for rec in app:
@@ -120,6 +127,10 @@ def pod_phase(restart_policy: str, init: list[ContainerRecord], app: list[Contai
             return "Failed"
         return "Running"
     return "Pending"
+
+
+def _initialized(rec: ContainerRecord) -> bool:
+    return rec.started_once if rec.sidecar else rec.succeeded
 
 
 def _cond(ctype: str, status: bool, now: str, previous: dict[Any, Obj], reason: str | None = None,
@@ -153,7 +164,7 @@ def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerR
 
     conds = [*foreign, _cond("PodReadyToStartContainers", sandbox_ready and not terminal, now, prev)]
 
-    pending_init = [r.name for r in init if not r.succeeded]
+    pending_init = [r.name for r in init if not _initialized(r)]
     if not init:
         conds.append(_cond("Initialized", True, now, prev))
     elif phase == "Succeeded" and not pending_init:
@@ -164,7 +175,7 @@ def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerR
     else:
         conds.append(_cond("Initialized", True, now, prev))
 
-    unready = [r.name for r in app if not r.running]
+    unready = [r.name for r in [*(r for r in init if r.sidecar), *app] if not r.running]
     if terminal:
         ready = [_cond(t, False, now, prev, terminal_reason) for t in ("Ready", "ContainersReady")]
     elif pending_init:

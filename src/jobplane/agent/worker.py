@@ -152,8 +152,12 @@ class PodWorker:
         spec = pod.get("spec") or {}
         self.restart_policy: str = spec.get("restartPolicy") or "Always"
         self.init = [st.ContainerRecord(c["name"], c.get("image", ""), init=True,
-                                        state={"waiting": {"reason": "PodInitializing"}})
+                                        state={"waiting": {"reason": "PodInitializing"}},
+                                        sidecar=c.get("restartPolicy") == "Always")
                      for c in spec.get("initContainers") or ()]
+        self._sidecar_started = {r.name: asyncio.Event() for r in self.init if r.sidecar}
+        self._mains_done = False
+        self._mains_done_event = asyncio.Event()
         app_wait = "PodInitializing" if self.init else "ContainerCreating"
         self.app = [st.ContainerRecord(c["name"], c.get("image", ""), state={"waiting": {"reason": app_wait}})
                     for c in spec.get("containers") or ()]
@@ -278,22 +282,57 @@ class PodWorker:
             self.finished.set()
 
     async def _run_containers(self) -> None:
+        """Init containers in order (a sidecar, ``restartPolicy: Always``, only has to start
+        before the next one does, then keeps running), then the app containers side by side;
+        once those are done for good, the sidecars are stopped, last started first (KEP-753)."""
         specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("initContainers") or ()}
-        for rec in self.init:
-            if self.stopping or not await self._container_loop(rec, specs[rec.name]):
+        sidecars: list[tuple[st.ContainerRecord, asyncio.Future]] = []
+        try:
+            for rec in self.init:
+                if self.stopping:
+                    return
+                if rec.sidecar:
+                    task = asyncio.ensure_future(self._container_loop(rec, specs[rec.name]))
+                    sidecars.append((rec, task))
+                    started = asyncio.ensure_future(self._sidecar_started[rec.name].wait())
+                    await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+                    started.cancel()
+                    if not self._sidecar_started[rec.name].is_set():
+                        return
+                    continue
+                if not await self._container_loop(rec, specs[rec.name]):
+                    return
+            if self.stopping:
                 return
-        if self.stopping:
-            return
-        if self.init:
-            for rec in self.app:
-                if rec.state.get("waiting", {}).get("reason") == "PodInitializing":
-                    rec.state = {"waiting": {"reason": "ContainerCreating"}}
-        specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("containers") or ()}
-        await asyncio.gather(*(self._container_loop(rec, specs[rec.name]) for rec in self.app))
+            if self.init:
+                for rec in self.app:
+                    if rec.state.get("waiting", {}).get("reason") == "PodInitializing":
+                        rec.state = {"waiting": {"reason": "ContainerCreating"}}
+            specs = {c["name"]: c for c in (self.pod.get("spec") or {}).get("containers") or ()}
+            await asyncio.gather(*(self._container_loop(rec, specs[rec.name]) for rec in self.app))
+        finally:
+            await self._stop_sidecars(sidecars)
+
+    async def _stop_sidecars(self, sidecars: list[tuple[st.ContainerRecord, asyncio.Future]]) -> None:
+        """The main containers are done: stop the sidecars in reverse order (each SIGTERM,
+        the pod's grace, SIGKILL); they are not restarted any more."""
+        self._mains_done = True
+        spec_grace = (self.pod.get("spec") or {}).get("terminationGracePeriodSeconds")
+        grace = self.stop_grace if self.stopping else (30.0 if spec_grace is None else float(spec_grace))
+        for rec, task in reversed(sidecars):
+            handle = self.handles.get(rec.name)
+            if handle is not None:
+                self._event("Normal", "Killing", f"Stopping container {rec.name}")
+                await terminate(handle, grace, self.clock)
+            self._mains_done_event.set()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def _container_loop(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
         """Run one container until it is done for good; True when it succeeded."""
-        policy = "OnFailure" if rec.init and self.restart_policy == "Always" else self.restart_policy
+        if rec.sidecar:
+            policy = "Always"
+        else:
+            policy = "OnFailure" if rec.init and self.restart_policy == "Always" else self.restart_policy
         while True:
             if rec.terminated is None:
                 info = await self._run_once(rec, cspec)
@@ -303,9 +342,9 @@ class PodWorker:
                 await self.report()
             if self.force_failed:
                 return False
-            if rec.succeeded and (rec.init or policy != "Always"):
+            if rec.succeeded and ((rec.init and not rec.sidecar) or policy != "Always"):
                 return True
-            if policy == "Never" or self.stopping:
+            if policy == "Never" or self.stopping or (rec.sidecar and self._mains_done):
                 return rec.succeeded
             self.failures[rec.name] = self.failures.get(rec.name, 0) + 1
             delay = restart_delay(self.failures[rec.name], self.config.backoff_base, self.config.backoff_max)
@@ -320,7 +359,7 @@ class PodWorker:
                 self._event("Warning", "BackOff", f"Back-off restarting failed container {rec.name} in pod "
                                                    f"{self.name}_{self.namespace}({self.uid})")
                 await self.report()
-                if await self._interruptible_sleep(delay):
+                if await self._interruptible_sleep(delay, self._mains_done_event if rec.sidecar else None):
                     return False
             rec.restart_count += 1
             rec.state = {"waiting": {"reason": "ContainerCreating"}}
@@ -335,6 +374,8 @@ class PodWorker:
             handle = self.runtime.adopt(rec.pid, rec.pid_start, run_dir,
                                         podlogs.done_marker(self.config.pods_dir, self.uid, rec.name,
                                                             rec.restart_count))
+            if handle is not None and rec.sidecar:
+                self._sidecar_started[rec.name].set()
             if handle is None:
                 self.force_failed = True
                 self.pod_message = (f"container {rec.name} disappeared while the agent was not running; "
@@ -356,6 +397,8 @@ class PodWorker:
                 self._event("Warning", "Failed", f"Error: {message}")
                 return ExitInfo(128, self.clock.now(), reason, message)
             self._event("Normal", "Started", f"Started container {rec.name}")
+            if rec.sidecar:
+                self._sidecar_started[rec.name].set()
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
             rec.container_id = f"jobplane://{handle.pid}"
             rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
@@ -406,14 +449,16 @@ class PodWorker:
                 self.failures.pop(rec.name, None)
         self._save_state()
 
-    async def _interruptible_sleep(self, seconds: float) -> bool:
-        """Sleep on the clock; True when stop() interrupted it."""
+    async def _interruptible_sleep(self, seconds: float, also: asyncio.Event | None = None) -> bool:
+        """Sleep on the clock; True when stop() (or ``also``) interrupted it."""
         sleeper = asyncio.ensure_future(self.clock.sleep(seconds))
-        stopper = asyncio.ensure_future(self._stop_event.wait())
-        await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        sleeper.cancel()
-        stopper.cancel()
-        return self.stopping
+        waiters = {sleeper, asyncio.ensure_future(self._stop_event.wait())}
+        if also is not None:
+            waiters.add(asyncio.ensure_future(also.wait()))
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        for w in waiters:
+            w.cancel()
+        return self.stopping or (also is not None and also.is_set())
 
     def _start_deadline(self) -> asyncio.Task | None:
         ads = (self.pod.get("spec") or {}).get("activeDeadlineSeconds")

@@ -212,3 +212,23 @@ async def test_restarted_agent_readopts_through_the_supervisor(tmp_path):
     assert st["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
     assert log_path(tmp_path, "uid-p", "a", 0).read_text().endswith("stdout F bye\n")
     await runtime.close()
+
+
+async def test_native_sidecar_runs_beside_the_main_container_and_is_stopped_after_it(tmp_path):
+    c = FakeClient()
+    out = tmp_path / "order"
+    side = f"echo side >> {out}; trap 'echo side-stopped >> {out}; exit 0' TERM; while :; do sleep 0.05; done"
+    pod = make_pod(
+        terminationGracePeriodSeconds=5,
+        initContainers=[{"name": "side", "image": "x", "restartPolicy": "Always", "command": ["sh", "-c", side]},
+                        {"name": "init", "image": "x", "command": ["sh", "-c", f"echo init >> {out}"]}],
+        containers=[{"name": "main", "image": "x", "command": ["sh", "-c", f"sleep 0.3; echo main >> {out}"]}])
+    await asyncio.wait_for(worker_for(tmp_path, c, pod).run(), 20)
+    assert out.read_text().split() == ["side", "init", "main", "side-stopped"]
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Succeeded"
+    side_status = st["initContainerStatuses"][0]
+    assert side_status["name"] == "side" and "terminated" in side_status["state"]
+    running = [s for s in c.status_patches("p") if s["phase"] == "Running"]
+    assert running and all(cond["status"] == "True" for cond in running[-1]["conditions"]
+                           if cond["type"] == "Initialized")
