@@ -77,7 +77,7 @@ class Agent:
             node_capacity={"cpu": float(self.machine.cpus), "memory": float(self.machine.memory_bytes),
                            GPU: float(self.machine.gpus)},
             gpus=GpuAllocator(self.machine.gpus),
-            hidden=tuple(str(Path(p).resolve()) for p in (Path(data_dir), *hidden)),
+            hidden=tuple(dict.fromkeys(str(Path(p).resolve()) for p in (Path(data_dir), *hidden))),
             recorder=self.recorder, api_host=api_host, api_port=api_port,
             ca_file=ca_file,
             sandbox_note="" if self.runtime.sandbox.available else (

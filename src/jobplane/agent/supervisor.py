@@ -373,9 +373,14 @@ class Supervisor:
                 sig = int(msg["sig"])
                 # A sandboxed container: its bwrap init leads the group of what runs inside;
                 # bwrap's outer process would die of the signal and take the sandbox with it.
+                # Until the command runs inside (bwrap still setting up), the whole sandbox goes.
                 inner = sandbox_init(child.pid) if child.spec.get("sandbox") and sig != signal.SIGKILL else None
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(inner or child.pid, sig)
+                target = inner if inner is not None and children(inner) else child.pid
+                try:
+                    os.killpg(target, sig)
+                except (ProcessLookupError, PermissionError):
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(child.pid, sig)
 
     def _send(self, client: _Client, msg: dict[str, Any]) -> None:
         client.outbuf += json.dumps(msg, separators=(",", ":")).encode() + b"\n"
