@@ -21,7 +21,8 @@ from aiohttp import web
 from jobplane import metrics, storage
 from jobplane.agent.agent import Agent
 from jobplane.agent.embedded import run_embedded
-from jobplane.apiserver import auth, kubeconfig, metrics_routes, pki
+from jobplane.apiserver import auth, connguard, kubeconfig, metrics_routes, pki
+from jobplane.apiserver.connguard import ConnectionGuard
 from jobplane.apiserver.http import HANDLER_KEY, create_app
 from jobplane.apiserver.openapi_routes import load_default
 from jobplane.apiserver.service import ApiService
@@ -80,6 +81,7 @@ class Server:
     election_task: asyncio.Task[None] | None = None
     metrics: metrics.Metrics = field(default_factory=metrics.Metrics)
     history_task: asyncio.Task | None = None
+    guard: ConnectionGuard | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -98,8 +100,12 @@ class Server:
         from jobplane.apiserver.satokens import ServiceAccountTokens, ensure_signing_key
 
         self.service.tokens = ServiceAccountTokens(ensure_signing_key(s.pki_dir))
+        self.guard = ConnectionGuard(
+            max_unauthenticated=connguard.effective_limit(s.max_unauthenticated_connections),
+            header_timeout=s.request_header_timeout)
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
-                         server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock)
+                         server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock,
+                         guard=self.guard, request_timeout=s.request_timeout)
         metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)
         from jobplane.apiserver import history
 
@@ -112,11 +118,12 @@ class Server:
         dashboard.install(app[HANDLER_KEY], self.service, self.clock).next_run = next_schedule_time
         self.history_task.add_done_callback(_log_task_failure)
         self.runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                                    shutdown_timeout=SHUTDOWN_TIMEOUT)
+                                    shutdown_timeout=SHUTDOWN_TIMEOUT, keepalive_timeout=s.idle_timeout)
         await self.runner.setup()
-        site = web.TCPSite(self.runner, s.host, s.port, ssl_context=material.ssl_context(),
-                           reuse_address=True, backlog=1024)
+        site = web.SockSite(self.runner, connguard.listen_socket(s.host, s.port, self.guard),
+                            ssl_context=material.ssl_context(), backlog=1024)
         await site.start()
+        self.guard.start(asyncio.get_running_loop())
         self.port = self._bound_port(site)
         self.url = f"https://{url_host(s.host)}:{self.port}"
         app[HANDLER_KEY].set_server_address(f"{url_host(s.host)}:{self.port}")
@@ -217,6 +224,8 @@ class Server:
         await events.close_all()  # pending events would only meet a closed store
         if self.history_task is not None:
             await _cancel([self.history_task])
+        if self.guard is not None:
+            await self.guard.stop()
         if self.runner is not None:
             self.runner.app[HANDLER_KEY].close_streams()
             await self.runner.cleanup()

@@ -47,6 +47,16 @@ class Settings:
     terminated_pod_gc_threshold: int = 12500
     # Store history kept for watch resumption and list continue tokens: at most this many
     # revisions and this many bytes of change JSON, whichever is smaller (then 410 Gone).
+    # Connections (kube-apiserver's http.Server: ReadHeaderTimeout 32 s, IdleTimeout 90 s,
+    # --request-timeout 1 m). A connection must send a complete request within
+    # request_header_timeout of being accepted (TLS handshake included); an idle keep-alive
+    # connection closes after idle_timeout; a request body must arrive within request_timeout.
+    request_header_timeout: float = 32.0
+    idle_timeout: float = 90.0
+    request_timeout: float = 60.0
+    # Connections that have not yet sent valid credentials: beyond this many (and never more
+    # than half the process's file descriptors) the oldest is closed.
+    max_unauthenticated_connections: int = 512
     store_history: int = 100_000
     store_history_bytes: int = 64 * 2**20
     # --history-retention / --history-max-bytes: records and logs of finished Jobs (DIR/history/)

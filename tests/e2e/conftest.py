@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -41,6 +42,7 @@ class JobplaneServer:
         self.proc: subprocess.Popen | None = None
         self.output: list[str] = []
         self.env = {**os.environ, "KUBECONFIG": str(self.kubeconfig), "HOME": str(self.home)}
+        self.nofile: int | None = None  # RLIMIT_NOFILE of the server process (``ulimit -n``)
 
     def start(self) -> None:
         # JOBPLANE_E2E_LAUNCHER: a script to run instead of ``-m jobplane`` (debugging hook).
@@ -49,8 +51,14 @@ class JobplaneServer:
         cmd = [sys.executable, *entry, "server", "--data-dir", str(self.data_dir), "--port", "0",
                *self.flags]
         server_env = {**self.env, "PYTHONUNBUFFERED": "1"}
+        nofile = self.nofile
+
+        def limit_files() -> None:
+            if nofile is not None:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env=server_env)
+                                     env=server_env, preexec_fn=limit_files if nofile else None)
         ready = threading.Event()
 
         def pump(stream) -> None:

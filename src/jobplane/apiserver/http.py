@@ -23,6 +23,7 @@ from jobplane.api.query import int_param
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import fieldvalidation, negotiation
 from jobplane.apiserver.auth import TokenAuthenticator
+from jobplane.apiserver.connguard import ConnectionGuard
 from jobplane.apiserver.discovery import DiscoveryBodies
 from jobplane.apiserver.openapi_routes import OpenApiV3
 from jobplane.apiserver.service import ApiService, decode_body, warnings_var
@@ -51,6 +52,7 @@ HEALTH_PATHS = frozenset({"/healthz", "/livez", "/readyz"})
 # content type; JSON patches also have upstream's limit on operations.
 MAX_BODY = 3 * 1024 * 1024
 MAX_JSON_PATCH_OPERATIONS = 10000
+REQUEST_TIMEOUT = 60.0  # kube-apiserver --request-timeout
 HANDLER_KEY: web.AppKey[ApiHandler] = web.AppKey("api_handler")
 STREAM_SUBRESOURCES = ("exec", "attach", "portforward")
 ROUTE_KEY = "jobplane.route"  # the parsed Route of a resource request, for whoever observes it
@@ -155,8 +157,11 @@ class ApiHandler:
 
     def __init__(self, service: ApiService, *, token: str | None, pods_dir: Path | None = None,
                  openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, guard: ConnectionGuard | None = None,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
         self.service = service
+        self.guard = guard
+        self.request_timeout = request_timeout
         self.auth = TokenAuthenticator(token) if token else None
         self.token = token  # also presented to node agents when proxying pod logs
         self.pods_dir = pods_dir
@@ -207,9 +212,16 @@ class ApiHandler:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            if not self._is_public(path) and not (self.auth is not None and self.auth.check(
-                    request.headers.get("Authorization"))) and not await self._service_account(request):
-                raise errors.unauthorized()
+            authenticated = False
+            if not self._is_public(path):
+                if not (self.auth is not None and self.auth.check(request.headers.get("Authorization"))) \
+                        and not await self._service_account(request):
+                    raise errors.unauthorized()
+                authenticated = True
+            if self.guard is not None:
+                self.guard.request_seen(request.transport, authenticated)
+            if request.can_read_body:
+                await self._read_body_in_time(request)
             return await self._dispatch(request, path)
         except errors.StatusError as exc:
             return status_response(exc)
@@ -231,6 +243,17 @@ class ApiHandler:
             return False
         request["user"] = user
         return True
+
+    async def _read_body_in_time(self, request: web.Request) -> None:
+        """Read (and cache) the body within ``--request-timeout``, so a client sending one byte
+        a second cannot hold a request open; later ``request.read()`` calls get the cache."""
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                await request.read()
+        except TimeoutError:
+            raise errors.StatusError(
+                504, "Timeout", "Timeout: request did not complete within requested timeout - "
+                                "context deadline exceeded") from None
 
     async def _dispatch(self, request: web.Request, path: str) -> web.StreamResponse:
         parts = path.strip("/").split("/")
@@ -711,10 +734,12 @@ class ApiHandler:
 
 def create_app(service: ApiService, *, token: str | None, pods_dir: Path | None = None,
                openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
-               clock: Clock | None = None) -> web.Application:
+               clock: Clock | None = None, guard: ConnectionGuard | None = None,
+               request_timeout: float = REQUEST_TIMEOUT) -> web.Application:
     """The aiohttp application: one catch-all route into ``ApiHandler.handle``."""
     handler = ApiHandler(service, token=token, pods_dir=pods_dir, openapi=openapi,
-                         server_address=server_address, clock=clock)
+                         server_address=server_address, clock=clock, guard=guard,
+                         request_timeout=request_timeout)
     app = web.Application(client_max_size=MAX_BODY)
     app[HANDLER_KEY] = handler
     app.router.add_route("*", "/{tail:.*}", handler.handle)

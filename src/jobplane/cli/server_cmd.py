@@ -63,6 +63,17 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--service-cluster-ip-range", "service_cidr", default=None, metavar="CIDR",
               help="Range Service cluster IPs are allocated from (default 10.96.0.0/12). "
                    "[JOBPLANE_SERVICE_CIDR]")
+@click.option("--request-header-timeout", default=None, callback=_seconds, metavar="DURATION",
+              help="Time a new connection has to send a complete request, TLS handshake included "
+                   "(default 32s). [JOBPLANE_REQUEST_HEADER_TIMEOUT]")
+@click.option("--idle-timeout", default=None, callback=_seconds, metavar="DURATION",
+              help="Keep-alive connections idle this long are closed (default 90s). [JOBPLANE_IDLE_TIMEOUT]")
+@click.option("--request-timeout", default=None, callback=_seconds, metavar="DURATION",
+              help="Time a request's body has to arrive (default 1m). [JOBPLANE_REQUEST_TIMEOUT]")
+@click.option("--max-unauthenticated-connections", type=int, default=None,
+              help="Connections without valid credentials kept open at most (the oldest is closed "
+                   "beyond it; never more than half the file descriptor limit; default 512). "
+                   "[JOBPLANE_MAX_UNAUTHENTICATED_CONNECTIONS]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")
