@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,13 @@ Obj = dict[str, Any]
 
 USAGE_INTERVAL = 10.0
 ATTACH_ATTEMPTS, ATTACH_RETRY = 100, 0.05  # up to 5 s for a just-started relay
+
+
+def private_dir(path: Path) -> None:
+    """Create ``path`` readable by its owner only (0700: pod logs, state, volumes)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o700)
 
 
 class Agent:
@@ -104,7 +112,8 @@ class Agent:
         agent re-adopts them)."""
         from jobplane.client.informer import Informer
 
-        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(self.pods_dir.parent)
+        private_dir(self.pods_dir)
         if self.log_endpoint is not None:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
@@ -134,6 +143,8 @@ class Agent:
                 await self.log_server.stop()
             await self.detach()
             await self.runtime.close()
+            with contextlib.suppress(Exception):
+                await self.config.recorder.close()
 
     async def _sample_usage(self) -> None:
         """Sample every ``USAGE_INTERVAL`` seconds (kubelet's housekeeping does the same), so
@@ -230,8 +241,8 @@ class Agent:
                                     usage=self.resource_usage)
         self.machine.kubelet_port = await self.log_server.start()
         self.machine.internal_ip = endpoint.address
-        log.info("node %s: serving container logs on %s:%d", self.node_name, endpoint.address,
-                 self.machine.kubelet_port)
+        log.info("node %s: serving container logs on %s:%d (advertised as %s)", self.node_name,
+                 endpoint.host, self.machine.kubelet_port, endpoint.address)
 
     async def _get_pod(self, namespace: str, name: str) -> Obj | None:
         try:

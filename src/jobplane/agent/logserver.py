@@ -45,7 +45,7 @@ class LogEndpoint:
 
     token: str
     address: str = "127.0.0.1"
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
 
     def cert_names(self, hostname: str) -> tuple[list[str], list[str]]:
@@ -70,7 +70,7 @@ class LogServer:
     """Serves this node's container logs until ``stop``."""
 
     def __init__(self, pods_dir: Path, token: str, get_pod: PodGetter, clock: Clock, *,
-                 host: str = "0.0.0.0", port: int = DEFAULT_PORT, cert_dir: Path | None = None,
+                 host: str = "127.0.0.1", port: int = DEFAULT_PORT, cert_dir: Path | None = None,
                  names: tuple[list[str], list[str]] | None = None, open_stream: Any = None,
                  usage: Callable[[], dict[str, Any]] | None = None) -> None:
         self.pods_dir = pods_dir

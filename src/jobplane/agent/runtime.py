@@ -198,6 +198,7 @@ class HostProcessRuntime(Runtime):
         self.cwd = os.getcwd()  # where containers without workingDir start
         self.supervisor: SupervisorClient | None = None
         self._connecting: asyncio.Lock | None = None
+        self._restart: asyncio.Task | None = None
 
     async def prepare(self) -> None:
         await self._connected()
@@ -210,7 +211,30 @@ class HostProcessRuntime(Runtime):
         async with self._connecting:
             if self.supervisor is None or not self.supervisor.alive:
                 self.supervisor = await SupervisorClient.connect(self.data_dir, self.clock)
+                self.supervisor.on_lost = self._supervisor_lost
         return self.supervisor
+
+    def _supervisor_lost(self) -> None:
+        """Start a new supervisor at once (the running containers' waiters carry on without
+        one; new containers need it)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # the loop is gone (the agent is being torn down)
+            return
+        if self._restart is None or self._restart.done():
+            self._restart = loop.create_task(self._restart_supervisor())
+
+    async def _restart_supervisor(self) -> None:
+        delay = 0.1
+        while True:
+            try:
+                sup = await self._connected()
+                log.info("container supervisor restarted (pid %d)", sup.pid)
+                return
+            except OSError as exc:
+                log.warning("cannot restart the container supervisor: %s; retrying in %gs", exc, delay)
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     async def start(self, spec: ProcessSpec) -> ContainerHandle:
         cgroup = None
@@ -232,7 +256,9 @@ class HostProcessRuntime(Runtime):
             sup = await self._connected()
             reply = await sup.start(request)
         if "error" in reply:
-            raise OSError(reply["error"])
+            exc = OSError(reply["error"])
+            exc.errno = reply.get("errno")  # ENOSPC and friends: the worker retries those
+            raise exc
         pid = reply["pid"]
         return _Handle(pid, reply.get("start"), self, spec.state_dir, spec.done_path, sup.exit_future(pid))
 
@@ -260,6 +286,10 @@ class HostProcessRuntime(Runtime):
         return sbx.enter_argv(inner[0], identity) if inner else None
 
     async def close(self) -> None:
+        if self._restart is not None:
+            self._restart.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._restart
         if self.supervisor is not None:
             await self.supervisor.close()
             self.supervisor = None

@@ -8,10 +8,16 @@ process; this small process does all of that instead, on the other core:
   in the child), each in its own session / process group, stdin from ``/dev/null``;
 * reads every container's stdout/stderr in one selector loop and writes kubelet's CRI
   log lines to ``<restartCount>.log``;
-* is the parent of every container (and a child subreaper), so it reaps them and knows
-  their exact exit status. When a container's main process exits, what is left of its
-  process group is killed, as a container runtime does when the init process exits;
-* writes ``exit.json`` and the ``.done`` marker, then tells the agent.
+* starts each container through a **waiter**: a child forked from the supervisor (no exec,
+  so it costs a fork and shares the supervisor's pages) that spawns the container, is its
+  parent, and waits for it. When the container exits, the waiter records the exact exit
+  status in ``exit.json`` (atomically, by rename) *before* reaping it, kills what is left
+  of the container's process group, and exits once the output has drained. The waiter
+  holds the read ends of the container's pipes without reading them; if the supervisor
+  dies (its lifeline pipe reaches end of file), each waiter takes over writing its own
+  container's log, so a container never meets a closed pipe and its exit code is never lost;
+* reaps the waiters (and, as a child subreaper, whatever a container left behind), then
+  writes the ``.done`` marker and tells the agent.
 
 It runs in its own session and is nobody's child but init's, so it survives the agent and
 the API server that embeds it. A restarted agent reconnects over ``DATA_DIR/supervisor.sock``
@@ -37,6 +43,7 @@ import fcntl
 import json
 import os
 import resource
+import select
 import selectors
 import signal
 import socket
@@ -52,8 +59,18 @@ SOCKET_NAME = "supervisor.sock"
 LOCK_NAME = "supervisor.lock"
 LOG_NAME = "supervisor.log"
 _OOM_HINTS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc", b"out of memory")
-# Python ignores these; ignored dispositions survive exec, containers must not inherit them.
-_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP)
+# Python and the waiters ignore these; ignored dispositions survive exec, containers must
+# not inherit them.
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+_WAITER_IGNORES = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
+RECORD_RETRY_SECONDS = 1.0  # a full disk: the waiter keeps its exit record until it can write it
+LOG_MODE = 0o640
+
+
+def warn(message: str) -> None:
+    """One line to stderr (``supervisor.log``); never raises, so a full disk cannot kill us."""
+    with contextlib.suppress(OSError):
+        os.write(2, message.encode(errors="replace")[:4000] + b"\n")
 _PR_SET_CHILD_SUBREAPER = 36
 
 
@@ -124,10 +141,12 @@ class CriWriter:
             os.write(self.fd, b"".join(out))
 
     def close(self) -> None:
-        for stream, rest in self.pending.items():
-            if rest:
-                os.write(self.fd, _timestamp() + b" " + stream.encode() + b" F " + rest + b"\n")
-        os.close(self.fd)
+        try:
+            for stream, rest in self.pending.items():
+                if rest:
+                    os.write(self.fd, _timestamp() + b" " + stream.encode() + b" F " + rest + b"\n")
+        finally:
+            os.close(self.fd)
 
 
 def make_cgroup(path: str | None, memory: int | None, cpu: float | None) -> str | None:
@@ -146,7 +165,7 @@ def make_cgroup(path: str | None, memory: int | None, cpu: float | None) -> str 
             _write(os.path.join(path, "cpu.max"), f"{max(1000, int(cpu * period))} {period}")
         return path
     except OSError as exc:
-        print(f"cgroup {path} not usable ({exc}); falling back to RLIMIT_AS", file=sys.stderr)
+        warn(f"cgroup {path} not usable ({exc}); falling back to RLIMIT_AS")
         return None
 
 
@@ -156,6 +175,28 @@ def _write(path: str, text: str) -> None:
         os.write(fd, text.encode())
     finally:
         os.close(fd)
+
+
+def write_exit_record(state_dir: str, result: dict[str, Any]) -> None:
+    """``exit.json`` by rename, so a reader never sees half of it."""
+    path = os.path.join(state_dir, "exit.json")
+    tmp = path + ".tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        data = json.dumps(result).encode()
+        if os.write(fd, data) != len(data):
+            raise OSError(28, "short write")
+    finally:
+        os.close(fd)
+    os.rename(tmp, path)
+
+
+def read_exit_record(state_dir: str) -> dict[str, Any] | None:
+    try:
+        with open(os.path.join(state_dir, "exit.json"), "rb") as f:
+            return json.loads(f.read())
+    except (OSError, ValueError):
+        return None
 
 
 def _oom_killed(cgroup: str | None, rlimit: int | None, failed: bool, stderr_tail: bytes) -> bool:
@@ -181,6 +222,13 @@ def exit_result(status: int, finished_at: float, oom: bool) -> dict[str, Any]:
     return result
 
 
+def waitid_status(info: Any) -> int:
+    """The ``waitpid`` status word for a ``waitid`` result (which does not reap)."""
+    if info.si_code == os.CLD_EXITED:
+        return (info.si_status & 0xFF) << 8
+    return info.si_status & 0x7F  # CLD_KILLED / CLD_DUMPED: terminated by that signal
+
+
 def _fork_exec(spec: dict[str, Any], out_w: int, err_w: int, cgroup: str | None, rlimit: int | None) -> int:
     """fork+exec, for what posix_spawn cannot do in the child: join a cgroup, set RLIMIT_AS."""
     err_r, err_w_pipe = os.pipe()
@@ -195,6 +243,7 @@ def _fork_exec(spec: dict[str, Any], out_w: int, err_w: int, cgroup: str | None,
             os.dup2(err_w, 2)
             for sig in (*_DEFAULT_SIGNALS, signal.SIGCHLD):
                 signal.signal(sig, signal.SIG_DFL)
+            signal.pthread_sigmask(signal.SIG_SETMASK, ())
             if cgroup:
                 _write(os.path.join(cgroup, "cgroup.procs"), "0")
             if rlimit:
@@ -215,59 +264,283 @@ def _fork_exec(spec: dict[str, Any], out_w: int, err_w: int, cgroup: str | None,
     return pid
 
 
-class Container:
-    """One container process: its pipes, its log, and (once reaped) its wait status."""
+def _spawn(spec: dict[str, Any], out_w: int, err_w: int, cgroup: str | None, rlimit: int | None) -> int:
+    if cgroup or rlimit:
+        return _fork_exec(spec, out_w, err_w, cgroup, rlimit)
+    os.chdir(spec["cwd"])
+    return os.posix_spawn(
+        spec["executable"], spec["argv"], spec["env"],
+        file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+                      (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
+        setsid=True, setsigdef=_DEFAULT_SIGNALS, setsigmask=())
 
-    def __init__(self, pid: int, spec: dict[str, Any], writer: CriWriter, fds: dict[int, str],
-                 cgroup: str | None, rlimit: int | None) -> None:
+
+class Container:
+    """One container process (the waiter's child): its pipes, its log, and (once its waiter
+    is reaped) its wait status."""
+
+    def __init__(self, pid: int, start: str | None, waiter: int, spec: dict[str, Any], writer: CriWriter,
+                 fds: dict[int, str], cgroup: str | None, rlimit: int | None) -> None:
         self.pid = pid
+        self.start = start
+        self.waiter = waiter
         self.spec = spec
         self.writer = writer
         self.fds = fds  # read end -> stream name
         self.cgroup = cgroup
         self.rlimit = rlimit
-        self.status: int | None = None
+        self.status: int | None = None  # the waiter's wait status, once reaped
         self.finished_at = 0.0
         self.drain_deadline = 0.0
         self.stderr_tail = b""
 
 
-def start_container(spec: dict[str, Any]) -> Container:
-    """Create the run and log directories, open the log, spawn the process."""
+def _close_fds_except(keep: set[int]) -> None:
+    try:
+        top = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (OSError, ValueError):
+        top = 65536
+    if top == resource.RLIM_INFINITY or top > 1 << 20:
+        top = 1 << 20
+    low = 0
+    for fd in sorted(keep):
+        if fd > low:  # closerange(n, n) would close everything from n up (close_range(n, -1))
+            os.closerange(low, fd)
+        low = fd + 1
+    if top > low:
+        os.closerange(low, top)
+
+
+class Waiter:
+    """The container's parent (runs in a child forked from the supervisor; never returns).
+
+    Order on the container's exit: ``waitid`` without reaping (the pid and its process group
+    cannot be re-used meanwhile), kill what is left of the group, write ``exit.json``
+    (retried while the disk is full: the container stays a zombie, so nobody takes its exit
+    for lost), then reap. It lingers until the supervisor has drained the container's output;
+    if the supervisor dies, it pumps that output into the log itself."""
+
+    def __init__(self, spec: dict[str, Any], pid: int, pipes: dict[int, str], log_fd: int, lifeline: int,
+                 cgroup: str | None, rlimit: int | None) -> None:
+        self.spec = spec
+        self.pid = pid
+        self.pipes = dict(pipes)
+        self.log_fd = log_fd
+        self.lifeline = lifeline
+        self.cgroup = cgroup
+        self.rlimit = rlimit
+        self.pump: CriWriter | None = None
+        self.stderr_tail = b""
+        self.result: dict[str, Any] | None = None
+        self.drain_deadline = 0.0
+        wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_r, False)
+        os.set_blocking(wake_w, False)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+        self.wake = wake_r
+        self.poller = select.poll()
+        self.poller.register(wake_r, select.POLLIN)
+        self.poller.register(lifeline, select.POLLIN)
+
+    def run(self) -> int:
+        while True:
+            if self.result is None:
+                self._check_exit()
+            if self.result is not None and self._drained():
+                self._finish()
+                return 0
+            for fd, _events in self.poller.poll(self._timeout_ms()):
+                if fd == self.wake:
+                    with contextlib.suppress(OSError):
+                        while os.read(fd, 4096):
+                            pass
+                elif fd == self.lifeline:
+                    self._take_over()
+                elif fd in self.pipes and self.pump is not None:
+                    self._pump_pipe(fd)
+
+    def _timeout_ms(self) -> int:
+        return -1 if self.result is None else 20
+
+    def _check_exit(self) -> None:
+        try:
+            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            info = None
+            self.result = {"exitCode": 137, "finishedAt": time.time(), "reason": "ContainerStatusUnknown",
+                           "message": "the container's exit status could not be read"}
+        if info is None and self.result is None:
+            return
+        if info is not None:
+            status = waitid_status(info)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.pid, signal.SIGKILL)
+            self.result = exit_result(status, time.time(), _oom_killed(self.cgroup, None, False, b""))
+            self._record()
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(self.pid, 0)
+        self.drain_deadline = time.monotonic() + DRAIN_SECONDS
+
+    def _record(self) -> None:
+        warned = False
+        while True:
+            try:
+                write_exit_record(self.spec["state_dir"], self.result or {})
+                if warned:
+                    warn(f"container {self.pid}: exit recorded")
+                return
+            except FileNotFoundError:
+                return  # the pod's directory is gone: nobody will ask
+            except OSError as exc:
+                if not warned:
+                    warn(f"container {self.pid}: cannot record its exit ({exc}); retrying every "
+                         f"{RECORD_RETRY_SECONDS:g}s")
+                    warned = True
+                time.sleep(RECORD_RETRY_SECONDS)
+
+    def _drained(self) -> bool:
+        if time.monotonic() >= self.drain_deadline:
+            return True
+        if self.pump is not None:
+            return not self.pipes
+        for fd in self.pipes:
+            p = select.poll()
+            p.register(fd, select.POLLIN)
+            events = p.poll(0)
+            if not events or events[0][1] & select.POLLIN:  # writers left, or unread output
+                return False
+        return True
+
+    def _take_over(self) -> None:
+        """The supervisor died: write the container's output to its log from now on."""
+        self.poller.unregister(self.lifeline)
+        os.close(self.lifeline)
+        self.pump = CriWriter(self.log_fd)
+        for fd in self.pipes:
+            self.poller.register(fd, select.POLLIN)
+
+    def _pump_pipe(self, fd: int) -> None:
+        try:
+            data = os.read(fd, 1 << 16)
+        except OSError:
+            data = b""
+        if not data:
+            self.poller.unregister(fd)
+            os.close(fd)
+            del self.pipes[fd]
+            return
+        stream = self.pipes[fd]
+        try:
+            assert self.pump is not None
+            self.pump.feed(stream, data)
+        except OSError as exc:
+            warn(f"container {self.pid}: cannot write its log: {exc}")
+        if stream == "stderr":
+            self.stderr_tail = (self.stderr_tail + data)[-4096:]
+
+    def _finish(self) -> None:
+        if self.pump is None:
+            return  # the supervisor closes the log and writes the .done marker
+        for fd in list(self.pipes):
+            self._pump_pipe_close(fd)
+        with contextlib.suppress(OSError):
+            self.pump.close()
+        result = self.result or {}
+        if _oom_killed(None, self.rlimit, result.get("exitCode") != 0, self.stderr_tail):
+            result.update(exitCode=137, reason="OOMKilled")
+            with contextlib.suppress(OSError):
+                write_exit_record(self.spec["state_dir"], result)
+        with contextlib.suppress(OSError):
+            _touch(self.spec["done"])
+
+    def _pump_pipe_close(self, fd: int) -> None:
+        with contextlib.suppress(OSError, KeyError):
+            self.poller.unregister(fd)
+        with contextlib.suppress(OSError):
+            os.close(fd)
+        self.pipes.pop(fd, None)
+
+
+def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int], status_w: int,
+                 lifeline: int, log_fd: int, cgroup: str | None, rlimit: int | None) -> int:
+    """In the forked child: spawn the container, report its pid, wait for it."""
+    signal.set_wakeup_fd(-1)
+    for sig in _WAITER_IGNORES:
+        signal.signal(sig, signal.SIG_IGN)
+    _close_fds_except({0, 1, 2, *out, *err, status_w, lifeline, log_fd})
+    try:
+        pid = _spawn(spec, out[1], err[1], cgroup, rlimit)
+    except OSError as exc:
+        os.write(status_w, json.dumps({"error": str(exc), "errno": exc.errno}).encode())
+        return 0
+    finally:
+        os.close(out[1])
+        os.close(err[1])
+    os.write(status_w, json.dumps({"pid": pid, "start": proc_start_time(pid)}).encode())
+    os.close(status_w)
+    return Waiter(spec, pid, {out[0]: "stdout", err[0]: "stderr"}, log_fd, lifeline, cgroup, rlimit).run()
+
+
+def start_container(spec: dict[str, Any], lifeline: int) -> Container:
+    """Create the run and log directories, open the log, fork the waiter that spawns the process."""
     os.makedirs(spec["state_dir"], exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(os.path.join(spec["state_dir"], "exit.json"))
     os.makedirs(os.path.dirname(spec["log"]), exist_ok=True)
-    writer = CriWriter(os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644))
+    writer = CriWriter(os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
     memory = spec.get("memory_limit")
     cgroup = make_cgroup(spec.get("cgroup"), memory, spec.get("cpu_limit"))
     rlimit = memory if memory and not cgroup else None
-    out_r, out_w = os.pipe()
-    err_r, err_w = os.pipe()
+    fds: list[int] = []
     try:
-        if cgroup or rlimit:
-            pid = _fork_exec(spec, out_w, err_w, cgroup, rlimit)
-        else:
-            os.chdir(spec["cwd"])
-            pid = os.posix_spawn(
-                spec["executable"], spec["argv"], spec["env"],
-                file_actions=[(os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
-                              (os.POSIX_SPAWN_DUP2, out_w, 1), (os.POSIX_SPAWN_DUP2, err_w, 2)],
-                setsid=True, setsigdef=_DEFAULT_SIGNALS, setsigmask=())
-    except OSError:
-        for fd in (out_r, err_r):
+        out = os.pipe()
+        fds.extend(out)
+        err = os.pipe()
+        fds.extend(err)
+        status_r, status_w = os.pipe()
+        fds.extend((status_r, status_w))
+        waiter = os.fork()
+    except OSError as exc:
+        for fd in fds:
             os.close(fd)
         writer.close()
-        _touch(spec["done"])
-        raise
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    return Container(pid, spec, writer, {out_r: "stdout", err_r: "stderr"}, cgroup, rlimit)
+        with contextlib.suppress(OSError):
+            _touch(spec["done"])
+        raise OSError(exc.errno, f"cannot start the container's waiter: {exc.strerror}") from None
+    if waiter == 0:  # pragma: no cover - the waiter
+        code = 1
+        try:
+            code = _waiter_main(spec, out, err, status_w, lifeline, writer.fd, cgroup, rlimit)
+        except BaseException as exc:  # noqa: BLE001 - a waiter must never return into the supervisor
+            warn(f"waiter for {spec.get('argv')!r} failed: {exc!r}")
+        finally:
+            os._exit(code)
+    for fd in (out[1], err[1], status_w):
+        os.close(fd)
+    chunks = []
+    while chunk := os.read(status_r, 4096):
+        chunks.append(chunk)
+    os.close(status_r)
+    try:
+        reply = json.loads(b"".join(chunks))
+    except ValueError:
+        reply = {"error": "the container's waiter exited before starting it"}
+    if "error" in reply:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(waiter, 0)
+        for fd in (out[0], err[0]):
+            os.close(fd)
+        writer.close()
+        with contextlib.suppress(OSError):
+            _touch(spec["done"])
+        raise OSError(reply.get("errno") or 0, reply["error"])
+    return Container(reply["pid"], reply.get("start"), waiter, spec, writer, {out[0]: "stdout", err[0]: "stderr"},
+                     cgroup, rlimit)
 
 
 def _touch(path: str) -> None:
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o644))
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, LOG_MODE))
 
 
 class _Client:
@@ -286,7 +559,10 @@ class Supervisor:
         listener.setblocking(False)
         self.sel.register(listener, selectors.EVENT_READ, (self._accept, None))
         self.clients: dict[socket.socket, _Client] = {}
-        self.children: dict[int, Container] = {}
+        self.children: dict[int, Container] = {}  # container pid -> container
+        self.waiters: dict[int, Container] = {}  # waiter pid -> container
+        # Every waiter inherits the read end; it reaches end of file when we die.
+        self.lifeline, self._lifeline_w = os.pipe()
         self.had_client = False
         self.born = time.monotonic()
         wake_r, wake_w = os.pipe()
@@ -353,20 +629,21 @@ class Supervisor:
             try:
                 self._handle(client, json.loads(line))
             except Exception as exc:  # noqa: BLE001 - a bad request must not take every container down
-                print(f"bad request {line[:200]!r}: {exc!r}", file=sys.stderr)
+                warn(f"bad request {line[:200]!r}: {exc!r}")
 
     def _handle(self, client: _Client, msg: dict[str, Any]) -> None:
         op = msg.get("op")
         if op == "start":
             try:
-                c = start_container(msg)
+                c = start_container(msg, self.lifeline)
             except (OSError, KeyError, TypeError, ValueError) as exc:
-                self._send(client, {"id": msg["id"], "error": str(exc)})
+                self._send(client, {"id": msg["id"], "error": str(exc), "errno": getattr(exc, "errno", None)})
                 return
             self.children[c.pid] = c
+            self.waiters[c.waiter] = c
             for fd, stream in c.fds.items():
                 self.sel.register(fd, selectors.EVENT_READ, (self._on_pipe, (c, fd, stream)))
-            self._send(client, {"id": msg["id"], "pid": c.pid, "start": proc_start_time(c.pid)})
+            self._send(client, {"id": msg["id"], "pid": c.pid, "start": c.start})
         elif op == "signal":
             child = self.children.get(int(msg["pid"]))
             if child is not None and child.status is None:  # not reaped yet: the group id is still ours
@@ -421,7 +698,7 @@ class Supervisor:
         try:
             c.writer.feed(stream, data)
         except OSError as exc:  # e.g. the disk is full: the output is lost, the container is not
-            print(f"container {c.pid}: cannot write its log: {exc}", file=sys.stderr)
+            warn(f"container {c.pid}: cannot write its log: {exc}")
         if stream == "stderr":
             c.stderr_tail = (c.stderr_tail + data)[-4096:]
 
@@ -431,24 +708,20 @@ class Supervisor:
         del c.fds[fd]
 
     def _reap(self, wake_fd: int, _mask: int) -> None:
+        """Reap waiters (their container has ended and its exit is recorded) and whatever
+        re-parented to us as a subreaper."""
         with contextlib.suppress(OSError):
             while os.read(wake_fd, 4096):
                 pass
         while True:
             try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                pid, status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
-            if info is None:
+            if pid == 0:
                 return
-            pid = info.si_pid
-            c = self.children.get(pid)
-            if c is not None and c.status is None:
-                # Still a zombie, so the group id cannot have been re-used: kill what is left of it.
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.killpg(pid, signal.SIGKILL)
-            _, status = os.waitpid(pid, 0)
-            if c is not None:  # else an orphan that re-parented to us (we are a subreaper)
+            c = self.waiters.pop(pid, None)
+            if c is not None:
                 c.status = status
                 c.finished_at = time.time()
                 c.drain_deadline = time.monotonic() + DRAIN_SECONDS
@@ -462,19 +735,29 @@ class Supervisor:
             self._maybe_finish(c)
 
     def _maybe_finish(self, c: Container) -> None:
-        """Once the process is reaped and its output drained: log closed, exit file, .done, notify."""
+        """Once the waiter is reaped and the output drained: log closed, exit record (the
+        waiter's, plus an OOM seen in stderr), .done, notify."""
         if c.status is None or c.fds or c.pid not in self.children:
             return
         del self.children[c.pid]
         with contextlib.suppress(OSError):
             c.writer.close()
-        failed = os.waitstatus_to_exitcode(c.status) != 0
-        result = exit_result(c.status, c.finished_at, _oom_killed(c.cgroup, c.rlimit, failed, c.stderr_tail))
+        state_dir = c.spec["state_dir"]
+        result = read_exit_record(state_dir)
+        if result is None:  # the waiter died before recording it
+            result = {"exitCode": 137, "finishedAt": c.finished_at, "reason": "ContainerStatusUnknown",
+                      "message": "the container's waiter exited before recording its exit"}
+        elif _oom_killed(None, c.rlimit, result.get("exitCode") != 0, c.stderr_tail) \
+                and result.get("reason") != "OOMKilled":
+            result.update(exitCode=137, reason="OOMKilled")
+            try:
+                write_exit_record(state_dir, result)
+            except OSError as exc:
+                warn(f"container {c.pid}: cannot record its exit: {exc}")
         try:
-            _write(os.path.join(c.spec["state_dir"], "exit.json"), json.dumps(result))
             _touch(c.spec["done"])
         except OSError as exc:  # the pod's directory was removed under us
-            print(f"container {c.pid}: cannot record its exit: {exc}", file=sys.stderr)
+            warn(f"container {c.pid}: cannot mark its log done: {exc}")
         if c.cgroup:
             with contextlib.suppress(OSError):
                 os.rmdir(c.cgroup)

@@ -37,7 +37,8 @@ class SupervisorLost(ConnectionError):
 def spawn_supervisor(data_dir: Path, timeout: float = 30.0) -> str:
     """Start a supervisor for ``data_dir`` (blocking: run it in a thread). Returns its first
     line: ``ready``, or ``busy`` when another one holds the directory."""
-    with open(data_dir / supervisor.LOG_NAME, "ab") as errlog:
+    fd = os.open(data_dir / supervisor.LOG_NAME, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    with open(fd, "ab") as errlog:
         # -I -S: stdlib only, no site packages to import; a new session, so it outlives us.
         proc = subprocess.Popen([sys.executable, "-I", "-S", SUPERVISOR_SCRIPT, str(data_dir)],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=errlog,
@@ -57,6 +58,8 @@ class SupervisorClient:
         self._writer = writer
         self.pid: int = hello["pid"]
         self.alive = True
+        self.on_lost: Any = None  # called once when the supervisor goes away (not on close)
+        self._closing = False
         self._ids = itertools.count(1)
         self._replies: dict[int, asyncio.Future] = {}
         loop = asyncio.get_running_loop()
@@ -113,6 +116,7 @@ class SupervisorClient:
         return True
 
     async def close(self) -> None:
+        self._closing = True
         self._writer.close()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -145,3 +149,5 @@ class SupervisorClient:
             if not self._writer.is_closing():
                 log.warning("container supervisor (pid %d) went away", self.pid)
                 self._writer.close()
+            if not self._closing and self.on_lost is not None:
+                self.on_lost()

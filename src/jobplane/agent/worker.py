@@ -15,6 +15,7 @@ become one write.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import os
@@ -71,6 +72,7 @@ def _agent_groups() -> set[int]:
 # How often a container waiting for a ConfigMap, Secret or key its environment names looks
 # again (kubelet re-syncs such a pod on its back-off; the object usually appears soon).
 CONFIG_RETRY = 2.0
+STATUS_CONFLICT_RETRIES = 5
 LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
 
@@ -135,6 +137,16 @@ class WorkerConfig:
     # Why pods run without a sandbox on this node (an event on each pod), "" when they do not.
     sandbox_note: str = ""
     dns: Any = None  # agent.dns.DnsView: Service and pod names for /etc/hosts, or None
+    # A container that could not be created for want of a resource the node may get back
+    # (disk space, file descriptors, memory) waits as CreateContainerError and is retried
+    # after this back-off (doubling), instead of failing its pod.
+    create_retry_base: float = 1.0
+    create_retry_max: float = 10.0
+
+
+# errno values of a start failure worth retrying: the node lacks something it may get back.
+TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.ENFILE, errno.ENOMEM,
+                              errno.EAGAIN})
 
 
 class PodWorker:
@@ -385,18 +397,9 @@ class PodWorker:
         if handle is None:
             if self.stopping or not await self._await_config(rec, cspec):
                 return None
-            try:
-                spec = self._process_spec(rec, cspec)
-                self._event("Normal", "Pulled", f'Container image "{rec.image}" is not used: jobplane runs '
-                                                "the container's command on the host")
-                self._event("Normal", "Created", f"Created container: {rec.name}")
-                handle = await self.runtime.start(spec)
-            except (ContainerConfigError, MountError, OSError) as exc:
-                reason = exc.reason if isinstance(exc, ContainerConfigError) else "StartError"
-                message = exc.message if isinstance(exc, (ContainerConfigError, MountError)) else str(exc)
-                self._event("Warning", "Failed", f"Error: {message}")
-                return ExitInfo(128, self.clock.now(), reason, message)
-            self._event("Normal", "Started", f"Started container {rec.name}")
+            handle = await self._start_container(rec, cspec)
+            if not isinstance(handle, ContainerHandle):
+                return handle
             if rec.sidecar:
                 self._sidecar_started[rec.name].set()
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
@@ -432,6 +435,37 @@ class PodWorker:
             if await self._interruptible_sleep(CONFIG_RETRY):
                 return False
         return False
+
+    async def _start_container(self, rec: st.ContainerRecord, cspec: Obj) -> ContainerHandle | ExitInfo | None:
+        """Start the process. A failure for want of disk space or descriptors keeps the container
+        waiting (``CreateContainerError``, a ``Failed`` event, as kubelet) and tries again."""
+        delay = self.config.create_retry_base
+        while True:
+            if self.stopping:
+                return None
+            try:
+                spec = self._process_spec(rec, cspec)
+                self._event("Normal", "Pulled", f'Container image "{rec.image}" is not used: jobplane runs '
+                                                "the container's command on the host")
+                self._event("Normal", "Created", f"Created container: {rec.name}")
+                handle = await self.runtime.start(spec)
+            except (ContainerConfigError, MountError, OSError) as exc:
+                if not (isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS):
+                    reason = exc.reason if isinstance(exc, ContainerConfigError) else "StartError"
+                    message = exc.message if isinstance(exc, (ContainerConfigError, MountError)) else str(exc)
+                    self._event("Warning", "Failed", f"Error: {message}")
+                    return ExitInfo(128, self.clock.now(), reason, message)
+                message = f"failed to create container {rec.name}: {exc}"
+            else:
+                self._event("Normal", "Started", f"Started container {rec.name}")
+                return handle
+            log.warning("pod %s/%s: %s; retrying in %gs", self.namespace, self.name, message, delay)
+            rec.state = {"waiting": {"reason": "CreateContainerError", "message": message}}
+            self._event("Warning", "Failed", f"Error: {message}")
+            await self.report()
+            if await self._interruptible_sleep(delay):
+                return None
+            delay = min(delay * 2, self.config.create_retry_max)
 
     def _record_exit(self, rec: st.ContainerRecord, info: ExitInfo) -> None:
         started = (rec.state.get("running") or {}).get("startedAt")
@@ -532,24 +566,54 @@ class PodWorker:
             if self._report_done >= wanted or self.deleted:
                 return  # a write made while we waited already carried this change
             generation = self._report_wanted
-            status = self.current_status(self._final)
-            if status == self._last_status:
-                self._report_done = generation
-                return
-            try:
-                updated = await self.client.patch("pods", self.name, {"status": status}, self.namespace,
-                                                  subresource="status")
-            except StatusError as exc:
-                if exc.code == 404:
-                    self.deleted = True
-                    self.stop(0)
+            for _attempt in range(STATUS_CONFLICT_RETRIES):
+                status = self.current_status(self._final)
+                if status == self._last_status:
+                    self._report_done = generation
                     return
-                log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
+                try:
+                    updated = await self._patch_status(status)
+                    break
+                except StatusError as exc:
+                    if exc.code == 404:
+                        self.deleted = True
+                        self.stop(0)
+                        return
+                    if exc.code != 409:
+                        log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
+                        return
+                if not await self._refresh_pod():
+                    return
+            else:
+                log.warning("pod %s/%s: status update kept conflicting", self.namespace, self.name)
                 return
             self._last_status = status
             self._report_done = generation
             if isinstance(updated, dict) and updated.get("metadata"):
                 self.update_pod(updated)
+
+    async def _patch_status(self, status: Obj) -> Any:
+        """A merge patch pinned to the resourceVersion the status was computed from: conditions
+        written by others since (DisruptionTarget from an eviction) make it fail with 409
+        instead of being overwritten, as kubelet's status manager merges against the current pod."""
+        body: Obj = {"status": status}
+        rv = (self.pod.get("metadata") or {}).get("resourceVersion")
+        if rv:
+            body["metadata"] = {"resourceVersion": rv}
+        return await self.client.patch("pods", self.name, body, self.namespace, subresource="status")
+
+    async def _refresh_pod(self) -> bool:
+        """Read the current pod after a conflict; False when it is gone or unreadable."""
+        try:
+            self.pod = await self.client.get("pods", self.name, self.namespace)
+            return True
+        except StatusError as exc:
+            if exc.code == 404:
+                self.deleted = True
+                self.stop(0)
+            else:
+                log.warning("pod %s/%s: cannot read the pod: %s", self.namespace, self.name, exc)
+            return False
 
     @property
     def terminal_reported(self) -> bool:

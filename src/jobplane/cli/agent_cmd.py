@@ -43,8 +43,10 @@ async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name:
 @click.option("--name", default=None, help="Node name (default: the host name).")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="Directory for pod volumes, logs and state. [JOBPLANE_DATA_DIR]")
-@click.option("--address", default="0.0.0.0", show_default=True,
-              help="Address the container-log endpoint listens on (kubelet's --address).")
+@click.option("--address", default=None,
+              help="Address the container-log endpoint listens on (kubelet's --address; default: this "
+                   "machine's address on the route to --server, so 127.0.0.1 for a server on this "
+                   "machine; 0.0.0.0 for every interface).")
 @click.option("--port", type=int, default=KUBELET_PORT, show_default=True,
               help="HTTPS port of the container-log endpoint; 0 picks a free one, -1 serves none.")
 @click.option("--node-ip", default=None,
@@ -55,7 +57,7 @@ async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name:
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name: str | None, data_dir: Path | None,
-          address: str, port: int, node_ip: str | None, sandbox: bool, log_level: str) -> None:
+          address: str | None, port: int, node_ip: str | None, sandbox: bool, log_level: str) -> None:
     """Run a node agent: register this machine as a Node, run the pods bound to it and
     serve their logs to the API servers."""
     from jobplane.agent.embedded import default_node_name
@@ -65,7 +67,8 @@ def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name
     token = token_file.read_text().strip()
     endpoint = None
     if port >= 0:
-        endpoint = LogEndpoint(token=token, address=node_ip or route_address(servers[0]), host=address, port=port)
+        route = route_address(servers[0])
+        endpoint = LogEndpoint(token=token, address=node_ip or route, host=address or route, port=port)
     try:
         asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
                          endpoint, sandbox, token_file.resolve()))

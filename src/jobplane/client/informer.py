@@ -144,6 +144,10 @@ class Informer:
         keys = self._indices[name].get(value, ())
         return [self._cache[k] for k in sorted(keys)]
 
+    def index_values(self, name: str) -> builtins.list[str]:
+        """The values of index ``name`` that some cached object has."""
+        return [v for v, keys in self._indices[name].items() if keys]
+
     def index_keys(self, name: str, value: str) -> builtins.list[str]:
         return sorted(self._indices[name].get(value, ()))
 

@@ -1,11 +1,18 @@
-"""Pod garbage collector, terminated pods only (pkg/controller/podgc ``gcTerminated``).
+"""Pod garbage collector (pkg/controller/podgc): ``gcTerminated`` and ``gcOrphaned``.
 
 Every ``gcCheckPeriod`` (20 s), when more than ``--terminated-pod-gc-threshold`` pods
 (default 12,500; <= 0 disables) are Succeeded or Failed, the excess is deleted with grace
 period 0: evicted pods first, then the oldest by creationTimestamp (name breaks ties),
 exactly upstream's ``byEvictionAndCreationTimestamp``. The terminated set is kept up to
 date by the shared pod informer's handlers, so a check costs a length comparison until
-the threshold is crossed. Orphaned / unscheduled-terminating pod GC is not done here.
+the threshold is crossed.
+
+``gcOrphaned``: a pod bound to a node that does not exist is quarantined with its node for
+``quarantineTime`` (40 s); if the node is still missing then (checked with a direct GET, not
+the cache), the pod is marked Failed with condition ``DisruptionTarget`` (reason
+``DeletionByPodGC``, message ``PodGC: node no longer exists``) unless already finished, and
+deleted with grace period 0, exactly as upstream's ``markFailedAndDeletePodWithCondition``.
+Unscheduled terminating pods (``gcUnscheduledTerminating``) are not collected here.
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
-from jobplane.api.meta import parse_time
+from jobplane.api.meta import parse_time, rfc3339
 from jobplane.api.pods import is_terminal
 from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory, object_key
@@ -28,6 +35,10 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 GC_CHECK_PERIOD = 20.0  # upstream gcCheckPeriod
+QUARANTINE_TIME = 40.0  # upstream quarantineTime
+NODE_INDEX = "spec.nodeName"
+ORPHAN_CONDITION = {"type": "DisruptionTarget", "status": "True", "reason": "DeletionByPodGC",
+                    "message": "PodGC: node no longer exists"}
 DELETE_CONCURRENCY = 50
 
 
@@ -58,6 +69,9 @@ class PodGCController:
         self.clock = clock
         self.threshold = threshold
         self.pods = informers.informer("pods")
+        self.nodes = informers.informer("nodes")
+        self.pods.add_index(NODE_INDEX, lambda p: [(p.get("spec") or {}).get("nodeName") or ""])
+        self.quarantine: dict[str, float] = {}  # missing node -> when first seen missing
         self.terminated: set[str] = set()  # keys of cached pods that are Succeeded/Failed
         self.pods.add_handler(on_add=self._track, on_update=lambda old, new: self._track(new),
                               on_delete=lambda pod: self.terminated.discard(object_key(pod)))
@@ -92,9 +106,73 @@ class PodGCController:
         await asyncio.gather(*(self._delete(p, limit) for p in victims))
         return len(victims)
 
+    async def gc_orphaned(self) -> int:
+        """One ``gcOrphaned`` pass; returns how many pods it deleted (or tried to)."""
+        now = self.clock.now()
+        missing = {n for n in self.pods.index_values(NODE_INDEX) if n and self.nodes.get(None, n) is None}
+        for name in list(self.quarantine):
+            if name not in missing:
+                del self.quarantine[name]
+        for name in missing:
+            self.quarantine.setdefault(name, now)
+        deleted_nodes = []
+        for name, since in list(self.quarantine.items()):
+            if now - since < QUARANTINE_TIME:
+                continue
+            if await self._node_exists(name):
+                del self.quarantine[name]
+            else:
+                deleted_nodes.append(name)
+        count = 0
+        for name in deleted_nodes:
+            for pod in self.pods.by_index(NODE_INDEX, name):
+                md = pod["metadata"]
+                log.info("Found orphaned Pod assigned to the Node, deleting: pod=%s/%s node=%s",
+                         md.get("namespace"), md.get("name"), name)
+                await self._mark_failed_and_delete(pod)
+                count += 1
+            self.quarantine.pop(name, None)
+        return count
+
+    async def _node_exists(self, name: str) -> bool:
+        try:
+            await self.client.get("nodes", name)
+            return True
+        except StatusError as exc:
+            if exc.code == 404:
+                return False
+            raise
+
+    async def _mark_failed_and_delete(self, pod: Obj) -> None:
+        """upstream ``markFailedAndDeletePodWithCondition``: Failed (+ DisruptionTarget) first,
+        so a pod no kubelet will ever finish is not left Running, then delete with grace 0."""
+        md = pod["metadata"]
+        ns, name = md.get("namespace"), md["name"]
+        try:
+            if not is_terminated(pod):
+                conditions = [c for c in (pod.get("status") or {}).get("conditions") or ()
+                              if c.get("type") != ORPHAN_CONDITION["type"]]
+                conditions.append({**ORPHAN_CONDITION, "lastProbeTime": None,
+                                   "lastTransitionTime": rfc3339(self.clock.now())})
+                patch = {"metadata": {"uid": md.get("uid")},
+                         "status": {"phase": "Failed", "conditions": conditions}}
+                await self.client.patch("pods", name, patch, ns, subresource="status")
+            await self.client.delete("pods", name, ns, grace_period_seconds=0,
+                                     preconditions={"uid": md.get("uid")} if md.get("uid") else None)
+        except StatusError as exc:
+            if exc.code not in (404, 409):
+                log.warning("podgc: failed to delete orphaned pod %s/%s: %s", ns, name, exc)
+
     async def run(self) -> None:
         await self.pods.start()
+        await self.nodes.start()
         while True:
+            try:
+                await self.gc_orphaned()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the next period tries again
+                log.exception("podgc: orphaned pass failed")
             try:
                 await self.gc_once()
             except asyncio.CancelledError:
@@ -106,7 +184,6 @@ class PodGCController:
 
 async def run(ctx: ControllerContext) -> None:
     threshold = int(getattr(ctx.settings, "terminated_pod_gc_threshold", 12500))
-    if threshold <= 0:
+    if threshold <= 0:  # upstream still collects orphaned pods
         log.info("podgc: terminated pod GC disabled (--terminated-pod-gc-threshold=%d)", threshold)
-        return
     await PodGCController(ctx.client, ctx.clock, ctx.informers, threshold).run()

@@ -131,11 +131,22 @@ async def test_supervisor_outlives_agent_and_exits_when_idle(tmp_path, rt):
     assert not (tmp_path / "data" / "supervisor.sock").exists()
 
 
-async def test_killed_supervisor_falls_back_to_polling(tmp_path, rt):
-    h = await rt.start(spec(tmp_path, ["sleep", "0.4"], "/bin/sleep"))
+async def test_killed_supervisor_loses_neither_exit_code_nor_output(tmp_path, rt):
+    """kill -9 of the supervisor: the container's waiter still records its real exit code
+    and takes over its log (a megabyte written afterwards arrives whole, no SIGPIPE)."""
+    script = "echo before; sleep 0.5; head -c 1000000 /dev/zero | tr '\\0' x; echo; echo after; exit 3"
+    h = await rt.start(spec(tmp_path, ["sh", "-c", script], "/bin/sh"))
+    await asyncio.sleep(0.2)
     os.kill(rt.supervisor.pid, signal.SIGKILL)
-    info = await asyncio.wait_for(h.wait(), 5)
-    assert info.reason == "ContainerStatusUnknown" and info.exit_code == 137
+    info = await asyncio.wait_for(h.wait(), 10)
+    assert info.exit_code == 3 and info.reason is None
+    for _ in range(100):
+        if (tmp_path / "logs" / "0.done").exists():
+            break
+        await asyncio.sleep(0.05)
+    texts = [line.split(" ", 3)[3] for line in (tmp_path / "logs" / "0.log").read_text().splitlines()]
+    assert texts[0] == "before" and texts[-1] == "after"
+    assert sum(len(t) for t in texts if set(t) == {"x"}) == 1_000_000
     # the next start brings up a new supervisor
     (tmp_path / "c").mkdir()
     h2 = await rt.start(spec(tmp_path / "c", ["true"], "/bin/true"))

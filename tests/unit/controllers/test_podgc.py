@@ -75,3 +75,38 @@ async def test_pod_becoming_terminated_is_counted(inproc, clock):
             assert await names(inproc) == ["b"] and ctrl.terminated == {"default/b"}
     finally:
         await informers.stop_all()
+
+
+async def test_orphaned_pods_failed_and_deleted_after_quarantine(inproc, clock):
+    """gcOrphaned: pods bound to a node that no longer exists are marked Failed with
+    DisruptionTarget/DeletionByPodGC and deleted once the node stayed missing 40 s; pods on
+    an existing node, and on a node that comes back within the quarantine, stay."""
+    from jobplane.controllers.podgc import QUARANTINE_TIME
+
+    informers = SharedInformerFactory(inproc, clock)
+    await inproc.create("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "alive"}})
+    for name, node in (("orphan", "gone"), ("kept", "alive"), ("back", "later")):
+        p = await make_pod(inproc, name)
+        p["spec"]["nodeName"] = node
+        await inproc.update("pods", p, "default")
+    ctrl = PodGCController(inproc, clock, informers, threshold=12500)
+    try:
+        async with running(ctrl.run()):
+            await settle()
+            assert set(ctrl.quarantine) == {"gone", "later"}
+            await clock.advance(GC_CHECK_PERIOD)
+            await inproc.create("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "later"}})
+            await settle()
+            assert await names(inproc) == ["back", "kept", "orphan"]
+            seen = []
+            informers.informer("pods").add_handler(on_update=lambda old, new: seen.append(new))
+            await clock.advance(QUARANTINE_TIME)
+            await settle()
+            assert await names(inproc) == ["back", "kept"]
+            failed = [p for p in seen if p["metadata"]["name"] == "orphan"][0]
+            assert failed["status"]["phase"] == "Failed"
+            cond = [c for c in failed["status"]["conditions"] if c["type"] == "DisruptionTarget"][0]
+            assert (cond["reason"], cond["message"]) == ("DeletionByPodGC", "PodGC: node no longer exists")
+            assert ctrl.quarantine == {}
+    finally:
+        await informers.stop_all()
