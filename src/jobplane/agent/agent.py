@@ -335,12 +335,24 @@ class Agent:
             worker.stop(float(grace))
             await worker.finished.wait()
         self.workers.pop(uid, None)
-        try:
-            await self.client.delete("pods", meta["name"], meta.get("namespace"), grace_period_seconds=0,
-                                     preconditions={"uid": uid})
-        except StatusError as exc:
-            if exc.code not in (404, 409):
-                log.warning("pod %s/%s: final delete failed: %s", meta.get("namespace"), meta["name"], exc)
+        delay = 0.5
+        while True:
+            try:
+                await self.client.delete("pods", meta["name"], meta.get("namespace"), grace_period_seconds=0,
+                                         preconditions={"uid": uid})
+                return
+            except StatusError as exc:
+                if exc.code in (404, 409) or (exc.code < 500 and exc.code != 429):
+                    if exc.code not in (404, 409):
+                        log.warning("pod %s/%s: final delete failed: %s", meta.get("namespace"), meta["name"], exc)
+                    return
+                error: Exception = exc
+            except Exception as exc:  # noqa: BLE001 - unreachable server, full store: try again
+                error = exc
+            log.warning("pod %s/%s: final delete failed: %s; retrying in %gs", meta.get("namespace"),
+                        meta["name"], error, delay)
+            await self.clock.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
     async def _cleanup_after(self, uid: str) -> None:
         task = self._tasks.get(uid)

@@ -23,14 +23,14 @@ from typing import Any
 
 from jobplane.agent import sandbox as sbx
 from jobplane.agent.execsession import ExecSpec, ProcessSession
-from jobplane.agent.supervisor import children, proc_start_time, sandbox_init
+from jobplane.agent.supervisor import PID_FILE, children, proc_start_time, sandbox_init
 from jobplane.agent.supervisor_client import SupervisorClient, SupervisorLost
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
 
 __all__ = ["ContainerHandle", "ExitInfo", "HostProcessRuntime", "ProcessSpec", "Runtime", "proc_start_time",
-           "read_exit_file", "terminate"]
+           "read_exit_file", "read_pid_file", "terminate"]
 
 
 @dataclass
@@ -108,6 +108,17 @@ def read_exit_file(state_dir: Path) -> ExitInfo | None:
     except (OSError, ValueError):
         return None
     return exit_info(data)
+
+
+def read_pid_file(state_dir: Path) -> dict[str, Any] | None:
+    """The supervisor's record of a container it started in ``state_dir`` (pid, start,
+    startedAt), written before the agent is told: None when it never started."""
+    try:
+        data = json.loads((state_dir / PID_FILE).read_text())
+        int(data["pid"])
+        return data
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def exit_info(data: dict[str, Any]) -> ExitInfo:
@@ -252,7 +263,11 @@ class HostProcessRuntime(Runtime):
         sup = await self._connected()
         try:
             reply = await sup.start(request)
-        except SupervisorLost:  # it died under us: once more, with a new one
+        except SupervisorLost:  # it died under us: once more with a new one, unless it had started it
+            started = read_pid_file(spec.state_dir)
+            if started is not None:
+                return _Handle(int(started["pid"]), started.get("start"), self, spec.state_dir, spec.done_path,
+                               None)
             sup = await self._connected()
             reply = await sup.start(request)
         if "error" in reply:

@@ -65,6 +65,7 @@ _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGINT, signal.SIGHUP
 _WAITER_IGNORES = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
 RECORD_RETRY_SECONDS = 1.0  # a full disk: the waiter keeps its exit record until it can write it
 LOG_MODE = 0o640
+PID_FILE = "pid.json"  # the started container: pid, start time, startedAt
 
 
 def warn(message: str) -> None:
@@ -177,18 +178,21 @@ def _write(path: str, text: str) -> None:
         os.close(fd)
 
 
-def write_exit_record(state_dir: str, result: dict[str, Any]) -> None:
-    """``exit.json`` by rename, so a reader never sees half of it."""
-    path = os.path.join(state_dir, "exit.json")
+def write_record(path: str, record: dict[str, Any]) -> None:
+    """A small JSON file by rename, so a reader never sees half of it."""
     tmp = path + ".tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
-        data = json.dumps(result).encode()
+        data = json.dumps(record).encode()
         if os.write(fd, data) != len(data):
             raise OSError(28, "short write")
     finally:
         os.close(fd)
     os.rename(tmp, path)
+
+
+def write_exit_record(state_dir: str, result: dict[str, Any]) -> None:
+    write_record(os.path.join(state_dir, "exit.json"), result)
 
 
 def read_exit_record(state_dir: str) -> dict[str, Any] | None:
@@ -477,7 +481,15 @@ def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int
     finally:
         os.close(out[1])
         os.close(err[1])
-    os.write(status_w, json.dumps({"pid": pid, "start": proc_start_time(pid)}).encode())
+    started = {"pid": pid, "start": proc_start_time(pid), "startedAt": time.time()}
+    # Before anyone hears of it: an agent (or a retried start) that lost the reply finds the
+    # container here and re-adopts it instead of starting it a second time.
+    try:
+        write_record(os.path.join(spec["state_dir"], PID_FILE), started)
+    except OSError as exc:
+        warn(f"container {pid}: cannot record its start: {exc}")
+    with contextlib.suppress(OSError):  # the supervisor may have died meanwhile: wait all the same
+        os.write(status_w, json.dumps(started).encode())
     os.close(status_w)
     return Waiter(spec, pid, {out[0]: "stdout", err[0]: "stderr"}, log_fd, lifeline, cgroup, rlimit).run()
 

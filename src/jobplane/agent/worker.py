@@ -30,7 +30,7 @@ from jobplane import podlogs
 from jobplane.agent import hosts, podconfig, projection, security
 from jobplane.agent import status as st
 from jobplane.agent.execsession import ExecSpec
-from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, terminate
+from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, read_pid_file, terminate
 from jobplane.agent.sandbox import Mount, SandboxSpec, identity_prefix
 from jobplane.agent.spec import (
     ContainerConfigError,
@@ -73,6 +73,8 @@ def _agent_groups() -> set[int]:
 # again (kubelet re-syncs such a pod on its back-off; the object usually appears soon).
 CONFIG_RETRY = 2.0
 STATUS_CONFLICT_RETRIES = 5
+REPORT_RETRY_BASE = 0.5
+REPORT_RETRY_MAX = 10.0
 LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
 
@@ -192,6 +194,8 @@ class PodWorker:
         self._last_status: Obj | None = None
         self._report_wanted = 0  # generation of the newest status change
         self._report_done = 0  # generation the API has seen
+        self._report_retry = REPORT_RETRY_BASE
+        self._report_failed = False  # the last write failed for a reason that may pass
         self._final = False
         self._background: set[asyncio.Task] = set()
         self._state_fd: int | None = None
@@ -380,6 +384,8 @@ class PodWorker:
     async def _run_once(self, rec: st.ContainerRecord, cspec: Obj) -> ExitInfo | None:
         """Start (or re-adopt) the process and wait for it to end."""
         handle = None
+        if not rec.running and rec.terminated is None:
+            self._recover_unrecorded_start(rec)
         if rec.running and rec.pid:
             await self.runtime.prepare()
             run_dir = self._run_dir(rec)
@@ -435,6 +441,17 @@ class PodWorker:
             if await self._interruptible_sleep(CONFIG_RETRY):
                 return False
         return False
+
+    def _recover_unrecorded_start(self, rec: st.ContainerRecord) -> None:
+        """The supervisor started this attempt but the agent died before saving it: take the
+        supervisor's record, so the container is re-adopted, never started a second time."""
+        started = read_pid_file(self._run_dir(rec))
+        if started is None:
+            return
+        rec.pid, rec.pid_start = int(started["pid"]), started.get("start")
+        rec.container_id = f"jobplane://{rec.pid}"
+        rec.state = {"running": {"startedAt": rfc3339(float(started.get("startedAt") or self.clock.now()))}}
+        self._save_state()
 
     async def _start_container(self, rec: st.ContainerRecord, cspec: Obj) -> ContainerHandle | ExitInfo | None:
         """Start the process. A failure for want of disk space or descriptors keeps the container
@@ -519,6 +536,9 @@ class PodWorker:
                         message="The container could not be located when the pod was terminated")}
         self._save_state()
         await self.report(final=True)
+        while self._report_failed and not self.deleted:  # the final status must land
+            await self.clock.sleep(self._report_retry)
+            await self.report(final=True)
 
     # ----------------------------------------------------------------- status
 
@@ -579,18 +599,35 @@ class PodWorker:
                         self.deleted = True
                         self.stop(0)
                         return
+                    if exc.code == 429 or exc.code >= 500:
+                        self._retry_report(exc)
+                        return
                     if exc.code != 409:
                         log.warning("pod %s/%s: status update failed: %s", self.namespace, self.name, exc)
                         return
+                except Exception as exc:  # noqa: BLE001 - unreachable server, full store: try again later
+                    self._retry_report(exc)
+                    return
                 if not await self._refresh_pod():
                     return
             else:
-                log.warning("pod %s/%s: status update kept conflicting", self.namespace, self.name)
+                self._retry_report("it kept conflicting")
                 return
+            self._report_retry = REPORT_RETRY_BASE
+            self._report_failed = False
             self._last_status = status
             self._report_done = generation
             if isinstance(updated, dict) and updated.get("metadata"):
                 self.update_pod(updated)
+
+    def _retry_report(self, why: Any) -> None:
+        """A failed status write (the store's disk is full, the server restarts) is tried again
+        after a back-off, or the API would keep an outdated status for good."""
+        delay = self._report_retry
+        self._report_retry = min(delay * 2, REPORT_RETRY_MAX)
+        self._report_failed = True
+        log.warning("pod %s/%s: status update failed: %s; retrying in %gs", self.namespace, self.name, why, delay)
+        self._report_soon(delay)
 
     async def _patch_status(self, status: Obj) -> Any:
         """A merge patch pinned to the resourceVersion the status was computed from: conditions

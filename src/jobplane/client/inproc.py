@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncGenerator, AsyncIterator
+import functools
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -27,6 +28,7 @@ from jobplane.api.pods import binding_target
 from jobplane.api.registry import ResourceInfo, resolve
 from jobplane.apiserver.service import ApiService
 from jobplane.client.base import MERGE_PATCH, Client, Obj
+from jobplane.storage.base import StorageError
 
 
 def copy_obj(obj: Any) -> Any:
@@ -49,6 +51,20 @@ def _ns(info: ResourceInfo, namespace: str | None) -> str | None:
     return namespace if info.namespaced else None
 
 
+def _storage_failures_as_status(verb: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """A store failure (a full disk, a lost database connection) reaches callers as the 500
+    ``InternalError`` the HTTP transport gives, so every controller's ``StatusError`` handling
+    (retries, lowered expectations) applies to it as well."""
+    @functools.wraps(verb)
+    async def call(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return await verb(*args, **kwargs)
+        except StorageError as exc:
+            raise errors.internal_error(str(exc)) from exc
+
+    return call
+
+
 class InProcessClient(Client):
     """``field_manager``: the manager its writes are recorded under in managedFields (upstream
     names: ``kube-controller-manager``, ``kubelet``, ``kube-scheduler``)."""
@@ -61,6 +77,7 @@ class InProcessClient(Client):
         """The same transport, writing as another field manager."""
         return InProcessClient(self.service, field_manager)
 
+    @_storage_failures_as_status
     async def get(self, resource: str, name: str, namespace: str | None = None,
                   subresource: str | None = None) -> Obj:
         info = resource_info(resource)
@@ -68,6 +85,7 @@ class InProcessClient(Client):
             raise errors.method_not_supported(info.plural, info.group, "get")
         return await self.service.get(info, _ns(info, namespace), name)
 
+    @_storage_failures_as_status
     async def list(self, resource: str, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None,
                    limit: int | None = None, continue_: str | None = None) -> Obj:
@@ -76,6 +94,7 @@ class InProcessClient(Client):
                                          field_selector=field_selector, limit=limit, continue_=continue_)
         return result
 
+    @_storage_failures_as_status
     async def create(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
         info = resource_info(resource)
@@ -91,6 +110,7 @@ class InProcessClient(Client):
         return await self.service.create(info, _ns(info, namespace), _copy(body),
                                          field_manager=self.field_manager)
 
+    @_storage_failures_as_status
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
         info = resource_info(resource)
@@ -103,12 +123,14 @@ class InProcessClient(Client):
         return await self.service.update(info, _ns(info, namespace), name, _copy(body),
                                          subresource or None, field_manager=self.field_manager)
 
+    @_storage_failures_as_status
     async def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
                     patch_type: str = MERGE_PATCH, subresource: str | None = None) -> Obj:
         info = resource_info(resource)
         return await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
                                         subresource or None, field_manager=self.field_manager)
 
+    @_storage_failures_as_status
     async def delete(self, resource: str, name: str, namespace: str | None = None, *,
                      propagation_policy: str | None = None,
                      grace_period_seconds: int | None = None,
@@ -119,6 +141,7 @@ class InProcessClient(Client):
                                          grace_period_seconds=grace_period_seconds,
                                          preconditions=preconditions)
 
+    @_storage_failures_as_status
     async def delete_collection(self, resource: str, namespace: str | None = None, *,
                                 label_selector: str | None = None,
                                 field_selector: str | None = None,

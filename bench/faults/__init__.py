@@ -1,0 +1,1 @@
+"""Fault harness (``python -m bench.faults``): see ``harness.py``."""
