@@ -50,25 +50,24 @@ class Proc:
         self.proc: subprocess.Popen | None = None
 
     def start(self, ready: re.Pattern | None = None, timeout: float = 60.0) -> str:
+        """Start; with ``ready``, wait for that line in what *this* run prints and return its group."""
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         with open(self.log_path, "ab") as out:
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
                                          stdin=subprocess.DEVNULL)
         if ready is None:
             return ""
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            text = self.log_path.read_bytes()[max(0, offset - 4096):].decode(errors="replace")
-            matches = ready.findall(text)
-            if matches and self._started_after(offset):
-                return matches[-1]
+            with open(self.log_path, "rb") as f:
+                f.seek(offset)
+                match = ready.search(f.read().decode(errors="replace"))
+            if match:
+                return match.group(1)
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.argv[2:4]} exited:\n{self.tail()}")
             time.sleep(0.05)
         raise RuntimeError(f"{self.argv[2:4]} not ready in {timeout}s:\n{self.tail()}")
-
-    def _started_after(self, offset: int) -> bool:
-        return self.log_path.stat().st_size > offset
 
     def kill9(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
@@ -329,11 +328,11 @@ class Scenario:
         name = f"faults-{r.jobs}"
         record = c.record_dir / f"{name}.txt"
         manifest = job_manifest(name, o.completions, o.parallelism, record, o.work)
+        deadline = time.monotonic() + o.job_timeout
         while c.api.try_call("POST", "/apis/batch/v1/namespaces/default/jobs", manifest) is None:
-            if c.job(name) is not None:
+            if c.job(name) is not None or time.monotonic() > deadline:
                 break
             time.sleep(POLL)
-        deadline = time.monotonic() + o.job_timeout
         next_fault = time.monotonic() + self.rng.uniform(*o.gap)
         fault_at: float | None = None  # the last fault, until the Job moves again
         baseline = 0

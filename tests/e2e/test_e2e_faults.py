@@ -32,4 +32,4 @@ def test_disk_full_during_an_indexed_job(tmp_path):
 
 @pytest.mark.skipif(not postgres_available(), reason=f"no PostgreSQL at {PG_DSN}")
 def test_server_kill_on_postgres(tmp_path):
-    check(run_scenario("server-kill", small(backend=PG_DSN), tmp_path))
+    check(run_scenario("server-kill", small(backend=PG_DSN, kills=1), tmp_path))
