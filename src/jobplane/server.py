@@ -191,7 +191,7 @@ class Server:
                 await self.clock.sleep(elector.retry_period)
 
     @staticmethod
-    def _bound_port(site: web.TCPSite) -> int:
+    def _bound_port(site: web.BaseSite) -> int:
         server = site._server  # aiohttp keeps the asyncio server here
         for sock in getattr(server, "sockets", None) or ():
             if sock.family in (socket.AF_INET, socket.AF_INET6):

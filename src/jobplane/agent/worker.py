@@ -403,9 +403,10 @@ class PodWorker:
         if handle is None:
             if self.stopping or not await self._await_config(rec, cspec):
                 return None
-            handle = await self._start_container(rec, cspec)
-            if not isinstance(handle, ContainerHandle):
-                return handle
+            started = await self._start_container(rec, cspec)
+            if not isinstance(started, ContainerHandle):
+                return started
+            handle = started
             if rec.sidecar:
                 self._sidecar_started[rec.name].set()
             rec.pid, rec.pid_start = handle.pid, handle.pid_start

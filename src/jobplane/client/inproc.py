@@ -18,8 +18,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any, ParamSpec, TypeVar
 
 import orjson
 
@@ -51,12 +51,16 @@ def _ns(info: ResourceInfo, namespace: str | None) -> str | None:
     return namespace if info.namespaced else None
 
 
-def _storage_failures_as_status(verb: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _storage_failures_as_status(verb: Callable[_P, Awaitable[_R]]) -> Callable[_P, Coroutine[Any, Any, _R]]:
     """A store failure (a full disk, a lost database connection) reaches callers as the 500
     ``InternalError`` the HTTP transport gives, so every controller's ``StatusError`` handling
     (retries, lowered expectations) applies to it as well."""
     @functools.wraps(verb)
-    async def call(*args: Any, **kwargs: Any) -> Any:
+    async def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
         try:
             return await verb(*args, **kwargs)
         except StorageError as exc:
