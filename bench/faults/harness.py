@@ -125,16 +125,16 @@ def zombies_of_init() -> set[int]:
 
 
 def supervisor_pid(data_dir: Path) -> int | None:
-    """The supervisor serving ``data_dir`` (its waiters share its command line: the one whose
-    parent is not one of them)."""
-    pids = processes_mentioning(f"supervisor.py {data_dir}")
-    ppid = {}
-    for pid in pids:
+    """The supervisor serving ``data_dir``: the one process holding ``supervisor.lock`` open
+    (its waiters share its command line, and a killed one's waiters live on)."""
+    lock = str(data_dir / "supervisor.lock")
+    for pid in processes_mentioning(f"supervisor.py {data_dir}"):
         with contextlib.suppress(OSError):
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                ppid[pid] = int(f.read().rsplit(b")", 1)[1].split()[1])
-    roots = [p for p in pids if ppid.get(p) not in ppid]
-    return roots[0] if roots else None
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/fd/{fd}") == lock:
+                        return pid
+    return None
 
 
 # --------------------------------------------------------------------------- API
@@ -185,7 +185,7 @@ class Options:
     work: tuple[float, float] = (0.1, 0.6)  # seconds each pod sleeps
     kills: int = 5
     gap: tuple[float, float] = (1.0, 4.0)  # seconds between faults
-    job_timeout: float = 600.0
+    job_timeout: float = 1800.0  # 20 server kills on PostgreSQL each wait out a 15 s leader lease
     disk_hold: float = 8.0  # seconds the disk stays full
     tmpfs_mb: int = 96
     seed: int = 0
