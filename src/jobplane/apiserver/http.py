@@ -246,10 +246,15 @@ class ApiHandler:
 
     async def _read_body_in_time(self, request: web.Request) -> None:
         """Read (and cache) the body within ``--request-timeout``, so a client sending one byte
-        a second cannot hold a request open; later ``request.read()`` calls get the cache."""
+        a second cannot hold a request open; later ``request.read()`` calls get the cache. A body
+        over ``MAX_BODY`` is left to ``_body``, which refuses it with upstream's 413."""
+        if request.content_length is not None and request.content_length > MAX_BODY:
+            return
         try:
             async with asyncio.timeout(self.request_timeout):
                 await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            raise errors.request_entity_too_large(f"limit is {MAX_BODY}") from None
         except TimeoutError:
             raise errors.StatusError(
                 504, "Timeout", "Timeout: request did not complete within requested timeout - "
