@@ -149,7 +149,7 @@ class PodGCController:
         md = pod["metadata"]
         ns, name = md.get("namespace"), md["name"]
         try:
-            if not is_terminated(pod):
+            if not is_terminal(pod):
                 conditions = [c for c in (pod.get("status") or {}).get("conditions") or ()
                               if c.get("type") != ORPHAN_CONDITION["type"]]
                 conditions.append({**ORPHAN_CONDITION, "lastProbeTime": None,
