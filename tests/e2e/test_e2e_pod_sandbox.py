@@ -56,7 +56,8 @@ def test_indexed_job_downward_api_volume_example(srv):
 def test_run_with_args_and_no_access_to_server_data(srv):
     srv.kubectl("run", "hi", "--image=busybox", "--restart=Never", "--", "echo", "hi", check=True)
     data = srv.data_dir
-    script = (f"cat {data}/pki/token; cat {data}/pki/ca.key; cat {data}/state.db; ls {data}; "
+    # One stream (exec 2>&1): stdout and stderr are separate pipes, read in no fixed order.
+    script = (f"exec 2>&1; cat {data}/pki/token; cat {data}/pki/ca.key; cat {data}/state.db; ls {data}; "
               f"ls {data}/pods; echo done")
     srv.kubectl("run", "snoop", "--image=busybox", "--restart=Never", "--", "sh", "-c", script, check=True)
     for pod in ("hi", "snoop"):
