@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import logging
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from jobplane import metrics
@@ -20,6 +19,7 @@ from jobplane.client.events import EventRecorder
 from jobplane.client.workqueue import WorkQueue
 from jobplane.controllers.base import run_workers
 from jobplane.controllers.cronjob import schedule as sched
+from jobplane.controllers.cronjob.decide import decide
 
 if TYPE_CHECKING:
     from jobplane.controllers.manager import ControllerContext
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 COMPONENT = "cronjob-controller"
 SCHEDULED_TIMESTAMP_ANNOTATION = "batch.kubernetes.io/cronjob-scheduled-timestamp"
-_NEXT_SCHEDULE_DELTA = 0.1
 _BY_CRONJOB = "cronjob"
 
 
@@ -51,11 +50,6 @@ def job_finished(job: Obj) -> str | None:
 def _start_time(job: Obj) -> float:
     start = meta.parse_time((job.get("status") or {}).get("startTime"))
     return start if start is not None else float("inf")  # nil startTime counts as newest
-
-
-def _dt(value: str | None) -> datetime | None:
-    ts = meta.parse_time(value)
-    return datetime.fromtimestamp(ts, tz=UTC) if ts is not None else None
 
 
 def job_from_template(cj: Obj, scheduled: datetime, zone: Any) -> Obj:
@@ -216,76 +210,28 @@ class CronJobController:
                 self._remove_active(cj, ref.get("uid"))
 
     async def _schedule(self, cj: Obj) -> float | None:
-        md, spec = cj["metadata"], cj.get("spec") or {}
+        """Act on ``decide``'s plan: events, Replace deletions, then the Job create."""
+        md = cj["metadata"]
         status = cj.setdefault("status", {})
-        if md.get("deletionTimestamp"):
-            return None
-        try:
-            zone = sched.load_zone(spec.get("timeZone"))
-        except sched.ScheduleError as exc:
-            self.recorder.event(cj, "Warning", "UnknownTimeZone",
-                                f'invalid timeZone: "{spec.get("timeZone")}": {exc}')
-            return None
-        if spec.get("suspend"):
-            return None
-        try:
-            schedule = sched.parse(spec.get("schedule", ""), spec.get("timeZone"))
-        except sched.ScheduleError as exc:
-            self.recorder.event(cj, "Warning", "UnparseableSchedule",
-                                f'unparseable schedule: "{spec.get("schedule")}" : {exc}')
-            return None
-        if "TZ" in spec.get("schedule", ""):
-            self.recorder.event(cj, "Warning", "UnsupportedSchedule",
-                                "CRON_TZ or TZ used in schedule \"" + spec.get("schedule", "") +
-                                "\" is not officially supported, see https://kubernetes.io/docs/concepts/"
-                                "workloads/controllers/cron-jobs/ for more details")
-        now = datetime.fromtimestamp(self.clock.now(), tz=UTC)
-        earliest = _dt(status.get("lastScheduleTime")) or _dt(md.get("creationTimestamp")) or now
-        deadline = spec.get("startingDeadlineSeconds")
-        if deadline is not None:
-            floor = now - timedelta(seconds=deadline)
-            if floor > earliest:
-                earliest = floor
-        try:
-            missed = sched.most_recent_schedule_time(schedule, now, earliest)
-        except sched.ScheduleError as exc:
-            self.recorder.event(cj, "Warning", "InvalidSchedule", f"invalid schedule: {spec.get('schedule')} : {exc}")
-            return None
-        if missed.too_many:
-            self.recorder.event(cj, "Warning", "TooManyMissedTimes",
-                                "too many missed start times. Set or decrease .spec.startingDeadlineSeconds "
-                                "or check clock skew")
-        scheduled = missed.most_recent
-        requeue = self._next_delay(schedule, now)
+        plan = decide(cj, datetime.fromtimestamp(self.clock.now(), tz=UTC))
+        for ev in plan.events:
+            self.recorder.event(cj, ev.type, ev.reason, ev.message)
+        requeue, scheduled = plan.requeue, plan.create_for
         if scheduled is None:
             return requeue
-        if deadline is not None and scheduled.timestamp() + deadline < now.timestamp():
-            self.recorder.event(cj, "Warning", "MissSchedule",
-                                f"Missed scheduled time to start a job: {format_datetime(scheduled, usegmt=False)}")
-            return requeue
-        name = sched.job_name(md["name"], scheduled)
-        if any(r.get("name") == name for r in status.get("active") or ()) or \
-                status.get("lastScheduleTime") == meta.rfc3339(scheduled.timestamp()):
-            return requeue
-        policy = spec.get("concurrencyPolicy") or "Allow"
-        if policy == "Forbid" and status.get("active"):
-            self.recorder.event(cj, "Normal", "JobAlreadyActive",
-                                "Not starting job because prior execution is running and concurrency policy "
-                                "is Forbid")
-            return requeue
-        if policy == "Replace":
-            for ref in list(status.get("active") or ()):
-                try:
-                    job = await self.client.get("jobs", ref.get("name"), md.get("namespace"))
-                except errors.StatusError as exc:
-                    if exc.code == 404:
-                        self._remove_active(cj, ref.get("uid"))
-                        continue
-                    self.recorder.event(cj, "Warning", "FailedGet", f"Get job: {exc.message}")
-                    return None
-                if not await self._delete_job(cj, job):
-                    return None
-        job = job_from_template(cj, scheduled, zone)
+        for old in plan.replace:
+            old_name: Any = old.get("name")  # status.active as stored, like the pre-split code
+            try:
+                job = await self.client.get("jobs", old_name, md.get("namespace"))
+            except errors.StatusError as exc:
+                if exc.code == 404:
+                    self._remove_active(cj, old.get("uid"))
+                    continue
+                self.recorder.event(cj, "Warning", "FailedGet", f"Get job: {exc.message}")
+                return None
+            if not await self._delete_job(cj, job):
+                return None
+        job = job_from_template(cj, scheduled, plan.zone)
         try:
             created = await self.client.create("jobs", job, md.get("namespace"))
             self.recorder.event(cj, "Normal", "SuccessfulCreate", f"Created job {created['metadata']['name']}")
@@ -304,10 +250,3 @@ class CronJobController:
             status["active"].append(object_ref(created))
         status["lastScheduleTime"] = meta.rfc3339(scheduled.timestamp())
         return requeue
-
-    def _next_delay(self, schedule: sched.Schedule, now: datetime) -> float | None:
-        try:
-            nxt = schedule.next(now)
-        except sched.ScheduleError:
-            return None
-        return max(0.0, (nxt - now).total_seconds()) + _NEXT_SCHEDULE_DELTA
