@@ -15,6 +15,7 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 
@@ -22,6 +23,7 @@ from jobplane import metrics, storage
 from jobplane.agent.agent import Agent
 from jobplane.agent.embedded import run_embedded
 from jobplane.apiserver import auth, connguard, kubeconfig, metrics_routes, pki
+from jobplane.apiserver.authn import Authenticator
 from jobplane.apiserver.connguard import ConnectionGuard
 from jobplane.apiserver.http import HANDLER_KEY, create_app
 from jobplane.apiserver.openapi_routes import load_default
@@ -82,6 +84,7 @@ class Server:
     metrics: metrics.Metrics = field(default_factory=metrics.Metrics)
     history_task: asyncio.Task | None = None
     guard: ConnectionGuard | None = None
+    rbac: Any = None  # apiserver.rbac_authorizer.RbacAuthorizer
 
     async def start(self) -> None:
         s = self.settings
@@ -103,9 +106,10 @@ class Server:
         self.guard = ConnectionGuard(
             max_unauthenticated=connguard.effective_limit(s.max_unauthenticated_connections),
             header_timeout=s.request_header_timeout)
+        authenticator = await self._secure(s, self.service)
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock,
-                         guard=self.guard, request_timeout=s.request_timeout)
+                         authenticator=authenticator, guard=self.guard, request_timeout=s.request_timeout)
         metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)
         from jobplane.apiserver import history
 
@@ -139,6 +143,29 @@ class Server:
             self.agent_task = self._start_agent(client.as_manager("kubelet"))
 
         kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
+
+    async def _secure(self, s: Settings, service: ApiService) -> Authenticator:
+        """Authentication chain, authorizers, reviews and escalation checks, with upstream's
+        default roles reconciled first."""
+        from jobplane.apiserver import authn, authz, bootstrappolicy, usercerts
+        from jobplane.apiserver.rbac_admission import RbacEscalationCheck
+        from jobplane.apiserver.rbac_authorizer import RbacAuthorizer
+        from jobplane.apiserver.reviews import Reviews
+
+        static = authn.load_token_file(s.token_auth_file) if s.token_auth_file else None
+        authenticator = authn.Authenticator(self.token, static_tokens=static,
+                                            deny_list=authn.CertDenyList(s.pki_dir / usercerts.REVOKED))
+        authenticator.add_token_authenticator(service.authenticate_service_account)
+        await bootstrappolicy.reconcile(service)
+        self.rbac = RbacAuthorizer()
+        await self.rbac.start(service)
+        modes = [m.strip() for m in s.authorization_mode.split(",") if m.strip()]
+        chain: Any = authz.AlwaysAllow() if modes == ["AlwaysAllow"] else authz.Chain([self.rbac])
+        service.reviews = Reviews(chain, self.rbac, authenticator)
+        if "RBAC" in modes:
+            service.authorizer = chain
+            service.admission_plugins.append(RbacEscalationCheck(chain, self.rbac))
+        return authenticator
 
     async def _start_controllers(self, client: Client) -> None:
         """Start every controller with fresh informers (again after a lost and regained lease)."""
@@ -229,6 +256,8 @@ class Server:
         if self.runner is not None:
             self.runner.app[HANDLER_KEY].close_streams()
             await self.runner.cleanup()
+        if self.rbac is not None:
+            await self.rbac.stop()
         if self.store is not None:
             await self.store.close()
 

@@ -57,6 +57,11 @@ class Settings:
     # Connections that have not yet sent valid credentials: beyond this many (and never more
     # than half the process's file descriptors) the oldest is closed.
     max_unauthenticated_connections: int = 512
+    # --token-auth-file (kube-apiserver): static bearer tokens, CSV token,user,uid,"g1,g2".
+    token_auth_file: str = ""
+    # --authorization-mode: "Node,RBAC" (upstream's kubeadm default) or "AlwaysAllow"
+    # (every authenticated caller may do everything: jobplane before RBAC, and benchmarks).
+    authorization_mode: str = "Node,RBAC"
     store_history: int = 100_000
     store_history_bytes: int = 64 * 2**20
     # --history-retention / --history-max-bytes: records and logs of finished Jobs (DIR/history/)

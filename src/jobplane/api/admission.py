@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jobplane.api import defaults, strategy
+from jobplane.api import defaults, rbac, strategy
 from jobplane.api.errors import FieldError, duplicate, forbidden, invalid_object, required
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.validation import config as v_config
@@ -264,6 +264,20 @@ def _status_keep_spec(new: Obj, old: Obj) -> list[FieldError]:
     """Services, claims and volumes: a status write changes nothing else."""
     strategy.keep_spec(new, old)
     return validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+def _create_rbac(validate: Callable[[Obj], list[FieldError]]) -> _Create:
+    def admit(obj: Obj) -> tuple[list[FieldError], list[str]]:
+        rbac.default_subjects(obj)
+        return validate(obj), []
+    return admit
+
+
+def _update_rbac(validate: Callable[[Obj], list[FieldError]], binding: bool) -> _Update:
+    def admit(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+        rbac.default_subjects(new)
+        meta_errs = rbac.validate_binding_update(new, old) if binding else \
+            validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+        return meta_errs + validate(new), []
+    return admit
 
 
 _Create = Callable[[Obj], tuple[list[FieldError], list[str]]]
@@ -287,6 +301,10 @@ _CREATE: dict[tuple[str, str], _Create] = {
     ("", "PersistentVolume"): _create_pv,
     ("discovery.k8s.io", "EndpointSlice"): _create_endpointslice,
     ("storage.k8s.io", "StorageClass"): _create_storageclass,
+    (rbac.GROUP, "Role"): _create_rbac(rbac.validate_role),
+    (rbac.GROUP, "ClusterRole"): _create_rbac(rbac.validate_cluster_role),
+    (rbac.GROUP, "RoleBinding"): _create_rbac(rbac.validate_role_binding),
+    (rbac.GROUP, "ClusterRoleBinding"): _create_rbac(rbac.validate_cluster_role_binding),
 }
 _UPDATE: dict[tuple[str, str], _Update] = {
     ("batch", "Job"): _update_job,
@@ -305,6 +323,10 @@ _UPDATE: dict[tuple[str, str], _Update] = {
     ("", "PersistentVolume"): _update_pv,
     ("discovery.k8s.io", "EndpointSlice"): _update_endpointslice,
     ("storage.k8s.io", "StorageClass"): _update_storageclass,
+    (rbac.GROUP, "Role"): _update_rbac(rbac.validate_role, False),
+    (rbac.GROUP, "ClusterRole"): _update_rbac(rbac.validate_cluster_role, False),
+    (rbac.GROUP, "RoleBinding"): _update_rbac(rbac.validate_role_binding, True),
+    (rbac.GROUP, "ClusterRoleBinding"): _update_rbac(rbac.validate_cluster_role_binding, True),
 }
 _STATUS: dict[tuple[str, str], _Status] = {
     ("batch", "Job"): _status_job,

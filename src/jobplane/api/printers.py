@@ -536,6 +536,32 @@ def lease_row(obj: Obj, now: float) -> Row:
             since(meta.get("creationTimestamp"), now)]
 
 
+BINDING_COLUMNS = [
+    _col("Name", "Name must be unique within a namespace.", fmt="name"),
+    _col("Role", "Role references the Role or ClusterRole the binding grants."),
+    _col("Age", "CreationTimestamp is a timestamp representing the server time when this object was created."),
+    _col("Users", "Users in the binding.", priority=1),
+    _col("Groups", "Groups in the binding.", priority=1),
+    _col("ServiceAccounts", "ServiceAccounts in the binding.", priority=1),
+]
+
+
+def binding_row(obj: Obj, now: float) -> Row:
+    """Upstream's ``printRoleBinding`` / ``printClusterRoleBinding``."""
+    meta = _meta(obj)
+    ref = obj.get("roleRef") or {}
+    users, groups, sas = [], [], []
+    for s in obj.get("subjects") or ():
+        if s.get("kind") == "User":
+            users.append(s.get("name", ""))
+        elif s.get("kind") == "Group":
+            groups.append(s.get("name", ""))
+        elif s.get("kind") == "ServiceAccount":
+            sas.append(f"{s.get('namespace', '')}/{s.get('name', '')}")
+    return [meta.get("name", ""), f"{ref.get('kind', '')}/{ref.get('name', '')}",
+            since(meta.get("creationTimestamp"), now), ", ".join(users), ", ".join(groups), ", ".join(sas)]
+
+
 def default_row(obj: Obj, now: float) -> Row:
     meta = _meta(obj)
     return [meta.get("name", ""), meta.get("creationTimestamp")]
@@ -549,6 +575,8 @@ _PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, float], Row]]] = {
     "Node": (NODE_COLUMNS, node_row),
     "Event": (EVENT_COLUMNS, event_row),
     "Lease": (LEASE_COLUMNS, lease_row),
+    "RoleBinding": (BINDING_COLUMNS, binding_row),
+    "ClusterRoleBinding": (BINDING_COLUMNS, binding_row),
 }
 
 # Conditions upstream attaches to rows of finished pods.

@@ -102,9 +102,14 @@ Field = tuple[str, str, bool, tuple[str, str] | None]
 
 @functools.cache
 def _fieldmap() -> dict[str, dict[int, Field]]:
-    raw = (resources.files("jobplane") / "data" / "protobuf-fieldmap-v1.32.json").read_bytes()
+    data = resources.files("jobplane") / "data"
+    messages: dict[str, Any] = {}
+    # the main map, then the groups kept in their own files (one per area of the API)
+    for path in sorted(data.iterdir(), key=lambda p: (p.name != "protobuf-fieldmap-v1.32.json", p.name)):
+        if path.name.startswith("protobuf-fieldmap-v1.32") and path.name.endswith(".json"):
+            messages.update(orjson.loads(path.read_bytes())["messages"])
     out: dict[str, dict[int, Field]] = {}
-    for msg, fields in orjson.loads(raw)["messages"].items():
+    for msg, fields in messages.items():
         out[msg] = {
             int(num): (e[0], e[1], e[2] == "repeated", tuple(e[3]) if len(e) > 3 and e[3] else None)
             for num, e in fields.items()

@@ -28,6 +28,8 @@ class ResourceInfo:
     # Storage resource shared with another served version (events.k8s.io -> core events).
     storage_resource: str = ""
     list_kind: str = field(default="")
+    # Not stored: a create computes an answer and returns it (the access reviews).
+    virtual: bool = False
 
     @property
     def api_version(self) -> str:
@@ -100,13 +102,39 @@ NODE_METRICS = ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes",
 POD_METRICS = ResourceInfo("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", True,
                            verbs=("get", "list"), read_only=True)
 
+_RBAC = "rbac.authorization.k8s.io"
+ROLES = ResourceInfo(_RBAC, "v1", "Role", "roles", "role", True)
+ROLEBINDINGS = ResourceInfo(_RBAC, "v1", "RoleBinding", "rolebindings", "rolebinding", True)
+CLUSTERROLES = ResourceInfo(_RBAC, "v1", "ClusterRole", "clusterroles", "clusterrole", False)
+CLUSTERROLEBINDINGS = ResourceInfo(_RBAC, "v1", "ClusterRoleBinding", "clusterrolebindings",
+                                   "clusterrolebinding", False)
+_AUTHZ = "authorization.k8s.io"
+_CREATE_ONLY = ("create",)
+SELF_SUBJECT_ACCESS_REVIEWS = ResourceInfo(_AUTHZ, "v1", "SelfSubjectAccessReview", "selfsubjectaccessreviews",
+                                           "selfsubjectaccessreview", False, verbs=_CREATE_ONLY, virtual=True)
+SELF_SUBJECT_RULES_REVIEWS = ResourceInfo(_AUTHZ, "v1", "SelfSubjectRulesReview", "selfsubjectrulesreviews",
+                                          "selfsubjectrulesreview", False, verbs=_CREATE_ONLY, virtual=True)
+SUBJECT_ACCESS_REVIEWS = ResourceInfo(_AUTHZ, "v1", "SubjectAccessReview", "subjectaccessreviews",
+                                      "subjectaccessreview", False, verbs=_CREATE_ONLY, virtual=True)
+LOCAL_SUBJECT_ACCESS_REVIEWS = ResourceInfo(_AUTHZ, "v1", "LocalSubjectAccessReview", "localsubjectaccessreviews",
+                                            "localsubjectaccessreview", True, verbs=_CREATE_ONLY, virtual=True)
+SELF_SUBJECT_REVIEWS = ResourceInfo("authentication.k8s.io", "v1", "SelfSubjectReview", "selfsubjectreviews",
+                                    "selfsubjectreview", False, verbs=_CREATE_ONLY, virtual=True)
+TOKEN_REVIEWS = ResourceInfo("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", False,
+                             verbs=_CREATE_ONLY, virtual=True)
+RBAC_KINDS = (ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS)
+REVIEWS = (SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCESS_REVIEWS,
+           LOCAL_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS)
+
 RESOURCES: tuple[ResourceInfo, ...] = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
                                        SERVICES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, EVENTS_V1, JOBS,
-                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES, NODE_METRICS, POD_METRICS)
+                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES, NODE_METRICS, POD_METRICS,
+                                       *RBAC_KINDS, *REVIEWS)
 
 # Resources clients name by default: "events" means core/v1 events, as in kubectl.
 _PREFERRED = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES,
-              PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES)
+              PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES,
+              *RBAC_KINDS)
 
 
 def groups() -> list[tuple[str, str]]:

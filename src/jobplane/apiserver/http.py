@@ -21,10 +21,11 @@ from aiohttp import web
 from jobplane.api import bodyparse, errors, meta, pods, registry
 from jobplane.api.query import int_param
 from jobplane.api.registry import ResourceInfo
-from jobplane.apiserver import fieldvalidation, negotiation
-from jobplane.apiserver.auth import TokenAuthenticator
+from jobplane.apiserver import authz, fieldvalidation, impersonation, negotiation
+from jobplane.apiserver.authn import Authenticator, is_public
 from jobplane.apiserver.connguard import ConnectionGuard
 from jobplane.apiserver.discovery import DiscoveryBodies
+from jobplane.apiserver.identity import UserInfo, current_user
 from jobplane.apiserver.openapi_routes import OpenApiV3
 from jobplane.apiserver.service import ApiService, decode_body, warnings_var
 from jobplane.apiserver.watchstream import EventEncoder, OpenStreams, WatchOptions, serve_watch
@@ -157,12 +158,13 @@ class ApiHandler:
 
     def __init__(self, service: ApiService, *, token: str | None, pods_dir: Path | None = None,
                  openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
-                 clock: Clock | None = None, guard: ConnectionGuard | None = None,
-                 request_timeout: float = REQUEST_TIMEOUT) -> None:
+                 clock: Clock | None = None, authenticator: Authenticator | None = None,
+                 guard: ConnectionGuard | None = None, request_timeout: float = REQUEST_TIMEOUT) -> None:
         self.service = service
         self.guard = guard
         self.request_timeout = request_timeout
-        self.auth = TokenAuthenticator(token) if token else None
+        # No authenticator and no token: an open server (unit tests of other layers).
+        self.auth = authenticator or (Authenticator(token) if token else None)
         self.token = token  # also presented to node agents when proxying pod logs
         self.pods_dir = pods_dir
         self.openapi = openapi
@@ -204,7 +206,7 @@ class ApiHandler:
         return self.auth is None or self.auth.check(request.headers.get("Authorization"))
 
     def _is_public(self, path: str) -> bool:
-        if self.auth is None or self.auth.is_public(path):
+        if self.auth is None or is_public(path):
             return True
         mounted = self._mounts.get(path.split("/", 2)[1]) if self._mounts else None
         return mounted is not None and mounted[1]
@@ -212,17 +214,18 @@ class ApiHandler:
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
-            authenticated = False
-            if not self._is_public(path):
-                if not (self.auth is not None and self.auth.check(request.headers.get("Authorization"))) \
-                        and not await self._service_account(request):
-                    raise errors.unauthorized()
-                authenticated = True
+            user = await self._authenticate(request, path)
             if self.guard is not None:
-                self.guard.request_seen(request.transport, authenticated)
+                self.guard.request_seen(request.transport, user is not None)
             if request.can_read_body:
                 await self._read_body_in_time(request)
-            return await self._dispatch(request, path)
+            if user is None:
+                return await self._dispatch(request, path)
+            reset = current_user.set(user)
+            try:
+                return await self._dispatch(request, path)
+            finally:
+                current_user.reset(reset)
         except errors.StatusError as exc:
             return status_response(exc)
         except (ConnectionError, web.HTTPException):
@@ -231,18 +234,26 @@ class ApiHandler:
             log.exception("%s %s failed", request.method, path)
             return status_response(errors.internal_error(str(exc)))
 
-    async def _service_account(self, request: web.Request) -> bool:
-        """A service-account token (``kubectl create token``) authenticates as
-        ``system:serviceaccount:<ns>:<name>``; what it may do is the authorizer's business."""
-        header = request.headers.get("Authorization") or ""
-        check = getattr(self.service, "authenticate_service_account", None)
-        if not header.startswith("Bearer ") or header.count(".") != 2 or check is None:
-            return False
-        user = await check(header[len("Bearer "):].strip())
-        if user is None:
-            return False
-        request["user"] = user
-        return True
+    async def _authenticate(self, request: web.Request, path: str) -> UserInfo | None:
+        """The caller (401 when nobody vouches for it), impersonation applied; None on an
+        open server and for anonymous calls to the public health and version paths."""
+        if self.auth is None:
+            return None
+        authorization = request.headers.get("Authorization")
+        if not authorization and self._is_public(path):
+            return None
+        user = await self.auth.authenticate(authorization, request.transport)
+        authorizer = getattr(self.service, "authorizer", None)
+        if authorizer is not None and impersonation.wants_impersonation(request.headers):
+            user = impersonation.impersonate(user, request.headers, authorizer)
+        return user
+
+    def _authorize(self, attrs_fn: Any, *args: Any) -> None:
+        authorizer = getattr(self.service, "authorizer", None)
+        user = current_user.get()
+        if authorizer is None or user is None:
+            return
+        authz.check(authorizer, user, attrs_fn(*args))
 
     async def _read_body_in_time(self, request: web.Request) -> None:
         """Read (and cache) the body within ``--request-timeout``, so a client sending one byte
@@ -265,18 +276,23 @@ class ApiHandler:
         head = parts[0]
         if head in ("api", "apis"):
             if (head == "api" and len(parts) <= 2) or (head == "apis" and len(parts) <= 3):
+                self._authorize(authz.non_resource_attributes, request.method, path)
                 return self._discovery(request, path.rstrip("/"))
             route = self.routes.parse(parts)
             if route is None:
                 raise errors.resource_not_found_path()
+            self._authorize(authz.resource_attributes, request.method, route.info, route.namespace, route.name,
+                            route.subresource, request.query, route.watch_prefix)
             return await self._resource(request, route)
+        mounted = self._mounts.get(head)
+        if mounted is None or not mounted[1]:  # public pages carry no data: no check
+            self._authorize(authz.non_resource_attributes, request.method, path)
         if path in HEALTH_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return web.Response(body=b"ok", headers=TEXT_HEADERS)
         if path == "/version":
             return web.Response(body=self.version_body, headers=API_HEADERS)
         if head == "openapi":
             return self._openapi(request, parts)
-        mounted = self._mounts.get(head)
         if mounted is not None:
             return await mounted[0](request)
         raise errors.resource_not_found_path()
@@ -739,12 +755,12 @@ class ApiHandler:
 
 def create_app(service: ApiService, *, token: str | None, pods_dir: Path | None = None,
                openapi: OpenApiV3 | None = None, server_address: str = "127.0.0.1:6443",
-               clock: Clock | None = None, guard: ConnectionGuard | None = None,
-               request_timeout: float = REQUEST_TIMEOUT) -> web.Application:
+               clock: Clock | None = None, authenticator: Authenticator | None = None,
+               guard: ConnectionGuard | None = None, request_timeout: float = REQUEST_TIMEOUT) -> web.Application:
     """The aiohttp application: one catch-all route into ``ApiHandler.handle``."""
     handler = ApiHandler(service, token=token, pods_dir=pods_dir, openapi=openapi,
-                         server_address=server_address, clock=clock, guard=guard,
-                         request_timeout=request_timeout)
+                         server_address=server_address, clock=clock, authenticator=authenticator,
+                         guard=guard, request_timeout=request_timeout)
     app = web.Application(client_max_size=MAX_BODY)
     app[HANDLER_KEY] = handler
     app.router.add_route("*", "/{tail:.*}", handler.handle)

@@ -33,3 +33,25 @@ def write_kubeconfig(path: Path, server_url: str, ca_pem: bytes, token: str) -> 
     path.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(kubeconfig_dict(server_url, ca_pem, token), sort_keys=False)
     write_private(path, text.encode())
+
+
+def user_kubeconfig_dict(server_url: str, ca_pem: bytes, user: str, cert_pem: bytes, key_pem: bytes,
+                         namespace: str = "default") -> dict:
+    """A kubeconfig for one person: the cluster, their client certificate and key, a
+    context ``USER@jobplane`` in ``namespace`` (as ``kubeadm kubeconfig user`` writes it)."""
+    context = f"{user}@{CONTEXT}"
+    return {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": CONTEXT, "cluster": {
+            "server": server_url,
+            "certificate-authority-data": base64.b64encode(ca_pem).decode(),
+        }}],
+        "users": [{"name": user, "user": {
+            "client-certificate-data": base64.b64encode(cert_pem).decode(),
+            "client-key-data": base64.b64encode(key_pem).decode(),
+        }}],
+        "contexts": [{"name": context, "context": {"cluster": CONTEXT, "user": user, "namespace": namespace}}],
+        "current-context": context,
+        "preferences": {},
+    }

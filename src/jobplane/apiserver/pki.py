@@ -40,8 +40,13 @@ class Pki:
         return self.ca_cert.read_bytes()
 
     def ssl_context(self) -> ssl.SSLContext:
+        """Serves the server certificate and asks for (but does not require) a client
+        certificate signed by the CA: kube-apiserver's ``--client-ca-file``. A certificate
+        from another CA, or expired, fails the handshake."""
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(str(self.server_cert), str(self.server_key))
+        ctx.load_verify_locations(cafile=str(self.ca_cert))
+        ctx.verify_mode = ssl.CERT_OPTIONAL
         return ctx
 
 

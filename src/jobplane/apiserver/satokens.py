@@ -112,7 +112,7 @@ class ServiceAccountTokens:
             self.public.verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(),
                                hashes.SHA256())
             claims = orjson.loads(_unb64(parts[1]))
-        except (ValueError, InvalidSignature, orjson.JSONDecodeError):
+        except (ValueError, TypeError, AttributeError, InvalidSignature, orjson.JSONDecodeError):
             return None
         if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int):
             return None

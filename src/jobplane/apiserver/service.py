@@ -95,6 +95,7 @@ from jobplane.apiserver.allocation import (
     default_storage_class,
 )
 from jobplane.apiserver.events_v1 import to_events_v1
+from jobplane.apiserver.identity import UserInfo, service_account_user
 from jobplane.apiserver.satokens import ServiceAccountTokens
 from jobplane.clock import Clock
 from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
@@ -203,6 +204,17 @@ class ApiService:
         self.clock = clock or Clock()
         self.cluster_ips = ClusterIPAllocator(store, service_cidr)
         self.tokens: ServiceAccountTokens | None = None  # set by the server from its PKI
+        # Set by the server: the authorizer chain (``apiserver.authz``; None: no checks, as
+        # for a trusted embedded caller), the answers to the review kinds
+        # (``apiserver.reviews``), and admission plugins that judge a write by who makes it
+        # (``async admit(op, info, new, old)``: RBAC escalation, node restriction).
+        self.authorizer: Any = None
+        self.reviews: Any = None
+        self.admission_plugins: list[Any] = []
+
+    async def _admit_plugins(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None) -> None:
+        for plugin in self.admission_plugins:
+            await plugin.admit(op, info, new, old)
 
     # ------------------------------------------------------------------ helpers
 
@@ -306,6 +318,10 @@ class ApiService:
         if info.read_only:
             raise errors.method_not_supported(info.plural, info.group, "create")
         decode_body(info, body)
+        if info.virtual:
+            if self.reviews is None:
+                raise errors.method_not_supported(info.plural, info.group, "create")
+            return await self.reviews.create(info, namespace, body)
         obj = body
         md = obj.get("metadata")
         if not isinstance(md, dict):
@@ -342,6 +358,8 @@ class ApiService:
         if info is PERSISTENTVOLUMECLAIMS:
             await default_storage_class(self.store, obj)
         warnings = admission.admit_create(info, obj)
+        if self.admission_plugins:
+            await self._admit_plugins("CREATE", info, obj, None)
         if dry_run:
             return _with_type(info, obj)
         allocated = await allocate_service_ips(self.cluster_ips, obj) if info is SERVICES else None
@@ -496,6 +514,8 @@ class ApiService:
             warnings = admission.admit_namespace_finalize(info, new, old)
         else:
             warnings = admission.admit_update(info, new, old)
+        if self.admission_plugins:
+            await self._admit_plugins("UPDATE", info, new, old)
         _record_warnings(warnings)
         md["resourceVersion"] = old_md.get("resourceVersion")
         self._track(info, old, new, field_manager, subresource)
@@ -713,9 +733,11 @@ class ApiService:
                 "metadata": {"name": name, "namespace": namespace, "creationTimestamp": None},
                 "spec": spec, "status": {"token": token, "expirationTimestamp": meta.rfc3339(now + seconds)}}
 
-    async def authenticate_service_account(self, token: str) -> str | None:
-        """The user name a service-account token stands for, while its account still exists
-        with the uid it was issued for (upstream's legacy and bound-token validators)."""
+    async def authenticate_service_account(self, token: str) -> UserInfo | None:
+        """The user a service-account token stands for (``system:serviceaccount:NS:NAME``,
+        groups ``system:serviceaccounts``, ``system:serviceaccounts:NS``,
+        ``system:authenticated``), while its account still exists with the uid it was issued
+        for (upstream's legacy and bound-token validators); RBAC then decides what it may do."""
         from jobplane.api.registry import SERVICEACCOUNTS
 
         if self.tokens is None:
@@ -729,7 +751,7 @@ class ApiService:
             return None
         if ident.uid and sa["metadata"].get("uid") != ident.uid:
             return None
-        return ident.username
+        return service_account_user(ident.namespace, ident.name, sa["metadata"].get("uid", ""))
 
     # ------------------------------------------------------------------ delete
 

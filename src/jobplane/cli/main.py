@@ -6,6 +6,7 @@ import click
 
 from jobplane.cli.agent_cmd import agent
 from jobplane.cli.commands import COMMANDS
+from jobplane.cli.kubeconfig_cmd import kubeconfig
 from jobplane.cli.server_cmd import server
 
 
@@ -15,7 +16,7 @@ def cli() -> None:
     """Kubernetes batch Jobs without a cluster."""
 
 
-for _command in (server, agent, *COMMANDS):
+for _command in (server, agent, kubeconfig, *COMMANDS):
     cli.add_command(_command)
 
 

@@ -74,6 +74,12 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
               help="Connections without valid credentials kept open at most (the oldest is closed "
                    "beyond it; never more than half the file descriptor limit; default 512). "
                    "[JOBPLANE_MAX_UNAUTHENTICATED_CONNECTIONS]")
+@click.option("--token-auth-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help='Static bearer tokens, one per line: token,user,uid,"group1,group2" (kube-apiserver\'s '
+                   'format). [JOBPLANE_TOKEN_AUTH_FILE]')
+@click.option("--authorization-mode", default=None, type=click.Choice(["Node,RBAC", "RBAC", "AlwaysAllow"]),
+              help="Node,RBAC (default) or AlwaysAllow (any authenticated caller may do anything). "
+                   "[JOBPLANE_AUTHORIZATION_MODE]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")

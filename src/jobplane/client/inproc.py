@@ -25,7 +25,10 @@ import orjson
 
 from jobplane.api import errors
 from jobplane.api.pods import binding_target
+from jobplane.api.rbac import Attributes
 from jobplane.api.registry import ResourceInfo, resolve
+from jobplane.apiserver.authz import check, name_from_field_selector
+from jobplane.apiserver.identity import UserInfo, current_user
 from jobplane.apiserver.service import ApiService
 from jobplane.client.base import MERGE_PATCH, Client, Obj
 from jobplane.storage.base import StorageError
@@ -70,16 +73,42 @@ def _storage_failures_as_status(verb: Callable[_P, Awaitable[_R]]) -> Callable[_
 
 
 class InProcessClient(Client):
-    """``field_manager``: the manager its writes are recorded under in managedFields (upstream
-    names: ``kube-controller-manager``, ``kubelet``, ``kube-scheduler``)."""
+    """``user``: the identity this client acts as. Every call is then authorized as an HTTP
+    request would be (so a controller's missing permission fails in tests too) and runs
+    with that user as ``identity.current_user`` for admission. Without one, the caller is
+    trusted (the server's own bootstrap, unit tests). ``field_manager``: the manager its
+    writes are recorded under in managedFields (upstream names: ``kube-controller-manager``,
+    ``kubelet``, ``kube-scheduler``)."""
 
-    def __init__(self, service: ApiService, field_manager: str = "jobplane") -> None:
+    def __init__(self, service: ApiService, user: UserInfo | None = None, *,
+                 field_manager: str = "jobplane") -> None:
         self.service = service
+        self.user = user
         self.field_manager = field_manager
 
     def as_manager(self, field_manager: str) -> InProcessClient:
-        """The same transport, writing as another field manager."""
-        return InProcessClient(self.service, field_manager)
+        """The same transport and user, writing as another field manager."""
+        return InProcessClient(self.service, self.user, field_manager=field_manager)
+
+    def as_user(self, user: UserInfo | None) -> InProcessClient:
+        """Another client on the same service acting as ``user``."""
+        return InProcessClient(self.service, user, field_manager=self.field_manager)
+
+    def _enter(self, verb: str, info: ResourceInfo, namespace: str | None, name: str | None = None,
+               subresource: str | None = None) -> Any:
+        """Authorize the call and make ``self.user`` the current user; returns the reset token."""
+        if self.user is None:
+            return None
+        authorizer = getattr(self.service, "authorizer", None)
+        if authorizer is not None:
+            check(authorizer, self.user, Attributes(verb, True, namespace or "", info.group, info.plural,
+                                                    subresource or "", name or ""))
+        return current_user.set(self.user)
+
+    @staticmethod
+    def _leave(token: Any) -> None:
+        if token is not None:
+            current_user.reset(token)
 
     @_storage_failures_as_status
     async def get(self, resource: str, name: str, namespace: str | None = None,
@@ -87,16 +116,23 @@ class InProcessClient(Client):
         info = resource_info(resource)
         if subresource not in (None, "", "status"):
             raise errors.method_not_supported(info.plural, info.group, "get")
-        return await self.service.get(info, _ns(info, namespace), name)
+        token = self._enter("get", info, _ns(info, namespace), name, subresource)
+        try:
+            return await self.service.get(info, _ns(info, namespace), name)
+        finally:
+            self._leave(token)
 
     @_storage_failures_as_status
     async def list(self, resource: str, namespace: str | None = None, *,
                    label_selector: str | None = None, field_selector: str | None = None,
                    limit: int | None = None, continue_: str | None = None) -> Obj:
         info = resource_info(resource)
-        result = await self.service.list(info, _ns(info, namespace), label_selector=label_selector,
-                                         field_selector=field_selector, limit=limit, continue_=continue_)
-        return result
+        token = self._enter("list", info, _ns(info, namespace), name_from_field_selector(field_selector))
+        try:
+            return await self.service.list(info, _ns(info, namespace), label_selector=label_selector,
+                                           field_selector=field_selector, limit=limit, continue_=continue_)
+        finally:
+            self._leave(token)
 
     @_storage_failures_as_status
     async def create(self, resource: str, body: Obj, namespace: str | None = None,
@@ -108,11 +144,19 @@ class InProcessClient(Client):
             if subresource not in ("binding", "eviction") or subresource not in info.subresources:
                 raise errors.method_not_supported(info.plural, info.group, "create")
             name = (body.get("metadata") or {}).get("name") or ""
-            if subresource == "eviction":
-                return await self.service.evict(namespace or "", name, _copy(body))
-            return await self.service.bind(namespace or "", name, binding_target(name, body))
-        return await self.service.create(info, _ns(info, namespace), _copy(body),
-                                         field_manager=self.field_manager)
+            token = self._enter("create", info, namespace, name, subresource)
+            try:
+                if subresource == "eviction":
+                    return await self.service.evict(namespace or "", name, _copy(body))
+                return await self.service.bind(namespace or "", name, binding_target(name, body))
+            finally:
+                self._leave(token)
+        token = self._enter("create", info, _ns(info, namespace))
+        try:
+            return await self.service.create(info, _ns(info, namespace), _copy(body),
+                                             field_manager=self.field_manager)
+        finally:
+            self._leave(token)
 
     @_storage_failures_as_status
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
@@ -124,15 +168,23 @@ class InProcessClient(Client):
         name = md.get("name")
         if not name:
             raise errors.bad_request("name is required for update")
-        return await self.service.update(info, _ns(info, namespace), name, _copy(body),
-                                         subresource or None, field_manager=self.field_manager)
+        token = self._enter("update", info, _ns(info, namespace), name, subresource)
+        try:
+            return await self.service.update(info, _ns(info, namespace), name, _copy(body),
+                                             subresource or None, field_manager=self.field_manager)
+        finally:
+            self._leave(token)
 
     @_storage_failures_as_status
     async def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
                     patch_type: str = MERGE_PATCH, subresource: str | None = None) -> Obj:
         info = resource_info(resource)
-        return await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
-                                        subresource or None, field_manager=self.field_manager)
+        token = self._enter("patch", info, _ns(info, namespace), name, subresource)
+        try:
+            return await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
+                                            subresource or None, field_manager=self.field_manager)
+        finally:
+            self._leave(token)
 
     @_storage_failures_as_status
     async def delete(self, resource: str, name: str, namespace: str | None = None, *,
@@ -140,10 +192,14 @@ class InProcessClient(Client):
                      grace_period_seconds: int | None = None,
                      preconditions: Obj | None = None) -> Obj:
         info = resource_info(resource)
-        return await self.service.delete(info, _ns(info, namespace), name,
-                                         propagation_policy=propagation_policy,
-                                         grace_period_seconds=grace_period_seconds,
-                                         preconditions=preconditions)
+        token = self._enter("delete", info, _ns(info, namespace), name)
+        try:
+            return await self.service.delete(info, _ns(info, namespace), name,
+                                             propagation_policy=propagation_policy,
+                                             grace_period_seconds=grace_period_seconds,
+                                             preconditions=preconditions)
+        finally:
+            self._leave(token)
 
     @_storage_failures_as_status
     async def delete_collection(self, resource: str, namespace: str | None = None, *,
@@ -151,10 +207,14 @@ class InProcessClient(Client):
                                 field_selector: str | None = None,
                                 propagation_policy: str | None = None) -> Obj:
         info = resource_info(resource)
-        return await self.service.delete_collection(info, _ns(info, namespace),
-                                                    label_selector=label_selector,
-                                                    field_selector=field_selector,
-                                                    propagation_policy=propagation_policy)
+        token = self._enter("deletecollection", info, _ns(info, namespace))
+        try:
+            return await self.service.delete_collection(info, _ns(info, namespace),
+                                                        label_selector=label_selector,
+                                                        field_selector=field_selector,
+                                                        propagation_policy=propagation_policy)
+        finally:
+            self._leave(token)
 
     async def watch(self, resource: str, namespace: str | None = None, *,
                     resource_version: str | None = None, label_selector: str | None = None,
@@ -162,6 +222,7 @@ class InProcessClient(Client):
                     allow_bookmarks: bool = False) -> AsyncGenerator[tuple[str, Obj], None]:
         """Events from the service; ``timeout_seconds`` ends the stream on the service's clock."""
         info = resource_info(resource)
+        self._leave(self._enter("watch", info, _ns(info, namespace), name_from_field_selector(field_selector)))
         stream = self.service.watch(info, _ns(info, namespace), resource_version=resource_version,
                                     label_selector=label_selector, field_selector=field_selector)
         try:

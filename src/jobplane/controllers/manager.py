@@ -15,6 +15,7 @@ from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
 from jobplane.controllers import (
+    clusterrole_aggregation,
     cronjob,
     endpointslice,
     event_ttl,
@@ -63,6 +64,7 @@ CONTROLLERS: dict[str, Controller] = {
     "jobplane.controllers.endpointslice": endpointslice.run,
     "jobplane.controllers.localpath": localpath.run,
     "jobplane.controllers.state_metrics": state_metrics.run,
+    "jobplane.controllers.clusterrole_aggregation": clusterrole_aggregation.run,
 }
 
 

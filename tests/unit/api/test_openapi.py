@@ -8,7 +8,8 @@ from jobplane.api import openapi
 def test_documents_are_the_shipped_bytes() -> None:
     docs = openapi.documents()
     assert set(docs) == {"api/v1", "apis/batch/v1", "apis/discovery.k8s.io/v1", "apis/storage.k8s.io/v1",
-                         "apis/authentication.k8s.io/v1"}
+                         "apis/authentication.k8s.io/v1",
+                         "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1"}
     assert hashlib.sha256(docs["apis/discovery.k8s.io/v1"]).hexdigest() == (
         "89c718eac1f1db2d49e6029c5dedefdeca2fb5fee470a9f96f2951f08e5190f2")
     assert hashlib.sha256(docs["apis/storage.k8s.io/v1"]).hexdigest() == (

@@ -1,0 +1,87 @@
+"""Client certificates for people and nodes, signed by the server's CA (``DIR/pki``):
+CN = user name, O = groups, as kube-apiserver's X.509 authenticator reads them.
+
+Revocation is a short lifetime plus a deny list: every issued certificate is recorded in
+``pki/issued`` (serial, user, expiry) and ``revoke`` copies a user's serials to
+``pki/revoked``, which the server checks (``authn.CertDenyList``)."""
+
+from __future__ import annotations
+
+import datetime
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from jobplane.apiserver.pki import CA_CERT, CA_KEY
+from jobplane.certs import key_pem, new_key, utcnow
+
+ISSUED = "issued"
+REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class IssuedCert:
+    cert_pem: bytes
+    key_pem: bytes
+    serial: str
+    not_after: datetime.datetime
+
+
+def _append(path: Path, line: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with os.fdopen(fd, "a") as fh:
+        fh.write(line + "\n")
+
+
+def issue_client_cert(pki_dir: Path, user: str, groups: list[str] | tuple[str, ...] = (),
+                      lifetime: datetime.timedelta = datetime.timedelta(hours=24)) -> IssuedCert:
+    """A new key and a client-auth certificate for ``user`` in ``groups``, recorded in ``pki/issued``."""
+    if not user:
+        raise ValueError("a user name is required")
+    ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
+    key = new_key()
+    subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups] +
+                        [x509.NameAttribute(NameOID.COMMON_NAME, user)])
+    now = utcnow()
+    not_after = now + lifetime
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_encipherment=False, content_commitment=False,
+                                     data_encipherment=False, key_agreement=False, key_cert_sign=False,
+                                     crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    serial = format(cert.serial_number, "X")
+    _append(pki_dir / ISSUED, f"{serial} {user} {not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    return IssuedCert(cert.public_bytes(serialization.Encoding.PEM), key_pem(key), serial, not_after)
+
+
+def revoke(pki_dir: Path, user: str | None = None, serial: str | None = None) -> list[str]:
+    """Deny ``serial``, or every certificate issued to ``user``; returns the serials added."""
+    serials: list[str] = []
+    if serial:
+        serials.append(serial.upper())
+    if user:
+        issued = pki_dir / ISSUED
+        if issued.exists():
+            for line in issued.read_text().splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[1] == user:
+                    serials.append(parts[0])
+    for s in serials:
+        _append(pki_dir / REVOKED, s)
+    return serials

@@ -1,0 +1,149 @@
+"""Who may do what, end to end: certificates from ``jobplane kubeconfig``, static tokens,
+RBAC with upstream's default roles, 403s with upstream's messages, ``kubectl auth can-i``
+and ``whoami``, escalation prevention, impersonation, revocation."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from conftest import KUBECTL, JobplaneServer
+
+JOB_403 = ('jobs.batch is forbidden: User "alice" cannot create resource "jobs" in API group "batch" '
+           'in the namespace "team-b"')
+
+
+@pytest.fixture(scope="module")
+def srv(tmp_path_factory):
+    root = tmp_path_factory.mktemp("auth")
+    tokens = root / "tokens.csv"
+    tokens.write_text('carol-token,carol,uid-carol,"ops,devs"\n')
+    server = JobplaneServer(root, ("--no-agent", "--token-auth-file", str(tokens)))
+    server.start()
+    server.kubectl("create", "namespace", "team-a", check=True)
+    server.kubectl("create", "namespace", "team-b", check=True)
+    yield server
+    server.stop()
+    print("".join(server.output[-100:]))
+
+
+def issue(srv: JobplaneServer, user: str, *extra: str) -> str:
+    path = srv.data_dir.parent / f"{user}.kubeconfig"
+    subprocess.run([sys.executable, "-m", "jobplane", "kubeconfig", "--data-dir", str(srv.data_dir), "--user", user,
+                    "--namespace", "team-a", "--output", str(path), *extra], check=True, env=srv.env,
+                   capture_output=True)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    return str(path)
+
+
+def as_user(srv: JobplaneServer, kubeconfig: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([KUBECTL, "--kubeconfig", kubeconfig, *args], env=srv.env, capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_team_member_in_two_commands(srv):
+    alice = issue(srv, "alice", "--group", "devs")
+    srv.kubectl("create", "rolebinding", "alice-edit", "--clusterrole=edit", "--user=alice", "-n", "team-a",
+                check=True)
+    who = as_user(srv, alice, "auth", "whoami", "-o", "json")
+    assert json.loads(who.stdout)["status"]["userInfo"] == {"username": "alice",
+                                                            "groups": ["devs", "system:authenticated"]}
+    assert as_user(srv, alice, "create", "job", "j1", "--image=busybox", "--", "true").returncode == 0
+    denied = as_user(srv, alice, "-n", "team-b", "create", "job", "j1", "--image=busybox", "--", "true")
+    assert denied.returncode == 1 and JOB_403 in denied.stderr
+    watch = as_user(srv, alice, "-n", "team-b", "get", "jobs", "--watch", "--request-timeout=5s")
+    assert ('jobs.batch is forbidden: User "alice" cannot list resource "jobs" in API group "batch" in the '
+            'namespace "team-b"') in watch.stderr
+    watched = as_user(srv, alice, "get", "jobs", "--watch-only", "--request-timeout=1s", "-o", "name")
+    assert "forbidden" not in watched.stderr
+    logs = as_user(srv, alice, "-n", "team-b", "logs", "nothing")
+    assert 'pods "nothing" is forbidden: User "alice" cannot get resource "pods" in API group "" in the ' \
+           'namespace "team-b"' in logs.stderr
+    raw = as_user(srv, alice, "get", "--raw", "/metrics")
+    assert 'forbidden: User "alice" cannot get path "/metrics"' in raw.stderr
+
+    assert as_user(srv, alice, "auth", "can-i", "create", "jobs").stdout.strip() == "yes"
+    no = as_user(srv, alice, "auth", "can-i", "create", "jobs", "-n", "team-b")
+    assert (no.returncode, no.stdout.strip()) == (1, "no")
+    listed = as_user(srv, alice, "auth", "can-i", "--list").stdout
+    assert "jobs.batch" in listed and "selfsubjectaccessreviews.authorization.k8s.io" in listed
+
+    admin = srv.kubectl("auth", "whoami", check=True).stdout
+    assert "jobplane-admin" in admin and "system:masters" in admin
+    assert srv.kubectl("auth", "can-i", "*", "*", "--all-namespaces").stdout.strip() == "yes"
+    assert "*.*" in srv.kubectl("auth", "can-i", "--list", check=True).stdout
+
+    # the Python client with alice's kubeconfig
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    api = client.BatchV1Api(config.new_client_from_config(config_file=alice))
+    body = {"metadata": {"name": "py"}, "spec": {"template": {"spec": {
+        "containers": [{"name": "c", "image": "busybox"}], "restartPolicy": "Never"}}}}
+    assert api.create_namespaced_job("team-a", body).metadata.name == "py"
+    with pytest.raises(ApiException) as exc:
+        api.create_namespaced_job("team-b", body)
+    assert exc.value.status == 403 and json.loads(exc.value.body)["message"] == JOB_403
+
+
+def test_no_escalation_without_escalate_or_bind(srv):
+    dave = issue(srv, "dave")
+    srv.kubectl("create", "rolebinding", "dave-admin", "--clusterrole=admin", "--user=dave", "-n", "team-a",
+                check=True)
+    ok = as_user(srv, dave, "create", "rolebinding", "erin-view", "--clusterrole=view", "--user=erin")
+    assert ok.returncode == 0, ok.stderr
+    root = as_user(srv, dave, "create", "rolebinding", "dave-root", "--clusterrole=cluster-admin", "--user=dave")
+    assert root.returncode == 1
+    assert ('rolebindings.rbac.authorization.k8s.io "dave-root" is forbidden: user "dave" (groups=["system:'
+            'authenticated"]) is attempting to grant RBAC permissions not currently held') in root.stderr
+    crb = as_user(srv, dave, "create", "clusterrolebinding", "dave-root", "--clusterrole=cluster-admin",
+                  "--user=dave")
+    assert "cannot create resource \"clusterrolebindings\"" in crb.stderr
+
+
+def test_impersonation_only_when_allowed(srv):
+    frank = issue(srv, "frank")
+    srv.kubectl("create", "rolebinding", "bob-view", "--clusterrole=view", "--user=bob", "-n", "team-a", check=True)
+    denied = as_user(srv, frank, "get", "jobs", "--as=bob")
+    assert 'users "bob" is forbidden: User "frank" cannot impersonate resource "users" in API group "" at the ' \
+           'cluster scope' in denied.stderr
+    srv.kubectl("create", "clusterrole", "impersonate-bob", "--verb=impersonate", "--resource=users",
+                "--resource-name=bob", check=True)
+    srv.kubectl("create", "clusterrolebinding", "frank-as-bob", "--clusterrole=impersonate-bob", "--user=frank",
+                check=True)
+    assert as_user(srv, frank, "get", "jobs", "--as=bob").returncode == 0
+    assert as_user(srv, frank, "auth", "whoami", "--as=bob", "-o", "jsonpath={.status.userInfo.username}"
+                   ).stdout == "bob"
+    group = as_user(srv, frank, "get", "jobs", "--as=bob", "--as-group=system:masters")
+    assert 'groups "system:masters" is forbidden' in group.stderr
+    # the admin may impersonate anyone, e.g. a service account
+    sa = srv.kubectl("auth", "can-i", "list", "jobs", "-n", "team-a", "--as=system:serviceaccount:team-a:builder")
+    assert sa.stdout.strip() == "no"
+    srv.kubectl("create", "rolebinding", "builder", "--clusterrole=view", "--serviceaccount=team-a:builder",
+                "-n", "team-a", check=True)
+    sa = srv.kubectl("auth", "can-i", "list", "jobs", "-n", "team-a", "--as=system:serviceaccount:team-a:builder")
+    assert sa.stdout.strip() == "yes"
+
+
+def test_static_tokens_bad_credentials_and_revocation(srv):
+    carol = ["--server", srv.url, "--certificate-authority", str(srv.ca_file())]
+    who = subprocess.run([KUBECTL, *carol, "--token", "carol-token", "auth", "whoami", "-o", "json"],
+                         capture_output=True, text=True, env={"HOME": str(srv.home)})
+    assert json.loads(who.stdout)["status"]["userInfo"] == {
+        "username": "carol", "uid": "uid-carol", "groups": ["ops", "devs", "system:authenticated"]}
+    bad = subprocess.run([KUBECTL, *carol, "--token", "nope", "get", "jobs"], capture_output=True, text=True,
+                         env={"HOME": str(srv.home)})
+    assert "error: You must be logged in to the server (Unauthorized)" in bad.stderr
+    gina = issue(srv, "gina")
+    assert as_user(srv, gina, "auth", "whoami").returncode == 0
+    subprocess.run([sys.executable, "-m", "jobplane", "kubeconfig", "--data-dir", str(srv.data_dir), "--user",
+                    "gina", "--revoke"], check=True, env=srv.env, capture_output=True)
+    import time
+
+    time.sleep(1.1)  # the deny list is re-read at most once a second
+    revoked = as_user(srv, gina, "auth", "whoami")
+    assert "Unauthorized" in revoked.stderr
