@@ -141,3 +141,21 @@ def cluster(server_factory) -> Iterator:
     """``cluster(*flags)`` starts a server with its node agent and the ``Cluster`` helpers
     (kubectl, the Python client, waits); teardown kills whatever pod processes it left."""
     yield from cluster_factory(server_factory)
+
+
+@pytest.fixture(scope="module")
+def module_server_factory(tmp_path_factory) -> Iterator:
+    """``server_factory`` for a server shared by every test of a module (start it once
+    when the tests only add objects of their own)."""
+    started: list[JobplaneServer] = []
+
+    def make(*flags: str) -> JobplaneServer:
+        srv = JobplaneServer(tmp_path_factory.mktemp("srv"), flags)
+        started.append(srv)
+        srv.start()
+        return srv
+
+    yield make
+    for srv in started:
+        srv.stop()
+        print(f"--- server output ({srv.data_dir}) ---\n" + "".join(srv.output[-200:]))

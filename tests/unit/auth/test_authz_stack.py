@@ -8,7 +8,11 @@ import asyncio
 import pytest
 
 from jobplane.api import errors
-from jobplane.api.registry import SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, SELF_SUBJECT_RULES_REVIEWS
+from jobplane.api.registry import (
+    SELF_SUBJECT_ACCESS_REVIEWS,
+    SELF_SUBJECT_REVIEWS,
+    SELF_SUBJECT_RULES_REVIEWS,
+)
 from jobplane.apiserver import authz, bootstrappolicy
 from jobplane.apiserver.identity import ADMIN, acting_as, authenticated, service_account_user
 from jobplane.apiserver.rbac_admission import RbacEscalationCheck
