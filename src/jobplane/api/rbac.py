@@ -103,7 +103,7 @@ def subject_matches(subject: Mapping[str, Any], binding_namespace: str, name: st
     if kind == "User":
         return subject.get("name") == name
     if kind == "Group":
-        return subject.get("name") in groups
+        return str(subject.get("name")) in set(groups)
     if kind == "ServiceAccount":
         ns = subject.get("namespace") or binding_namespace
         return name == f"system:serviceaccount:{ns}:{subject.get('name')}"
@@ -115,7 +115,7 @@ def subject_matches(subject: Mapping[str, Any], binding_namespace: str, name: st
 
 def _atoms(rule: Rule) -> list[Rule]:
     """``BreakdownRule``: one rule per verb x group x resource x name (or URL)."""
-    out = []
+    out: list[Rule] = []
     for group in rule.api_groups:
         for resource in rule.resources:
             for verb in rule.verbs:

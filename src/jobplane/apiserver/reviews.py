@@ -32,6 +32,7 @@ def _attributes(info: ResourceInfo, spec: Obj) -> Attributes:
             "exactly one of nonResourceAttributes or resourceAttributes must be specified")])
     if nra:
         return Attributes(str(nra.get("verb") or ""), False, path=str(nra.get("path") or ""))
+    assert ra is not None
     return Attributes(str(ra.get("verb") or ""), True, str(ra.get("namespace") or ""), str(ra.get("group") or ""),
                       str(ra.get("resource") or ""), str(ra.get("subresource") or ""), str(ra.get("name") or ""))
 

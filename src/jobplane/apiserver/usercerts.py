@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from jobplane.apiserver.pki import CA_CERT, CA_KEY
@@ -44,6 +45,9 @@ def issue_client_cert(pki_dir: Path, user: str, groups: list[str] | tuple[str, .
         raise ValueError("a user name is required")
     ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
     ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
+    ca_public = ca_cert.public_key()
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey) or not isinstance(ca_public, ec.EllipticCurvePublicKey):
+        raise ValueError(f"{pki_dir}: the CA key is not the EC key jobplane makes")
     key = new_key()
     subject = x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, g) for g in groups] +
                         [x509.NameAttribute(NameOID.COMMON_NAME, user)])
@@ -62,7 +66,7 @@ def issue_client_cert(pki_dir: Path, user: str, groups: list[str] | tuple[str, .
                                      data_encipherment=False, key_agreement=False, key_cert_sign=False,
                                      crl_sign=False, encipher_only=False, decipher_only=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_cert.public_key()), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     serial = format(cert.serial_number, "X")
