@@ -203,7 +203,7 @@ class ApiHandler:
     def authenticated(self, request: web.Request) -> bool:
         """Whether the request carries valid credentials (for mounted handlers that serve
         public and private paths under one prefix)."""
-        return self.auth is None or self.auth.check(request.headers.get("Authorization"))
+        return self.auth is None or current_user.get() is not None
 
     def _is_public(self, path: str) -> bool:
         if self.auth is None or is_public(path):
