@@ -229,6 +229,15 @@ def test_create_token_is_a_signed_expiring_jwt_the_server_accepts(jp):
     assert claims["exp"] - claims["iat"] == 900 and claims["kubernetes.io"]["namespace"] == "default"
     uid = json.loads(jp.kubectl("get", "sa", "bot", "-o", "json", check=True).stdout)["metadata"]["uid"]
     assert claims["kubernetes.io"]["serviceaccount"] == {"name": "bot", "uid": uid}
+    who = json.loads(jp.kubectl("--token", token, "auth", "whoami", "-o", "json", check=True).stdout)
+    assert who["status"]["userInfo"]["username"] == "system:serviceaccount:default:bot"
+    assert who["status"]["userInfo"]["groups"] == ["system:serviceaccounts", "system:serviceaccounts:default",
+                                                   "system:authenticated"]
+    # authenticated, then authorized by RBAC like any user: nothing until a binding grants it
+    assert 'User "system:serviceaccount:default:bot" cannot get resource "serviceaccounts"' in \
+        jp.kubectl("--token", token, "get", "sa", "bot").stderr
+    jp.kubectl("create", "rolebinding", "bot-view", "--clusterrole=view", "--serviceaccount=default:bot",
+               check=True)
     assert jp.kubectl("--token", token, "get", "sa", "bot", "-o", "name", check=True).stdout.strip() == \
         "serviceaccount/bot"
     result = jp.kubectl("create", "token", "bot", "--duration=1m")
