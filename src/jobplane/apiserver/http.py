@@ -283,6 +283,11 @@ class ApiHandler:
                 raise errors.resource_not_found_path()
             self._authorize(authz.resource_attributes, request.method, route.info, route.namespace, route.name,
                             route.subresource, request.query, route.watch_prefix)
+            if route.subresource in STREAM_SUBRESOURCES and request.method == "GET":
+                # upstream's AuthorizePodWebsocketUpgradeCreatePermission (on since 1.31): a
+                # WebSocket exec/attach/portforward also needs ``create`` on the subresource
+                self._authorize(authz.resource_attributes, "POST", route.info, route.namespace, route.name,
+                                route.subresource, request.query)
             return await self._resource(request, route)
         mounted = self._mounts.get(head)
         if mounted is None or not mounted[1]:  # public pages carry no data: no check
