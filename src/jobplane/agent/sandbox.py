@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass, field
 
 SETPRIV = "/usr/bin/setpriv"
@@ -75,6 +76,18 @@ def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
 
 
+def _agent_roots_under_tmp() -> tuple[str, ...]:
+    """The agent's own installation (its Python prefix and the jobplane package) where it lies
+    under /tmp: helpers the agent runs inside a sandbox (the attach relay) need it, and the
+    pod's private /tmp would otherwise hide it. Bound read-only at the same path."""
+    package = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    roots = {os.path.realpath(sys.prefix), os.path.realpath(package)}
+    return tuple(sorted(r for r in roots if _under(r, "/tmp")))
+
+
+AGENT_ROOTS_UNDER_TMP = _agent_roots_under_tmp()
+
+
 def bwrap_argv(support: SandboxSupport, spec: SandboxSpec, argv: list[str], cwd: str | None) -> list[str]:
     """The full command line that runs ``argv`` in the sandbox ``spec`` describes."""
     assert support.bwrap is not None
@@ -83,6 +96,8 @@ def bwrap_argv(support: SandboxSupport, spec: SandboxSpec, argv: list[str], cwd:
         out.append("--unshare-user")
     out += ["--unshare-pid", "--unshare-uts", "--hostname", spec.hostname, "--die-with-parent", "--new-session",
             "--proc", "/proc", "--bind", spec.tmp_dir, "/tmp"]
+    for root in AGENT_ROOTS_UNDER_TMP:
+        out += ["--ro-bind", root, root]
     for path in spec.hidden:
         if _under(path, "/tmp"):
             continue  # already out of sight: /tmp is the pod's own

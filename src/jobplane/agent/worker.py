@@ -31,7 +31,7 @@ from jobplane.agent import hosts, podconfig, projection, security
 from jobplane.agent import status as st
 from jobplane.agent.execsession import ExecSpec
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, read_pid_file, terminate
-from jobplane.agent.sandbox import Mount, SandboxSpec, identity_prefix
+from jobplane.agent.sandbox import AGENT_ROOTS_UNDER_TMP, Mount, SandboxSpec, identity_prefix
 from jobplane.agent.spec import (
     ContainerConfigError,
     build_argv,
@@ -736,7 +736,9 @@ class PodWorker:
         )
         if sandboxed:
             mounts = container_mounts(cspec, volumes, env)
-            view = [Mount(str(self.pod_dir / TMP_DIR), "/tmp"), *mounts]  # what the container sees where
+            # What the container sees where: its own /tmp, the agent's installation if under /tmp.
+            view = [Mount(str(self.pod_dir / TMP_DIR), "/tmp"), *(Mount(r, r) for r in AGENT_ROOTS_UNDER_TMP),
+                    *mounts]
             if cwd:
                 Path(translate(cwd, view)).mkdir(parents=True, exist_ok=True)
             else:  # the agent's directory, unless the sandbox hides it
