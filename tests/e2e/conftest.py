@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -112,13 +112,13 @@ class JobplaneServer:
         return self.data_dir / "pki" / "ca.crt"
 
 
-@pytest.fixture
-def server_factory(tmp_path) -> Iterator:
-    """``server_factory("--no-agent", ...)`` starts a server with extra flags."""
+def _servers(new_root: Callable[[int], Path]) -> Iterator[Callable[..., JobplaneServer]]:
+    """Body of the server fixtures: ``make(*flags)`` starts a server in ``new_root(n)``;
+    teardown stops each one and prints its output (shown by pytest only when a test failed)."""
     started: list[JobplaneServer] = []
 
     def make(*flags: str) -> JobplaneServer:
-        srv = JobplaneServer(tmp_path / f"s{len(started)}", flags)
+        srv = JobplaneServer(new_root(len(started)), flags)
         started.append(srv)
         srv.start()
         return srv
@@ -126,8 +126,13 @@ def server_factory(tmp_path) -> Iterator:
     yield make
     for srv in started:
         srv.stop()
-        # Shown by pytest only when the test failed.
         print(f"--- server output ({srv.data_dir}) ---\n" + "".join(srv.output[-200:]))
+
+
+@pytest.fixture
+def server_factory(tmp_path) -> Iterator:
+    """``server_factory("--no-agent", ...)`` starts a server with extra flags."""
+    yield from _servers(lambda n: tmp_path / f"s{n}")
 
 
 @pytest.fixture
@@ -147,15 +152,4 @@ def cluster(server_factory) -> Iterator:
 def module_server_factory(tmp_path_factory) -> Iterator:
     """``server_factory`` for a server shared by every test of a module (start it once
     when the tests only add objects of their own)."""
-    started: list[JobplaneServer] = []
-
-    def make(*flags: str) -> JobplaneServer:
-        srv = JobplaneServer(tmp_path_factory.mktemp("srv"), flags)
-        started.append(srv)
-        srv.start()
-        return srv
-
-    yield make
-    for srv in started:
-        srv.stop()
-        print(f"--- server output ({srv.data_dir}) ---\n" + "".join(srv.output[-200:]))
+    yield from _servers(lambda n: tmp_path_factory.mktemp("srv"))
