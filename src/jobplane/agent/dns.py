@@ -21,9 +21,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from jobplane.client.base import Client
 from jobplane.clock import Clock
+
+if TYPE_CHECKING:
+    from jobplane.client.informer import Informer
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -84,12 +88,12 @@ def entries(services: list[Obj], slices: list[Obj], pod_namespace: str) -> list[
 class DnsView:
     """Services and EndpointSlices of the whole cluster, watched once per agent."""
 
-    def __init__(self, client: Any, clock: Clock) -> None:
+    def __init__(self, client: Client, clock: Clock) -> None:
         self.client = client
         self.clock = clock
         self.version = 0
-        self._services: Any = None
-        self._slices: Any = None
+        self._services: Informer | None = None
+        self._slices: Informer | None = None
         self._cache: dict[str, tuple[int, list[tuple[str, list[str]]]]] = {}
 
     @property
@@ -106,7 +110,7 @@ class DnsView:
             self._cache[ns] = cached
         return cached[1]
 
-    def _changed(self, *_args: Any) -> None:
+    def _changed(self, *_args: object) -> None:
         self.version += 1
 
     async def run(self) -> None:

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobplane.api.pods import FAILED, PENDING, RUNNING, SUCCEEDED, TERMINAL_PHASES
+
 Obj = dict[str, Any]
 
 HOST_IP = "127.0.0.1"
@@ -100,9 +102,9 @@ def pod_phase(restart_policy: str, init: list[ContainerRecord], app: list[Contai
     for rec in init:
         t = rec.terminated
         if not rec.sidecar and t is not None and t.get("exitCode") != 0 and restart_policy == "Never":
-            return "Failed"
+            return FAILED
     if any(not _initialized(rec) for rec in init):
-        return "Pending"
+        return PENDING
     running = waiting = stopped = succeeded = 0
     for rec in app:
         if rec.running:
@@ -115,18 +117,18 @@ def pod_phase(restart_policy: str, init: list[ContainerRecord], app: list[Contai
         else:
             waiting += 1
     if waiting > 0:
-        return "Pending"
+        return PENDING
     if running > 0:
-        return "Running"
+        return RUNNING
     if stopped > 0:
         if restart_policy == "Always":
-            return "Running"
+            return RUNNING
         if stopped == succeeded:
-            return "Succeeded"
+            return SUCCEEDED
         if restart_policy == "Never":
-            return "Failed"
-        return "Running"
-    return "Pending"
+            return FAILED
+        return RUNNING
+    return PENDING
 
 
 def _initialized(rec: ContainerRecord) -> bool:
@@ -159,15 +161,15 @@ def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerR
     PodReadyToStartContainers, Initialized, Ready, ContainersReady, PodScheduled (kubelet's order)."""
     prev = {c.get("type"): c for c in previous or ()}
     foreign = [c for c in previous or () if c.get("type") not in KUBELET_CONDITIONS]
-    terminal = phase in ("Succeeded", "Failed")
-    terminal_reason = "PodCompleted" if phase == "Succeeded" else "PodFailed"
+    terminal = phase in TERMINAL_PHASES
+    terminal_reason = "PodCompleted" if phase == SUCCEEDED else "PodFailed"
 
     conds = [*foreign, _cond("PodReadyToStartContainers", sandbox_ready and not terminal, now, prev)]
 
     pending_init = [r.name for r in init if not _initialized(r)]
     if not init:
         conds.append(_cond("Initialized", True, now, prev))
-    elif phase == "Succeeded" and not pending_init:
+    elif phase == SUCCEEDED and not pending_init:
         conds.append(_cond("Initialized", True, now, prev, "PodCompleted"))
     elif pending_init:
         conds.append(_cond("Initialized", False, now, prev, "ContainersNotInitialized",

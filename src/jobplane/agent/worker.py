@@ -49,6 +49,7 @@ from jobplane.agent.volumes import (
     unlink_mounts,
     volume_dirs,
 )
+from jobplane.api import pods
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time, rfc3339
 from jobplane.api.pods import qos_class
@@ -545,10 +546,10 @@ class PodWorker:
 
     def _phase_override(self, final: bool) -> str | None:
         if self.force_failed:
-            return "Failed"
+            return pods.FAILED
         if final and self.stopping:
             phase = st.pod_phase(self.restart_policy, self.init, self.app)
-            return "Succeeded" if phase == "Succeeded" else "Failed"
+            return pods.SUCCEEDED if phase == pods.SUCCEEDED else pods.FAILED
         return None
 
     def current_status(self, final: bool = False) -> Obj:
@@ -655,7 +656,7 @@ class PodWorker:
 
     @property
     def terminal_reported(self) -> bool:
-        return bool(self._last_status and self._last_status.get("phase") in ("Succeeded", "Failed"))
+        return bool(self._last_status and self._last_status.get("phase") in pods.TERMINAL_PHASES)
 
     # ------------------------------------------------------------ processes
 
@@ -987,7 +988,7 @@ class PodWorker:
     def _looks_started_elsewhere(self) -> bool:
         """The API says containers ran, but this agent has no record of them (data dir lost)."""
         status = self.pod.get("status") or {}
-        return status.get("phase") == "Running" or any(
+        return status.get("phase") == pods.RUNNING or any(
             "running" in (cs.get("state") or {}) for cs in status.get("containerStatuses") or ())
 
     def _mark_lost_without_state(self) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from jobplane.api import printers_objects
+from jobplane.api import pods, printers_objects
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.selectors import label_selector_string
 
@@ -401,7 +401,7 @@ def pod_status_cells(obj: Obj, now: float) -> tuple[str, str, str]:
 
     if meta.get("deletionTimestamp") and status.get("reason") == "NodeLost":
         reason = "Unknown"
-    elif meta.get("deletionTimestamp") and phase not in ("Succeeded", "Failed"):
+    elif meta.get("deletionTimestamp") and phase not in pods.TERMINAL_PHASES:
         reason = "Terminating"
 
     restarts_str = str(restarts)
@@ -614,10 +614,10 @@ def to_table(info: ResourceInfo, objects: list[dict[str, Any]], *, now: float,
     for obj in objects:
         row: Obj = {"cells": printer(obj, now)}
         if is_pod:
-            phase = (obj.get("status") or {}).get("phase")
-            if phase == "Succeeded":
+            phase = pods.phase(obj)
+            if phase == pods.SUCCEEDED:
                 row["conditions"] = _POD_SUCCEEDED
-            elif phase == "Failed":
+            elif phase == pods.FAILED:
                 row["conditions"] = _POD_FAILED
         if include_object == "Metadata":
             row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",

@@ -14,6 +14,8 @@ from jobplane.api.registry import ResourceInfo
 from jobplane.cli import describe as describers
 from jobplane.cli import output
 from jobplane.cli.common import Conn, connection_options, fill_type, parse_targets, run
+from jobplane.cli.get_plan import GetOptions, GetPlan, no_resources_message, parse_get, plan_get
+from jobplane.cli.tabwriter import TabWriter
 from jobplane.client.base import Client
 from jobplane.client.http import HttpClient
 
@@ -76,12 +78,6 @@ def _resource(info: ResourceInfo) -> str:
     return info.group_resource
 
 
-def no_resources_message(infos: list[ResourceInfo], all_namespaces: bool, ns: str) -> str:
-    if not all_namespaces and all(i.namespaced for i in infos):
-        return f"No resources found in {ns} namespace."
-    return "No resources found"
-
-
 @click.command("get")
 @click.argument("args", nargs=-1)
 @click.option("-A", "--all-namespaces", is_flag=True, help="List across all namespaces.")
@@ -101,106 +97,109 @@ def get_cmd(args: tuple[str, ...], all_namespaces: bool, selector: str | None, f
             output_fmt: str | None, watch: bool, watch_only: bool, output_watch_events: bool, show_labels: bool,
             show_kind: bool, no_headers: bool, ignore_not_found: bool, conn: Conn) -> None:
     """Display one or many resources (kubectl get)."""
+    options = GetOptions(args, all_namespaces, selector, field_selector, output_fmt, watch, watch_only,
+                         output_watch_events, show_labels, show_kind, no_headers, ignore_not_found)
 
     async def main() -> int:
-        fmt, arg = output.parse_output(output_fmt)
-        targets, multi = parse_targets(args)
+        parsed = parse_get(options)
         client = conn.client()
         try:
-            ns = conn.ns(client)
-            list_ns = None if all_namespaces else ns
-            if fmt in ("table", "wide"):
-                return await _get_tables(client, targets, multi or show_kind, list_ns, ns, fmt == "wide")
-            return await _get_objects(client, targets, list_ns, ns, fmt, arg)
+            plan = plan_get(parsed, conn.ns(client))
+            if plan.tables:
+                await get_tables(client, plan)
+            else:
+                await get_objects(client, plan)
+            return 0
         finally:
             await client.close()
 
-    async def _get_tables(client: HttpClient, targets: list[tuple[ResourceInfo, list[str]]], with_kind: bool,
-                          list_ns: str | None, ns: str, wide: bool) -> int:
-        writer = output.new_table_writer(watch=watch or watch_only)
-        printed_any = False
-        first_table = True
-        columns_by_kind: dict[str, list[Obj]] = {}
-        watch_rv: str | None = None
-        event_col = "" if output_watch_events else None
-        for info, names in targets:
-            if watch_only:
-                continue
-            try:
-                table = await fetch_table(client, info, list_ns, names, selector, field_selector)
-            except Exception as exc:
-                if ignore_not_found and getattr(exc, "code", None) == 404:
-                    continue
-                raise
-            columns_by_kind[info.kind] = table.get("columnDefinitions") or []
-            if watch_rv is None:
-                watch_rv = _table_rv(table)
-            if not table.get("rows"):
-                continue
-            if not first_table:
-                writer.write("\n")
-            first_table = False
-            printed_any = True
-            lines = output.table_lines(table, wide=wide, with_namespace=all_namespaces, show_labels=show_labels,
-                                       kind_prefix=output.kind_name(info) if with_kind else "",
-                                       header=not no_headers,
-                                       event_type="ADDED" if event_col is not None else None)
-            writer.write("\n".join(lines) + "\n")
-        sys.stdout.write(writer.flush())
-        sys.stdout.flush()
-        if not printed_any and not (watch or watch_only) and not names_given(targets):
-            click.echo(no_resources_message([i for i, _ in targets], all_namespaces, ns), err=True)
-        if watch or watch_only:
-            info, names = targets[0]
-            await _watch(client, info, list_ns, names, writer, wide, with_kind, watch_rv,
-                         header=not printed_any and not no_headers,
-                         columns=columns_by_kind.get(info.kind) or printers.columns_for(info))
-        return 0
-
-    async def _watch(client: Client, info: ResourceInfo, list_ns: str | None, names: list[str], writer: Any,
-                     wide: bool, with_kind: bool, rv: str | None, header: bool, columns: list[Obj]) -> None:
-        fs = field_selector
-        if names:
-            fs = ",".join(filter(None, [fs, f"metadata.name={names[0]}"]))
-        ns = list_ns if info.namespaced else None
-        if watch_only:
-            rv = None
-        async for etype, obj in client.watch(_resource(info), ns, resource_version=rv, label_selector=selector,
-                                             field_selector=fs):
-            if etype == "BOOKMARK":
-                continue
-            table = printers.to_table(info, [obj], now=time.time())
-            lines = output.table_lines(table, wide=wide, with_namespace=all_namespaces, show_labels=show_labels,
-                                       kind_prefix=output.kind_name(info) if with_kind else "",
-                                       header=header, columns=columns,
-                                       event_type=etype if output_watch_events else None)
-            header = False
-            writer.write("\n".join(lines) + "\n")
-            sys.stdout.write(writer.flush())
-            sys.stdout.flush()
-
-    async def _get_objects(client: Client, targets: list[tuple[ResourceInfo, list[str]]], list_ns: str | None,
-                           ns: str, fmt: str, arg: str) -> int:
-        found: list[tuple[ResourceInfo, Obj]] = []
-        single = len(targets) == 1 and len(targets[0][1]) == 1
-        for info, names in targets:
-            try:
-                items, _ = await fetch_objects(client, info, list_ns, names, selector, field_selector)
-            except Exception as exc:
-                if ignore_not_found and getattr(exc, "code", None) == 404:
-                    continue
-                raise
-            found.extend((info, o) for o in items)
-        if not found and not single and fmt != "name":
-            if fmt in ("yaml", "json"):
-                sys.stdout.write(output.print_objects(fmt, arg, [], False))
-            click.echo(no_resources_message([i for i, _ in targets], all_namespaces, ns), err=True)
-            return 0
-        sys.stdout.write(output.print_objects(fmt, arg, found, single))
-        sys.stdout.flush()
-        return 0
-
     run(main)
+
+
+def _missing(plan: GetPlan, exc: Exception) -> bool:
+    """A 404 that ``--ignore-not-found`` turns into no output."""
+    return plan.ignore_not_found and getattr(exc, "code", None) == 404
+
+
+def _table_lines(plan: GetPlan, info: ResourceInfo, table: Obj, *, header: bool, event_type: str | None,
+                 columns: list[Obj] | None = None) -> list[str]:
+    return output.table_lines(table, wide=plan.wide, with_namespace=plan.with_namespace,
+                              show_labels=plan.show_labels, kind_prefix=plan.kind_prefix(info), header=header,
+                              columns=columns, event_type=event_type if plan.event_column else None)
+
+
+def _emit(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+async def get_tables(client: HttpClient, plan: GetPlan) -> None:
+    """The server's Tables, one block per kind, then the watch if the plan has one."""
+    writer = output.new_table_writer(watch=plan.watch is not None)
+    printed_any = False
+    columns_by_kind: dict[str, list[Obj]] = {}
+    watch_rv: str | None = None
+    for f in plan.fetches:
+        try:
+            table = await fetch_table(client, f.info, f.namespace, list(f.names), f.label_selector,
+                                      f.field_selector)
+        except Exception as exc:
+            if _missing(plan, exc):
+                continue
+            raise
+        columns_by_kind[f.info.kind] = table.get("columnDefinitions") or []
+        if watch_rv is None:
+            watch_rv = _table_rv(table)
+        if not table.get("rows") or not plan.print_list:
+            continue
+        if printed_any:
+            writer.write("\n")
+        printed_any = True
+        writer.write("\n".join(_table_lines(plan, f.info, table, header=plan.header, event_type="ADDED")) + "\n")
+    _emit(writer.flush())
+    if not printed_any and plan.empty_message:
+        click.echo(plan.empty_message, err=True)
+    if plan.watch is not None:
+        w = plan.watch
+        await watch_tables(client, plan, writer, rv=watch_rv,
+                           header=plan.header and not printed_any,
+                           columns=columns_by_kind.get(w.info.kind) or printers.columns_for(w.info))
+
+
+async def watch_tables(client: Client, plan: GetPlan, writer: TabWriter, *, rv: str | None, header: bool,
+                       columns: list[Obj]) -> None:
+    """One table line per watch event, columns fixed by the list before it."""
+    assert plan.watch is not None
+    w = plan.watch
+    async for etype, obj in client.watch(_resource(w.info), w.namespace, resource_version=rv,
+                                         label_selector=w.label_selector, field_selector=w.field_selector):
+        if etype == "BOOKMARK":
+            continue
+        table = printers.to_table(w.info, [obj], now=time.time())
+        writer.write("\n".join(_table_lines(plan, w.info, table, header=header, event_type=etype,
+                                            columns=columns)) + "\n")
+        header = False
+        _emit(writer.flush())
+
+
+async def get_objects(client: Client, plan: GetPlan) -> None:
+    """Full objects through the ``-o`` printer (name, json, yaml, jsonpath, custom-columns)."""
+    found: list[tuple[ResourceInfo, Obj]] = []
+    for f in plan.fetches:
+        try:
+            items, _ = await fetch_objects(client, f.info, f.namespace, list(f.names), f.label_selector,
+                                           f.field_selector)
+        except Exception as exc:
+            if _missing(plan, exc):
+                continue
+            raise
+        found.extend((f.info, o) for o in items)
+    if not found and plan.empty_message:
+        if plan.empty_list:
+            sys.stdout.write(output.print_objects(plan.printer, plan.printer_arg, [], False))
+        click.echo(plan.empty_message, err=True)
+        return
+    _emit(output.print_objects(plan.printer, plan.printer_arg, found, plan.single))
 
 
 def _table_rv(table: Obj) -> str | None:
@@ -211,10 +210,6 @@ def _table_rv(table: Obj) -> str | None:
     found = [((r.get("object") or {}).get("metadata") or {}).get("resourceVersion") for r in table.get("rows") or ()]
     rvs = [int(v) for v in found if v and str(v).isdigit()]
     return str(max(rvs)) if rvs else None
-
-
-def names_given(targets: list[tuple[ResourceInfo, list[str]]]) -> bool:
-    return any(names for _, names in targets)
 
 
 async def fetch_events(client: Client, obj: Obj) -> list[Obj]:

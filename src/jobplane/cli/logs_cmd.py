@@ -11,6 +11,7 @@ import click
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time
+from jobplane.api.pods import PENDING, RUNNING, UNKNOWN
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.selectors import label_selector_string
 from jobplane.cli import jsonpath, output
@@ -29,7 +30,7 @@ from jobplane.client.base import Client
 Obj = dict[str, Any]
 
 DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container"
-_PHASE_RANK = {"Running": 2, "Unknown": 1, "Pending": 0}
+_PHASE_RANK = {RUNNING: 2, UNKNOWN: 1, PENDING: 0}
 
 
 def logging_rank(pod: Obj) -> tuple:

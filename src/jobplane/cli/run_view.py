@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from jobplane.api.pods import FAILED, RUNNING, TERMINAL_PHASES, phase
+
 Obj = dict[str, Any]
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
@@ -124,13 +126,13 @@ def job_from_flags(name: str, image: str, command: list[str], *, completions: in
 
 
 def pod_failed(pod: Obj) -> bool:
-    return (pod.get("status") or {}).get("phase") == "Failed"
+    return phase(pod) == FAILED
 
 
 def pod_started(pod: Obj) -> bool:
     """Whether the pod has a log to read (a container started, or it is over)."""
     status = pod.get("status") or {}
-    if status.get("phase") in ("Running", "Succeeded", "Failed"):
+    if status.get("phase") in (RUNNING, *TERMINAL_PHASES):
         return True
     return any("running" in (cs.get("state") or {}) or "terminated" in (cs.get("state") or {})
                for cs in status.get("containerStatuses") or ())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobplane.api.pods import qos_class
+from jobplane.api.pods import TERMINAL_PHASES, qos_class
 from jobplane.api.printers import since
 from jobplane.cli.describe.common import (
     PrefixWriter,
@@ -44,7 +44,7 @@ def describe_pod(pod: Obj, events: list[Obj] | None, now: float) -> str:
     labels_multiline(w, "Labels", meta.get("labels"))
     annotations_multiline(w, "Annotations", meta.get("annotations"))
     phase = status.get("phase", "")
-    if meta.get("deletionTimestamp") and phase not in ("Failed", "Succeeded"):
+    if meta.get("deletionTimestamp") and phase not in TERMINAL_PHASES:
         w.write(0, f"Status:\tTerminating (lasts {since(meta['deletionTimestamp'], now)})\n")
         w.write(0, f"Termination Grace Period:\t{meta.get('deletionGracePeriodSeconds') or 0}s\n")
     else:
