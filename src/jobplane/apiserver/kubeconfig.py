@@ -12,7 +12,9 @@ from jobplane.certs import write_private
 CONTEXT = "jobplane"
 
 
-def kubeconfig_dict(server_url: str, ca_pem: bytes, token: str) -> dict:
+def _config(server_url: str, ca_pem: bytes, user: str, credentials: dict[str, str], context: str,
+            namespace: str) -> dict:
+    """One cluster (the server and its CA), one user, one context in ``namespace``, current."""
     return {
         "apiVersion": "v1",
         "kind": "Config",
@@ -20,12 +22,15 @@ def kubeconfig_dict(server_url: str, ca_pem: bytes, token: str) -> dict:
             "server": server_url,
             "certificate-authority-data": base64.b64encode(ca_pem).decode(),
         }}],
-        "users": [{"name": CONTEXT, "user": {"token": token}}],
-        "contexts": [{"name": CONTEXT, "context": {"cluster": CONTEXT, "user": CONTEXT,
-                                                    "namespace": "default"}}],
-        "current-context": CONTEXT,
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": context, "context": {"cluster": CONTEXT, "user": user, "namespace": namespace}}],
+        "current-context": context,
         "preferences": {},
     }
+
+
+def kubeconfig_dict(server_url: str, ca_pem: bytes, token: str) -> dict:
+    return _config(server_url, ca_pem, CONTEXT, {"token": token}, CONTEXT, "default")
 
 
 def write_kubeconfig(path: Path, server_url: str, ca_pem: bytes, token: str) -> None:
@@ -39,19 +44,7 @@ def user_kubeconfig_dict(server_url: str, ca_pem: bytes, user: str, cert_pem: by
                          namespace: str = "default") -> dict:
     """A kubeconfig for one person: the cluster, their client certificate and key, a
     context ``USER@jobplane`` in ``namespace`` (as ``kubeadm kubeconfig user`` writes it)."""
-    context = f"{user}@{CONTEXT}"
-    return {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": CONTEXT, "cluster": {
-            "server": server_url,
-            "certificate-authority-data": base64.b64encode(ca_pem).decode(),
-        }}],
-        "users": [{"name": user, "user": {
-            "client-certificate-data": base64.b64encode(cert_pem).decode(),
-            "client-key-data": base64.b64encode(key_pem).decode(),
-        }}],
-        "contexts": [{"name": context, "context": {"cluster": CONTEXT, "user": user, "namespace": namespace}}],
-        "current-context": context,
-        "preferences": {},
-    }
+    return _config(server_url, ca_pem, user, {
+        "client-certificate-data": base64.b64encode(cert_pem).decode(),
+        "client-key-data": base64.b64encode(key_pem).decode(),
+    }, f"{user}@{CONTEXT}", namespace)

@@ -27,7 +27,7 @@ from jobplane.api import errors
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import ResourceInfo
 from jobplane.client.base import MERGE_PATCH, Client, Obj
-from jobplane.client.inproc import resource_info
+from jobplane.client.inproc import resource_info, update_target
 
 log = logging.getLogger(__name__)
 
@@ -290,13 +290,8 @@ class HttpClient(Client):
 
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
-        info = resource_info(resource)
-        md = body.get("metadata") or {}
-        if namespace is None and info.namespaced:
-            namespace = md.get("namespace")
-        if not md.get("name"):
-            raise errors.bad_request("name is required for update")
-        return await self._json("PUT", _path(info, namespace, md["name"], subresource), body=body)
+        info, namespace, name = update_target(resource, body, namespace)
+        return await self._json("PUT", _path(info, namespace, name, subresource), body=body)
 
     async def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
                     patch_type: str = MERGE_PATCH, subresource: str | None = None) -> Obj:

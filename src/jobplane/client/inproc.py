@@ -50,6 +50,19 @@ def resource_info(resource: str) -> ResourceInfo:
         raise errors.resource_not_found_path() from None
 
 
+def update_target(resource: str, body: Obj, namespace: str | None) -> tuple[ResourceInfo, str | None, str]:
+    """Kind, namespace and name an update of ``body`` goes to (both transports): the namespace
+    from the body's metadata unless given; 400 without a name."""
+    info = resource_info(resource)
+    md = body.get("metadata") or {}
+    if namespace is None and info.namespaced:
+        namespace = md.get("namespace")
+    name = md.get("name")
+    if not name:
+        raise errors.bad_request("name is required for update")
+    return info, _ns(info, namespace), name
+
+
 def _ns(info: ResourceInfo, namespace: str | None) -> str | None:
     return namespace if info.namespaced else None
 
@@ -161,16 +174,10 @@ class InProcessClient(Client):
     @_storage_failures_as_status
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
-        info = resource_info(resource)
-        md = body.get("metadata") or {}
-        if namespace is None and info.namespaced:
-            namespace = md.get("namespace")
-        name = md.get("name")
-        if not name:
-            raise errors.bad_request("name is required for update")
-        token = self._enter("update", info, _ns(info, namespace), name, subresource)
+        info, namespace, name = update_target(resource, body, namespace)
+        token = self._enter("update", info, namespace, name, subresource)
         try:
-            return await self.service.update(info, _ns(info, namespace), name, _copy(body),
+            return await self.service.update(info, namespace, name, _copy(body),
                                              subresource or None, field_manager=self.field_manager)
         finally:
             self._leave(token)

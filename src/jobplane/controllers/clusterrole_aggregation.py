@@ -6,13 +6,18 @@ current as those change (so a new role labelled ``rbac.authorization.k8s.io/aggr
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.rbac import aggregated_rules
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import run_workers
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -21,7 +26,7 @@ RESOURCE = "clusterroles.rbac.authorization.k8s.io"
 
 
 class ClusterRoleAggregationController:
-    def __init__(self, client: Any, clock: Clock, informers: Any) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory) -> None:
         self.client = client
         self.roles = informers.informer(RESOURCE)
         self.queue = WorkQueue(clock, name="clusterrole-aggregation")
@@ -55,5 +60,5 @@ class ClusterRoleAggregationController:
         await run_workers(self.queue, self.reconcile, 1, "clusterrole-aggregation")
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     await ClusterRoleAggregationController(ctx.client, ctx.clock, ctx.informers).run()

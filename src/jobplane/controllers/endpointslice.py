@@ -14,13 +14,18 @@ placeholder slice. Pods use their node's network, so an endpoint's address is it
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.selectors import from_label_selector_dict
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import run_workers
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +133,7 @@ def slice_labels(svc: Obj) -> dict[str, str]:
 
 
 class EndpointSliceController:
-    def __init__(self, client: Any, clock: Clock, informers: Any) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory) -> None:
         self.client = client
         self.services = informers.informer("services")
         self.pods = informers.informer("pods")
@@ -217,5 +222,5 @@ class EndpointSliceController:
         await run_workers(self.queue, self.reconcile, workers, "endpointslice")
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     await EndpointSliceController(ctx.client, ctx.clock, ctx.informers).run()

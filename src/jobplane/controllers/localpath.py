@@ -18,13 +18,19 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import rfc3339
+from jobplane.client.base import Client
+from jobplane.client.events import EventRecorder
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import run_workers, update_with_retry
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,8 @@ def volume_for(claim: Obj, node: str, data_dir: str, reclaim: str, now: str) -> 
 
 
 class LocalPathController:
-    def __init__(self, client: Any, clock: Clock, informers: Any, recorder: Any, default_data_dir: str) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, recorder: EventRecorder,
+                 default_data_dir: str) -> None:
         self.client = client
         self.clock = clock
         self.recorder = recorder
@@ -189,8 +196,7 @@ class LocalPathController:
         await run_workers(self.queue, self.reconcile, workers, "local-path")
 
 
-async def run(ctx: Any) -> None:
-    from jobplane.client.events import EventRecorder
+async def run(ctx: ControllerContext) -> None:
 
     recorder = EventRecorder(ctx.client, "persistentvolume-controller", ctx.clock)
     try:

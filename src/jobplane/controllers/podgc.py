@@ -167,18 +167,13 @@ class PodGCController:
         await self.pods.start()
         await self.nodes.start()
         while True:
-            try:
-                await self.gc_orphaned()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the next period tries again
-                log.exception("podgc: orphaned pass failed")
-            try:
-                await self.gc_once()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the next period tries again
-                log.exception("podgc: pass failed")
+            for gc_pass, what in ((self.gc_orphaned, "orphaned pass"), (self.gc_once, "pass")):
+                try:
+                    await gc_pass()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - the next period tries again
+                    log.exception("podgc: %s failed", what)
             await self.clock.sleep(GC_CHECK_PERIOD)
 
 

@@ -9,12 +9,17 @@ edited). A namespace being deleted is left alone, as upstream.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
+from jobplane.client.base import Client
+from jobplane.client.informer import SharedInformerFactory
 from jobplane.client.workqueue import WorkQueue
 from jobplane.clock import Clock
 from jobplane.controllers.base import enqueue_handlers, run_workers
+
+if TYPE_CHECKING:
+    from jobplane.controllers.manager import ControllerContext
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +45,7 @@ def root_ca_configmap(namespace: str, ca_pem: str) -> Obj:
 
 
 class ServiceAccountsController:
-    def __init__(self, client: Any, clock: Clock, informers: Any, ca_pem: str | None) -> None:
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, ca_pem: str | None) -> None:
         self.client = client
         self.ca_pem = ca_pem
         self.namespaces = informers.informer("namespaces")
@@ -95,5 +100,5 @@ def _ca_pem(settings: Any) -> str | None:
         return None
 
 
-async def run(ctx: Any) -> None:
+async def run(ctx: ControllerContext) -> None:
     await ServiceAccountsController(ctx.client, ctx.clock, ctx.informers, _ca_pem(ctx.settings)).run()

@@ -8,6 +8,7 @@ show them for their pod template; one implementation serves all three.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from jobplane.cli.describe.common import (
@@ -144,28 +145,30 @@ def describe_volumes(w: PrefixWriter, volumes: list[Obj] | None, space: str) -> 
     name_indent = " " if space else ""
     for v in volumes:
         w.write(1, f"{name_indent}{v.get('name')}:\n")
-        if v.get("hostPath") is not None:
-            hp = v["hostPath"]
-            w.write(2, "Type:\tHostPath (bare host directory volume)\n"
-                       f"    Path:\t{hp.get('path', '')}\n"
-                       f"    HostPathType:\t{'<none>' if hp.get('type') is None else hp['type']}\n")
-        elif v.get("emptyDir") is not None:
-            ed = v["emptyDir"]
-            w.write(2, "Type:\tEmptyDir (a temporary directory that shares a pod's lifetime)\n"
-                       f"    Medium:\t{ed.get('medium', '')}\n"
-                       f"    SizeLimit:\t{ed.get('sizeLimit') or '<unset>'}\n")
-        elif v.get("configMap") is not None:
-            cm = v["configMap"]
-            w.write(2, "Type:\tConfigMap (a volume populated by a ConfigMap)\n"
-                       f"    Name:\t{cm.get('name', '')}\n"
-                       f"    Optional:\t{go_bool(cm.get('optional'))}\n")
-        elif v.get("secret") is not None:
-            s = v["secret"]
-            w.write(2, "Type:\tSecret (a volume populated by a Secret)\n"
-                       f"    SecretName:\t{s.get('secretName', '')}\n"
-                       f"    Optional:\t{go_bool(s.get('optional'))}\n")
+        kind = next((k for k in _VOLUME_SOURCES if v.get(k) is not None), None)
+        if kind is not None:
+            title, fields = _VOLUME_SOURCES[kind]
+            src = v[kind]
+            w.write(2, f"Type:\t{title}\n" + "".join(f"    {label}:\t{text(src)}\n" for label, text in fields))
         else:
             w.write(1, "<unknown>\n")
+
+
+# kubectl's print<Kind>VolumeSource: the Type line, then each field's label and text.
+_VOLUME_SOURCES: dict[str, tuple[str, tuple[tuple[str, Callable[[Obj], str]], ...]]] = {
+    "hostPath": ("HostPath (bare host directory volume)", (
+        ("Path", lambda s: s.get("path", "")),
+        ("HostPathType", lambda s: "<none>" if s.get("type") is None else s["type"]))),
+    "emptyDir": ("EmptyDir (a temporary directory that shares a pod's lifetime)", (
+        ("Medium", lambda s: s.get("medium", "")),
+        ("SizeLimit", lambda s: s.get("sizeLimit") or "<unset>"))),
+    "configMap": ("ConfigMap (a volume populated by a ConfigMap)", (
+        ("Name", lambda s: s.get("name", "")),
+        ("Optional", lambda s: go_bool(s.get("optional"))))),
+    "secret": ("Secret (a volume populated by a Secret)", (
+        ("SecretName", lambda s: s.get("secretName", "")),
+        ("Optional", lambda s: go_bool(s.get("optional"))))),
+}
 
 
 def describe_pod_template(w: PrefixWriter, template: Obj | None) -> None:
