@@ -168,6 +168,21 @@ class ProcessSession:
             self.master = None
 
 
+async def run_to_end(session: ProcessSession, limit: int) -> tuple[int, bytes]:
+    """Run an exec'd command that reads no stdin to its end (CRI ``ExecSync``, for probes
+    and lifecycle hooks): its exit code (128+N when killed by signal N) and the first
+    ``limit`` bytes of its stdout and stderr as they came. Cancelling it kills the command."""
+    out = bytearray()
+    try:
+        async for _channel, data in session.output():
+            if len(out) < limit:
+                out.extend(data[:limit - len(out)])
+        code = await session.proc.wait()
+    finally:
+        await session.close()
+    return (128 - code if code < 0 else code), bytes(out)
+
+
 class AttachSession:
     """An attachment to a ``stdin``/``tty`` container through its relay's socket."""
 

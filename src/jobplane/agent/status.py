@@ -32,11 +32,30 @@ class ContainerRecord:
     pid_start: str | None = None  # /proc/<pid>/stat starttime, guards against pid reuse
     container_id: str = ""
     sidecar: bool = False  # an init container with restartPolicy: Always (KEP-753)
+    # The running container's probe results (kubelet's startup and readiness managers): its
+    # startup probe passed (or it has none), its readiness probe's result is Success (or it
+    # has none). Not persisted: after an agent restart the probes start again, as kubelet's.
+    startup_passed: bool = True
+    readiness_passed: bool = True
 
     @property
     def started_once(self) -> bool:
-        """A sidecar counts as initialized once it has started (running, or restarting)."""
-        return self.running or bool(self.last_state) or self.terminated is not None
+        """A sidecar counts as initialized once it has started (running past its startup
+        probe, or restarting)."""
+        return (self.running and self.startup_passed) or bool(self.last_state) or self.terminated is not None
+
+    @property
+    def started(self) -> bool:
+        """``containerStatus.started``: running, and past its startup probe."""
+        return self.running and self.startup_passed
+
+    @property
+    def ready(self) -> bool:
+        """``containerStatus.ready`` (prober_manager UpdatePodStatus): a regular init container
+        once it succeeded; any other while started and its readiness probe succeeds."""
+        if self.init and not self.sidecar:
+            return self.succeeded
+        return self.started and self.readiness_passed
 
     @property
     def running(self) -> bool:
@@ -86,11 +105,11 @@ def container_status(rec: ContainerRecord) -> Obj:
         "name": rec.name,
         "state": rec.state,
         "lastState": rec.last_state,
-        "ready": rec.running and (not rec.init or rec.sidecar),
+        "ready": rec.ready,
         "restartCount": rec.restart_count,
         "image": rec.image,
         "imageID": "",
-        "started": rec.running,
+        "started": rec.started,
     }
     if rec.container_id:
         status["containerID"] = rec.container_id
@@ -177,7 +196,7 @@ def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerR
     else:
         conds.append(_cond("Initialized", True, now, prev))
 
-    unready = [r.name for r in [*(r for r in init if r.sidecar), *app] if not r.running]
+    unready = [r.name for r in [*(r for r in init if r.sidecar), *app] if not r.ready]
     if terminal:
         ready = [_cond(t, False, now, prev, terminal_reason) for t in ("Ready", "ContainersReady")]
     elif pending_init:

@@ -28,8 +28,10 @@ import orjson
 
 from jobplane import podlogs
 from jobplane.agent import hosts, podconfig, projection, security
+from jobplane.agent import probes as pr
 from jobplane.agent import status as st
-from jobplane.agent.execsession import ExecSpec
+from jobplane.agent.execsession import ExecSpec, run_to_end
+from jobplane.agent.prober import ContainerProber, run_check, run_hook, within
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, read_pid_file, terminate
 from jobplane.agent.sandbox import AGENT_ROOTS_UNDER_TMP, Mount, SandboxSpec, identity_prefix
 from jobplane.agent.spec import (
@@ -76,6 +78,9 @@ CONFIG_RETRY = 2.0
 STATUS_CONFLICT_RETRIES = 5
 REPORT_RETRY_BASE = 0.5
 REPORT_RETRY_MAX = 10.0
+# How long a check or hook waits for a just-started container to be inside its sandbox.
+ENTER_WAIT = 2.0
+ENTER_POLL = 0.02
 LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
 
@@ -203,6 +208,13 @@ class PodWorker:
         self._state_saved = b""
         self.finished = asyncio.Event()
         self.sources: podconfig.Sources = {}  # the ConfigMaps and Secrets the pod names (env)
+        # Probes and lifecycle hooks of the running containers (by name), the containers being
+        # killed for a failed liveness or startup probe (restarted whatever their exit code,
+        # unless restartPolicy is Never), and those whose preStop hook already ran.
+        self._probers: dict[str, ContainerProber] = {}
+        self._probe_killed: set[str] = set()
+        self._prestop_ran: set[str] = set()
+        self._post_started: set[str] = set()
 
     # ----------------------------------------------------------------- control
 
@@ -263,9 +275,10 @@ class PodWorker:
         self.stopping = True
         self.stop_grace = grace
         self._stop_event.set()
+        for prober in self._probers.values():  # a pod being deleted is not probed for liveness any more
+            prober.stop((pr.LIVENESS, pr.STARTUP))
         for name, handle in list(self.handles.items()):
-            self._event("Normal", "Killing", f"Stopping container {name}")
-            asyncio.ensure_future(terminate(handle, grace, self.clock))
+            self._spawn(self._kill(name, handle, grace))
 
     # --------------------------------------------------------------- lifecycle
 
@@ -339,8 +352,7 @@ class PodWorker:
         for rec, task in reversed(sidecars):
             handle = self.handles.get(rec.name)
             if handle is not None:
-                self._event("Normal", "Killing", f"Stopping container {rec.name}")
-                await terminate(handle, grace, self.clock)
+                await self._kill(rec.name, handle, grace)
             self._mains_done_event.set()
             await asyncio.gather(task, return_exceptions=True)
 
@@ -359,7 +371,11 @@ class PodWorker:
                 await self.report()
             if self.force_failed:
                 return False
-            if rec.succeeded and ((rec.init and not rec.sidecar) or policy != "Always"):
+            # A container killed for a failed liveness or startup probe is restarted even when
+            # it exited 0 (kubelet starts it again in the same sync), unless the policy is Never.
+            probe_killed = rec.name in self._probe_killed
+            self._probe_killed.discard(rec.name)
+            if rec.succeeded and ((rec.init and not rec.sidecar) or policy != "Always") and not probe_killed:
                 return True
             if policy == "Never" or self.stopping or (rec.sidecar and self._mains_done):
                 return rec.succeeded
@@ -393,8 +409,6 @@ class PodWorker:
             handle = self.runtime.adopt(rec.pid, rec.pid_start, run_dir,
                                         podlogs.done_marker(self.config.pods_dir, self.uid, rec.name,
                                                             rec.restart_count))
-            if handle is not None and rec.sidecar:
-                self._sidecar_started[rec.name].set()
             if handle is None:
                 self.force_failed = True
                 self.pod_message = (f"container {rec.name} disappeared while the agent was not running; "
@@ -408,20 +422,158 @@ class PodWorker:
             if not isinstance(started, ContainerHandle):
                 return started
             handle = started
-            if rec.sidecar:
-                self._sidecar_started[rec.name].set()
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
             rec.container_id = f"jobplane://{handle.pid}"
             rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
+            new = True
+        else:
+            new = False
+        self.handles[rec.name] = handle
+        self._watch(rec, cspec, new)
+        if new:
             self._save_state()
             self._report_soon(self.config.running_report_delay)
-        self.handles[rec.name] = handle
         if self.stopping:  # stop() raced with the start
-            asyncio.ensure_future(terminate(handle, self.stop_grace, self.clock))
+            self._spawn(self._kill(rec.name, handle, self.stop_grace))
         try:
             return await handle.wait()
         finally:
             self.handles.pop(rec.name, None)
+            self._unwatch(rec)
+
+    # ------------------------------------------------------- probes and lifecycle hooks
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    def _watch(self, rec: st.ContainerRecord, cspec: Obj, new: bool) -> None:
+        """A container (re)started or was re-adopted: start its probes, and run its postStart
+        hook when it is new. A sidecar lets the next init container start once its postStart
+        hook is done and its startup probe passed."""
+        specs = pr.container_probes(cspec)
+        rec.startup_passed = pr.STARTUP not in specs
+        rec.readiness_passed = pr.READINESS not in specs
+        self._prestop_ran.discard(rec.name)
+        if specs:
+            started_at = parse_time((rec.state.get("running") or {}).get("startedAt")) or self.clock.now()
+            exec_fn = functools.partial(self._exec_in, rec.name)
+
+            async def check(spec: pr.ProbeSpec) -> Any:
+                return await run_check(spec, cspec, self.config.pod_ip, exec_fn, self.clock)
+
+            prober = ContainerProber(
+                specs, self.clock, started_at, check,
+                on_event=lambda reason, message: self._event("Warning", reason, message),
+                on_result=lambda kind, result: self._probe_result(rec, kind, result))
+            self._probers[rec.name] = prober
+            prober.start()
+        post_start = pr.hook(cspec, pr.POST_START) if new else None
+        if post_start is None:
+            self._post_started.add(rec.name)
+            self._note_started(rec)
+        else:
+            self._post_started.discard(rec.name)
+            self._spawn(self._post_start(rec, cspec, post_start))
+
+    def _unwatch(self, rec: st.ContainerRecord) -> None:
+        prober = self._probers.pop(rec.name, None)
+        if prober is not None:
+            prober.stop()
+
+    def _note_started(self, rec: st.ContainerRecord) -> None:
+        if rec.sidecar and rec.startup_passed and rec.name in self._post_started:
+            self._sidecar_started[rec.name].set()
+
+    async def _exec_in(self, name: str, argv: list[str], timeout: float | None) -> tuple[int, bytes]:
+        """Run ``argv`` in the running container ``name`` through the runtime's exec seam (what
+        ``kubectl exec`` uses): its exit code and first output; TimeoutError after ``timeout``."""
+        waited = 0.0
+        while True:
+            try:
+                spec = self.exec_spec(name, argv, tty=False, stdin=False)
+                break
+            except ContainerConfigError as exc:  # the program is not there (no sandbox)
+                return 127, exc.message.encode()
+            except ValueError:
+                # A container that has just started may not have entered its sandbox yet.
+                if waited >= ENTER_WAIT or name not in self.handles:
+                    raise
+            await self.clock.sleep(ENTER_POLL)
+            waited += ENTER_POLL
+        session = await self.runtime.exec(self.handles.get(name), spec)
+        return await within(self.clock, run_to_end(session, pr.MAX_OUTPUT), timeout)
+
+    def _probe_result(self, rec: st.ContainerRecord, kind: str, result: pr.Result) -> None:
+        """A probe's published result changed: readiness and startup go to the status; a
+        failed liveness or startup probe kills the container, to be restarted unless the
+        pod's restartPolicy is Never (a sidecar always is)."""
+        prober = self._probers.get(rec.name)
+        if prober is None:
+            return
+        rec.startup_passed = prober.started
+        readiness = prober.trackers.get(pr.READINESS)
+        rec.readiness_passed = readiness is None or readiness.result == pr.Result.SUCCESS
+        if kind == pr.STARTUP and result == pr.Result.SUCCESS:
+            self._note_started(rec)
+        handle = self.handles.get(rec.name)
+        if kind in (pr.LIVENESS, pr.STARTUP) and result == pr.Result.FAILURE and handle is not None \
+                and not self.stopping:
+            restart = rec.sidecar or self.restart_policy != "Never"
+            self._probe_killed.add(rec.name)
+            grace = pr.kill_grace((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds"),
+                                  prober.specs.get(kind))
+            self._spawn(self._kill(rec.name, handle, grace, pr.kill_message(rec.name, kind, restart)))
+        self._report_soon(0)
+
+    async def _post_start(self, rec: st.ContainerRecord, cspec: Obj, handler: Obj) -> None:
+        """Run the postStart hook; when it fails, kill the container (kubelet's
+        ``FailedPostStartHook``): it is then restarted as its restartPolicy says."""
+        error = await run_hook(handler, cspec, self.config.pod_ip, functools.partial(self._exec_in, rec.name),
+                               self.clock)
+        handle = self.handles.get(rec.name)
+        if error is None:
+            self._post_started.add(rec.name)
+            self._note_started(rec)
+            return
+        if handle is None:
+            return  # it ended meanwhile
+        log.info("pod %s/%s: %s", self.namespace, self.name,
+                 pr.hook_failure_message(handler, rec.name, self._pod_ref(), error))
+        self._event("Warning", "FailedPostStartHook", "PostStartHook failed")
+        grace = pr.kill_grace((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds"))
+        await self._kill(rec.name, handle, grace, "FailedPostStartHook")
+
+    def _pod_ref(self) -> str:
+        return f"{self.name}_{self.namespace}({self.uid})"
+
+    async def _kill(self, name: str, handle: ContainerHandle, grace: float, message: str | None = None) -> None:
+        """kubelet's killContainer: a ``Killing`` event, the preStop hook (once per container
+        run, within the grace period; a failure is an event, not a reason to skip the stop),
+        then SIGTERM, what is left of the grace period (at least 2 s after a hook), SIGKILL."""
+        self._event("Normal", "Killing", message or f"Stopping container {name}")
+        prober = self._probers.get(name)
+        if prober is not None:
+            prober.stop((pr.LIVENESS, pr.STARTUP))
+        rec, cspec = self._container(name)
+        pre_stop = pr.hook(cspec, pr.PRE_STOP) if cspec is not None else None
+        if pre_stop is not None and grace > 0 and name not in self._prestop_ran:
+            self._prestop_ran.add(name)
+            began = self.clock.now()
+            try:
+                error = await within(self.clock, run_hook(pre_stop, cspec or {}, self.config.pod_ip,
+                                                          functools.partial(self._exec_in, name), self.clock), grace)
+            except TimeoutError:
+                log.info("pod %s/%s: preStop hook of %s not completed in the grace period (%gs)",
+                         self.namespace, self.name, name, grace)
+                error = None
+            if error is not None:
+                log.info("pod %s/%s: %s", self.namespace, self.name,
+                         pr.hook_failure_message(pre_stop, name, self._pod_ref(), error))
+                self._event("Warning", "FailedPreStopHook", "PreStopHook failed")
+            grace = pr.grace_after_hook(grace, self.clock.now() - began)
+        await terminate(handle, grace, self.clock)
 
     async def _await_config(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
         """Before a start: the ConfigMaps, Secrets and keys the container's environment names
