@@ -85,6 +85,7 @@ class Server:
     history_task: asyncio.Task | None = None
     guard: ConnectionGuard | None = None
     rbac: Any = None  # apiserver.rbac_authorizer.RbacAuthorizer
+    node_graph: Any = None  # apiserver.node_authorizer.NodeGraph
 
     async def start(self) -> None:
         s = self.settings
@@ -140,7 +141,12 @@ class Server:
         else:
             await self._start_controllers(client)
         if s.agent:
-            self.agent_task = self._start_agent(client.as_manager("kubelet"))
+            from jobplane.agent.embedded import default_node_name
+            from jobplane.apiserver.identity import node_user
+
+            # the embedded agent acts as its node, as a standalone one does with its certificate
+            node = node_user(s.node_name or default_node_name())
+            self.agent_task = self._start_agent(client.as_user(node).as_manager("kubelet"))
 
         kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
 
@@ -148,6 +154,7 @@ class Server:
         """Authentication chain, authorizers, reviews and escalation checks, with upstream's
         default roles reconciled first."""
         from jobplane.apiserver import authn, authz, bootstrappolicy, usercerts
+        from jobplane.apiserver.node_authorizer import NodeAuthorizer, NodeGraph, NodeRestriction
         from jobplane.apiserver.rbac_admission import RbacEscalationCheck
         from jobplane.apiserver.rbac_authorizer import RbacAuthorizer
         from jobplane.apiserver.reviews import Reviews
@@ -156,14 +163,23 @@ class Server:
         authenticator = authn.Authenticator(self.token, static_tokens=static,
                                             deny_list=authn.CertDenyList(s.pki_dir / usercerts.REVOKED))
         authenticator.add_token_authenticator(service.authenticate_service_account)
+        from jobplane.apiserver import bootstraptokens
+
+        authenticator.add_token_authenticator(bootstraptokens.authenticator(service))
         await bootstrappolicy.reconcile(service)
         self.rbac = RbacAuthorizer()
         await self.rbac.start(service)
+        self.node_graph = NodeGraph()
+        await self.node_graph.start(service)
         modes = [m.strip() for m in s.authorization_mode.split(",") if m.strip()]
-        chain: Any = authz.AlwaysAllow() if modes == ["AlwaysAllow"] else authz.Chain([self.rbac])
+        members: list[Any] = [NodeAuthorizer(self.node_graph, service)] if "Node" in modes else []
+        chain: Any = authz.AlwaysAllow() if modes == ["AlwaysAllow"] else authz.Chain([*members, self.rbac])
         service.reviews = Reviews(chain, self.rbac, authenticator)
-        if "RBAC" in modes:
+        if "RBAC" in modes or "Node" in modes:
             service.authorizer = chain
+        if "Node" in modes:
+            service.admission_plugins.append(NodeRestriction())
+        if "RBAC" in modes:
             service.admission_plugins.append(RbacEscalationCheck(chain, self.rbac))
         return authenticator
 
@@ -258,6 +274,8 @@ class Server:
             await self.runner.cleanup()
         if self.rbac is not None:
             await self.rbac.stop()
+        if self.node_graph is not None:
+            await self.node_graph.stop()
         if self.store is not None:
             await self.store.close()
 

@@ -233,12 +233,30 @@ class Agent:
             return pod
         return compact_terminal_pod(pod)
 
+    async def review_caller(self, token: str) -> bool:
+        """Whether a bearer token may use this node's log, exec and stats endpoints: kubelet's
+        webhook mode (a TokenReview, then a SubjectAccessReview for ``get nodes/proxy`` on
+        this node; the API servers' own identity is in ``system:masters``)."""
+        review = await self.client.create("tokenreviews.authentication.k8s.io", {
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenReview", "spec": {"token": token}})
+        status = review.get("status") or {}
+        user = status.get("user") or {}
+        if not status.get("authenticated") or not user.get("username"):
+            return False
+        access = await self.client.create("subjectaccessreviews.authorization.k8s.io", {
+            "apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview", "spec": {
+                "user": user["username"], "uid": user.get("uid") or "", "groups": user.get("groups") or [],
+                "extra": user.get("extra") or {},
+                "resourceAttributes": {"verb": "get", "resource": "nodes", "subresource": "proxy",
+                                       "name": self.node_name}}})
+        return bool((access.get("status") or {}).get("allowed"))
+
     async def _serve_logs(self, endpoint: LogEndpoint) -> None:
         """Start the log endpoint before registering, so the Node advertises its port."""
         self.log_server = LogServer(self.pods_dir, endpoint.token, self._get_pod, self.clock,
                                     host=endpoint.host, port=endpoint.port,
                                     names=endpoint.cert_names(self.machine.hostname), open_stream=self.open_stream,
-                                    usage=self.resource_usage)
+                                    usage=self.resource_usage, review=self.review_caller)
         self.machine.kubelet_port = await self.log_server.start()
         self.machine.internal_ip = endpoint.address
         log.info("node %s: serving container logs on %s:%d (advertised as %s)", self.node_name,

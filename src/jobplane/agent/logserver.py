@@ -43,7 +43,7 @@ PodGetter = Callable[[str, str], Awaitable[Obj | None]]
 class LogEndpoint:
     """How a standalone agent serves logs: bind ``host:port``, advertise ``address``."""
 
-    token: str
+    token: str | None  # None: callers are checked with the API server (TokenReview + SubjectAccessReview)
     address: str = "127.0.0.1"
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
@@ -69,14 +69,19 @@ def _status(exc: errors.StatusError) -> web.Response:
 class LogServer:
     """Serves this node's container logs until ``stop``."""
 
-    def __init__(self, pods_dir: Path, token: str, get_pod: PodGetter, clock: Clock, *,
+    def __init__(self, pods_dir: Path, token: str | None, get_pod: PodGetter, clock: Clock, *,
                  host: str = "127.0.0.1", port: int = DEFAULT_PORT, cert_dir: Path | None = None,
                  names: tuple[list[str], list[str]] | None = None, open_stream: Any = None,
-                 usage: Callable[[], dict[str, Any]] | None = None) -> None:
+                 usage: Callable[[], dict[str, Any]] | None = None,
+                 review: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.pods_dir = pods_dir
         self.usage = usage  # Agent.resource_usage: served for metrics.k8s.io
         self.open_stream = open_stream  # Agent.open_stream: exec / attach sessions
-        self._expected = ("Bearer " + token).encode()
+        self._expected = ("Bearer " + token).encode() if token else None
+        # kubelet's webhook authentication and authorization: ask the API server who a bearer
+        # token is and whether it may use this node's API; answers kept two minutes
+        self.review = review
+        self._reviewed: dict[str, tuple[bool, float]] = {}
         self.get_pod = get_pod
         self.clock = clock
         self.host = host
@@ -98,7 +103,7 @@ class LogServer:
     async def stats(self, request: web.Request) -> web.Response:
         """CPU and memory use of the node and its containers (what the API server serves as
         ``metrics.k8s.io``), as JSON."""
-        if not self.authorized(request):
+        if not await self.authorized(request):
             return _status(errors.unauthorized())
         if self.usage is None:
             return _status(errors.resource_not_found_path())
@@ -106,7 +111,7 @@ class LogServer:
 
     async def stream(self, request: web.Request) -> web.StreamResponse:
         """kubelet's ``/exec`` and ``/attach``: the API server relays ``pods/exec`` here."""
-        if not self.authorized(request):
+        if not await self.authorized(request):
             return _status(errors.unauthorized())
         if self.open_stream is None or not rc.is_websocket(request):
             return _status(errors.bad_request("Upgrade request required"))
@@ -143,17 +148,36 @@ class LogServer:
             await self.runner.cleanup()
             self.runner = None
 
-    def authorized(self, request: web.Request) -> bool:
+    async def authorized(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization")
-        return header is not None and bool(header) and hmac.compare_digest(
-            header.encode("utf-8", "surrogateescape"), self._expected)  # non-UTF-8 bytes: 401, not 500
+        if not header:
+            return False
+        if self._expected is not None and hmac.compare_digest(
+                header.encode("utf-8", "surrogateescape"), self._expected):  # non-UTF-8 bytes: 401, not 500
+            return True
+        scheme, _, token = header.partition(" ")
+        if self.review is None or scheme.lower() != "bearer" or not token.strip():
+            return False
+        now = self.clock.now()
+        cached = self._reviewed.get(token)
+        if cached is not None and now < cached[1]:
+            return cached[0]
+        try:
+            allowed = await self.review(token.strip())
+        except Exception as exc:  # noqa: BLE001 - the API server unreachable: refuse, do not cache
+            log.warning("could not review a caller's token with the API server: %s", exc)
+            return False
+        if len(self._reviewed) > 1000:
+            self._reviewed.clear()
+        self._reviewed[token] = (allowed, now + 120.0)
+        return allowed
 
     async def healthz(self, request: web.Request) -> web.Response:
         return web.Response(text="ok", headers=TEXT_HEADERS)
 
     async def container_logs(self, request: web.Request) -> web.StreamResponse:
         try:
-            if not self.authorized(request):
+            if not await self.authorized(request):
                 raise errors.unauthorized()
             ns, name = request.match_info["namespace"], request.match_info["pod"]
             opts = podlogs.LogOptions.from_query(request.query)

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from jobplane.api import defaults, rbac, strategy
+from jobplane.api import certificates, defaults, rbac, strategy
 from jobplane.api.errors import FieldError, duplicate, forbidden, invalid_object, required
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.validation import config as v_config
@@ -280,6 +280,28 @@ def _update_rbac(validate: Callable[[Obj], list[FieldError]], binding: bool) -> 
     return admit
 
 
+def _create_csr(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    certificates.prepare_create(obj)
+    return certificates.validate(obj), []
+
+
+def _update_csr(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    certificates.prepare_update(new, old)
+    return validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {}), []
+
+
+def _status_csr(new: Obj, old: Obj) -> list[FieldError]:
+    errs = certificates.prepare_status(new, old)
+    return errs + validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+
+
+def admit_csr_approval(info: ResourceInfo, new: Obj, old: Obj) -> list[str]:
+    """``certificatesigningrequests/{name}/approval``: only Approved/Denied conditions change."""
+    errs = certificates.prepare_approval(new, old)
+    _raise_if(info, new, errs + validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {}))
+    return []
+
+
 _Create = Callable[[Obj], tuple[list[FieldError], list[str]]]
 _Update = Callable[[Obj, Obj], tuple[list[FieldError], list[str]]]
 _Status = Callable[[Obj, Obj], list[FieldError]]
@@ -305,6 +327,7 @@ _CREATE: dict[tuple[str, str], _Create] = {
     (rbac.GROUP, "ClusterRole"): _create_rbac(rbac.validate_cluster_role),
     (rbac.GROUP, "RoleBinding"): _create_rbac(rbac.validate_role_binding),
     (rbac.GROUP, "ClusterRoleBinding"): _create_rbac(rbac.validate_cluster_role_binding),
+    (certificates.GROUP, "CertificateSigningRequest"): _create_csr,
 }
 _UPDATE: dict[tuple[str, str], _Update] = {
     ("batch", "Job"): _update_job,
@@ -327,6 +350,7 @@ _UPDATE: dict[tuple[str, str], _Update] = {
     (rbac.GROUP, "ClusterRole"): _update_rbac(rbac.validate_cluster_role, False),
     (rbac.GROUP, "RoleBinding"): _update_rbac(rbac.validate_role_binding, True),
     (rbac.GROUP, "ClusterRoleBinding"): _update_rbac(rbac.validate_cluster_role_binding, True),
+    (certificates.GROUP, "CertificateSigningRequest"): _update_csr,
 }
 _STATUS: dict[tuple[str, str], _Status] = {
     ("batch", "Job"): _status_job,
@@ -337,6 +361,7 @@ _STATUS: dict[tuple[str, str], _Status] = {
     ("", "Service"): _status_keep_spec,
     ("", "PersistentVolumeClaim"): _status_keep_spec,
     ("", "PersistentVolume"): _status_keep_spec,
+    (certificates.GROUP, "CertificateSigningRequest"): _status_csr,
 }
 
 

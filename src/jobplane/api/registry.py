@@ -122,6 +122,9 @@ SELF_SUBJECT_REVIEWS = ResourceInfo("authentication.k8s.io", "v1", "SelfSubjectR
                                     "selfsubjectreview", False, verbs=_CREATE_ONLY, virtual=True)
 TOKEN_REVIEWS = ResourceInfo("authentication.k8s.io", "v1", "TokenReview", "tokenreviews", "tokenreview", False,
                              verbs=_CREATE_ONLY, virtual=True)
+CERTIFICATESIGNINGREQUESTS = ResourceInfo("certificates.k8s.io", "v1", "CertificateSigningRequest",
+                                          "certificatesigningrequests", "certificatesigningrequest", False, ("csr",),
+                                          subresources=("approval", "status"))
 RBAC_KINDS = (ROLES, ROLEBINDINGS, CLUSTERROLES, CLUSTERROLEBINDINGS)
 REVIEWS = (SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCESS_REVIEWS,
            LOCAL_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_REVIEWS, TOKEN_REVIEWS)
@@ -129,12 +132,12 @@ REVIEWS = (SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCE
 RESOURCES: tuple[ResourceInfo, ...] = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
                                        SERVICES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, EVENTS_V1, JOBS,
                                        CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES, NODE_METRICS, POD_METRICS,
-                                       *RBAC_KINDS, *REVIEWS)
+                                       *RBAC_KINDS, *REVIEWS, CERTIFICATESIGNINGREQUESTS)
 
 # Resources clients name by default: "events" means core/v1 events, as in kubectl.
 _PREFERRED = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES,
               PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES,
-              *RBAC_KINDS)
+              *RBAC_KINDS, CERTIFICATESIGNINGREQUESTS)
 
 
 def groups() -> list[tuple[str, str]]:

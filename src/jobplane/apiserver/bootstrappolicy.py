@@ -96,6 +96,15 @@ CONTROLLER_ROLES: dict[str, list[Obj]] = {
         rule(["get", "list"], [""], ["nodes"]),
         rule(["patch"], [""], ["pods/status"]),
     ],
+    "certificate-controller": [
+        rule(["get", "list", "watch", "delete"], ["certificates.k8s.io"], ["certificatesigningrequests"]),
+        rule(["update"], ["certificates.k8s.io"], ["certificatesigningrequests/approval",
+                                                   "certificatesigningrequests/status"]),
+        rule(["approve"], ["certificates.k8s.io"], ["signers"], ["kubernetes.io/kube-apiserver-client-kubelet"]),
+        rule(["sign"], ["certificates.k8s.io"], ["signers"], ["kubernetes.io/kube-apiserver-client",
+                                                              "kubernetes.io/kube-apiserver-client-kubelet"]),
+        rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+    ],
     "clusterrole-aggregation-controller": [
         rule(["escalate", "get", "list", "watch", "update", "patch"], [GROUP], ["clusterroles"]),
     ],
@@ -171,6 +180,12 @@ def cluster_roles() -> list[Obj]:
             rule(["create", "delete", "get", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
             rule(["create"], [""], ["serviceaccounts/token"]),
         ]),
+        _role("system:certificates.k8s.io:certificatesigningrequests:nodeclient", [
+            rule(["create"], ["certificates.k8s.io"], ["certificatesigningrequests/nodeclient"]),
+        ]),
+        _role("system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [
+            rule(["create"], ["certificates.k8s.io"], ["certificatesigningrequests/selfnodeclient"]),
+        ]),
         _role("system:node-bootstrapper", [
             rule(["create", "get", "list", "watch"], ["certificates.k8s.io"], ["certificatesigningrequests"]),
         ]),
@@ -236,6 +251,12 @@ def cluster_role_bindings() -> list[Obj]:
                  [user("system:kube-controller-manager")]),
         _binding("system:kube-scheduler", "system:kube-scheduler", [user("system:kube-scheduler")]),
         _binding("system:node-bootstrapper", "system:node-bootstrapper", [group("system:bootstrappers")]),
+        # kubeadm's bindings for node bootstrap tokens and certificate rotation
+        _binding("jobplane:node-autoapprove-bootstrap",
+                 "system:certificates.k8s.io:certificatesigningrequests:nodeclient",
+                 [group("system:bootstrappers:jobplane:default-node-token")]),
+        _binding("jobplane:node-autoapprove-certificate-rotation",
+                 "system:certificates.k8s.io:certificatesigningrequests:selfnodeclient", [group("system:nodes")]),
     ]
     out.extend(_binding("system:controller:" + name, "system:controller:" + name,
                         [service_account("kube-system", name)]) for name in CONTROLLER_ROLES)

@@ -248,12 +248,12 @@ class ApiHandler:
             user = impersonation.impersonate(user, request.headers, authorizer)
         return user
 
-    def _authorize(self, attrs_fn: Any, *args: Any) -> None:
+    async def _authorize(self, attrs_fn: Any, *args: Any) -> None:
         authorizer = getattr(self.service, "authorizer", None)
         user = current_user.get()
         if authorizer is None or user is None:
             return
-        authz.check(authorizer, user, attrs_fn(*args))
+        await authz.check_async(authorizer, user, attrs_fn(*args))
 
     async def _read_body_in_time(self, request: web.Request) -> None:
         """Read (and cache) the body within ``--request-timeout``, so a client sending one byte
@@ -276,22 +276,22 @@ class ApiHandler:
         head = parts[0]
         if head in ("api", "apis"):
             if (head == "api" and len(parts) <= 2) or (head == "apis" and len(parts) <= 3):
-                self._authorize(authz.non_resource_attributes, request.method, path)
+                await self._authorize(authz.non_resource_attributes, request.method, path)
                 return self._discovery(request, path.rstrip("/"))
             route = self.routes.parse(parts)
             if route is None:
                 raise errors.resource_not_found_path()
-            self._authorize(authz.resource_attributes, request.method, route.info, route.namespace, route.name,
+            await self._authorize(authz.resource_attributes, request.method, route.info, route.namespace, route.name,
                             route.subresource, request.query, route.watch_prefix)
             if route.subresource in STREAM_SUBRESOURCES and request.method == "GET":
                 # upstream's AuthorizePodWebsocketUpgradeCreatePermission (on since 1.31): a
                 # WebSocket exec/attach/portforward also needs ``create`` on the subresource
-                self._authorize(authz.resource_attributes, "POST", route.info, route.namespace, route.name,
+                await self._authorize(authz.resource_attributes, "POST", route.info, route.namespace, route.name,
                                 route.subresource, request.query)
             return await self._resource(request, route)
         mounted = self._mounts.get(head)
         if mounted is None or not mounted[1]:  # public pages carry no data: no check
-            self._authorize(authz.non_resource_attributes, request.method, path)
+            await self._authorize(authz.non_resource_attributes, request.method, path)
         if path in HEALTH_PATHS or path.startswith(("/healthz/", "/livez/", "/readyz/")):
             return web.Response(body=b"ok", headers=TEXT_HEADERS)
         if path == "/version":

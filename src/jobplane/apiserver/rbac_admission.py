@@ -21,7 +21,8 @@ class RbacEscalationCheck:
         self.authorizer = authorizer
         self.rbac = rbac
 
-    async def admit(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None) -> None:
+    async def admit(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None,
+                    subresource: str | None = None) -> None:
         if op == "DELETE" or new is None or info not in (ROLES, CLUSTERROLES, ROLEBINDINGS, CLUSTERROLEBINDINGS):
             return
         user = current_user.get()

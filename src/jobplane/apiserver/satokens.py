@@ -74,6 +74,16 @@ class Identity:
     namespace: str
     name: str
     uid: str
+    # what the token is bound to (``kubernetes.io`` claims): kind -> (name, uid)
+    bound: tuple[tuple[str, str, str], ...] = ()
+    node: str = ""  # the bound pod's node when it was issued
+    jti: str = ""
+
+    def bound_to(self, kind: str) -> tuple[str, str] | None:
+        for k, name, uid in self.bound:
+            if k == kind:
+                return name, uid
+        return None
 
     @property
     def username(self) -> str:
@@ -92,6 +102,8 @@ class ServiceAccountTokens:
         private: dict[str, Any] = {"namespace": namespace, "serviceaccount": {"name": name, "uid": uid}}
         if bound:
             private[bound["kind"].lower()] = {"name": bound["name"], "uid": bound.get("uid", "")}
+            if bound.get("node"):
+                private["node"] = {"name": bound["node"]}
         claims = {"aud": audiences, "exp": int(now) + expires, "iat": int(now), "iss": self.issuer,
                   "jti": str(uuid.uuid4()), "kubernetes.io": private, "nbf": int(now),
                   "sub": f"{PREFIX}{namespace}:{name}"}
@@ -123,4 +135,12 @@ class ServiceAccountTokens:
         sub = str(claims.get("sub") or "")
         if not sub.startswith(PREFIX) or not account.get("name"):
             return None
-        return Identity(private.get("namespace") or "", account["name"], account.get("uid") or "")
+        bound: list[tuple[str, str, str]] = []
+        for kind in ("Pod", "Secret", "Node"):
+            ref = private.get(kind.lower())
+            if isinstance(ref, dict) and ref.get("name") and (kind != "Node" or ref.get("uid")):
+                bound.append((kind, str(ref["name"]), str(ref.get("uid") or "")))
+        node_ref = private.get("node")
+        node = str(node_ref.get("name") or "") if isinstance(node_ref, dict) and private.get("pod") else ""
+        return Identity(private.get("namespace") or "", account["name"], account.get("uid") or "", tuple(bound), node,
+                        str(claims.get("jti") or ""))

@@ -75,6 +75,7 @@ from typing import Any, TypeVar
 from jobplane.api import admission, decode, errors, fieldmanager, managedfields, meta, pods
 from jobplane.api.patch import APPLY_PATCH, apply_patch
 from jobplane.api.registry import (
+    CERTIFICATESIGNINGREQUESTS,
     ENDPOINTSLICES,
     EVENTS_V1,
     NAMESPACES,
@@ -95,7 +96,7 @@ from jobplane.apiserver.allocation import (
     default_storage_class,
 )
 from jobplane.apiserver.events_v1 import to_events_v1
-from jobplane.apiserver.identity import UserInfo, service_account_user
+from jobplane.apiserver.identity import UserInfo, current_user, service_account_user
 from jobplane.apiserver.satokens import ServiceAccountTokens
 from jobplane.clock import Clock
 from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
@@ -198,6 +199,23 @@ def _check_preconditions(info: ResourceInfo, name: str, md: Obj, preconditions: 
                               f"{md.get('resourceVersion')}")
 
 
+def _requester(csr: Obj, user: UserInfo | None) -> None:
+    """A CertificateSigningRequest records who asked (``spec.username/uid/groups/extra``),
+    never what the body claims; a trusted in-process caller without identity keeps its own."""
+    spec = csr.get("spec")
+    if not isinstance(spec, dict) or user is None:
+        return
+    for key in ("username", "uid", "groups", "extra"):
+        spec.pop(key, None)
+    spec["username"] = user.name
+    if user.uid:
+        spec["uid"] = user.uid
+    if user.groups:
+        spec["groups"] = list(user.groups)
+    if user.extra:
+        spec["extra"] = {k: list(v) for k, v in user.extra.items()}
+
+
 class ApiService:
     def __init__(self, store: Store, clock: Clock | None = None, *, service_cidr: str = DEFAULT_SERVICE_CIDR) -> None:
         self.store = store
@@ -212,9 +230,10 @@ class ApiService:
         self.reviews: Any = None
         self.admission_plugins: list[Any] = []
 
-    async def _admit_plugins(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None) -> None:
+    async def _admit_plugins(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None,
+                             subresource: str | None = None) -> None:
         for plugin in self.admission_plugins:
-            await plugin.admit(op, info, new, old)
+            await plugin.admit(op, info, new, old, subresource)
 
     # ------------------------------------------------------------------ helpers
 
@@ -357,6 +376,8 @@ class ApiService:
         self._track(info, None, obj, field_manager, None)
         if info is PERSISTENTVOLUMECLAIMS:
             await default_storage_class(self.store, obj)
+        if info is CERTIFICATESIGNINGREQUESTS:
+            _requester(obj, current_user.get())
         warnings = admission.admit_create(info, obj)
         if self.admission_plugins:
             await self._admit_plugins("CREATE", info, obj, None)
@@ -512,10 +533,12 @@ class ApiService:
         elif subresource == "finalize":
             # namespaces/finalize: how the namespace controller drops spec.finalizers once empty
             warnings = admission.admit_namespace_finalize(info, new, old)
+        elif subresource == "approval":
+            warnings = admission.admit_csr_approval(info, new, old)
         else:
             warnings = admission.admit_update(info, new, old)
         if self.admission_plugins:
-            await self._admit_plugins("UPDATE", info, new, old)
+            await self._admit_plugins("UPDATE", info, new, old, subresource)
         _record_warnings(warnings)
         md["resourceVersion"] = old_md.get("resourceVersion")
         self._track(info, old, new, field_manager, subresource)
@@ -667,6 +690,8 @@ class ApiService:
             """Add the condition; returns the preconditions the delete then checks."""
             old = await self._get_stored(PODS, namespace, name)
             _check_preconditions(PODS, name, old["metadata"], preconditions)
+            if self.admission_plugins:
+                await self._admit_plugins("CREATE", PODS, body, old, "eviction")
             new = pods.disruption_target_pod(old, self._now())
             if dry_run or new == old:
                 return preconditions
@@ -716,6 +741,7 @@ class ApiService:
                                              ["Pod", "Node", "Secret"]))
         if errs:
             raise errors.invalid_object("TokenRequest", "authentication.k8s.io", name, errs)
+        obj = None
         if bound:
             kinds = {"Pod": PODS, "Secret": SECRETS, "Node": NODES}
             target = kinds[bound["kind"]]
@@ -723,7 +749,13 @@ class ApiService:
             if bound.get("uid") and bound["uid"] != obj["metadata"].get("uid"):
                 raise errors.conflict(target.plural, "", bound.get("name") or "",
                                       "the UID in the bound object reference does not match")
+        from jobplane.apiserver.node_authorizer import check_token_binding
+
+        check_token_binding(current_user.get(), name, bound, obj)
+        if bound and obj is not None:
             bound = {"kind": bound["kind"], "name": bound.get("name") or "", "uid": obj["metadata"].get("uid")}
+            if bound["kind"] == "Pod":
+                bound["node"] = (obj.get("spec") or {}).get("nodeName") or ""
         audiences = list(spec.get("audiences") or [self.tokens.issuer])
         now = self.clock.now()
         token = "" if dry_run else self.tokens.issue(namespace, name, sa["metadata"].get("uid") or "", audiences,
@@ -751,7 +783,31 @@ class ApiService:
             return None
         if ident.uid and sa["metadata"].get("uid") != ident.uid:
             return None
-        return service_account_user(ident.namespace, ident.name, sa["metadata"].get("uid", ""))
+        extra: dict[str, tuple[str, ...]] = {}
+        if ident.jti:
+            extra["authentication.kubernetes.io/credential-id"] = (f"JTI={ident.jti}",)
+        for kind, info in (("Pod", PODS), ("Secret", SECRETS), ("Node", NODES)):
+            ref = ident.bound_to(kind)
+            if ref is None:
+                continue
+            # a bound token lives only as long as its object (upstream's bound-token validator):
+            # gone, replaced (another uid) or deleted more than a minute ago means refused
+            try:
+                obj = await self.store.get(info.storage_key(ident.namespace if info.namespaced else None, ref[0]))
+            except KeyNotFound:
+                return None
+            md = obj.get("metadata") or {}
+            if ref[1] and md.get("uid") != ref[1]:
+                return None
+            deleted = meta.parse_time(md.get("deletionTimestamp"))
+            if deleted is not None and deleted < self.clock.now() - 60:
+                return None
+            if kind == "Pod":
+                extra["authentication.kubernetes.io/pod-name"] = (ref[0],)
+                extra["authentication.kubernetes.io/pod-uid"] = (ref[1],)
+        if ident.node:
+            extra["authentication.kubernetes.io/node-name"] = (ident.node,)
+        return service_account_user(ident.namespace, ident.name, sa["metadata"].get("uid", ""), extra or None)
 
     # ------------------------------------------------------------------ delete
 
@@ -779,6 +835,8 @@ class ApiService:
             obj = await self._get_stored(info, namespace, name)
             md = obj["metadata"]
             _check_preconditions(info, name, md, preconditions)
+            if self.admission_plugins:
+                await self._admit_plugins("DELETE", info, None, obj)
             deletion.check_deletable(info, name)
             new = deletion.marked_for_deletion(info, obj, propagation_policy=propagation_policy,
                                                grace_period_seconds=grace_period_seconds, now=self.clock.now())

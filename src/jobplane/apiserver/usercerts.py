@@ -89,3 +89,51 @@ def revoke(pki_dir: Path, user: str | None = None, serial: str | None = None) ->
     for s in serials:
         _append(pki_dir / REVOKED, s)
     return serials
+
+
+def _load_ca(pki_dir: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Certificate, ec.EllipticCurvePublicKey]:
+    ca_key = serialization.load_pem_private_key((pki_dir / CA_KEY).read_bytes(), password=None)
+    ca_cert = x509.load_pem_x509_certificate((pki_dir / CA_CERT).read_bytes())
+    ca_public = ca_cert.public_key()
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey) or not isinstance(ca_public, ec.EllipticCurvePublicKey):
+        raise ValueError(f"{pki_dir}: the CA key is not the EC key jobplane makes")
+    return ca_key, ca_cert, ca_public
+
+
+_USAGE_FLAGS = {"digital signature": "digital_signature", "key encipherment": "key_encipherment",
+                "content commitment": "content_commitment", "data encipherment": "data_encipherment",
+                "key agreement": "key_agreement"}
+
+
+def sign_request(pki_dir: Path, request: x509.CertificateSigningRequest, usages: list[str],
+                 lifetime: datetime.timedelta) -> tuple[bytes, str]:
+    """The csrsigning controller's step for the client signers: a certificate for the
+    request's subject and public key, client auth only, valid ``lifetime``; recorded in
+    ``pki/issued`` so ``--revoke`` can deny it. Returns (PEM, serial)."""
+    ca_key, ca_cert, ca_public = _load_ca(pki_dir)
+    flags = {v: False for v in _USAGE_FLAGS.values()}
+    for u in usages:
+        if u in _USAGE_FLAGS:
+            flags[_USAGE_FLAGS[u]] = True
+    now = utcnow()
+    not_after = min(now + lifetime, ca_cert.not_valid_after_utc)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(request.subject)
+        .issuer_name(ca_cert.subject)
+        .public_key(request.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(key_cert_sign=False, crl_sign=False, encipher_only=False,
+                                     decipher_only=False, **flags), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_public), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    serial = format(cert.serial_number, "X")
+    cn = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    user = str(cn[0].value) if cn else ""
+    _append(pki_dir / ISSUED, f"{serial} {user} {not_after.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    return cert.public_bytes(serialization.Encoding.PEM), serial

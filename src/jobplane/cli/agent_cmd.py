@@ -14,15 +14,26 @@ from jobplane.settings import default_data_dir
 KUBELET_PORT = 10250
 
 
-async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name: str, data_dir: Path,
-               endpoint: Any, sandbox: bool = True, token_file: Path | None = None) -> None:
+async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None, name: str, data_dir: Path,
+               endpoint: Any, sandbox: bool = True, token_file: Path | None = None,
+               bootstrap_token: str | None = None) -> None:
     from urllib.parse import urlsplit
 
     from jobplane.agent.agent import Agent
     from jobplane.client.failover import FailoverHttpClient
     from jobplane.clock import Clock
 
-    client = FailoverHttpClient(servers, token=token, ca_file=str(ca_file) if ca_file else None)
+    if token:
+        client = FailoverHttpClient(servers, token=token, ca_file=str(ca_file) if ca_file else None)
+    else:
+        from jobplane.agent.bootstrap import BootstrapError, node_credentials
+
+        try:
+            cert, key = await node_credentials(servers, ca_file, data_dir, name, bootstrap_token)
+        except BootstrapError as exc:
+            raise click.ClickException(str(exc)) from None
+        client = FailoverHttpClient(servers, ca_file=str(ca_file) if ca_file else None, cert_file=str(cert),
+                                    key_file=str(key))
     try:
         url = urlsplit(servers[0])
         await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
@@ -36,8 +47,15 @@ async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name:
 @click.option("--server", "servers", required=True, multiple=True,
               help="API server URL, e.g. https://10.0.0.1:6443. Repeat it for each server sharing one "
                    "PostgreSQL store: the agent moves to the next when one cannot be reached.")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="File holding the bearer token.")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="File holding a bearer token to use instead of the node's own certificate (e.g. the "
+                   "admin token; the node then acts with that token's rights).")
+@click.option("--bootstrap-token", envvar="JOBPLANE_BOOTSTRAP_TOKEN", default=None,
+              help="A token from `jobplane token create`, exchanged once for this node's own client "
+                   "certificate (kept in DATA_DIR/pki, 0600). Not needed again while that certificate is "
+                   "valid. [JOBPLANE_BOOTSTRAP_TOKEN]")
+@click.option("--bootstrap-token-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="The same, read from a file (keeps it out of the process list).")
 @click.option("--ca-file", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="CA certificate of the server (default: system trust).")
 @click.option("--name", default=None, help="Node name (default: the host name).")
@@ -56,7 +74,8 @@ async def _run(servers: tuple[str, ...], token: str, ca_file: Path | None, name:
               help="Run each container in a bubblewrap sandbox (pods run unsandboxed where bwrap cannot).")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
-def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name: str | None, data_dir: Path | None,
+def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: str | None,
+          bootstrap_token_file: Path | None, ca_file: Path | None, name: str | None, data_dir: Path | None,
           address: str | None, port: int, node_ip: str | None, sandbox: bool, log_level: str) -> None:
     """Run a node agent: register this machine as a Node, run the pods bound to it and
     serve their logs to the API servers."""
@@ -64,13 +83,16 @@ def agent(servers: tuple[str, ...], token_file: Path, ca_file: Path | None, name
     from jobplane.agent.logserver import LogEndpoint, route_address
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    token = token_file.read_text().strip()
+    token = token_file.read_text().strip() if token_file is not None else None
+    if bootstrap_token_file is not None:
+        bootstrap_token = bootstrap_token_file.read_text().strip()
     endpoint = None
     if port >= 0:
         route = route_address(servers[0])
         endpoint = LogEndpoint(token=token, address=node_ip or route, host=address or route, port=port)
+    hidden = [p.resolve() for p in (token_file, bootstrap_token_file) if p is not None]
     try:
         asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
-                         endpoint, sandbox, token_file.resolve()))
+                         endpoint, sandbox, hidden[0] if hidden else None, bootstrap_token))
     except KeyboardInterrupt:
         pass

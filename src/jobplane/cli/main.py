@@ -8,6 +8,7 @@ from jobplane.cli.agent_cmd import agent
 from jobplane.cli.commands import COMMANDS
 from jobplane.cli.kubeconfig_cmd import kubeconfig
 from jobplane.cli.server_cmd import server
+from jobplane.cli.token_cmd import token
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -16,7 +17,7 @@ def cli() -> None:
     """Kubernetes batch Jobs without a cluster."""
 
 
-for _command in (server, agent, kubeconfig, *COMMANDS):
+for _command in (server, agent, kubeconfig, token, *COMMANDS):
     cli.add_command(_command)
 
 

@@ -27,7 +27,7 @@ from jobplane.api import errors
 from jobplane.api.pods import binding_target
 from jobplane.api.rbac import Attributes
 from jobplane.api.registry import ResourceInfo, resolve
-from jobplane.apiserver.authz import check, name_from_field_selector
+from jobplane.apiserver.authz import check_async, name_from_field_selector
 from jobplane.apiserver.identity import UserInfo, current_user
 from jobplane.apiserver.service import ApiService
 from jobplane.client.base import MERGE_PATCH, Client, Obj
@@ -107,15 +107,15 @@ class InProcessClient(Client):
         """Another client on the same service acting as ``user``."""
         return InProcessClient(self.service, user, field_manager=self.field_manager)
 
-    def _enter(self, verb: str, info: ResourceInfo, namespace: str | None, name: str | None = None,
-               subresource: str | None = None) -> Any:
+    async def _enter(self, verb: str, info: ResourceInfo, namespace: str | None, name: str | None = None,
+                     subresource: str | None = None) -> Any:
         """Authorize the call and make ``self.user`` the current user; returns the reset token."""
         if self.user is None:
             return None
         authorizer = getattr(self.service, "authorizer", None)
         if authorizer is not None:
-            check(authorizer, self.user, Attributes(verb, True, namespace or "", info.group, info.plural,
-                                                    subresource or "", name or ""))
+            await check_async(authorizer, self.user, Attributes(verb, True, namespace or "", info.group,
+                                                                info.plural, subresource or "", name or ""))
         return current_user.set(self.user)
 
     @staticmethod
@@ -129,7 +129,7 @@ class InProcessClient(Client):
         info = resource_info(resource)
         if subresource not in (None, "", "status"):
             raise errors.method_not_supported(info.plural, info.group, "get")
-        token = self._enter("get", info, _ns(info, namespace), name, subresource)
+        token = await self._enter("get", info, _ns(info, namespace), name, subresource)
         try:
             return await self.service.get(info, _ns(info, namespace), name)
         finally:
@@ -140,7 +140,7 @@ class InProcessClient(Client):
                    label_selector: str | None = None, field_selector: str | None = None,
                    limit: int | None = None, continue_: str | None = None) -> Obj:
         info = resource_info(resource)
-        token = self._enter("list", info, _ns(info, namespace), name_from_field_selector(field_selector))
+        token = await self._enter("list", info, _ns(info, namespace), name_from_field_selector(field_selector))
         try:
             return await self.service.list(info, _ns(info, namespace), label_selector=label_selector,
                                            field_selector=field_selector, limit=limit, continue_=continue_)
@@ -154,17 +154,19 @@ class InProcessClient(Client):
         if namespace is None and info.namespaced:
             namespace = (body.get("metadata") or {}).get("namespace")
         if subresource:
-            if subresource not in ("binding", "eviction") or subresource not in info.subresources:
+            if subresource not in ("binding", "eviction", "token") or subresource not in info.subresources:
                 raise errors.method_not_supported(info.plural, info.group, "create")
             name = (body.get("metadata") or {}).get("name") or ""
-            token = self._enter("create", info, namespace, name, subresource)
+            token = await self._enter("create", info, namespace, name, subresource)
             try:
                 if subresource == "eviction":
                     return await self.service.evict(namespace or "", name, _copy(body))
+                if subresource == "token":
+                    return await self.service.token_request(namespace or "", name, _copy(body))
                 return await self.service.bind(namespace or "", name, binding_target(name, body))
             finally:
                 self._leave(token)
-        token = self._enter("create", info, _ns(info, namespace))
+        token = await self._enter("create", info, _ns(info, namespace))
         try:
             return await self.service.create(info, _ns(info, namespace), _copy(body),
                                              field_manager=self.field_manager)
@@ -175,7 +177,7 @@ class InProcessClient(Client):
     async def update(self, resource: str, body: Obj, namespace: str | None = None,
                      subresource: str | None = None) -> Obj:
         info, namespace, name = update_target(resource, body, namespace)
-        token = self._enter("update", info, namespace, name, subresource)
+        token = await self._enter("update", info, namespace, name, subresource)
         try:
             return await self.service.update(info, namespace, name, _copy(body),
                                              subresource or None, field_manager=self.field_manager)
@@ -186,7 +188,7 @@ class InProcessClient(Client):
     async def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
                     patch_type: str = MERGE_PATCH, subresource: str | None = None) -> Obj:
         info = resource_info(resource)
-        token = self._enter("patch", info, _ns(info, namespace), name, subresource)
+        token = await self._enter("patch", info, _ns(info, namespace), name, subresource)
         try:
             return await self.service.patch(info, _ns(info, namespace), name, _copy(patch), patch_type,
                                             subresource or None, field_manager=self.field_manager)
@@ -199,7 +201,7 @@ class InProcessClient(Client):
                      grace_period_seconds: int | None = None,
                      preconditions: Obj | None = None) -> Obj:
         info = resource_info(resource)
-        token = self._enter("delete", info, _ns(info, namespace), name)
+        token = await self._enter("delete", info, _ns(info, namespace), name)
         try:
             return await self.service.delete(info, _ns(info, namespace), name,
                                              propagation_policy=propagation_policy,
@@ -214,7 +216,7 @@ class InProcessClient(Client):
                                 field_selector: str | None = None,
                                 propagation_policy: str | None = None) -> Obj:
         info = resource_info(resource)
-        token = self._enter("deletecollection", info, _ns(info, namespace))
+        token = await self._enter("deletecollection", info, _ns(info, namespace))
         try:
             return await self.service.delete_collection(info, _ns(info, namespace),
                                                         label_selector=label_selector,
@@ -229,7 +231,7 @@ class InProcessClient(Client):
                     allow_bookmarks: bool = False) -> AsyncGenerator[tuple[str, Obj], None]:
         """Events from the service; ``timeout_seconds`` ends the stream on the service's clock."""
         info = resource_info(resource)
-        self._leave(self._enter("watch", info, _ns(info, namespace), name_from_field_selector(field_selector)))
+        self._leave(await self._enter("watch", info, _ns(info, namespace), name_from_field_selector(field_selector)))
         stream = self.service.watch(info, _ns(info, namespace), resource_version=resource_version,
                                     label_selector=label_selector, field_selector=field_selector)
         try:

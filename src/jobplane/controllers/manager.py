@@ -15,6 +15,7 @@ from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory
 from jobplane.clock import Clock
 from jobplane.controllers import (
+    certificates,
     clusterrole_aggregation,
     cronjob,
     endpointslice,
@@ -65,6 +66,8 @@ CONTROLLERS: dict[str, Controller] = {
     "jobplane.controllers.localpath": localpath.run,
     "jobplane.controllers.state_metrics": state_metrics.run,
     "jobplane.controllers.clusterrole_aggregation": clusterrole_aggregation.run,
+    "jobplane.controllers.certificates": certificates.run,
+    "jobplane.controllers.certificates.tokencleaner": certificates.run_token_cleaner,
 }
 
 

@@ -1,0 +1,374 @@
+"""The Node authorizer and NodeRestriction admission, after upstream's
+``plugin/pkg/auth/authorizer/node`` and ``plugin/pkg/admission/noderestriction``.
+
+A request from ``system:node:<name>`` (group ``system:nodes``) is judged here:
+
+- Secrets and ConfigMaps (get/list/watch of one named object), PersistentVolumeClaims and
+  PersistentVolumes (get) and ``serviceaccounts/token`` (create) only when a pod bound to the
+  node uses them: ``node <- pod <- secret|configmap|pvc|serviceaccount``, ``node <- pod <- pvc
+  <- pv``. The graph is an index kept from watching pods and claims; a miss is re-checked
+  against the store (``recheck``) before it is refused, so a pod bound a moment ago is not
+  refused because the index has not seen it yet.
+- Leases: only its own, in ``kube-node-lease``.
+- Everything else by the node rules (upstream's ``NodeRules``, jobplane's additions marked):
+  read services, endpointslices, nodes and pods; write nodes, node status, pod status,
+  events; delete pods; evict pods; create CSRs, TokenReviews and SubjectAccessReviews.
+
+NodeRestriction then narrows the writes: a node creates and changes only its own Node and
+Lease, updates the status of, deletes and evicts only pods bound to it, creates no pods
+(jobplane has no mirror pods), asks tokens only bound to its own pods, and (jobplane's
+local-path volumes) changes only the PersistentVolumes it provisioned.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+from jobplane.api import errors
+from jobplane.api.rbac import Attributes, Rule, rules_of
+from jobplane.api.registry import (
+    LEASES,
+    NODES,
+    PERSISTENTVOLUMECLAIMS,
+    PERSISTENTVOLUMES,
+    PODS,
+    ResourceInfo,
+)
+from jobplane.apiserver.authz import Decision
+from jobplane.apiserver.identity import UserInfo, current_user, node_name_of
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+Ref = tuple[str, str, str]  # (resource, namespace, name)
+NODE_LEASE_NAMESPACE = "kube-node-lease"
+PV_NODE_ANNOTATION = "jobplane.io/node"  # set by the local-path provisioner on volumes it made
+NO_PATH = "no relationship found between node '{}' and this object"
+
+_READ = ["get", "list", "watch"]
+
+
+def _rule(verbs: list[str], groups: list[str], resources: list[str]) -> Obj:
+    return {"verbs": verbs, "apiGroups": groups, "resources": resources}
+
+
+# upstream's NodeRules (bootstrappolicy), as far as jobplane serves the kinds
+NODE_RULES: tuple[Rule, ...] = rules_of({"rules": [
+    _rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
+    _rule(["create"], ["authorization.k8s.io"], ["localsubjectaccessreviews", "subjectaccessreviews"]),
+    _rule(_READ, [""], ["services"]),
+    _rule(["create", "get", "list", "watch"], [""], ["nodes"]),
+    _rule(["patch", "update"], [""], ["nodes/status"]),
+    _rule(["patch", "update"], [""], ["nodes"]),
+    _rule(["create", "patch", "update"], ["", "events.k8s.io"], ["events"]),
+    _rule(_READ, [""], ["pods"]),
+    _rule(["create", "delete"], [""], ["pods"]),
+    _rule(["patch", "update"], [""], ["pods/status"]),
+    _rule(["create"], [""], ["pods/eviction"]),
+    _rule(["get"], [""], ["endpoints"]),
+    _rule(["create", "get", "list", "watch"], ["certificates.k8s.io"], ["certificatesigningrequests"]),
+    # jobplane: pod DNS names (agent/dns.py) come from Services and EndpointSlices
+    _rule(_READ, ["discovery.k8s.io"], ["endpointslices"]),
+    # jobplane: the node half of local-path volumes (agent/pvcleanup.py) watches volumes and
+    # drops its cleanup finalizer; NodeRestriction limits the writes to the node's own volumes
+    _rule(["list", "watch", "patch", "update"], [""], ["persistentvolumes"]),
+]})
+
+
+def pod_references(pod: Obj) -> set[Ref]:
+    """What a pod uses that its node may read: Secrets, ConfigMaps, claims, its service account."""
+    spec = pod.get("spec") or {}
+    ns = (pod.get("metadata") or {}).get("namespace") or ""
+    name = (pod.get("metadata") or {}).get("name") or ""
+    out: set[Ref] = {("serviceaccounts", ns, spec.get("serviceAccountName") or spec.get("serviceAccount")
+                      or "default")}
+    for s in spec.get("imagePullSecrets") or ():
+        if isinstance(s, dict) and s.get("name"):
+            out.add(("secrets", ns, s["name"]))
+    containers = [*(spec.get("initContainers") or ()), *(spec.get("containers") or ()),
+                  *(spec.get("ephemeralContainers") or ())]
+    for c in containers:
+        if not isinstance(c, dict):
+            continue
+        for src in c.get("envFrom") or ():
+            if (src.get("secretRef") or {}).get("name"):
+                out.add(("secrets", ns, src["secretRef"]["name"]))
+            if (src.get("configMapRef") or {}).get("name"):
+                out.add(("configmaps", ns, src["configMapRef"]["name"]))
+        for env in c.get("env") or ():
+            ref = (env or {}).get("valueFrom") or {}
+            if (ref.get("secretKeyRef") or {}).get("name"):
+                out.add(("secrets", ns, ref["secretKeyRef"]["name"]))
+            if (ref.get("configMapKeyRef") or {}).get("name"):
+                out.add(("configmaps", ns, ref["configMapKeyRef"]["name"]))
+    for vol in spec.get("volumes") or ():
+        if not isinstance(vol, dict):
+            continue
+        if (vol.get("secret") or {}).get("secretName"):
+            out.add(("secrets", ns, vol["secret"]["secretName"]))
+        if (vol.get("configMap") or {}).get("name"):
+            out.add(("configmaps", ns, vol["configMap"]["name"]))
+        if (vol.get("persistentVolumeClaim") or {}).get("claimName"):
+            out.add(("persistentvolumeclaims", ns, vol["persistentVolumeClaim"]["claimName"]))
+        if "ephemeral" in vol:
+            out.add(("persistentvolumeclaims", ns, f"{name}-{vol.get('name', '')}"))
+        for src in (vol.get("projected") or {}).get("sources") or ():
+            if (src.get("secret") or {}).get("name"):
+                out.add(("secrets", ns, src["secret"]["name"]))
+            if (src.get("configMap") or {}).get("name"):
+                out.add(("configmaps", ns, src["configMap"]["name"]))
+    return out
+
+
+def _pod_node(pod: Obj) -> str:
+    return (pod.get("spec") or {}).get("nodeName") or ""
+
+
+class NodeGraph:
+    """Which node may reach which object, kept from watching pods and claims."""
+
+    def __init__(self) -> None:
+        self.pods: dict[tuple[str, str], tuple[str, frozenset[Ref]]] = {}  # (ns, name) -> (node, refs)
+        self.refs: dict[str, Counter[Ref]] = {}  # node -> references of its pods
+        self.claims: dict[tuple[str, str], str] = {}  # (ns, claim) -> bound volume name
+        self._tasks: list[asyncio.Task] = []
+
+    def apply_pod(self, event: str, pod: Obj) -> None:
+        md = pod.get("metadata") or {}
+        key = (md.get("namespace") or "", md.get("name") or "")
+        old = self.pods.pop(key, None)
+        if old is not None:
+            counter = self.refs.get(old[0])
+            if counter is not None:
+                counter.subtract(old[1])
+                for ref in old[1]:
+                    if counter[ref] <= 0:
+                        del counter[ref]
+        node = _pod_node(pod)
+        if event == "DELETED" or not node:
+            return
+        refs = frozenset(pod_references(pod))
+        self.pods[key] = (node, refs)
+        self.refs.setdefault(node, Counter()).update(refs)
+
+    def apply_claim(self, event: str, pvc: Obj) -> None:
+        md = pvc.get("metadata") or {}
+        key = (md.get("namespace") or "", md.get("name") or "")
+        volume = (pvc.get("spec") or {}).get("volumeName") or ""
+        if event == "DELETED" or not volume:
+            self.claims.pop(key, None)
+        else:
+            self.claims[key] = volume
+
+    def reaches(self, node: str, resource: str, namespace: str, name: str) -> bool:
+        refs = self.refs.get(node)
+        if not refs:
+            return False
+        if resource == "persistentvolumes":
+            return any(r[0] == "persistentvolumeclaims" and self.claims.get((r[1], r[2])) == name for r in refs)
+        return refs.get((resource, namespace, name), 0) > 0
+
+    # -- feeding from the store ----------------------------------------------------------
+
+    async def start(self, service: Any) -> None:
+        for info, apply in ((PODS, self.apply_pod), (PERSISTENTVOLUMECLAIMS, self.apply_claim)):
+            listed = await service.list(info, None)
+            for obj in listed["items"]:
+                apply("ADDED", obj)
+            rv = (listed.get("metadata") or {}).get("resourceVersion")
+            self._tasks.append(asyncio.create_task(self._follow(service, info, apply, rv),
+                                                   name=f"node-graph-{info.plural}"))
+
+    async def _follow(self, service: Any, info: ResourceInfo, apply: Any, rv: str | None) -> None:
+        while True:
+            try:
+                async for event, obj in service.watch(info, None, resource_version=rv):
+                    if event == "BOOKMARK":
+                        continue
+                    apply(event, obj)
+                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - e.g. 410 Gone: relist
+                log.warning("node graph: %s watch ended (%s): relisting", info.plural, exc)
+                listed = await service.list(info, None)
+                if info is PODS:
+                    self.pods.clear()
+                    self.refs.clear()
+                else:
+                    self.claims.clear()
+                for obj in listed["items"]:
+                    apply("ADDED", obj)
+                rv = (listed.get("metadata") or {}).get("resourceVersion")
+                await asyncio.sleep(0.1)
+
+    async def stop(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for t in tasks:
+            t.cancel()
+        for t in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+
+
+_GRAPH_READS = {"secrets": ("get", "list", "watch"), "configmaps": ("get", "list", "watch"),
+                "persistentvolumeclaims": ("get",), "persistentvolumes": ("get",)}
+
+
+class NodeAuthorizer:
+    """No opinion for anyone but nodes; for a node, the graph, its lease, then the node rules."""
+
+    def __init__(self, graph: NodeGraph, service: Any = None) -> None:
+        self.graph = graph
+        self.service = service  # for ``recheck`` against the store
+
+    def authorize(self, user: UserInfo, a: Attributes) -> Decision:
+        node = node_name_of(user)
+        if node is None:
+            return False, ""
+        if a.resource_request and a.api_group == "":
+            if a.resource in _GRAPH_READS and not a.subresource:
+                return self._graph(node, a)
+            if a.resource in ("secrets", "configmaps"):
+                return False, "cannot read subresource"
+            if a.resource == "serviceaccounts":
+                if a.verb != "create" or not a.name:
+                    return False, "can only create tokens for individual service accounts"
+                if a.subresource != "token":
+                    return False, "can only create token subresource of serviceaccount"
+                return self._reach(node, a)
+        if a.resource_request and a.api_group == "coordination.k8s.io" and a.resource == "leases":
+            return self._lease(node, a)
+        if any(rule.allows(a) for rule in NODE_RULES):
+            return True, ""
+        return False, ""
+
+    def _graph(self, node: str, a: Attributes) -> Decision:
+        allowed_verbs = _GRAPH_READS[a.resource]
+        if a.verb not in allowed_verbs:
+            # the PV rules of jobplane's local-path cleanup
+            if a.resource == "persistentvolumes" and any(rule.allows(a) for rule in NODE_RULES):
+                return True, ""
+            return False, ("can only get individual resources of this type" if allowed_verbs == ("get",)
+                           else "can only read resources of this type")
+        if a.resource in ("secrets", "configmaps") and not a.namespace:
+            return False, "can only read namespaced object of this type"
+        if a.resource == "persistentvolumes" and a.verb in ("list", "watch"):
+            return True, ""  # jobplane: see NODE_RULES
+        return self._reach(node, a)
+
+    def _reach(self, node: str, a: Attributes) -> Decision:
+        if not a.name:
+            return False, "No Object name found"
+        if self.graph.reaches(node, a.resource, a.namespace, a.name):
+            return True, ""
+        return False, NO_PATH.format(node)
+
+    def _lease(self, node: str, a: Attributes) -> Decision:
+        if a.verb not in ("get", "create", "update", "patch", "delete"):
+            return False, "can only get, create, update, patch, or delete a node lease"
+        if a.namespace != NODE_LEASE_NAMESPACE:
+            return False, f'can only access leases in the "{NODE_LEASE_NAMESPACE}" system namespace'
+        if a.verb != "create" and a.name != node:
+            return False, "can only access node lease with the same name as the requesting node"
+        return True, ""
+
+    async def recheck(self, user: UserInfo, a: Attributes) -> bool:
+        """After a graph miss: ask the store whether a pod bound to the node uses the object
+        (the index may not have seen a pod bound a moment ago)."""
+        node = node_name_of(user)
+        if node is None or self.service is None or not a.name or a.resource not in (
+                "secrets", "configmaps", "persistentvolumeclaims", "persistentvolumes", "serviceaccounts"):
+            return False
+        if self.authorize(user, a)[1] != NO_PATH.format(node):
+            return False  # refused for another reason than a missing edge
+        namespace = a.namespace or None
+        listed = await self.service.list(PODS, namespace, field_selector=f"spec.nodeName={node}")
+        for pod in listed["items"]:
+            self.graph.apply_pod("MODIFIED", pod)
+        if a.resource in ("persistentvolumes",):
+            claims = await self.service.list(PERSISTENTVOLUMECLAIMS, None)
+            for pvc in claims["items"]:
+                self.graph.apply_claim("MODIFIED", pvc)
+        return self.graph.reaches(node, a.resource, a.namespace, a.name)
+
+
+# ---------------------------------------------------------------- NodeRestriction
+
+
+def _forbidden(info: ResourceInfo, name: str, message: str) -> errors.StatusError:
+    qualified = f"{info.plural}.{info.group}" if info.group else info.plural
+    details: Obj = {"name": name, "kind": info.plural}
+    if info.group:
+        details["group"] = info.group
+    return errors.StatusError(403, "Forbidden", f'{qualified} "{name}" is forbidden: {message}', details)
+
+
+def _name(obj: Obj | None) -> str:
+    return ((obj or {}).get("metadata") or {}).get("name") or ""
+
+
+class NodeRestriction:
+    """The admission half: judged on the objects themselves, for node users only."""
+
+    async def admit(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None,
+                    subresource: str | None = None) -> None:
+        node = node_name_of(current_user.get())
+        if node is None:
+            return
+        for message in self._violations(node, op, info, new, old, subresource):
+            raise _forbidden(info, _name(new) or _name(old), message)
+
+    def _violations(self, node: str, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None,
+                    subresource: str | None) -> Iterator[str]:
+        if info is NODES:
+            target = _name(new) if op == "CREATE" else _name(old)
+            if target != node:
+                verb = {"CREATE": "create", "DELETE": "delete"}.get(op, "modify")
+                yield f'node "{node}" is not allowed to {verb} node "{target}"'
+        elif info is PODS:
+            if op == "CREATE" and subresource == "eviction":
+                if _pod_node(old or {}) != node:
+                    yield f'node "{node}" can only evict pods with spec.nodeName set to itself'
+            elif op == "CREATE":
+                yield f'pod does not have "kubernetes.io/config.mirror" annotation, node "{node}" can only ' \
+                      "create mirror pods"
+            elif op == "DELETE":
+                if _pod_node(old or {}) != node:
+                    yield f'node "{node}" can only delete pods with spec.nodeName set to itself'
+            elif subresource == "status":
+                if _pod_node(old or {}) != node:
+                    yield f'node "{node}" can only update pod status for pods with spec.nodeName set to itself'
+            else:
+                yield f'node "{node}" is not allowed to modify pods'
+        elif info is LEASES:
+            md = (new or old or {}).get("metadata") or {}
+            if md.get("namespace") == NODE_LEASE_NAMESPACE and _name(new or old) != node:
+                yield "can only access node lease with the same name as the requesting node"
+        elif info is PERSISTENTVOLUMES and op != "CREATE":
+            owner = (((old or {}).get("metadata") or {}).get("annotations") or {}).get(PV_NODE_ANNOTATION)
+            kept = (((new or {}).get("metadata") or {}).get("annotations") or {}).get(PV_NODE_ANNOTATION)
+            if owner != node or (new is not None and kept != owner):
+                yield f'node "{node}" can only modify persistent volumes it provisioned'
+
+
+def check_token_binding(user: UserInfo | None, account: str, bound: Obj | None, target: Obj | None) -> None:
+    """NodeRestriction on ``serviceaccounts/token``: a node asks only for tokens bound to a
+    pod that is bound to it (upstream's ``admitServiceAccount``)."""
+    from jobplane.api.registry import SERVICEACCOUNTS
+
+    node = node_name_of(user)
+    if node is None:
+        return
+    if not bound:
+        raise _forbidden(SERVICEACCOUNTS, account, f'node "{node}" requested token not bound to a pod')
+    if bound.get("kind") != "Pod":
+        raise _forbidden(SERVICEACCOUNTS, account, f'node "{node}" requested token bound to a {bound.get("kind")}')
+    if target is None or _pod_node(target) != node:
+        raise _forbidden(SERVICEACCOUNTS, account, f'node "{node}" requested token bound to a pod scheduled on a '
+                                              "different node")

@@ -1,0 +1,171 @@
+"""Node credentials end to end: ``jobplane token create`` makes a bootstrap token, a standalone
+``jobplane agent --bootstrap-token-file`` exchanges it for its own client certificate through a
+CertificateSigningRequest (auto-approved, signed by the controller manager), runs a pod, and
+with that certificate may read what its pods use and change only its own Node and pods, as
+upstream's Node authorizer and NodeRestriction allow."""
+
+from __future__ import annotations
+
+import base64
+import json
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+NODE = "boot-node"
+
+
+class Agent:
+    def __init__(self, srv, data_dir: Path, token_file: Path) -> None:
+        cmd = [sys.executable, "-m", "jobplane", "agent", "--server", srv.url, "--bootstrap-token-file",
+               str(token_file), "--ca-file", str(srv.ca_file()), "--name", NODE, "--data-dir", str(data_dir),
+               "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"]
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**srv.env, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def env(module_server_factory, tmp_path_factory):
+    srv = module_server_factory("--no-agent")
+    root = tmp_path_factory.mktemp("node")
+    made = subprocess.run([sys.executable, "-m", "jobplane", "token", "create", "--data-dir", str(srv.data_dir),
+                           "--ttl", "1h"], env=srv.env, capture_output=True, text=True, check=True)
+    token = made.stdout.strip()
+    token_file = root / "bootstrap-token"
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
+    agent = Agent(srv, root / "agent", token_file)
+    try:
+        _until(lambda: srv.kubectl("get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')]"
+                                   ".status}").stdout == "True", 60, "the agent's node to be Ready")
+        yield srv, root / "agent", token
+    finally:
+        agent.stop()
+        print("--- agent output ---\n" + "".join(agent.output[-100:]))
+
+
+def node_kubeconfig(srv, agent_dir: Path, path: Path) -> str:
+    pki = agent_dir / "pki"
+    cfg = {"apiVersion": "v1", "kind": "Config", "current-context": "node",
+           "clusters": [{"name": "c", "cluster": {"server": srv.url, "certificate-authority": str(srv.ca_file())}}],
+           "users": [{"name": "node", "user": {"client-certificate": str(pki / "node-client.crt"),
+                                               "client-key": str(pki / "node-client.key")}}],
+           "contexts": [{"name": "node", "context": {"cluster": "c", "user": "node"}}]}
+    path.write_text(yaml.safe_dump(cfg))
+    return str(path)
+
+
+def test_bootstrap_token_exchanged_for_a_node_certificate(env):
+    srv, agent_dir, token = env
+    token_id = token.split(".")[0]
+    secret = json.loads(srv.kubectl("-n", "kube-system", "get", "secret", f"bootstrap-token-{token_id}", "-o",
+                                    "json", check=True).stdout)
+    assert secret["type"] == "bootstrap.kubernetes.io/token"
+    data = {k: base64.b64decode(v).decode() for k, v in secret["data"].items()}
+    assert data["token-id"] == token_id and data["token-secret"] == token.split(".")[1]
+    assert data["usage-bootstrap-authentication"] == "true" and data["expiration"].endswith("Z")
+    for name in ("node-client.crt", "node-client.key"):
+        assert stat.S_IMODE((agent_dir / "pki" / name).stat().st_mode) == 0o600
+    csrs = json.loads(srv.kubectl("get", "csr", "-o", "json", check=True).stdout)["items"]
+    mine = [c for c in csrs if c["spec"]["username"] == f"system:bootstrap:{token_id}"]
+    assert len(mine) == 1
+    assert mine[0]["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"
+    assert [(c["type"], c["reason"]) for c in mine[0]["status"]["conditions"]] == [("Approved", "AutoApproved")]
+    assert mine[0]["status"]["certificate"]
+    kc = node_kubeconfig(srv, agent_dir, agent_dir.parent / "node.kubeconfig")
+    who = subprocess.run(["/usr/bin/kubectl", "--kubeconfig", kc, "auth", "whoami", "-o", "json"], env=srv.env,
+                         capture_output=True, text=True)
+    assert json.loads(who.stdout)["status"]["userInfo"] == {
+        "username": f"system:node:{NODE}", "groups": ["system:nodes", "system:authenticated"]}
+    # the bootstrap token itself may do nothing but bootstrap
+    listed = subprocess.run(["/usr/bin/kubectl", "--server", srv.url, "--certificate-authority", str(srv.ca_file()),
+                             "--token", token, "get", "secrets", "-A"], env={"HOME": str(srv.home)},
+                            capture_output=True, text=True)
+    assert f'User "system:bootstrap:{token_id}" cannot list resource "secrets"' in listed.stderr
+
+
+def test_node_reads_only_what_its_pods_use_and_changes_only_its_own(env):
+    srv, agent_dir, _ = env
+    srv.kubectl("create", "namespace", "na", check=True)
+    srv.kubectl("-n", "na", "create", "secret", "generic", "used", "--from-literal=k=v1", check=True)
+    srv.kubectl("-n", "na", "create", "secret", "generic", "unused", "--from-literal=k=v2", check=True)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "reader", "namespace": "na"},
+           "spec": {"restartPolicy": "Never", "containers": [{
+               "name": "c", "image": "busybox", "command": ["sh", "-c", "echo $K"],
+               "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "used", "key": "k"}}}]}]}}
+    srv.kubectl("create", "-f", "-", input=json.dumps(pod), check=True)
+    _until(lambda: srv.kubectl("-n", "na", "get", "pod", "reader", "-o", "jsonpath={.status.phase}").stdout
+           == "Succeeded", 60, "the pod to run on the agent's node")
+    assert srv.kubectl("-n", "na", "logs", "reader", check=True).stdout == "v1\n"
+    # another node and a pod bound to it
+    srv.kubectl("create", "-f", "-", check=True, input=json.dumps(
+        {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "other-node"}}))
+    other_pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "theirs", "namespace": "na"},
+                 "spec": {"nodeName": "other-node", "containers": [{"name": "c", "image": "busybox"}]}}
+    srv.kubectl("create", "-f", "-", input=json.dumps(other_pod), check=True)
+
+    from kubernetes import client, config
+    from kubernetes.client.rest import ApiException
+
+    kc = node_kubeconfig(srv, agent_dir, agent_dir.parent / "node2.kubeconfig")
+    core = client.CoreV1Api(config.new_client_from_config(config_file=kc))
+    assert core.read_namespaced_secret("used", "na").data == {"k": base64.b64encode(b"v1").decode()}
+
+    def refused(call, *args, **kwargs) -> str:
+        with pytest.raises(ApiException) as exc:
+            call(*args, **kwargs)
+        assert exc.value.status == 403
+        return json.loads(exc.value.body)["message"]
+
+    assert refused(core.read_namespaced_secret, "unused", "na") == (
+        f'secrets "unused" is forbidden: User "system:node:{NODE}" cannot get resource "secrets" in API group "" '
+        f"in the namespace \"na\": no relationship found between node '{NODE}' and this object")
+    assert "cannot list resource" in refused(core.list_namespaced_secret, "na")
+    assert refused(core.patch_node, "other-node", {"metadata": {"labels": {"x": "y"}}}) == (
+        f'nodes "other-node" is forbidden: node "{NODE}" is not allowed to modify node "other-node"')
+    assert core.patch_node(NODE, {"metadata": {"labels": {"x": "y"}}}).metadata.labels["x"] == "y"
+    assert refused(core.patch_namespaced_pod_status, "theirs", "na", {"status": {"phase": "Failed"}}) == (
+        f'pods "theirs" is forbidden: node "{NODE}" can only update pod status for pods with spec.nodeName set '
+        "to itself")
+    assert "can only delete pods with spec.nodeName set to itself" in refused(
+        core.delete_namespaced_pod, "theirs", "na")
+    assert "cannot patch resource \"pods\"" in refused(core.patch_namespaced_pod, "reader", "na",
+                                                          {"metadata": {"labels": {"a": "b"}}})
+    assert 'cannot create resource "configmaps"' in refused(
+        core.create_namespaced_config_map, "na", {"metadata": {"name": "x"}})
+    lease = client.CoordinationV1Api(config.new_client_from_config(config_file=kc))
+    assert lease.read_namespaced_lease(NODE, "kube-node-lease").metadata.name == NODE
+    assert "can only access node lease with the same name" in refused(
+        lease.read_namespaced_lease, "other-node", "kube-node-lease")
+    # a token for a pod on another node
+    body = {"spec": {"audiences": ["x"], "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "theirs"}}}
+    assert "requested token bound to a pod scheduled on a different node" in refused(
+        core.create_namespaced_service_account_token, "default", "na", body)

@@ -1,0 +1,92 @@
+"""Bootstrap tokens, the Node authorizer's graph and CSR strategies, without a server."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from jobplane.agent.bootstrap import csr_pem
+from jobplane.api import certificates
+from jobplane.api.rbac import Attributes
+from jobplane.apiserver import bootstraptokens as bt
+from jobplane.apiserver.identity import node_user
+from jobplane.apiserver.node_authorizer import NO_PATH, NodeAuthorizer, NodeGraph, pod_references
+from jobplane.certs import new_key
+from jobplane.controllers.certificates import node_client_subject
+
+
+def test_bootstrap_token_round_trip_and_refusals():
+    token = bt.generate()
+    assert bt.TOKEN_RE.match(token)
+    secret = bt.secret_for(token, 2000.0)
+    user = bt.user_for(token, secret, 1000.0)
+    assert user is not None and user.name == f"system:bootstrap:{token[:6]}"
+    assert user.groups == ("system:bootstrappers", bt.DEFAULT_GROUP, "system:authenticated")
+    assert bt.user_for(token, secret, 2000.0) is None  # expired
+    assert bt.user_for(token[:7] + "x" * 16, secret, 1000.0) is None  # wrong secret
+    assert bt.user_for(token, {**secret, "type": "Opaque"}, 1000.0) is None
+    bad_group = bt.secret_for(token, 2000.0, groups=["system:masters"])
+    assert bt.user_for(token, bad_group, 1000.0) is None
+    with pytest.raises(ValueError):
+        bt.secret_for("not-a-token", 1.0)
+
+
+def _pod(name, node, **spec):
+    return {"metadata": {"name": name, "namespace": "ns"}, "spec": {"nodeName": node, **spec}}
+
+
+def test_graph_follows_pods_and_claims():
+    pod = _pod("p", "n1", containers=[{"name": "c", "envFrom": [{"secretRef": {"name": "env-secret"}}]}],
+               volumes=[{"name": "v", "configMap": {"name": "cm"}},
+                        {"name": "d", "persistentVolumeClaim": {"claimName": "claim"}},
+                        {"name": "t", "projected": {"sources": [{"secret": {"name": "proj"}}]}}],
+               serviceAccountName="builder")
+    assert pod_references(pod) == {("secrets", "ns", "env-secret"), ("configmaps", "ns", "cm"),
+                                   ("persistentvolumeclaims", "ns", "claim"), ("secrets", "ns", "proj"),
+                                   ("serviceaccounts", "ns", "builder")}
+    graph = NodeGraph()
+    graph.apply_pod("ADDED", pod)
+    graph.apply_claim("ADDED", {"metadata": {"name": "claim", "namespace": "ns"}, "spec": {"volumeName": "pv-1"}})
+    authz = NodeAuthorizer(graph)
+    n1, n2 = node_user("n1"), node_user("n2")
+    get = lambda res, name, ns="ns": Attributes("get", True, ns, "", res, "", name)  # noqa: E731
+    assert authz.authorize(n1, get("secrets", "env-secret")) == (True, "")
+    assert authz.authorize(n1, get("persistentvolumes", "pv-1", "")) == (True, "")
+    assert authz.authorize(n2, get("secrets", "env-secret")) == (False, NO_PATH.format("n2"))
+    assert authz.authorize(n1, get("secrets", "other")) == (False, NO_PATH.format("n1"))
+    assert authz.authorize(n1, Attributes("list", True, "ns", "", "secrets"))[0] is False
+    token = Attributes("create", True, "ns", "", "serviceaccounts", "token", "builder")
+    assert authz.authorize(n1, token) == (True, "")
+    graph.apply_pod("DELETED", pod)
+    assert authz.authorize(n1, get("secrets", "env-secret"))[0] is False
+    assert authz.authorize(n1, token)[0] is False
+    # other users: no opinion; node rules for the rest
+    from jobplane.apiserver.identity import authenticated
+
+    assert authz.authorize(authenticated("alice"), get("secrets", "env-secret")) == (False, "")
+    assert authz.authorize(n1, Attributes("watch", True, "", "discovery.k8s.io", "endpointslices"))[0]
+    assert authz.authorize(n1, Attributes("update", True, "kube-node-lease", "coordination.k8s.io", "leases", "",
+                                          "n2"))[0] is False
+
+
+def _csr(node: str = "n1", **spec) -> dict:
+    request = base64.b64encode(csr_pem(node, new_key())).decode()
+    return {"metadata": {"name": "c"}, "spec": {"request": request, "signerName": certificates.KUBELET_CLIENT_SIGNER,
+                                                "usages": ["digital signature", "client auth"], **spec}}
+
+
+def test_csr_validation_and_approval_strategy():
+    csr = _csr()
+    assert certificates.validate(csr) == []
+    assert node_client_subject(certificates.parse_request(csr)) == "n1"
+    bad = _csr(request=base64.b64encode(b"nonsense").decode(), usages=["flying"])
+    assert [e.field for e in certificates.validate(bad)] == ["spec.request", "spec.usages[0]"]
+    old = {**csr, "status": {}}
+    new = {**csr, "spec": {**csr["spec"], "signerName": "x/y"},
+           "status": {"certificate": "Zm9v", "conditions": [{"type": "Approved", "reason": "ok"}]}}
+    assert certificates.prepare_approval(new, old) == []
+    assert new["spec"]["signerName"] == certificates.KUBELET_CLIENT_SIGNER  # spec kept
+    assert new["status"] == {"conditions": [{"type": "Approved", "reason": "ok", "status": "True"}]}
+    both = {**csr, "status": {"conditions": [{"type": "Approved"}, {"type": "Denied"}]}}
+    assert certificates.prepare_approval(both, new)
