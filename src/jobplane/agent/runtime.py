@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import errno
 import json
 import logging
 import os
@@ -23,11 +24,13 @@ from typing import Any
 
 from jobplane.agent import sandbox as sbx
 from jobplane.agent.execsession import ExecSpec, ProcessSession
-from jobplane.agent.supervisor import PID_FILE, children, proc_start_time, sandbox_init
+from jobplane.agent.supervisor import PID_FILE, children, claim_held, proc_start_time, sandbox_init
 from jobplane.agent.supervisor_client import SupervisorClient, SupervisorLost
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
+
+START_ATTEMPTS = 3  # a start whose supervisor died under it, or whose run was claimed, is tried again
 
 __all__ = ["ContainerHandle", "ExitInfo", "HostProcessRuntime", "ProcessSpec", "Runtime", "proc_start_time",
            "read_exit_file", "read_pid_file", "terminate"]
@@ -41,7 +44,7 @@ class ProcessSpec:
     executable: str
     env: dict[str, str]
     cwd: str | None
-    state_dir: Path  # per-container-run files: exit.json
+    state_dir: Path  # one per container run (claim, pid.json, exit.json): a run is started at most once
     log_path: Path
     done_path: Path
     memory_limit: int | None = None  # bytes
@@ -260,22 +263,45 @@ class HostProcessRuntime(Runtime):
             "state_dir": str(spec.state_dir), "log": str(spec.log_path), "done": str(spec.done_path),
             "memory_limit": spec.memory_limit, "cpu_limit": spec.cpu_limit, "cgroup": cgroup,
         }
-        sup = await self._connected()
-        try:
-            reply = await sup.start(request)
-        except SupervisorLost:  # it died under us: once more with a new one, unless it had started it
-            started = read_pid_file(spec.state_dir)
-            if started is not None:
-                return _Handle(int(started["pid"]), started.get("start"), self, spec.state_dir, spec.done_path,
-                               None)
+        for attempt in range(START_ATTEMPTS):
             sup = await self._connected()
-            reply = await sup.start(request)
+            try:
+                reply = await sup.start(request)
+            except SupervisorLost:  # it died under us, perhaps after its waiter claimed the run
+                if attempt == START_ATTEMPTS - 1:
+                    raise
+                reply = {"claimed": True}
+            if not reply.get("claimed"):
+                break
+            # The run is (being) started by the waiter of an earlier request: never a second
+            # time. Wait for that waiter's record; if it died before starting it, start anew.
+            earlier = await self._await_claim(spec)
+            if earlier is not None:
+                return earlier
+        if reply.get("claimed"):
+            raise OSError(errno.EAGAIN, "the container's run is claimed by a waiter that never started it")
         if "error" in reply:
             exc = OSError(reply["error"])
             exc.errno = reply.get("errno")  # ENOSPC and friends: the worker retries those
             raise exc
         pid = reply["pid"]
         return _Handle(pid, reply.get("start"), self, spec.state_dir, spec.done_path, sup.exit_future(pid))
+
+    async def _await_claim(self, spec: ProcessSpec) -> ContainerHandle | None:
+        """Wait while a live waiter holds the run's claim and has not recorded a start; then
+        a handle on what it started (or what ended), or None when it started nothing."""
+        state_dir = str(spec.state_dir)
+        while claim_held(state_dir) and read_pid_file(spec.state_dir) is None \
+                and read_exit_file(spec.state_dir) is None:
+            await self.clock.sleep(self.poll_interval)
+        started = read_pid_file(spec.state_dir)
+        if started is not None:
+            pid = int(started["pid"])
+            sup = self.supervisor
+            return _Handle(pid, started.get("start"), self, spec.state_dir, spec.done_path,
+                           sup.exit_future(pid) if sup is not None else None)
+        info = read_exit_file(spec.state_dir)  # it ran, but its start could not be recorded (a full disk)
+        return _FinishedHandle(0, None, info) if info is not None else None
 
     def adopt(self, pid: int, pid_start: str | None, state_dir: Path, done_path: Path) -> ContainerHandle | None:
         sup = self.supervisor

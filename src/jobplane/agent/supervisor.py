@@ -16,6 +16,10 @@ process; this small process does all of that instead, on the other core:
   holds the read ends of the container's pipes without reading them; if the supervisor
   dies (its lifeline pipe reaches end of file), each waiter takes over writing its own
   container's log, so a container never meets a closed pipe and its exit code is never lost;
+* a run (one ``state_dir``) is started at most once: the waiter claims it (``claim_run``,
+  a ``flock`` held for the waiter's life) before it spawns, and records ``pid.json`` before
+  anyone hears of the start; a start retried after a supervisor died mid-start meets the
+  claim or the record and is answered ``claimed``, never spawned twice;
 * reaps the waiters (and, as a child subreaper, whatever a container left behind), then
   writes the ``.done`` marker and tells the agent.
 
@@ -27,7 +31,7 @@ connected and no container is left.
 Protocol, one JSON object per line each way:
 
 * agent -> supervisor: ``{"op": "start", "id": N, ...spec}``, answered by
-  ``{"id": N, "pid": P, "start": T}`` or ``{"id": N, "error": "..."}``;
+  ``{"id": N, "pid": P, "start": T}`` or ``{"id": N, "error": "...", "claimed": BOOL}``;
   ``{"op": "signal", "pid": P, "sig": S}`` signals the container's process group.
 * supervisor -> agent: ``{"op": "hello", "pid": SUPERVISOR_PID, "children": [P, ...]}`` on
   connect (the containers whose exit is still to be reported), then
@@ -39,6 +43,7 @@ Standard library only and nothing from jobplane, so it starts fast and stays sma
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import json
 import os
@@ -66,6 +71,8 @@ _WAITER_IGNORES = (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)
 RECORD_RETRY_SECONDS = 1.0  # a full disk: the waiter keeps its exit record until it can write it
 LOG_MODE = 0o640
 PID_FILE = "pid.json"  # the started container: pid, start time, startedAt
+EXIT_FILE = "exit.json"  # its exit status, written by its waiter before reaping it
+CLAIM_FILE = "claim"  # flock-ed by the run's waiter for its whole life (see claim_run)
 
 
 def warn(message: str) -> None:
@@ -192,12 +199,12 @@ def write_record(path: str, record: dict[str, Any]) -> None:
 
 
 def write_exit_record(state_dir: str, result: dict[str, Any]) -> None:
-    write_record(os.path.join(state_dir, "exit.json"), result)
+    write_record(os.path.join(state_dir, EXIT_FILE), result)
 
 
 def read_exit_record(state_dir: str) -> dict[str, Any] | None:
     try:
-        with open(os.path.join(state_dir, "exit.json"), "rb") as f:
+        with open(os.path.join(state_dir, EXIT_FILE), "rb") as f:
             return json.loads(f.read())
     except (OSError, ValueError):
         return None
@@ -466,6 +473,48 @@ class Waiter:
         self.pipes.pop(fd, None)
 
 
+class RunClaimed(OSError):
+    """Another waiter holds this run (it is starting or running its container), or an
+    earlier one already started it: the start must not spawn it again."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EEXIST, message)
+
+
+def claim_run(state_dir: str) -> int:
+    """Claim the container run of ``state_dir`` before spawning it; the returned descriptor
+    holds the claim until the waiter exits (``flock``: a killed waiter frees it).
+
+    A run is started at most once: a start retried after its supervisor died (or after the
+    agent lost the reply) meets the first waiter's claim while that one lives, and the
+    first waiter's ``pid.json`` / ``exit.json`` after it; either raises ``RunClaimed``."""
+    fd = os.open(os.path.join(state_dir, CLAIM_FILE), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunClaimed("the container is being started by an earlier request") from None
+    if any(os.path.exists(os.path.join(state_dir, f)) for f in (PID_FILE, EXIT_FILE)):
+        os.close(fd)
+        raise RunClaimed("the container was started by an earlier request")
+    return fd
+
+
+def claim_held(state_dir: str) -> bool:
+    """Whether a live waiter holds the run's claim (a probe: held for no time at all)."""
+    try:
+        fd = os.open(os.path.join(state_dir, CLAIM_FILE), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # also drops our shared lock
+    return False
+
+
 def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int], status_w: int,
                  lifeline: int, log_fd: int, cgroup: str | None, rlimit: int | None) -> int:
     """In the forked child: spawn the container, report its pid, wait for it."""
@@ -474,9 +523,11 @@ def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int
         signal.signal(sig, signal.SIG_IGN)
     _close_fds_except({0, 1, 2, *out, *err, status_w, lifeline, log_fd})
     try:
+        claim_run(spec["state_dir"])  # kept open (close-on-exec) until this process exits
         pid = _spawn(spec, out[1], err[1], cgroup, rlimit)
     except OSError as exc:
-        os.write(status_w, json.dumps({"error": str(exc), "errno": exc.errno}).encode())
+        os.write(status_w, json.dumps({"error": str(exc), "errno": exc.errno,
+                                       "claimed": isinstance(exc, RunClaimed)}).encode())
         return 0
     finally:
         os.close(out[1])
@@ -497,8 +548,6 @@ def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int
 def start_container(spec: dict[str, Any], lifeline: int) -> Container:
     """Create the run and log directories, open the log, fork the waiter that spawns the process."""
     os.makedirs(spec["state_dir"], exist_ok=True)
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(os.path.join(spec["state_dir"], "exit.json"))
     os.makedirs(os.path.dirname(spec["log"]), exist_ok=True)
     writer = CriWriter(os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
     memory = spec.get("memory_limit")
@@ -544,6 +593,8 @@ def start_container(spec: dict[str, Any], lifeline: int) -> Container:
         for fd in (out[0], err[0]):
             os.close(fd)
         writer.close()
+        if reply.get("claimed"):  # the run is another waiter's: its log is not ours to end
+            raise RunClaimed(reply["error"])
         with contextlib.suppress(OSError):
             _touch(spec["done"])
         raise OSError(reply.get("errno") or 0, reply["error"])
@@ -649,7 +700,8 @@ class Supervisor:
             try:
                 c = start_container(msg, self.lifeline)
             except (OSError, KeyError, TypeError, ValueError) as exc:
-                self._send(client, {"id": msg["id"], "error": str(exc), "errno": getattr(exc, "errno", None)})
+                self._send(client, {"id": msg["id"], "error": str(exc), "errno": getattr(exc, "errno", None),
+                                    "claimed": isinstance(exc, RunClaimed)})
                 return
             self.children[c.pid] = c
             self.waiters[c.waiter] = c

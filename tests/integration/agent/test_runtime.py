@@ -6,6 +6,7 @@ import re
 import signal
 import sys
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -51,8 +52,9 @@ async def test_terminate_sigterm_then_sigkill(tmp_path, rt):
     info = await terminate(h, 5, Clock())
     assert info.exit_code == 128 + signal.SIGTERM and info.signal == signal.SIGTERM  # the supervisor reaped it
 
-    (tmp_path / "run").mkdir(exist_ok=True)
-    h = await rt.start(spec(tmp_path, ["sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"], "/bin/sh"))
+    second = replace(spec(tmp_path, ["sh", "-c", "trap '' TERM; sleep 30 & wait; sleep 30"], "/bin/sh"),
+                     state_dir=tmp_path / "run2")  # a run directory serves one run
+    h = await rt.start(second)
     await asyncio.sleep(0.2)
     t0 = time.monotonic()
     info = await terminate(h, 0.3, Clock())
