@@ -27,6 +27,18 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# Podman (with runc; Debian's busybox-static builds the test images): the image runtime,
+# `--runtime podman`. Its e2e tests are skipped where podman cannot run a container.
+if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [ ! -x /bin/busybox ]; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q podman runc busybox-static >/dev/null 2>&1 || \
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q podman runc busybox-static >/dev/null 2>&1) || \
+      echo "warning: could not install podman; the image runtime's tests will be skipped (apt-get install podman runc)" >&2
+  else
+    echo "note: install Debian's podman and runc (sudo apt-get install podman runc) for the image runtime" >&2
+  fi
+fi
+
 # Debian's Chromium and its driver: the dashboard's browser tests and bench/bench_dashboard.py.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -28,6 +28,10 @@ class Settings:
     # Run each container in a bubblewrap sandbox (pods fall back to plain host processes
     # when bwrap cannot run here).
     sandbox: bool = True
+    # --runtime: how the agent runs containers. "host" (processes on this machine, the
+    # default), "podman" or "docker" (from their images, through that engine's CLI), "auto"
+    # (podman if it works, then docker, else host).
+    runtime: str = "host"
     # Job pod re-creation back-off: base and cap in seconds (documentation: 10 s doubling, 6 min cap).
     pod_backoff_base: float = 10.0
     pod_backoff_max: float = 360.0

@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 USAGE_INTERVAL = 10.0
+IMAGES_INTERVAL = 15.0
 ATTACH_ATTEMPTS, ATTACH_RETRY = 100, 0.05  # up to 5 s for a just-started relay
 
 
@@ -60,12 +61,19 @@ class Agent:
                  backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True,
                  log_endpoint: LogEndpoint | None = None, sandbox: bool = True,
                  hidden: tuple[Path, ...] = (), api_host: str | None = None, api_port: int | None = None,
-                 ca_file: Path | None = None) -> None:
+                 ca_file: Path | None = None, runtime_choice: str = "host") -> None:
         self.client = client
         self.node_name = node_name
         self.clock = clock
         self.pods_dir = Path(data_dir) / "pods"
         support = None
+        if runtime is None and runtime_choice != "host":
+            from jobplane.agent.engine import select
+
+            runtime, why = select(runtime_choice, clock, Path(data_dir))
+            if runtime is None:
+                log.warning("node %s: no container engine works here (%s): pods run as host processes",
+                            node_name, why)
         if runtime is None:
             support = detect_sandbox() if sandbox else SandboxSupport(None, reason="turned off (--no-sandbox)")
             if not support.available:
@@ -75,8 +83,12 @@ class Agent:
         # The local-path provisioner puts this node's volumes under <data dir>/volumes.
         self.data_dir = Path(data_dir).resolve()
         self.machine.annotations["jobplane.io/data-dir"] = str(self.data_dir)
-        self.machine.annotations[SANDBOX_ANNOTATION] = (
-            "bubblewrap" if self.runtime.sandbox.available else f"none: {self.runtime.sandbox.reason}")
+        self.machine.runtime_version = self.runtime.runtime_version
+        if self.runtime.runs_images:
+            self.machine.annotations[SANDBOX_ANNOTATION] = self.runtime.runtime_version.split(":")[0]
+        else:
+            self.machine.annotations[SANDBOX_ANNOTATION] = (
+                "bubblewrap" if self.runtime.sandbox.available else f"none: {self.runtime.sandbox.reason}")
         self.recorder = EventRecorder(client, "kubelet", clock, host=node_name)
         self.dns = DnsView(client, clock)
         self.heartbeat = NodeHeartbeat(client, node_name, clock, self.machine) if heartbeat else None
@@ -88,7 +100,7 @@ class Agent:
             hidden=tuple(dict.fromkeys(str(Path(p).resolve()) for p in (Path(data_dir), *hidden))),
             recorder=self.recorder, api_host=api_host, api_port=api_port,
             ca_file=ca_file,
-            sandbox_note="" if self.runtime.sandbox.available else (
+            sandbox_note="" if self.runtime.sandbox.available or self.runtime.runs_images else (
                 f"pod sandbox unavailable on node {node_name} ({self.runtime.sandbox.reason}): containers "
                 "run as plain host processes; volumes are reachable through JOBPLANE_VOLUME_* and "
                 "mountPath symlinks"),
@@ -117,7 +129,10 @@ class Agent:
         if self.log_endpoint is not None:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
-        dns_task = asyncio.create_task(self.dns.run(), name="pod-dns") if self.runtime.sandbox.available else None
+        isolated = self.runtime.sandbox.available or self.runtime.runs_images
+        dns_task = asyncio.create_task(self.dns.run(), name="pod-dns") if isolated else None
+        images_task = asyncio.create_task(self._watch_images(), name="node-images") if self.runtime.runs_images \
+            else None
         from jobplane.agent.pvcleanup import VolumeCleaner
 
         cleaner = asyncio.create_task(VolumeCleaner(self.client, self.node_name, self.data_dir, self.clock).run(),
@@ -128,11 +143,17 @@ class Agent:
         self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
                                   on_delete=self.on_delete)
         try:
+            if self.runtime.runs_images:
+                await self.runtime.prepare()  # the supervisor first: adopted clients report to it
             await self.informer.start()
             self.collect_orphan_dirs()
+            if self.runtime.runs_images:
+                self._spawn(self._collect_orphan_containers())
             await asyncio.Event().wait()
         finally:
             usage_task.cancel()
+            if images_task:
+                images_task.cancel()
             if hb_task:
                 hb_task.cancel()
             if dns_task:
@@ -145,6 +166,29 @@ class Agent:
             await self.runtime.close()
             with contextlib.suppress(Exception):
                 await self.config.recorder.close()
+
+    async def _collect_orphan_containers(self) -> None:
+        """Remove the engine's containers of pods that no longer exist (deleted while no agent ran)."""
+        live = {(p.get("metadata") or {}).get("uid") or "" for p in self.informer.list()}
+        try:
+            await self.runtime.collect_orphans(live | set(self.workers))
+        except Exception as exc:  # noqa: BLE001 - the next start tries again
+            log.warning("node %s: cannot collect orphaned containers: %s", self.node_name, exc)
+
+    async def _watch_images(self) -> None:
+        """Keep the Node's ``status.images`` current (every ``IMAGES_INTERVAL`` seconds)."""
+        while True:
+            try:
+                found = await self.runtime.list_images()
+                if found != self.machine.images:
+                    self.machine.images = found
+                    if self.heartbeat is not None and self.heartbeat.node is not None:
+                        await self.heartbeat.update_status()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a missing list is only a missing figure
+                log.debug("node images: %s", exc)
+            await self.clock.sleep(IMAGES_INTERVAL)
 
     async def _sample_usage(self) -> None:
         """Sample every ``USAGE_INTERVAL`` seconds (kubelet's housekeeping does the same), so
@@ -383,6 +427,11 @@ class Agent:
         self.workers.pop(uid, None)
         self._finishing.discard(uid)
         self._completed.discard(uid)
+        if self.runtime.runs_images:
+            try:
+                await self.runtime.pod_done(uid)
+            except Exception as exc:  # noqa: BLE001 - orphan collection at the next start catches it
+                log.warning("pod %s: cannot remove its containers: %s", uid, exc)
         unmount_all(self.pods_dir / uid)
         shutil.rmtree(self.pods_dir / uid, ignore_errors=True)
 

@@ -47,6 +47,9 @@ class MachineInfo:
     internal_ip: str = "127.0.0.1"
     kubelet_port: int = 0
     annotations: dict[str, str] = field(default_factory=dict)
+    # status.nodeInfo.containerRuntimeVersion (the runtime's) and status.images (an image runtime's)
+    runtime_version: str = "jobplane://0.1.0"
+    images: list[Obj] = field(default_factory=list)
 
 
 def _read(path: str) -> str:
@@ -94,7 +97,7 @@ def node_status(info: MachineInfo, now: str, previous: list[Obj] | None = None) 
     capacity = {"cpu": str(info.cpus), "memory": f"{info.memory_bytes // 1024}Ki", "pods": str(MAX_PODS)}
     if info.gpus:
         capacity[GPU] = str(info.gpus)
-    return {
+    status: Obj = {
         "capacity": capacity,
         "allocatable": dict(capacity),
         "conditions": node_conditions(now, previous),
@@ -104,10 +107,13 @@ def node_status(info: MachineInfo, now: str, previous: list[Obj] | None = None) 
         "nodeInfo": {
             "machineID": info.machine_id, "systemUUID": info.machine_id, "bootID": info.boot_id,
             "kernelVersion": info.kernel, "osImage": info.os_image,
-            "containerRuntimeVersion": "jobplane://0.1.0", "kubeletVersion": KUBELET_VERSION,
+            "containerRuntimeVersion": info.runtime_version, "kubeletVersion": KUBELET_VERSION,
             "kubeProxyVersion": "", "operatingSystem": "linux", "architecture": info.arch,
         },
     }
+    if info.images:
+        status["images"] = info.images
+    return status
 
 
 def build_node(name: str, info: MachineInfo, now: str) -> Obj:

@@ -20,13 +20,16 @@ import signal
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jobplane.agent import sandbox as sbx
 from jobplane.agent.execsession import ExecSpec, ProcessSession
 from jobplane.agent.supervisor import PID_FILE, children, claim_held, proc_start_time, sandbox_init
 from jobplane.agent.supervisor_client import SupervisorClient, SupervisorLost
 from jobplane.clock import Clock
+
+if TYPE_CHECKING:
+    from jobplane.agent.engine import ImageSpec
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ class ProcessSpec:
     cpu_limit: float | None = None  # cores
     cgroup_name: str = ""
     sandbox: sbx.SandboxSpec | None = None  # run in a bwrap sandbox (when the runtime has one)
+    image: ImageSpec | None = None  # run from an image (the image runtime)
 
 
 @dataclass
@@ -78,6 +82,34 @@ class ContainerHandle(abc.ABC):
 class Runtime(abc.ABC):
     # Whether (and how) containers run in a per-container sandbox; none unless a runtime says so.
     sandbox: sbx.SandboxSupport = sbx.SandboxSupport(None, reason="not supported by this runtime")
+    # Whether containers run from their images (``ProcessSpec.image``; ``agent/engine.py``).
+    runs_images: bool = False
+
+    @property
+    def runtime_version(self) -> str:
+        """The Node's ``status.nodeInfo.containerRuntimeVersion``."""
+        return "jobplane://0.1.0"
+
+    async def pod_done(self, uid: str) -> None:  # noqa: B027 - optional hook
+        """The pod has ended for good or is deleted: release what the runtime holds for it."""
+
+    async def collect_orphans(self, live: set[str]) -> list[str]:
+        """Remove what the runtime holds for pods not in ``live`` (uids); the uids removed."""
+        return []
+
+    async def list_images(self) -> list[dict[str, Any]]:
+        """The node's images (``status.images``); none for a runtime without images."""
+        return []
+
+    # The image runtime's pull step (``runs_images``); see ``agent/engine.py``.
+    async def image_id(self, image: str) -> str | None:
+        raise NotImplementedError
+
+    async def pull(self, image: str, auth: dict[str, Any] | None = None) -> str:
+        raise NotImplementedError
+
+    async def image_size(self, ref: str) -> int | None:
+        return None
 
     @abc.abstractmethod
     async def start(self, spec: ProcessSpec) -> ContainerHandle:

@@ -27,9 +27,10 @@ from typing import Any
 import orjson
 
 from jobplane import podlogs
-from jobplane.agent import hosts, podconfig, projection, security
+from jobplane.agent import hosts, images, podconfig, projection, security
 from jobplane.agent import probes as pr
 from jobplane.agent import status as st
+from jobplane.agent.engine import ImageSpec, PullError, container_name, pod_sandbox_name
 from jobplane.agent.execsession import ExecSpec, run_to_end
 from jobplane.agent.prober import ContainerProber, run_check, run_hook, within
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, read_pid_file, terminate
@@ -38,6 +39,7 @@ from jobplane.agent.spec import (
     ContainerConfigError,
     build_argv,
     build_env,
+    expand,
     gpu_count,
     resolve_executable,
     sanitize_env_name,
@@ -150,6 +152,11 @@ class WorkerConfig:
     # after this back-off (doubling), instead of failing its pod.
     create_retry_base: float = 1.0
     create_retry_max: float = 10.0
+    # Image pulls (the image runtime): kubelet's back-off (10 s doubling to 5 min) and how
+    # soon a failed pull's ErrImagePull gives way to ImagePullBackOff (the kubelet's next sync).
+    image_backoff_base: float = 10.0
+    image_backoff_max: float = 300.0
+    image_resync: float = 1.0
 
 
 # errno values of a start failure worth retrying: the node lacks something it may get back.
@@ -215,6 +222,14 @@ class PodWorker:
         self._probe_killed: set[str] = set()
         self._prestop_ran: set[str] = set()
         self._post_started: set[str] = set()
+        self.image_refs: dict[str, str] = {}  # container -> the id of its image on this node
+        self._pull_backoff: dict[str, tuple[float, float]] = {}  # image -> (back-off until, last delay)
+
+    @property
+    def isolated(self) -> bool:
+        """Containers see their own view (hosts file, volumes at their mountPath): a bwrap
+        sandbox or an image."""
+        return self.runtime.sandbox.available or self.runtime.runs_images
 
     # ----------------------------------------------------------------- control
 
@@ -294,6 +309,11 @@ class PodWorker:
                     self._start_volume_refresh()
                     await self._run_containers()
             await self._finish()
+            if self.runtime.runs_images:
+                try:
+                    await self.runtime.pod_done(self.uid)
+                except Exception as exc:  # noqa: BLE001 - the agent's cleanup tries again
+                    log.warning("pod %s/%s: cannot remove its containers: %s", self.namespace, self.name, exc)
         except asyncio.CancelledError:
             # The agent is stopping, not the pod: processes and mount links stay for the next agent.
             raise
@@ -418,12 +438,14 @@ class PodWorker:
         if handle is None:
             if self.stopping or not await self._await_config(rec, cspec):
                 return None
+            if self.runtime.runs_images and not await self._ensure_image(rec, cspec):
+                return None
             started = await self._start_container(rec, cspec)
             if not isinstance(started, ContainerHandle):
                 return started
             handle = started
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
-            rec.container_id = f"jobplane://{handle.pid}"
+            rec.container_id = getattr(handle, "container_id", None) or f"jobplane://{handle.pid}"
             rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
             new = True
         else:
@@ -575,6 +597,90 @@ class PodWorker:
             grace = pr.grace_after_hook(grace, self.clock.now() - began)
         await terminate(handle, grace, self.clock)
 
+    async def _ensure_image(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
+        """kubelet's ``EnsureImageExists`` before each start on the image runtime: the pull
+        policy, the pull with the pod's ``imagePullSecrets``, and while the image cannot be had
+        the container waits (``InvalidImageName``, ``ErrImageNeverPull``, ``ErrImagePull``
+        then ``ImagePullBackOff`` with a back-off of 10 s doubling to 5 min) with the kubelet's
+        events; the pod stays Pending. False when the pod was stopped meanwhile."""
+        rt = self.runtime
+        image = str(cspec.get("image") or "")
+        policy = images.pull_policy(cspec)
+        while not self.stopping:
+            try:
+                ref = images.parse(image)
+            except images.InvalidImage as exc:
+                msg = f'Failed to apply default image tag "{image}": {exc}'
+                self._event("Warning", "InspectFailed", msg)
+                if await self._image_wait(rec, images.INVALID_IMAGE_NAME, msg, self.config.image_backoff_base):
+                    return False
+                continue
+            present = await rt.image_id(image)
+            if present is None and ref.pullable != image:
+                present = await rt.image_id(ref.pullable)
+            if not images.should_pull(policy, present is not None):
+                if present is not None:
+                    self._event("Normal", "Pulled", f'Container image "{image}" already present on machine')
+                    self.image_refs[rec.name] = present
+                    return True
+                msg = f'Container image "{image}" is not present with pull policy of Never'
+                self._event("Warning", "ErrImageNeverPull", msg)
+                if await self._image_wait(rec, images.ERR_IMAGE_NEVER_PULL, msg, self.config.image_backoff_base):
+                    return False
+                continue
+            until, last = self._pull_backoff.get(image, (0.0, 0.0))
+            now = self.clock.now()
+            if now < until:
+                msg = f'Back-off pulling image "{image}"'
+                self._event("Normal", "BackOff", msg)
+                if await self._image_wait(rec, images.IMAGE_PULL_BACKOFF, msg, until - now):
+                    return False
+                continue
+            auth = await self._pull_credentials()
+            self._event("Normal", "Pulling", f'Pulling image "{image}"')
+            try:
+                found = await rt.pull(ref.pullable, auth)
+            except PullError as exc:
+                self._event("Warning", "Failed", f'Failed to pull image "{image}": {exc}')
+                delay = min(last * 2, self.config.image_backoff_max) if last else self.config.image_backoff_base
+                self._pull_backoff[image] = (self.clock.now() + delay, delay)
+                # The next sync (kubelet re-syncs a failed pod soon) finds the image in back-off.
+                if await self._image_wait(rec, images.ERR_IMAGE_PULL, str(exc),
+                                          min(delay, self.config.image_resync)):
+                    return False
+                continue
+            size = await rt.image_size(found)
+            self._event("Normal", "Pulled", images.pulled_message(image, self.clock.now() - now, size))
+            self._pull_backoff.pop(image, None)
+            self.image_refs[rec.name] = found
+            return True
+        return False
+
+    async def _image_wait(self, rec: st.ContainerRecord, reason: str, message: str, seconds: float) -> bool:
+        """The container waits for its image with ``reason``; True when stopped meanwhile."""
+        self._event("Warning", "Failed", f"Error: {reason}")
+        rec.state = {"waiting": {"reason": reason, "message": message}}
+        self._save_state()
+        await self.report()
+        return await self._interruptible_sleep(seconds)
+
+    async def _pull_credentials(self) -> Obj | None:
+        """The pod's ``imagePullSecrets`` as one registry-auth document (None: none)."""
+        names = [s.get("name") for s in (self.pod.get("spec") or {}).get("imagePullSecrets") or () if s.get("name")]
+        if not names:
+            return None
+        found, missing = [], []
+        for name in names:
+            try:
+                found.append(await self.client.get("secrets", name, self.namespace))
+            except StatusError:
+                missing.append(f"{self.namespace}/{name}")
+        if missing:
+            self._event("Warning", "FailedToRetrieveImagePullSecret",
+                        f"Unable to retrieve some image pull secrets ({', '.join(missing)}); attempting to pull "
+                        "the image may not succeed.")
+        return images.docker_config(found)
+
     async def _await_config(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
         """Before a start: the ConfigMaps, Secrets and keys the container's environment names
         must exist. Until they do it waits (``CreateContainerConfigError`` with kubelet's
@@ -616,8 +722,9 @@ class PodWorker:
                 return None
             try:
                 spec = self._process_spec(rec, cspec)
-                self._event("Normal", "Pulled", f'Container image "{rec.image}" is not used: jobplane runs '
-                                                "the container's command on the host")
+                if not self.runtime.runs_images:
+                    self._event("Normal", "Pulled", f'Container image "{rec.image}" is not used: jobplane runs '
+                                                    "the container's command on the host")
                 self._event("Normal", "Created", f"Created container: {rec.name}")
                 handle = await self.runtime.start(spec)
             except (ContainerConfigError, MountError, OSError) as exc:
@@ -818,7 +925,7 @@ class PodWorker:
     def _container_env(self, cspec: Obj, gpu_env: dict[str, str]) -> dict[str, str]:
         """The container's environment (also what ``kubectl exec`` gets)."""
         volumes = self.volumes if self.volumes is not None else {}
-        sandboxed = self.runtime.sandbox.available
+        sandboxed = self.isolated
         extra = {"HOSTNAME": hosts.pod_hostname(self.pod), **self._api_env()}
         if not sandboxed:
             extra["JOBPLANE_POD_DIR"] = str(self.pod_dir)
@@ -827,7 +934,9 @@ class PodWorker:
             extra.update({"JOBPLANE_VOLUME_" + sanitize_env_name(m.get("name", "")): m.get("mountPath", "")
                           for m in cspec.get("volumeMounts") or () if m.get("name") in volumes})
         extra.update(gpu_env)
-        return build_env(self.pod, cspec, self.config.host_env, extra, self.config.node_capacity, self.sources)
+        # An image brings its own environment (the engine adds it), not the agent's.
+        base = {} if self.runtime.runs_images else self.config.host_env
+        return build_env(self.pod, cspec, base, extra, self.config.node_capacity, self.sources)
 
     def exec_spec(self, container: str, command: list[str], tty: bool, stdin: bool,
                   size: tuple[int, int] | None = None) -> ExecSpec:
@@ -840,6 +949,8 @@ class PodWorker:
         handle = self.handles.get(container)
         if not rec.running or handle is None:
             raise ValueError(f'container not found ("{container}")')
+        if self.runtime.runs_images:  # the engine enters the container (its user, env, workdir)
+            return ExecSpec(argv=list(command), env={}, cwd=None, tty=tty, stdin=stdin, size=size)
         env = self._container_env(cspec, {})
         identity = security.identity(self.pod, cspec, os.geteuid(), _agent_groups())
         if self.runtime.sandbox.available:
@@ -869,7 +980,49 @@ class PodWorker:
                              "through kubectl logs -f")
         return self.attach_name(rec)
 
+    def _image_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
+        """What the image runtime runs: the image the pull step found, the pod's command and
+        args ($(VAR)-expanded; the engine combines them with the image's ENTRYPOINT and CMD),
+        its environment, volumes as bind mounts, /etc/hosts, limits and user."""
+        volumes = self.volumes if self.volumes is not None else {}
+        env = self._container_env(cspec, self._gpu_env(cspec))
+        command = [expand(str(a), env) for a in cspec.get("command") or ()]
+        args = [expand(str(a), env) for a in cspec.get("args") or ()]
+        identity = security.identity(self.pod, cspec, 0, set())
+        csc = cspec.get("securityContext") or {}
+        user = None
+        if identity.uid is not None or identity.gid is not None:
+            user = f"{identity.uid if identity.uid is not None else 0}"
+            user += f":{identity.gid}" if identity.gid is not None else ""
+        mounts = [Mount(str(self.pod_dir / HOSTS_FILE), "/etc/hosts", True), *container_mounts(cspec, volumes, env)]
+        mem = container_limit(cspec, "memory")
+        meta = self.pod.get("metadata") or {}
+        labels = {"io.kubernetes.pod.uid": self.uid, "io.kubernetes.pod.namespace": self.namespace,
+                  "io.kubernetes.pod.name": self.name, "io.kubernetes.container.name": rec.name,
+                  "io.kubernetes.container.restartCount": str(rec.restart_count)}
+        if meta.get("labels", {}).get("job-name"):
+            labels["batch.kubernetes.io/job-name"] = str(meta["labels"]["job-name"])
+        image = ImageSpec(
+            image=rec.image, image_ref=self.image_refs.get(rec.name) or rec.image, command=command, args=args,
+            env=env, name=container_name(rec.name, self.name, self.namespace, self.uid, rec.restart_count),
+            pod_name=pod_sandbox_name(self.name, self.namespace, self.uid), hostname=hosts.pod_hostname(self.pod),
+            labels=labels, mounts=mounts, workdir=cspec.get("workingDir") or None,
+            memory=int(mem) if mem else None, cpus=container_limit(cspec, "cpu"), user=user,
+            groups=list(identity.groups or ()), read_only=bool(csc.get("readOnlyRootFilesystem")),
+            stdin=bool(cspec.get("stdin")), tty=bool(cspec.get("tty")))
+        argv = attach_argv(self.attach_name(rec), cspec, []) if (image.stdin or image.tty) else []
+        if argv:
+            argv = argv[:-1] if argv[-1] == "--" else argv
+            argv.append("--")
+        return ProcessSpec(
+            argv=argv, executable="", env={}, cwd=None, state_dir=self._run_dir(rec),
+            log_path=podlogs.log_path(self.config.pods_dir, self.uid, rec.name, rec.restart_count),
+            done_path=podlogs.done_marker(self.config.pods_dir, self.uid, rec.name, rec.restart_count),
+            image=image)
+
     def _process_spec(self, rec: st.ContainerRecord, cspec: Obj) -> ProcessSpec:
+        if self.runtime.runs_images:
+            return self._image_spec(rec, cspec)
         volumes = self.volumes if self.volumes is not None else {}
         sandboxed = self.runtime.sandbox.available
         hostname = hosts.pod_hostname(self.pod)
@@ -936,7 +1089,7 @@ class PodWorker:
     async def _prepare_pod(self) -> bool:
         """Volumes, /etc/hosts, /etc/hostname and /tmp of the pod; while a volume cannot be set
         up the pod waits in ContainerCreating with a FailedMount event, retried (False: stopped)."""
-        if not self.runtime.sandbox.available and self.config.sandbox_note:
+        if not self.isolated and self.config.sandbox_note:
             self._event("Warning", "SandboxUnavailable", self.config.sandbox_note)
         while True:
             try:
@@ -952,7 +1105,7 @@ class PodWorker:
 
     async def _setup_pod(self) -> None:
         self.pod_dir.mkdir(parents=True, exist_ok=True)
-        sandboxed = self.runtime.sandbox.available
+        sandboxed = self.isolated
         root = os.geteuid() == 0
         volumes = volume_dirs(self.pod, self.pod_dir, memory_tmpfs=sandboxed and root,
                               pvc_paths=await self._pvc_paths())
@@ -1052,7 +1205,7 @@ class PodWorker:
         """Keep ConfigMap/Secret/downward API volumes and /etc/hosts current while the pod runs."""
         needs = any(any(k in v for k in ("configMap", "secret", "downwardAPI", "projected"))
                     for v in (self.pod.get("spec") or {}).get("volumes") or ())
-        if not needs and (self.config.dns is None or not self.runtime.sandbox.available):
+        if not needs and (self.config.dns is None or not self.isolated):
             return
 
         async def loop() -> None:
@@ -1063,7 +1216,7 @@ class PodWorker:
                     if needs and self.volumes is not None:
                         await self._write_projections(self.volumes)
                     version = self.config.dns.version if self.config.dns is not None else 0
-                    if self.runtime.sandbox.available and version != seen:
+                    if self.isolated and version != seen:
                         seen = version
                         self._write_hosts()
                 except asyncio.CancelledError:

@@ -16,7 +16,7 @@ KUBELET_PORT = 10250
 
 async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None, name: str, data_dir: Path,
                endpoint: Any, sandbox: bool = True, token_file: Path | None = None,
-               bootstrap_token: str | None = None) -> None:
+               bootstrap_token: str | None = None, runtime: str = "host") -> None:
     from urllib.parse import urlsplit
 
     from jobplane.agent.agent import Agent
@@ -38,7 +38,7 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
         url = urlsplit(servers[0])
         await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
                     hidden=tuple(p for p in (token_file,) if p is not None), api_host=url.hostname,
-                    api_port=url.port or 443, ca_file=ca_file).run()
+                    api_port=url.port or 443, ca_file=ca_file, runtime_choice=runtime).run()
     finally:
         await client.close()
 
@@ -72,16 +72,26 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
                    "(default: this machine's address on the route to --server).")
 @click.option("--sandbox/--no-sandbox", default=True, show_default=True,
               help="Run each container in a bubblewrap sandbox (pods run unsandboxed where bwrap cannot).")
+@click.option("--runtime", default=None, type=click.Choice(["host", "podman", "docker", "auto"]),
+              help="How containers run: host (processes on this machine, default), podman or docker "
+                   "(from their images, through that engine), auto (podman, then docker, else host). "
+                   "[JOBPLANE_RUNTIME]")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: str | None,
           bootstrap_token_file: Path | None, ca_file: Path | None, name: str | None, data_dir: Path | None,
-          address: str | None, port: int, node_ip: str | None, sandbox: bool, log_level: str) -> None:
+          address: str | None, port: int, node_ip: str | None, sandbox: bool, runtime: str | None,
+          log_level: str) -> None:
     """Run a node agent: register this machine as a Node, run the pods bound to it and
     serve their logs to the API servers."""
+    import os
+
     from jobplane.agent.embedded import default_node_name
     from jobplane.agent.logserver import LogEndpoint, route_address
+    from jobplane.cli.server_cmd import check_runtime
 
+    runtime = runtime or os.environ.get("JOBPLANE_RUNTIME") or "host"
+    check_runtime(runtime)
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     token = token_file.read_text().strip() if token_file is not None else None
     if bootstrap_token_file is not None:
@@ -93,6 +103,6 @@ def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: st
     hidden = [p.resolve() for p in (token_file, bootstrap_token_file) if p is not None]
     try:
         asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
-                         endpoint, sandbox, hidden[0] if hidden else None, bootstrap_token))
+                         endpoint, sandbox, hidden[0] if hidden else None, bootstrap_token, runtime))
     except KeyboardInterrupt:
         pass

@@ -26,6 +26,20 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
         raise click.BadParameter(str(exc)) from None
 
 
+def check_runtime(choice: str, agent: bool = True) -> None:
+    """Exit with a message when ``--runtime`` names an engine that cannot run here."""
+    if choice not in ("host", "podman", "docker", "auto"):
+        click.echo(f"error: --runtime {choice!r}: one of host, podman, docker, auto", err=True)
+        sys.exit(2)
+    if agent and choice in ("podman", "docker"):
+        from jobplane.agent.engine import probe
+
+        version, why = probe(choice)
+        if version is None:
+            click.echo(f"error: --runtime {choice}: {why}", err=True)
+            sys.exit(1)
+
+
 @click.command("server")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
               help="State directory (database, pki, kubeconfig, pod files). [JOBPLANE_DATA_DIR]")
@@ -45,6 +59,10 @@ def _seconds(ctx: click.Context, param: click.Parameter, value: str | None) -> f
 @click.option("--sandbox/--no-sandbox", "sandbox", default=None,
               help="Run each container in a bubblewrap sandbox (default on; pods run unsandboxed "
                    "where bwrap cannot). [JOBPLANE_SANDBOX]")
+@click.option("--runtime", default=None, type=click.Choice(["host", "podman", "docker", "auto"]),
+              help="How the embedded agent runs containers: host (processes on this machine, default), "
+                   "podman or docker (from their images, through that engine), auto (podman, then "
+                   "docker, else host). [JOBPLANE_RUNTIME]")
 @click.option("--pod-backoff-base", type=float, default=None,
               help="Job pod re-creation back-off base in seconds (default 10).")
 @click.option("--pod-backoff-max", type=float, default=None,
@@ -91,6 +109,7 @@ def server(**flags: object) -> None:
             setattr(settings, name, value)
     from jobplane import server as server_mod
 
+    check_runtime(settings.runtime, settings.agent)
     server_mod.configure_logging(settings.log_level)
     announce = functools.partial(print, flush=True)
     try:
