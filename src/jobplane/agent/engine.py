@@ -98,7 +98,7 @@ def pod_sandbox_name(pod: str, namespace: str, uid: str) -> str:
 def uid_of(name: str) -> str | None:
     """The pod uid in a name made by ``container_name`` / ``pod_sandbox_name``."""
     parts = name.lstrip("/").split("_")
-    return parts[4] if len(parts) >= 6 and parts[0] == "k8s" else None
+    return parts[4] if len(parts) >= 5 and parts[0] == "k8s" else None
 
 
 def entrypoint_argv(engine: str, command: list[str], args: list[str]) -> tuple[list[str], list[str]]:
@@ -314,6 +314,7 @@ class EngineRuntime(HostProcessRuntime):
         self.client_env = client_environment(engine, conf)
         self._pods: set[str] = set()
         self._pod_lock = asyncio.Lock()
+        self._dirs: dict[tuple[str, str], bool] = {}  # (image id, path): a directory in the image
 
     @property
     def runtime_version(self) -> str:
@@ -450,6 +451,22 @@ class EngineRuntime(HostProcessRuntime):
                 raise OSError(f"cannot create the pod's sandbox: {err.strip()}")
             self._pods.add(spec.pod_name)
 
+    async def _has_dir(self, spec: ImageSpec) -> bool:
+        """Whether the container's working directory exists: under a volume mount, or in the
+        image (podman's ``image mount``; True when it cannot tell: the engine then says why)."""
+        workdir = os.path.normpath(spec.workdir or "/")
+        if any(workdir == m.target or workdir.startswith(m.target.rstrip("/") + "/") for m in spec.mounts):
+            return True
+        key = (spec.image_ref, workdir)
+        if key not in self._dirs:
+            rc, out, _ = await self._cli("image", "mount", spec.image_ref, timeout=60)
+            if rc != 0 or not out.strip():
+                return True
+            root = out.strip().splitlines()[-1]
+            self._dirs[key] = os.path.isdir(os.path.join(root, workdir.lstrip("/")))
+            await self._cli("image", "unmount", spec.image_ref, timeout=60)
+        return self._dirs[key]
+
     async def pod_done(self, uid: str) -> None:
         """The pod has ended for good (or is deleted): remove whatever the engine still holds
         for it (its containers, its podman pod)."""
@@ -471,7 +488,10 @@ class EngineRuntime(HostProcessRuntime):
         the uids removed."""
         rc, out, _ = await self._cli("ps", "--all", "--format", "{{.Names}}", "--filter",
                                      f"label={AGENT_LABEL}={self.agent_id}", timeout=60)
-        gone = {u for u in (uid_of(n) for n in out.split()) if u and u not in live} if rc == 0 else set()
+        names = [n for n in out.split() if (uid_of(n) or "") not in live] if rc == 0 else []
+        gone = {u for u in (uid_of(n) for n in names) if u}
+        if names:
+            await self._cli("rm", "--force", *names, timeout=120)
         if self.engine == "podman":
             rc, out, _ = await self._cli("pod", "ps", "--format", "{{.Name}}", "--filter",
                                          f"label={AGENT_LABEL}={self.agent_id}", timeout=60)
@@ -532,6 +552,13 @@ class EngineRuntime(HostProcessRuntime):
         if image is None:
             raise OSError("the image runtime needs an image")
         await self._ensure_pod(image)
+        if self.engine == "podman" and image.workdir and not await self._has_dir(image):
+            # containerd and docker create a missing workingDir; podman refuses to start: an
+            # empty directory of the container's own stands in for it
+            made = spec.state_dir / "workdir"
+            made.mkdir(parents=True, exist_ok=True)
+            os.chmod(made, 0o777)
+            image.mounts = [*image.mounts, Mount(str(made), image.workdir)]
         argv, env = self.run_argv(image)
         if spec.argv and spec.argv[0] != self.binary:  # a wrapper (the attach relay) holds the client
             argv = [*spec.argv, *argv]

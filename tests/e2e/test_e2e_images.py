@@ -1,0 +1,311 @@
+"""Pods from their images (``jobplane server --runtime podman``), driven with kubectl and the
+``kubernetes`` client: the images are built here from Debian's busybox-static, so their file
+system differs from the host's, and no registry is needed (none is reachable from CI)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from jobs_helpers import Cluster, condition, kill_pod_processes, wait_for
+
+from conftest import JobplaneServer
+
+PODMAN = shutil.which("podman")
+BUSYBOX = "/bin/busybox"
+MARKER = "only-in-image"
+LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+
+
+def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    assert PODMAN is not None
+    return subprocess.run([PODMAN, *args], capture_output=True, text=True, check=check, timeout=120)
+
+
+def _why_no_podman() -> str:
+    if PODMAN is None:
+        return "podman is not installed (apt-get install podman runc)"
+    if not os.path.exists(BUSYBOX):
+        return "busybox-static is not installed (apt-get install busybox-static): the test images need it"
+    return ""
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory):
+    """Two images made here: ``plain`` (busybox, /etc/marker, CMD cat /etc/marker) and ``ep``
+    (ENTRYPOINT ["/bin/echo", "ep"], CMD ["cmd1"]). Skips when podman cannot run a container."""
+    why = _why_no_podman()
+    if why:
+        pytest.skip(why)
+    tag = f"jpe2e-{uuid.uuid4().hex[:8]}"
+    root = tmp_path_factory.mktemp("rootfs")
+    fs = root / "fs"
+    (fs / "bin").mkdir(parents=True)
+    (fs / "etc").mkdir()
+    shutil.copy(BUSYBOX, fs / "bin" / "busybox")
+    for tool in ("sh", "cat", "echo", "sleep", "head", "tr", "true", "hostname", "ls", "env", "id"):
+        (fs / "bin" / tool).symlink_to("busybox")
+    (fs / "etc" / "marker").write_text(MARKER + "\n")
+    tar = root / "fs.tar"
+    subprocess.run(["tar", "-C", str(fs), "-cf", str(tar), "."], check=True)
+    plain, ep = f"localhost/{tag}:1", f"localhost/{tag}-ep:1"
+    _podman("import", "--change", 'CMD ["/bin/sh","-c","cat /etc/marker"]', str(tar), plain)
+    _podman("import", "--change", 'ENTRYPOINT ["/bin/echo","ep"]', "--change", 'CMD ["cmd1"]', str(tar), ep)
+    try:
+        probe = _podman("run", "--rm", "--network", "host", *LIMITS, plain, check=False)
+        if probe.returncode != 0 or MARKER not in probe.stdout:
+            pytest.skip(f"podman cannot run a container here: {(probe.stderr or probe.stdout).strip()[-300:]}")
+        yield {"plain": plain, "ep": ep}
+    finally:
+        _podman("rmi", "--force", plain, ep, check=False)
+
+
+def _agent_id(srv: JobplaneServer) -> str:
+    return hashlib.sha256(str(srv.data_dir.resolve()).encode()).hexdigest()[:16]
+
+
+def _containers(srv: JobplaneServer, *filters: str) -> list[str]:
+    args = ["ps", "--all", "--format", "{{.Names}}", "--filter", f"label=jobplane.dev/agent={_agent_id(srv)}"]
+    for f in filters:
+        args += ["--filter", f]
+    return _podman(*args).stdout.split()
+
+
+def _remove_all(srv: JobplaneServer) -> None:
+    """What a test run leaves in podman (a failed test): its containers and pods."""
+    names = _containers(srv)
+    if names:
+        _podman("rm", "--force", *names, check=False)
+    pods = _podman("pod", "ps", "--quiet", "--filter", f"label=jobplane.dev/agent={_agent_id(srv)}",
+                   check=False).stdout.split()
+    if pods:
+        _podman("pod", "rm", "--force", *pods, check=False)
+
+
+@pytest.fixture(scope="module")
+def cl(images, module_server_factory):
+    srv = module_server_factory("--runtime", "podman")
+    yield Cluster(srv)
+    srv.stop()
+    kill_pod_processes(srv.data_dir)
+    _remove_all(srv)
+
+
+def _pod(cl: Cluster, name: str) -> dict:
+    return json.loads(cl.kubectl("get", "pod", name, "-o", "json", check=True).stdout)
+
+
+def _state(pod: dict, index: int = 0) -> dict:
+    statuses = (pod.get("status") or {}).get("containerStatuses") or [{}]
+    return statuses[index].get("state") or {}
+
+
+def _events(cl: Cluster, pod: str) -> list[tuple[str, str, str]]:
+    out = cl.kubectl("get", "events", "--field-selector", f"involvedObject.name={pod}", "-o", "json", check=True)
+    return [(e.get("type"), e.get("reason"), e.get("message")) for e in json.loads(out.stdout)["items"]]
+
+
+def _terminated(cl: Cluster, name: str, timeout: float = 30.0) -> dict:
+    return wait_for(lambda: _state(_pod(cl, name)).get("terminated"), timeout, 0.2, f"pod {name} to end")
+
+
+def test_node_reports_the_engine(cl):
+    node = json.loads(cl.kubectl("get", "nodes", "-o", "json", check=True).stdout)["items"][0]
+    assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("podman://")
+    images = wait_for(lambda: json.loads(cl.kubectl("get", "nodes", "-o", "json", check=True).stdout)
+                      ["items"][0]["status"].get("images"), 30, 0.5, "status.images")
+    assert any(n.startswith("localhost/jpe2e-") for img in images for n in img["names"])
+
+
+def test_job_reads_a_file_only_the_image_has(cl, images):
+    assert not Path("/etc/marker").exists() or Path("/etc/marker").read_text().strip() != MARKER
+    cl.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "marker"}, "spec": {
+        "completions": 2, "parallelism": 2, "template": {"spec": {"restartPolicy": "Never", "containers": [{
+            "name": "main", "image": images["plain"], "workingDir": "/work",
+            "command": ["sh", "-c", "cat /etc/marker; echo $(GREETING) $NAME; pwd; echo data > /out/f; cat /ro/f"],
+            "env": [{"name": "GREETING", "value": "hello"}, {"name": "NAME", "value": "$(GREETING)-there"}],
+            "volumeMounts": [{"name": "out", "mountPath": "/out"},
+                             {"name": "cfg", "mountPath": "/ro/f", "subPath": "f", "readOnly": True}]}],
+            "volumes": [{"name": "out", "emptyDir": {}}, {"name": "cfg", "configMap": {"name": "marker-cfg"}}]}}}})
+    cl.kubectl("create", "configmap", "marker-cfg", "--from-literal=f=from-configmap", check=True)
+    job = cl.wait_complete("marker", 60)
+    assert job["status"]["succeeded"] == 2 and not job["status"].get("failed")
+    for pod in cl.job_pods("marker"):
+        name = pod["metadata"]["name"]
+        assert cl.log(name).split("\n")[:4] == [MARKER, "hello hello-there", "/work", "from-configmap"]
+        status = pod["status"]["containerStatuses"][0]
+        assert status["containerID"].startswith("podman://k8s_main_" + name)
+        assert status["state"]["terminated"]["exitCode"] == 0
+    # finished pods leave nothing in the engine
+    wait_for(lambda: not _containers(cl.srv, "label=batch.kubernetes.io/job-name=marker"), 20, 0.2, "containers gone")
+
+
+def test_image_entrypoint_and_cmd_follow_kubernetes_rules(cl, images):
+    ep = images["ep"]
+    for name, container in (("ep-none", {}), ("ep-args", {"args": ["a1", "a2"]}),
+                            ("ep-command", {"command": ["/bin/echo", "own"]}),
+                            ("ep-both", {"command": ["/bin/echo", "own"], "args": ["x"]})):
+        cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "main", "image": ep, **container}]}})
+    want = {"ep-none": "ep cmd1", "ep-args": "ep a1 a2", "ep-command": "own", "ep-both": "own x"}
+    for name, text in want.items():
+        assert _terminated(cl, name)["exitCode"] == 0
+        assert cl.log(name).strip() == text, name
+
+
+def test_exit_codes_start_errors_and_oom(cl, images):
+    img = images["plain"]
+    cl.apply({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "code7"}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "main", "image": img, "command": ["sh", "-c", "exit 7"]}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "noexec"}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "main", "image": img, "command": ["not-in-image"]}]}},
+        # 200 MB into a shell variable under a 50 MiB limit: the kernel kills the shell
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "oom"}, "spec": {
+            "restartPolicy": "Never", "containers": [{
+                "name": "main", "image": img, "resources": {"limits": {"memory": "50Mi"}},
+                "command": ["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo survived"]}]}},
+    ]})
+    code = _terminated(cl, "code7")
+    assert (code["exitCode"], code["reason"]) == (7, "Error")
+    start = _terminated(cl, "noexec")
+    assert start["reason"] == "StartError" and start["exitCode"] == 128
+    assert "not-in-image" in start["message"]
+    oom = _terminated(cl, "oom")
+    assert (oom["reason"], oom["exitCode"]) == ("OOMKilled", 137)
+    assert "survived" not in cl.log("oom")
+    assert _pod(cl, "oom")["status"]["phase"] == "Failed"
+
+
+def test_missing_image_err_image_pull_then_back_off(cl):
+    image = "registry.invalid/jpe2e-not-there:1"  # a name that never resolves: the pull fails at once
+    cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "missing"}, "spec": {
+        "restartPolicy": "Never", "containers": [{"name": "main", "image": image}]}})
+    seen: set[str] = set()
+
+    def both() -> bool:
+        pod = _pod(cl, "missing")
+        assert pod["status"]["phase"] == "Pending"
+        seen.add((_state(pod).get("waiting") or {}).get("reason", ""))
+        return {"ErrImagePull", "ImagePullBackOff"} <= seen
+
+    wait_for(both, 30, 0.1, "ErrImagePull then ImagePullBackOff")
+    pod = _pod(cl, "missing")
+    assert pod["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
+    events = _events(cl, "missing")
+    assert ("Normal", "Pulling", f'Pulling image "{image}"') in events
+    assert any(t == "Warning" and r == "Failed" and m.startswith(f'Failed to pull image "{image}": ')
+               for t, r, m in events)
+    assert ("Warning", "Failed", "Error: ErrImagePull") in events
+    assert ("Normal", "BackOff", f'Back-off pulling image "{image}"') in events
+    assert ("Warning", "Failed", "Error: ImagePullBackOff") in events
+    table = cl.kubectl("get", "pod", "missing", check=True).stdout
+    assert "ImagePullBackOff" in table or "ErrImagePull" in table
+    cl.kubectl("delete", "pod", "missing", "--wait=true", check=True)
+
+
+def test_pull_policy_never_without_the_image(cl):
+    cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "never"}, "spec": {
+        "restartPolicy": "Never", "containers": [{"name": "main", "image": "localhost/jpe2e-never:1",
+                                                  "imagePullPolicy": "Never"}]}})
+    waiting = wait_for(lambda: _state(_pod(cl, "never")).get("waiting", {}).get("reason") == "ErrImageNeverPull"
+                       and _state(_pod(cl, "never"))["waiting"], 30, 0.1, "ErrImageNeverPull")
+    assert waiting["message"] == 'Container image "localhost/jpe2e-never:1" is not present with pull policy of Never'
+    assert _pod(cl, "never")["status"]["phase"] == "Pending"
+    assert ("Warning", "ErrImageNeverPull", waiting["message"]) in _events(cl, "never")
+    cl.kubectl("delete", "pod", "never", "--wait=true", check=True)
+
+
+def test_pod_failure_policy_config_issue_example(cl):
+    """kubernetes/website's job-pod-failure-policy-config-issue.yaml, as the pod failure policy
+    task runs it: the pod waits for an image that does not exist; a custom controller (here
+    the test, with the doc's kubectl patch) marks it ConfigIssue and deletes it; the Job fails."""
+    manifest = (Path(__file__).parent / "manifests" / "job-pod-failure-policy-config-issue.yaml").read_text()
+    cl.apply(manifest)
+    pod = wait_for(lambda: [p for p in cl.job_pods("job-pod-failure-policy-config-issue")
+                            if (_state(p).get("waiting") or {}).get("reason") in ("ErrImagePull", "ImagePullBackOff")],
+                   30, 0.2, "a pod waiting for its image")[0]
+    name = pod["metadata"]["name"]
+    assert pod["status"]["phase"] == "Pending"
+    patch = {"status": {"conditions": [{"type": "ConfigIssue", "status": "True", "reason": "NonExistingImage",
+                                        "lastTransitionTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}]}}
+    cl.kubectl("patch", "pod", name, "--subresource=status", "-p", json.dumps(patch), check=True)
+    cl.kubectl("delete", f"pods/{name}", check=True)
+    job = cl.wait_finished("job-pod-failure-policy-config-issue", 30)
+    failed = condition(job, "Failed")
+    assert failed and failed["reason"] == "PodFailurePolicy"
+    assert "ConfigIssue" in failed["message"]
+    cl.kubectl("delete", "job", "job-pod-failure-policy-config-issue", "--wait=true", check=True)
+
+
+def test_sidecar_and_init_containers(cl, images):
+    img = images["plain"]
+    cl.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "side"}, "spec": {"template": {"spec": {
+        "restartPolicy": "Never", "terminationGracePeriodSeconds": 5,
+        "initContainers": [
+            {"name": "init", "image": img, "command": ["sh", "-c", "echo from-init > /w/f"],
+             "volumeMounts": [{"name": "w", "mountPath": "/w"}]},
+            {"name": "logger", "image": img, "restartPolicy": "Always",
+             "command": ["sh", "-c", "trap 'echo stopped; exit 0' TERM; echo up > /w/up; "
+                                     "while true; do sleep 0.1; done"],
+             "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+        "containers": [{"name": "main", "image": img,
+                        "command": ["sh", "-c", "while [ ! -f /w/up ]; do sleep 0.1; done; cat /w/f /w/up"],
+                        "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+        "volumes": [{"name": "w", "emptyDir": {}}]}}}})
+    job = cl.wait_complete("side", 60)
+    assert job["status"]["succeeded"] == 1
+    pod = cl.job_pods("side")[0]["metadata"]["name"]
+    assert cl.kubectl("logs", pod, "-c", "main", check=True).stdout.split() == ["from-init", "up"]
+    assert cl.kubectl("logs", pod, "-c", "logger", check=True).stdout.strip() == "stopped"
+
+
+def test_exec_and_delete_remove_the_containers(cl, images):
+    cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sleeper"}, "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "main", "image": images["plain"], "command": ["sleep", "600"]}]}})
+    wait_for(lambda: "running" in _state(_pod(cl, "sleeper")), 30, 0.1, "sleeper to run")
+    uid = _pod(cl, "sleeper")["metadata"]["uid"]
+    assert cl.kubectl("exec", "sleeper", "--", "cat", "/etc/marker", check=True).stdout.strip() == MARKER
+    assert _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}")
+    cl.kubectl("delete", "pod", "sleeper", "--wait=true", check=True)
+    wait_for(lambda: not _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}"), 20, 0.2, "containers gone")
+
+
+def test_agent_restart_readopts_running_containers(images, server_factory):
+    """The server (and its agent) killed mid-Job: the containers keep running, the restarted
+    agent re-adopts them and the Job's counts are exact; a container of a pod that no longer
+    exists is removed at start."""
+    srv = server_factory("--runtime", "podman")
+    cl = Cluster(srv)
+    try:
+        cl.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "readopt"}, "spec": {
+            "completions": 3, "parallelism": 3, "backoffLimit": 0, "template": {"spec": {
+                "restartPolicy": "Never", "containers": [{
+                    "name": "main", "image": images["plain"],
+                    "command": ["sh", "-c", "echo start; sleep 4; echo done"]}]}}}})
+        wait_for(lambda: len([p for p in cl.job_pods("readopt") if "running" in _state(p)]) == 3, 40, 0.1,
+                 "three running pods")
+        cl.kill_server()
+        orphan = f"k8s_main_gone_default_{uuid.uuid4()}_0"
+        _podman("create", "--name", orphan, "--label", f"jobplane.dev/agent={_agent_id(srv)}", images["plain"])
+        cl.restart()
+        job = cl.wait_complete("readopt", 60)
+        assert job["status"]["succeeded"] == 3 and not job["status"].get("failed")
+        pods = cl.job_pods("readopt")
+        assert len(pods) == 3
+        for pod in pods:
+            assert pod["status"]["containerStatuses"][0]["restartCount"] == 0
+            assert cl.log(pod["metadata"]["name"]).split() == ["start", "done"]
+        wait_for(lambda: not _containers(srv), 30, 0.2, "the orphan and the finished containers to be removed")
+    finally:
+        srv.stop()
+        kill_pod_processes(srv.data_dir)
+        _remove_all(srv)

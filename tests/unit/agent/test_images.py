@@ -1,0 +1,125 @@
+"""Image references, pull policy and registry credentials (``agent/images.py``) and the
+engine runtime's pure parts (``agent/engine.py``): names, entrypoints, the run command line."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+
+from jobplane.agent import images
+from jobplane.agent.engine import (
+    EngineRuntime,
+    ImageSpec,
+    _engine_time,
+    container_name,
+    entrypoint_argv,
+    pod_sandbox_name,
+    uid_of,
+)
+from jobplane.agent.sandbox import Mount
+from jobplane.clock import FakeClock
+
+
+@pytest.mark.parametrize(("image", "pullable"), [
+    ("busybox", "docker.io/library/busybox:latest"),
+    ("busybox:1.36", "docker.io/library/busybox:1.36"),
+    ("library/redis:7", "docker.io/library/redis:7"),
+    ("bitnami/redis", "docker.io/bitnami/redis:latest"),
+    ("localhost/bb:1", "localhost/bb:1"),
+    ("registry.example.com:5000/team/app:v2", "registry.example.com:5000/team/app:v2"),
+    ("quay.io/x/y@sha256:" + "a" * 64, "quay.io/x/y@sha256:" + "a" * 64),
+    ("non-existing-repo/non-existing-image:example", "docker.io/non-existing-repo/non-existing-image:example"),
+])
+def test_references_normalize_as_docker_does(image, pullable):
+    assert images.parse(image).pullable == pullable
+
+
+@pytest.mark.parametrize("image", ["", "Busybox", "busy box", "a" * 64, "x:", "-x", "x::1"])
+def test_invalid_references(image):
+    with pytest.raises(images.InvalidImage, match="couldn't parse image reference"):
+        images.parse(image)
+
+
+def test_uppercase_says_lowercase():
+    with pytest.raises(images.InvalidImage, match="must be lowercase"):
+        images.parse("Busybox:1")
+
+
+@pytest.mark.parametrize(("container", "policy"), [
+    ({"image": "busybox"}, "Always"),
+    ({"image": "busybox:latest"}, "Always"),
+    ({"image": "busybox:1.36"}, "IfNotPresent"),
+    ({"image": "busybox@sha256:" + "b" * 64}, "IfNotPresent"),
+    ({"image": "busybox", "imagePullPolicy": "Never"}, "Never"),
+])
+def test_pull_policy_defaults(container, policy):
+    assert images.pull_policy(container) == policy
+
+
+def test_should_pull():
+    assert images.should_pull("Always", True)
+    assert images.should_pull("IfNotPresent", False)
+    assert not images.should_pull("IfNotPresent", True)
+    assert not images.should_pull("Never", False)
+
+
+def _secret(kind: str, doc: dict) -> dict:
+    return {"type": kind, "data": {(".dockerconfigjson" if "json" in kind else ".dockercfg"):
+                                   base64.b64encode(json.dumps(doc).encode()).decode()}}
+
+
+def test_docker_config_merges_pull_secrets_first_wins():
+    one = _secret("kubernetes.io/dockerconfigjson", {"auths": {"r.example": {"auth": "AAA"}}})
+    two = _secret("kubernetes.io/dockerconfigjson", {"auths": {"r.example": {"auth": "BBB"},
+                                                               "q.example": {"username": "u", "password": "p"}}})
+    old = _secret("kubernetes.io/dockercfg", {"o.example": {"auth": "CCC"}})
+    merged = images.docker_config([one, two, old, {"data": {}}])
+    assert merged == {"auths": {"r.example": {"auth": "AAA"},
+                                "q.example": {"username": "u", "password": "p",
+                                              "auth": base64.b64encode(b"u:p").decode()},
+                                "o.example": {"auth": "CCC"}}}
+    assert images.docker_config([]) is None
+
+
+def test_names_carry_the_pod_uid():
+    uid = "8cc6e053-1727-4a17-a6ad-1dca8daed354"
+    assert uid_of(container_name("main", "job-x-abc", "default", uid, 2)) == uid
+    assert uid_of(pod_sandbox_name("job-x-abc", "default", uid)) == uid
+    assert uid_of("something-else") is None
+
+
+def test_entrypoint_rules():
+    assert entrypoint_argv("podman", [], []) == ([], [])
+    assert entrypoint_argv("podman", [], ["a"]) == ([], ["a"])
+    assert entrypoint_argv("podman", ["/bin/sh", "-c"], ["x"]) == (["--entrypoint", '["/bin/sh", "-c"]'], ["x"])
+    assert entrypoint_argv("docker", ["/bin/sh", "-c"], ["x"]) == (["--entrypoint", "/bin/sh"], ["-c", "x"])
+
+
+def test_engine_times():
+    assert _engine_time("0001-01-01 00:00:00 +0000 UTC") is None
+    assert _engine_time("2026-12-04 08:41:54.5 +0000 UTC") == pytest.approx(1796373714.5)
+    assert _engine_time("2026-12-04T08:41:54.5Z") == pytest.approx(1796373714.5)
+
+
+def test_run_argv_keeps_values_out_of_the_command_line(tmp_path: Path):
+    rt = EngineRuntime(FakeClock(), "podman", data_dir=tmp_path, binary="/usr/bin/podman")
+    spec = ImageSpec(image="localhost/bb:1", image_ref="abc123", command=["sh", "-c"], args=["echo $SECRET"],
+                     env={"SECRET": "hunter2", "PATH": "/bin"}, name="k8s_main_p_default_u_0",
+                     pod_name="k8s_POD_p_default_u", hostname="p", labels={"io.kubernetes.pod.uid": "u"},
+                     mounts=[Mount("/var/x", "/data", True)], workdir="/w", memory=50 * 2**20, cpus=0.5,
+                     user="1000:1000", groups=[5])
+    argv, env = rt.run_argv(spec)
+    assert "hunter2" not in " ".join(argv) and env["SECRET"] == "hunter2"
+    assert ["--env", "SECRET"] == argv[argv.index("SECRET") - 1:argv.index("SECRET") + 1]
+    assert "PATH=/bin" in argv  # a variable the client itself reads travels on the command line
+    assert argv[-4:] == ["--entrypoint", '["sh", "-c"]', "abc123", "echo $SECRET"]
+    for flag in (["--pod", "k8s_POD_p_default_u"], ["--volume", "/var/x:/data:ro"], ["--workdir", "/w"],
+                 ["--memory", str(50 * 2**20)], ["--cpus", "0.5"], ["--user", "1000:1000"], ["--group-add", "5"],
+                 ["--pull", "never"]):
+        i = argv.index(flag[0])
+        assert argv[i:i + 2] == flag
+    with pytest.raises(OSError):
+        rt.run_argv(ImageSpec(**{**spec.__dict__, "mounts": [Mount("/var/a:b", "/x")]}))
