@@ -6,6 +6,7 @@ PostgreSQL (when it answers at ``JOBPLANE_TEST_POSTGRES``). ``--quick`` is the C
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,9 @@ def main(argv: list[str] | None = None) -> int:
                 backends.append(PG_DSN)
             else:
                 print(f"# PostgreSQL does not answer at {PG_DSN}: skipped")
-    print(f"# seed {args.seed}; {base.completions} completions, parallelism {base.parallelism}")
+    print(f"# seed {args.seed}; {base.completions} completions, parallelism {base.parallelism}; "
+          f"{os.cpu_count()} CPUs, load average {' '.join(f'{x:.2f}' for x in os.getloadavg())} at the start "
+          f"(each row: the 1/5/15-minute load average when it ended)")
     print(HEADER, flush=True)
     failed = False
     for backend in backends:
@@ -57,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             opts = Options(**{**base.__dict__, "backend": backend, "kills": count})
             result = run_scenario(name, opts)
-            print(result.row(), flush=True)
+            load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+            print(f"{result.row()}  load {load}", flush=True)
             if args.verbose or not result.ok:
                 for note in result.notes:
                     print(f"#   {note}")

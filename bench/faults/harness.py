@@ -357,26 +357,34 @@ class Scenario:
 
     def _judge(self, job: dict | None, record: Path) -> None:
         r, o = self.result, self.opts
-        if _finished(job):
-            r.finished += 1
-            status = job["status"]
-            complete = any(cd.get("type") == "Complete" and cd.get("status") == "True"
-                           for cd in status.get("conditions") or ())
-            if complete and status.get("succeeded") == o.completions and not status.get("failed"):
-                r.exact += 1
-            else:
-                r.notes.append(f"{job['metadata']['name']}: succeeded={status.get('succeeded')} "
-                               f"failed={status.get('failed')} conditions="
-                               f"{[cd.get('reason') for cd in status.get('conditions') or ()]}")
-        else:
-            r.notes.append(f"{(job or {}).get('metadata', {}).get('name')}: not finished: "
-                           f"{json.dumps((job or {}).get('status'))[:300]}")
         starts: dict[str, int] = {}
+        ends: set[str] = set()
         with contextlib.suppress(OSError):
             for line in record.read_text().splitlines():
                 kind, _, idx = line.partition(" ")
                 if kind == "start":
                     starts[idx] = starts.get(idx, 0) + 1
+                elif kind == "end":
+                    ends.add(idx)
+        if _finished(job):
+            assert job is not None
+            r.finished += 1
+            status = job["status"]
+            complete = any(cd.get("type") == "Complete" and cd.get("status") == "True"
+                           for cd in status.get("conditions") or ())
+            # The pods' own record must agree: every index ended (a record the pods could not
+            # write, e.g. under a /tmp the sandbox hides, is no evidence).
+            recorded = ends == {str(i) for i in range(o.completions)}
+            if complete and status.get("succeeded") == o.completions and not status.get("failed") and recorded:
+                r.exact += 1
+            else:
+                r.notes.append(f"{job['metadata']['name']}: succeeded={status.get('succeeded')} "
+                               f"failed={status.get('failed')} conditions="
+                               f"{[cd.get('reason') for cd in status.get('conditions') or ()]}, "
+                               f"{len(ends)} of {o.completions} indexes recorded as ended")
+        else:
+            r.notes.append(f"{(job or {}).get('metadata', {}).get('name')}: not finished: "
+                           f"{json.dumps((job or {}).get('status'))[:300]}")
         twice = sorted(int(i) for i, n in starts.items() if n > 1)
         r.twice += len(twice)
         if twice:
@@ -507,7 +515,10 @@ def can_mount_tmpfs() -> bool:
 
 def run_scenario(name: str, opts: Options, root: Path | None = None) -> Result:
     own = root is None
-    root = root or Path(tempfile.mkdtemp(prefix=f"jobplane-faults-{name}-"))
+    # Not under /tmp: each pod has its own /tmp in the sandbox, and the pods write their
+    # start/end records under the root.
+    root = root or Path(tempfile.mkdtemp(prefix=f"jobplane-faults-{name}-",
+                                         dir=os.environ.get("JOBPLANE_FAULTS_DIR", "/var/tmp")))
     result = SCENARIOS[name](opts, root).run()
     if own and result.ok:
         shutil.rmtree(root, ignore_errors=True)

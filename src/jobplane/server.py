@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
 import os
 import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -33,7 +35,7 @@ from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
 from jobplane.client.inproc import InProcessClient
 from jobplane.clock import Clock
-from jobplane.controllers.leader import LeaderElector
+from jobplane.controllers.leader import LeaderElector, new_identity
 from jobplane.controllers.manager import ControllerContext, start_controllers
 from jobplane.settings import Settings
 from jobplane.storage.base import Store
@@ -47,6 +49,43 @@ def open_store(settings: Settings) -> Store:
     """The store ``--database`` names, with the configured history bounds."""
     return storage.open_store(settings.database, settings.data_dir, history=settings.store_history,
                               history_bytes=settings.store_history_bytes)
+
+
+IDENTITY_FILE = "leader-identity"
+
+
+def leader_identity(data_dir: Path) -> tuple[str, int | None]:
+    """This server's leader-election identity and the descriptor that holds it.
+
+    Upstream's ``<hostname>_<uuid>`` is new in every process, so a controller manager
+    restarted after a crash waits out its own old lease (15 s). A server keeps its identity
+    in ``DIR/leader-identity`` and holds an exclusive ``flock`` on it while it runs: the
+    lock proves the process that last used the identity is gone, so a server restarted on
+    the same directory renews its own lease at once (client-go's ``IsLeader`` path) instead
+    of waiting for it to expire. A second server on a directory in use gets a fresh identity."""
+    path = data_dir / IDENTITY_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        log.warning("leader identity: cannot open %s (%s); using a new one", path, exc)
+        return new_identity(), None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return new_identity(), None
+    try:
+        identity = os.pread(fd, 512, 0).decode().strip()
+        if not identity.startswith(f"{socket.gethostname()}_"):  # new, or a directory copied from elsewhere
+            identity = new_identity()
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, identity.encode() + b"\n", 0)
+            os.fsync(fd)
+    except (OSError, UnicodeDecodeError) as exc:
+        log.warning("leader identity: cannot use %s (%s); using a new one", path, exc)
+        os.close(fd)
+        return new_identity(), None
+    return identity, fd
 
 
 def url_host(host: str) -> str:
@@ -81,6 +120,7 @@ class Server:
     client: Client | None = None
     elector: LeaderElector | None = None  # on a shared store
     election_task: asyncio.Task[None] | None = None
+    _identity_fd: int | None = None  # holds DIR/leader-identity while the server runs
     metrics: metrics.Metrics = field(default_factory=metrics.Metrics)
     history_task: asyncio.Task | None = None
     guard: ConnectionGuard | None = None
@@ -204,7 +244,8 @@ class Server:
         """Try the lease once now, so a lone server has its controllers when it says ready;
         then keep standing for election in the background."""
         recorder = EventRecorder(client, "jobplane-controller-manager", self.clock)
-        self.elector = elector = LeaderElector(client, self.clock, recorder=recorder)
+        identity, self._identity_fd = leader_identity(self.settings.data_dir)
+        self.elector = elector = LeaderElector(client, self.clock, identity, recorder=recorder)
         if await elector.try_acquire_or_renew():
             log.info("leader lease acquired as %s: starting controllers", elector.identity)
             await self._start_controllers(client)
@@ -278,6 +319,9 @@ class Server:
             await self.node_graph.stop()
         if self.store is not None:
             await self.store.close()
+        if self._identity_fd is not None:
+            os.close(self._identity_fd)  # a server started on this directory may now be us again
+            self._identity_fd = None
 
 
 async def _cancel(tasks: list[asyncio.Task]) -> None:

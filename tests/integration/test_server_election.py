@@ -58,3 +58,39 @@ async def test_sqlite_server_runs_controllers_without_election(tmp_path):
         assert s.tasks and s.elector is None
     finally:
         await s.stop()
+
+
+async def test_a_server_restarted_after_a_crash_takes_its_own_lease_back_at_once(tmp_path, schema):
+    """kill -9 of the leader leaves its lease held for 15 s. The server restarted on the same
+    data directory has the same identity (its flock on DIR/leader-identity proves the old
+    process gone), so it renews that lease at once; any other server still waits."""
+    a = Server(settings(tmp_path, "a", schema))
+    await a.start()
+    identity = a.elector.identity
+
+    async def crashed() -> bool:  # what kill -9 leaves: the lease neither released nor renewed
+        return True
+
+    a.elector.release_on_cancel = False
+    a.elector.release = crashed
+    await a.stop()
+    b = Server(settings(tmp_path, "b", schema))
+    await b.start()
+    try:
+        assert not b.tasks and b.elector.leader() == identity
+        a2 = Server(settings(tmp_path, "a", schema))
+        await a2.start()
+        try:
+            assert a2.elector.identity == identity and a2.elector.is_leader() and a2.tasks
+            lease = await a2.client.get("leases", "jobplane-controller-manager", "kube-system")
+            assert lease["spec"]["holderIdentity"] == identity and lease["spec"]["leaseTransitions"] == 0
+            twin = Server(settings(tmp_path, "a", schema))  # a second server on a directory in use
+            await twin.start()
+            try:
+                assert twin.elector.identity != identity and not twin.tasks
+            finally:
+                await twin.stop()
+        finally:
+            await a2.stop()
+    finally:
+        await b.stop()

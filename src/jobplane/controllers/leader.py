@@ -10,6 +10,8 @@ candidate takes over an expired lease by bumping ``leaseTransitions``; writes ar
 by resourceVersion, so only one of two racing candidates wins. The leader renews every
 ``retryPeriod`` and steps down when it could not renew within ``renewDeadline``. On a clean
 shutdown it releases the lease (``ReleaseOnCancel``) so a successor takes over at once.
+Identities are upstream's ``<hostname>_<uuid>``; the server keeps its own across restarts
+(``server.leader_identity``), so after a crash it is still the holder and renews at once.
 """
 
 from __future__ import annotations
