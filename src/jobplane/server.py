@@ -136,6 +136,9 @@ class Server:
         self.store = open_store(s)
         await self.store.start()
         self.service = ApiService(self.store, self.clock, service_cidr=s.service_cidr)
+        from jobplane.apiserver.serviceaccount_admission import ServiceAccountAdmission
+
+        self.service.admission_plugins.append(ServiceAccountAdmission(self.store))
         await self.service.ensure_default_namespaces()
         await self.service.ensure_default_storage_class()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -89,3 +90,47 @@ def test_job_with_sidecar_example(srv):
     assert main["state"]["terminated"]["exitCode"] == 0
     assert side["state"]["terminated"]["startedAt"] <= main["state"]["terminated"]["startedAt"]
     assert side["state"]["terminated"]["finishedAt"] >= main["state"]["terminated"]["finishedAt"]
+
+
+def test_in_cluster_config_from_a_pod_and_config_map_update(srv):
+    # The official client's load_incluster_config() inside a pod: KUBERNETES_SERVICE_HOST/PORT
+    # and the credentials the ServiceAccount admission mounts at
+    # /var/run/secrets/kubernetes.io/serviceaccount; RBAC lets the account list pods once bound.
+    ns = "incl"
+    srv.kubectl("create", "namespace", ns, check=True)
+    srv.kubectl("create", "role", "pod-reader", "--verb=get,list", "--resource=pods", "-n", ns, check=True)
+    srv.kubectl("create", "rolebinding", "read-pods", "--role=pod-reader", f"--serviceaccount={ns}:default",
+                "-n", ns, check=True)
+    script = ("from kubernetes import client, config\n"
+              "config.load_incluster_config()\n"
+              "api = client.CoreV1Api()\n"
+              f"print(sorted(p.metadata.name for p in api.list_namespaced_pod('{ns}').items))\n"
+              "try:\n"
+              "    api.list_namespaced_secret('" + ns + "')\n"
+              "except client.ApiException as exc:\n"
+              "    print('secrets', exc.status)\n")
+    cm_wait = 'cat /cfg/key; until [ "$(cat /cfg/key)" = v2 ]; do sleep 0.1; done; echo; cat /cfg/key'
+    manifest = {"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"key": "v1"}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lister"},
+         "spec": {"restartPolicy": "Never", "containers": [
+             {"name": "main", "image": "python", "command": [sys.executable, "-c", script]}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "cfg-reader"},
+         "spec": {"restartPolicy": "Never", "volumes": [{"name": "cfg", "configMap": {"name": "cfg"}}],
+                  "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", cm_wait],
+                                  "volumeMounts": [{"name": "cfg", "mountPath": "/cfg"}]}]}}]}
+    srv.kubectl("apply", "-n", ns, "-f", "-", input=json.dumps(manifest), check=True)
+    srv.kubectl("wait", "-n", ns, "--for=jsonpath={.status.phase}=Succeeded", "pod/lister", "--timeout=60s",
+                check=True)
+    assert srv.kubectl("logs", "-n", ns, "lister", check=True).stdout.split("\n")[:2] == [
+        "['cfg-reader', 'lister']", "secrets 403"]
+    pod = json.loads(srv.kubectl("get", "-n", ns, "pod/lister", "-o", "json", check=True).stdout)
+    mounts = pod["spec"]["containers"][0]["volumeMounts"]
+    assert mounts[0]["mountPath"] == "/var/run/secrets/kubernetes.io/serviceaccount" and mounts[0]["readOnly"]
+    # The ConfigMap changes while the reader runs: its mounted file follows.
+    srv.kubectl("wait", "-n", ns, "--for=jsonpath={.status.phase}=Running", "pod/cfg-reader", "--timeout=60s",
+                check=True)
+    srv.kubectl("patch", "-n", ns, "configmap/cfg", "-p", '{"data": {"key": "v2"}}', check=True)
+    srv.kubectl("wait", "-n", ns, "--for=jsonpath={.status.phase}=Succeeded", "pod/cfg-reader", "--timeout=60s",
+                check=True)
+    assert srv.kubectl("logs", "-n", ns, "cfg-reader", check=True).stdout.split() == ["v1", "v2"]

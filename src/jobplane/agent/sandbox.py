@@ -88,6 +88,13 @@ def _agent_roots_under_tmp() -> tuple[str, ...]:
 AGENT_ROOTS_UNDER_TMP = _agent_roots_under_tmp()
 
 
+def mount_point(target: str) -> str:
+    """Where a ``mountPath`` is bound: through the host's symlinks on the way (bwrap creates a
+    missing mount point itself but cannot through a symlink such as ``/var/run -> /run``);
+    paths under the pod's own /tmp are taken as written."""
+    return target if _under(target, "/tmp") else os.path.realpath(target)
+
+
 def bwrap_argv(support: SandboxSupport, spec: SandboxSpec, argv: list[str], cwd: str | None) -> list[str]:
     """The full command line that runs ``argv`` in the sandbox ``spec`` describes."""
     assert support.bwrap is not None
@@ -106,8 +113,9 @@ def bwrap_argv(support: SandboxSupport, spec: SandboxSpec, argv: list[str], cwd:
         elif os.path.lexists(path):
             out += ["--ro-bind", "/dev/null", path]
     out += ["--bind", spec.hosts_file, "/etc/hosts", "--bind", spec.hostname_file, "/etc/hostname"]
-    for m in sorted(spec.mounts, key=lambda m: m.target.rstrip("/").count("/")):
-        out += ["--ro-bind" if m.read_only else "--bind", m.source, m.target]
+    binds = [(m, mount_point(m.target)) for m in spec.mounts]
+    for m, target in sorted(binds, key=lambda b: b[1].rstrip("/").count("/")):
+        out += ["--ro-bind" if m.read_only else "--bind", m.source, target]
     if cwd:
         out += ["--chdir", cwd]
     out.append("--")

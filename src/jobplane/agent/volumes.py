@@ -25,6 +25,7 @@ from typing import Any
 from jobplane.agent.sandbox import Mount
 from jobplane.agent.spec import expand, sanitize_env_name
 from jobplane.api.resources import quantity
+from jobplane.api.serviceaccounts import MOUNT_PATH as SERVICE_ACCOUNT_DIR
 
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
@@ -195,8 +196,8 @@ def link_mounts(container: Obj, volumes: dict[str, Path]) -> list[str]:
     for m in container.get("volumeMounts") or ():
         base = volumes.get(m.get("name", ""))
         mount_path = m.get("mountPath")
-        if base is None or not mount_path:
-            continue
+        if base is None or not mount_path or mount_path == SERVICE_ACCOUNT_DIR:
+            continue  # one host path cannot hold every pod's own credentials
         target = base / m["subPath"] if m.get("subPath") else base
         if m.get("subPath"):
             target.mkdir(parents=True, exist_ok=True)

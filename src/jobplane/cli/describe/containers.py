@@ -146,12 +146,35 @@ def describe_volumes(w: PrefixWriter, volumes: list[Obj] | None, space: str) -> 
     for v in volumes:
         w.write(1, f"{name_indent}{v.get('name')}:\n")
         kind = next((k for k in _VOLUME_SOURCES if v.get(k) is not None), None)
-        if kind is not None:
+        if v.get("projected") is not None:
+            _describe_projected(w, v["projected"])
+        elif kind is not None:
             title, fields = _VOLUME_SOURCES[kind]
             src = v[kind]
             w.write(2, f"Type:\t{title}\n" + "".join(f"    {label}:\t{text(src)}\n" for label, text in fields))
         else:
             w.write(1, "<unknown>\n")
+
+
+def _optional(source: Obj) -> str:
+    """A ``*bool`` printed with %v: ``<nil>`` when unset (kubectl would print the pointer)."""
+    return "<nil>" if source.get("optional") is None else go_bool(source["optional"])
+
+
+def _describe_projected(w: PrefixWriter, projected: Obj) -> None:
+    """kubectl's printProjectedVolumeSource: one or two lines per source."""
+    w.write(2, "Type:\tProjected (a volume that contains injected data from multiple sources)\n")
+    for source in projected.get("sources") or ():
+        if source.get("secret") is not None:
+            w.write(2, f"SecretName:\t{source['secret'].get('name', '')}\n"
+                       f"    SecretOptionalName:\t{_optional(source['secret'])}\n")
+        elif source.get("downwardAPI") is not None:
+            w.write(2, "DownwardAPI:\ttrue\n")
+        elif source.get("configMap") is not None:
+            w.write(2, f"ConfigMapName:\t{source['configMap'].get('name', '')}\n"
+                       f"    ConfigMapOptional:\t{_optional(source['configMap'])}\n")
+        elif source.get("serviceAccountToken") is not None:
+            w.write(2, f"TokenExpirationSeconds:\t{source['serviceAccountToken'].get('expirationSeconds', 3600)}\n")
 
 
 # kubectl's print<Kind>VolumeSource: the Type line, then each field's label and text.
