@@ -22,8 +22,9 @@ class ServiceAccountAdmission:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    async def admit(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None) -> None:
-        if op != "CREATE" or info is not PODS or new is None:
+    async def admit(self, op: str, info: ResourceInfo, new: Obj | None, old: Obj | None,
+                    subresource: str | None = None) -> None:
+        if op != "CREATE" or info is not PODS or new is None or subresource:
             return
         md = new.get("metadata") or {}
         if MIRROR_ANNOTATION in (md.get("annotations") or {}):
