@@ -279,6 +279,47 @@ def test_exec_and_delete_remove_the_containers(cl, images):
     wait_for(lambda: not _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}"), 20, 0.2, "containers gone")
 
 
+def test_runtime_class_host_runs_a_pod_as_host_processes(cl, images):
+    cl.apply({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "host-processes"},
+              "handler": "host"})
+    table = cl.kubectl("get", "runtimeclass", check=True).stdout.split("\n")
+    assert table[0].split()[:2] == ["NAME", "HANDLER"] and table[1].split()[:2] == ["host-processes", "host"]
+    for name, rc in (("on-host", "host-processes"), ("in-image", None)):
+        cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+            "restartPolicy": "Never", **({"runtimeClassName": rc} if rc else {}),
+            "containers": [{"name": "main", "image": images["plain"],
+                            "command": ["sh", "-c", "cat /etc/marker 2>/dev/null || echo not-in-image"]}]}})
+    assert _terminated(cl, "on-host")["exitCode"] == 0 and _terminated(cl, "in-image")["exitCode"] == 0
+    assert cl.log("on-host").strip() == "not-in-image"
+    assert cl.log("in-image").strip() == MARKER
+    assert _pod(cl, "on-host")["status"]["containerStatuses"][0]["containerID"].startswith("jobplane://")
+    refused = cl.kubectl("run", "no-class", "--image", images["plain"], "--restart=Never",
+                         "--overrides", json.dumps({"spec": {"runtimeClassName": "nope"}}))
+    assert refused.returncode != 0
+    assert 'pods "no-class" is forbidden: pod rejected: RuntimeClass "nope" not found' in refused.stderr
+
+
+def test_images_load_for_machines_without_a_registry(cl, images, tmp_path):
+    loaded = images["plain"].replace(":1", "-loaded:1")
+    archive = tmp_path / "image.tar"
+    _podman("tag", images["plain"], loaded)
+    try:
+        _podman("save", "--output", str(archive), loaded)
+        _podman("rmi", loaded)
+        import sys
+
+        out = subprocess.run([sys.executable, "-m", "jobplane", "images", "load", str(archive)],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 0, out.stderr
+        assert loaded in out.stdout
+        cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "loaded"}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "main", "image": loaded, "imagePullPolicy": "Never"}]}})
+        assert _terminated(cl, "loaded")["exitCode"] == 0
+        assert cl.log("loaded").strip() == MARKER
+    finally:
+        _podman("rmi", "--force", loaded, check=False)
+
+
 def test_agent_restart_readopts_running_containers(images, server_factory):
     """The server (and its agent) killed mid-Job: the containers keep running, the restarted
     agent re-adopts them and the Job's counts are exact; a container of a pod that no longer

@@ -41,6 +41,10 @@ from jobplane.client.pod_transform import compact_terminal_pod
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
+
+
+class RuntimeUnavailable(Exception):
+    """A pod's RuntimeClass names a handler this node does not have."""
 Obj = dict[str, Any]
 
 USAGE_INTERVAL = 10.0
@@ -79,6 +83,8 @@ class Agent:
             if not support.available:
                 log.warning("node %s: pods run without a sandbox: %s", node_name, support.reason)
         self.runtime = runtime or HostProcessRuntime(clock, data_dir=Path(data_dir), sandbox=support)
+        self._sandbox_wanted = sandbox
+        self._host_runtime: HostProcessRuntime | None = None  # for RuntimeClass handler "host" on an image node
         self.machine = machine or machine_info(detect_gpus())
         # The local-path provisioner puts this node's volumes under <data dir>/volumes.
         self.data_dir = Path(data_dir).resolve()
@@ -105,6 +111,7 @@ class Agent:
                 "run as plain host processes; volumes are reachable through JOBPLANE_VOLUME_* and "
                 "mountPath symlinks"),
             dns=self.dns,
+            runtime_for=self.runtime_for,
         )
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self._tasks: dict[str, asyncio.Task] = {}
@@ -164,8 +171,32 @@ class Agent:
                 await self.log_server.stop()
             await self.detach()
             await self.runtime.close()
+            if self._host_runtime is not None:
+                await self._host_runtime.close()
             with contextlib.suppress(Exception):
                 await self.config.recorder.close()
+
+    async def runtime_for(self, class_name: str) -> Runtime:
+        """The runtime a pod's ``runtimeClassName`` selects through its RuntimeClass's handler:
+        ``host`` (processes on this machine), the engine's name or ``runc`` (the image runtime,
+        where this node has one). RuntimeUnavailable (kubelet's sandbox error) otherwise."""
+        try:
+            rc = await self.client.get("runtimeclasses", class_name)
+        except StatusError as exc:
+            raise RuntimeUnavailable(f'runtimeclass "{class_name}": {exc}') from None
+        handler = str(rc.get("handler") or "")
+        if handler == "host":
+            if not self.runtime.runs_images:
+                return self.runtime
+            if self._host_runtime is None:
+                support = detect_sandbox() if self._sandbox_wanted else SandboxSupport(None, reason="turned off")
+                self._host_runtime = HostProcessRuntime(self.clock, data_dir=self.data_dir, sandbox=support)
+            return self._host_runtime
+        engine = self.runtime.runtime_version.split(":")[0]
+        if self.runtime.runs_images and handler in (engine, "runc"):
+            return self.runtime
+        raise RuntimeUnavailable(f'rpc error: code = Unknown desc = failed to get sandbox runtime: no runtime for '
+                                 f'"{handler}" is configured')
 
     async def _collect_orphan_containers(self) -> None:
         """Remove the engine's containers of pods that no longer exist (deleted while no agent ran)."""
@@ -268,7 +299,7 @@ class Agent:
             spec = worker.exec_spec(container, list(opts.command), opts.tty, opts.stdin, opts.size)
         except ContainerConfigError as exc:
             raise ValueError(exc.message) from None
-        return await self.runtime.exec(worker.handles.get(container), spec)
+        return await worker.runtime.exec(worker.handles.get(container), spec)
 
     def _compact(self, pod: Obj) -> Obj:
         """Informer transform: finished pods without a worker are cached compact (the worker,

@@ -147,6 +147,9 @@ class WorkerConfig:
     # Why pods run without a sandbox on this node (an event on each pod), "" when they do not.
     sandbox_note: str = ""
     dns: Any = None  # agent.dns.DnsView: Service and pod names for /etc/hosts, or None
+    # async (RuntimeClass name) -> Runtime for pods with spec.runtimeClassName (the agent's
+    # runtime_for); raises when this node has no runtime for the class's handler.
+    runtime_for: Any = None
     # A container that could not be created for want of a resource the node may get back
     # (disk space, file descriptors, memory) waits as CreateContainerError and is retried
     # after this back-off (doubling), instead of failing its pod.
@@ -305,7 +308,7 @@ class PodWorker:
                 self._mark_lost_without_state()
             else:
                 deadline_task = self._start_deadline()
-                if await self._prepare_pod():
+                if await self._select_runtime() and await self._prepare_pod():
                     self._start_volume_refresh()
                     await self._run_containers()
             await self._finish()
@@ -1085,6 +1088,24 @@ class PodWorker:
             ref = {"kind": "Pod", "apiVersion": "v1",
                    "metadata": {"name": self.name, "namespace": self.namespace, "uid": self.uid}}
             self.config.recorder.event(ref, type_, reason, message)
+
+    async def _select_runtime(self) -> bool:
+        """``spec.runtimeClassName``: the runtime its RuntimeClass's handler names on this node.
+        While there is none the pod waits (ContainerCreating) with kubelet's
+        ``FailedCreatePodSandBox`` event, retried; False when stopped meanwhile."""
+        name = (self.pod.get("spec") or {}).get("runtimeClassName")
+        if not name or self.config.runtime_for is None:
+            return True
+        while not self.stopping:
+            try:
+                self.runtime = await self.config.runtime_for(str(name))
+                return True
+            except Exception as exc:  # noqa: BLE001 - RuntimeUnavailable, or the API is unreachable
+                self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+                await self.report()
+            if await self._interruptible_sleep(self.config.volume_refresh):
+                return False
+        return False
 
     async def _prepare_pod(self) -> bool:
         """Volumes, /etc/hosts, /etc/hostname and /tmp of the pod; while a volume cannot be set

@@ -132,6 +132,14 @@ def _create_pv(obj: Obj) -> tuple[list[FieldError], list[str]]:
     return v_storage.validate_pv(obj), []
 
 
+def _create_runtimeclass(obj: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_storage.validate_runtimeclass(obj), []
+
+
+def _update_runtimeclass(new: Obj, old: Obj) -> tuple[list[FieldError], list[str]]:
+    return v_storage.validate_runtimeclass_update(new, old), []
+
+
 def _create_storageclass(obj: Obj) -> tuple[list[FieldError], list[str]]:
     v_storage.default_storageclass(obj)
     return v_storage.validate_storageclass(obj), []
@@ -323,6 +331,7 @@ _CREATE: dict[tuple[str, str], _Create] = {
     ("", "PersistentVolume"): _create_pv,
     ("discovery.k8s.io", "EndpointSlice"): _create_endpointslice,
     ("storage.k8s.io", "StorageClass"): _create_storageclass,
+    ("node.k8s.io", "RuntimeClass"): _create_runtimeclass,
     (rbac.GROUP, "Role"): _create_rbac(rbac.validate_role),
     (rbac.GROUP, "ClusterRole"): _create_rbac(rbac.validate_cluster_role),
     (rbac.GROUP, "RoleBinding"): _create_rbac(rbac.validate_role_binding),
@@ -346,6 +355,7 @@ _UPDATE: dict[tuple[str, str], _Update] = {
     ("", "PersistentVolume"): _update_pv,
     ("discovery.k8s.io", "EndpointSlice"): _update_endpointslice,
     ("storage.k8s.io", "StorageClass"): _update_storageclass,
+    ("node.k8s.io", "RuntimeClass"): _update_runtimeclass,
     (rbac.GROUP, "Role"): _update_rbac(rbac.validate_role, False),
     (rbac.GROUP, "ClusterRole"): _update_rbac(rbac.validate_cluster_role, False),
     (rbac.GROUP, "RoleBinding"): _update_rbac(rbac.validate_role_binding, True),

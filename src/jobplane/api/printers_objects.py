@@ -76,6 +76,7 @@ def columns(kind: str) -> list[Obj]:
                          _col("ReclaimPolicy", _doc(sc, "reclaimPolicy")),
                          _col("VolumeBindingMode", _doc(sc, "volumeBindingMode")),
                          _col("AllowVolumeExpansion", _doc(sc, "allowVolumeExpansion")), _age()],
+        "RuntimeClass": [_name(), _col("Handler", _doc("io.k8s.api.node.v1.RuntimeClass", "handler")), _age()],
     }
     return table[kind]
 
@@ -202,6 +203,10 @@ def storageclass_row(obj: Obj, since: Callable[[Any], str]) -> Row:
             since(obj["metadata"].get("creationTimestamp"))]
 
 
+def runtimeclass_row(obj: Obj, since: Callable[[Any], str]) -> Row:
+    return [obj["metadata"].get("name", ""), obj.get("handler") or "", since(obj["metadata"].get("creationTimestamp"))]
+
+
 ROWS: dict[str, Callable[[Obj, Callable[[Any], str]], Row]] = {
     "ConfigMap": configmap_row,
     "Secret": secret_row,
@@ -211,4 +216,5 @@ ROWS: dict[str, Callable[[Obj, Callable[[Any], str]], Row]] = {
     "PersistentVolumeClaim": pvc_row,
     "PersistentVolume": pv_row,
     "StorageClass": storageclass_row,
+    "RuntimeClass": runtimeclass_row,
 }

@@ -97,6 +97,7 @@ STORAGECLASSES = ResourceInfo("storage.k8s.io", "v1", "StorageClass", "storagecl
                               ("sc",))
 
 # metrics.k8s.io: served by the API server from its agents' measurements (nothing stored).
+RUNTIMECLASSES = ResourceInfo("node.k8s.io", "v1", "RuntimeClass", "runtimeclasses", "runtimeclass", False)
 NODE_METRICS = ResourceInfo("metrics.k8s.io", "v1beta1", "NodeMetrics", "nodes", "", False,
                             verbs=("get", "list"), read_only=True)
 POD_METRICS = ResourceInfo("metrics.k8s.io", "v1beta1", "PodMetrics", "pods", "", True,
@@ -131,13 +132,14 @@ REVIEWS = (SELF_SUBJECT_ACCESS_REVIEWS, SELF_SUBJECT_RULES_REVIEWS, SUBJECT_ACCE
 
 RESOURCES: tuple[ResourceInfo, ...] = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS,
                                        SERVICES, PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, EVENTS_V1, JOBS,
-                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES, NODE_METRICS, POD_METRICS,
+                                       CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES, RUNTIMECLASSES, NODE_METRICS,
+                                       POD_METRICS,
                                        *RBAC_KINDS, *REVIEWS, CERTIFICATESIGNINGREQUESTS)
 
 # Resources clients name by default: "events" means core/v1 events, as in kubectl.
 _PREFERRED = (NAMESPACES, NODES, PODS, EVENTS, CONFIGMAPS, SECRETS, SERVICEACCOUNTS, SERVICES,
               PERSISTENTVOLUMECLAIMS, PERSISTENTVOLUMES, JOBS, CRONJOBS, LEASES, ENDPOINTSLICES, STORAGECLASSES,
-              *RBAC_KINDS, CERTIFICATESIGNINGREQUESTS)
+              RUNTIMECLASSES, *RBAC_KINDS, CERTIFICATESIGNINGREQUESTS)
 
 
 def groups() -> list[tuple[str, str]]:

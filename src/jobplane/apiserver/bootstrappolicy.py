@@ -179,6 +179,7 @@ def cluster_roles() -> list[Obj]:
             rule(["get"], [""], ["endpoints"]),
             rule(["create", "delete", "get", "patch", "update"], ["coordination.k8s.io"], ["leases"]),
             rule(["create"], [""], ["serviceaccounts/token"]),
+            rule(READ, ["node.k8s.io"], ["runtimeclasses"]),
         ]),
         _role("system:certificates.k8s.io:certificatesigningrequests:nodeclient", [
             rule(["create"], ["certificates.k8s.io"], ["certificatesigningrequests/nodeclient"]),

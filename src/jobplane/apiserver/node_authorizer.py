@@ -72,6 +72,7 @@ NODE_RULES: tuple[Rule, ...] = rules_of({"rules": [
     _rule(["create"], [""], ["pods/eviction"]),
     _rule(["get"], [""], ["endpoints"]),
     _rule(["create", "get", "list", "watch"], ["certificates.k8s.io"], ["certificatesigningrequests"]),
+    _rule(_READ, ["node.k8s.io"], ["runtimeclasses"]),
     # jobplane: pod DNS names (agent/dns.py) come from Services and EndpointSlices
     _rule(_READ, ["discovery.k8s.io"], ["endpointslices"]),
     # jobplane: the node half of local-path volumes (agent/pvcleanup.py) watches volumes and

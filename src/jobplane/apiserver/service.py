@@ -88,7 +88,7 @@ from jobplane.api.registry import (
     ResourceInfo,
 )
 from jobplane.api.selectors import object_predicate, parse_field_selector, parse_label_selector
-from jobplane.apiserver import deletion
+from jobplane.apiserver import deletion, runtimeclass
 from jobplane.apiserver.allocation import (
     DEFAULT_SERVICE_CIDR,
     ClusterIPAllocator,
@@ -376,6 +376,8 @@ class ApiService:
         self._track(info, None, obj, field_manager, None)
         if info is PERSISTENTVOLUMECLAIMS:
             await default_storage_class(self.store, obj)
+        if info is PODS:
+            await runtimeclass.admit_pod(self.store, obj)
         if info is CERTIFICATESIGNINGREQUESTS:
             _requester(obj, current_user.get())
         warnings = admission.admit_create(info, obj)

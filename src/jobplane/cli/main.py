@@ -6,6 +6,7 @@ import click
 
 from jobplane.cli.agent_cmd import agent
 from jobplane.cli.commands import COMMANDS
+from jobplane.cli.images_cmd import images
 from jobplane.cli.kubeconfig_cmd import kubeconfig
 from jobplane.cli.server_cmd import server
 from jobplane.cli.token_cmd import token
@@ -17,7 +18,7 @@ def cli() -> None:
     """Kubernetes batch Jobs without a cluster."""
 
 
-for _command in (server, agent, kubeconfig, token, *COMMANDS):
+for _command in (server, agent, kubeconfig, token, images, *COMMANDS):
     cli.add_command(_command)
 
 

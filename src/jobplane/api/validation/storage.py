@@ -10,7 +10,12 @@ from typing import Any
 from jobplane.api.errors import FieldError, forbidden, invalid, not_supported, required
 from jobplane.api.quantity import QuantityError, parse_quantity
 from jobplane.api.validation.metadata import validate_object_meta, validate_object_meta_update
-from jobplane.api.validation.names import is_dns1123_subdomain, is_qualified_name
+from jobplane.api.validation.names import (
+    is_dns1123_label,
+    is_dns1123_subdomain,
+    is_qualified_name,
+    is_valid_label_value,
+)
 
 Obj = dict[str, Any]
 
@@ -200,3 +205,25 @@ def validate_storageclass_update(new: Mapping[str, Any], old: Mapping[str, Any])
         errs.append(invalid("volumeBindingMode", new.get("volumeBindingMode"), "field is immutable"))
     errs.extend(validate_storageclass(new))
     return errs
+
+
+def validate_runtimeclass(rc: Mapping[str, Any]) -> list[FieldError]:
+    """node.k8s.io RuntimeClass (``ValidateRuntimeClass``): a DNS-label handler, non-negative
+    overhead, valid scheduling labels."""
+    errs = validate_object_meta(rc.get("metadata") or {}, False, is_dns1123_subdomain)
+    handler = rc.get("handler") or ""
+    errs.extend(invalid("handler", handler, m) for m in is_dns1123_label(handler))
+    for name, value in ((rc.get("overhead") or {}).get("podFixed") or {}).items():
+        if str(value).startswith("-"):
+            errs.append(invalid(f"overhead.podFixed[{name}]", value, "must be greater than or equal to 0"))
+    for key, value in ((rc.get("scheduling") or {}).get("nodeSelector") or {}).items():
+        errs.extend(invalid(f"scheduling.nodeSelector[{key}]", key, m) for m in is_qualified_name(key))
+        errs.extend(invalid(f"scheduling.nodeSelector[{key}]", value, m) for m in is_valid_label_value(str(value)))
+    return errs
+
+
+def validate_runtimeclass_update(new: Mapping[str, Any], old: Mapping[str, Any]) -> list[FieldError]:
+    errs = validate_object_meta_update(new.get("metadata") or {}, old.get("metadata") or {})
+    if new.get("handler") != old.get("handler"):
+        errs.append(invalid("handler", new.get("handler"), "field is immutable"))
+    return errs + validate_runtimeclass(new)

@@ -105,3 +105,27 @@ async def test_endpointslice_validation_and_row(service) -> None:
                                                    "endpoints": [{"addresses": ["x"]}]}))
     assert "addressType: Invalid value" in await refused(
         service.patch(ENDPOINTSLICES, "default", "s", {"addressType": "IPv6"}, MERGE))
+
+
+async def test_runtimeclasses_validate_and_pods_take_their_scheduling(service) -> None:
+    from jobplane.api.registry import PODS, RUNTIMECLASSES
+
+    assert "handler: Invalid value" in await refused(service.create(RUNTIMECLASSES, None, {
+        "metadata": {"name": "bad"}, "handler": "Not_A_Label"}))
+    await service.create(RUNTIMECLASSES, None, {
+        "metadata": {"name": "host"}, "handler": "host", "overhead": {"podFixed": {"cpu": "10m"}},
+        "scheduling": {"nodeSelector": {"kind": "host"}, "tolerations": [{"key": "k", "operator": "Exists"}]}})
+    assert await refused(service.patch(RUNTIMECLASSES, None, "host", {"handler": "other"}, MERGE)) == \
+        'RuntimeClass.node.k8s.io "host" is invalid: handler: Invalid value: "other": field is immutable'
+    container = {"name": "c", "image": "busybox:1"}
+    pod = await service.create(PODS, "default", {"metadata": {"name": "p"}, "spec": {
+        "runtimeClassName": "host", "containers": [container]}})
+    assert pod["spec"]["overhead"] == {"cpu": "10m"} and pod["spec"]["nodeSelector"] == {"kind": "host"}
+    assert {"key": "k", "operator": "Exists"} in pod["spec"]["tolerations"]
+    assert await refused(service.create(PODS, "default", {"metadata": {"name": "q"}, "spec": {
+        "runtimeClassName": "nope", "containers": [container]}})) == \
+        'pods "q" is forbidden: pod rejected: RuntimeClass "nope" not found'
+    assert "conflict: runtimeClass.scheduling.nodeSelector[kind] = host" in await refused(service.create(
+        PODS, "default", {"metadata": {"name": "r"}, "spec": {"runtimeClassName": "host",
+                                                              "nodeSelector": {"kind": "gpu"},
+                                                              "containers": [container]}}))
