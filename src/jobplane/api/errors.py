@@ -254,9 +254,11 @@ def request_entity_too_large(message: str) -> StatusError:
 
 def too_large_resource_version(requested: int, current: int, retry_after_seconds: int) -> StatusError:
     """504 as upstream's ``NewTooLargeResourceVersionError`` (a Timeout with a
-    ResourceVersionTooLarge cause and Retry-After)."""
+    ResourceVersionTooLarge cause, and Retry-After when there is a delay to give)."""
+    details: dict[str, Any] = {"causes": [{"reason": "ResourceVersionTooLarge",
+                                           "message": "Too large resource version"}]}
+    if retry_after_seconds > 0:
+        details["retryAfterSeconds"] = retry_after_seconds
     return StatusError(
-        504, "Timeout", f"Timeout: Too large resource version: {requested}, current: {current}",
-        {"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}],
-         "retryAfterSeconds": retry_after_seconds},
-        {"Retry-After": str(retry_after_seconds)})
+        504, "Timeout", f"Timeout: Too large resource version: {requested}, current: {current}", details,
+        {"Retry-After": str(retry_after_seconds)} if retry_after_seconds > 0 else {})

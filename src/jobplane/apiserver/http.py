@@ -425,6 +425,14 @@ class ApiHandler:
         # waiting). One answer with every row is what kubectl prints, much sooner; data
         # lists keep upstream's limit/continue pagination.
         limit = None if table else int_param(query, "limit") or None
+        rv = query.get("resourceVersion") or ""
+        if rv not in ("", "0"):
+            # Not older than ``rv``: upstream's cacher waits up to 3 s for its watch cache to
+            # reach it; what it hands to etcd instead (a limit, a continue, an exact match)
+            # is checked against etcd's revision at once.
+            from_storage = bool(int_param(query, "limit") or query.get("continue")
+                                or query.get("resourceVersionMatch") == "Exact")
+            await self.service.wait_for_revision(rv, wait=not from_storage)
         result = await self.service.list(
             route.info, route.namespace, label_selector=query.get("labelSelector") or None,
             field_selector=query.get("fieldSelector") or None, limit=limit,
@@ -440,7 +448,7 @@ class ApiHandler:
             by_name = f"metadata.name={route.name}"
             field_selector = f"{field_selector},{by_name}" if field_selector else by_name
         rv = query.get("resourceVersion") or None
-        if rv not in (None, "0") and hasattr(self.service, "wait_for_revision"):
+        if rv not in (None, "0"):
             await self.service.wait_for_revision(rv)  # 400 / 504 before the stream starts
         events = self.service.watch(route.info, route.namespace, resource_version=rv,
                                     label_selector=query.get("labelSelector") or None,

@@ -449,16 +449,20 @@ class ApiService:
             "items": [_with_type(info, o) for o in result.items],
         }
 
-    async def wait_for_revision(self, resource_version: str) -> int:
-        """The revision a watch starts after. One this store has not reached yet is waited
-        for (upstream's watch cache: up to 3 s), then 504 ``Too large resource version``
-        with ``retryAfterSeconds: 1``."""
+    async def wait_for_revision(self, resource_version: str, *, wait: bool = True) -> int:
+        """The revision a watch starts after, or a list must not be older than. One this store
+        has not reached yet is waited for (upstream's watch cache, ``waitUntilFreshAndBlock``:
+        up to 3 s), then 504 ``Too large resource version`` with ``retryAfterSeconds: 1``;
+        without ``wait`` (what upstream serves from etcd: ``validateMinimumResourceVersion``)
+        the 504 comes at once, without a retry delay."""
         try:
             rev = int(resource_version)
         except ValueError:
             raise errors.bad_request(f'invalid resource version "{resource_version}"') from None
         waited = 0.0
         while rev > self.store.current_revision():
+            if not wait:
+                raise errors.too_large_resource_version(rev, self.store.current_revision(), 0)
             if waited >= _FRESH_WAIT_SECONDS:
                 raise errors.too_large_resource_version(rev, self.store.current_revision(), 1)
             await self.clock.sleep(_FRESH_POLL_SECONDS)

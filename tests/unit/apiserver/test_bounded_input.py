@@ -169,6 +169,69 @@ async def test_watch_from_a_future_resource_version_is_504_after_the_wait(http, 
     assert resp.status == 400
 
 
+async def _current_rv(http) -> int:
+    resp = await http.get(JOBS)
+    return int((await resp.json())["metadata"]["resourceVersion"])
+
+
+async def test_list_at_a_future_resource_version_waits_then_answers_504(http, clock):
+    """Upstream's cacher serves a list "not older than" its resourceVersion: it waits up to
+    3 s for the watch cache to get there, then answers 504 Too large resource version."""
+    current = await _current_rv(http)
+    t0 = clock.now()
+    task = asyncio.ensure_future(http.get(f"{JOBS}?resourceVersion=99999999999"))
+    for _ in range(40):
+        await asyncio.sleep(0.01)
+        assert not task.done() or clock.now() - t0 > 2.9  # not before the 3 s
+        await clock.advance(0.1)
+    resp = await asyncio.wait_for(task, 10)
+    body = await resp.json()
+    assert resp.status == 504
+    assert resp.headers["Retry-After"] == "1"
+    assert (body["reason"], body["code"]) == ("Timeout", 504)
+    assert body["message"] == f"Timeout: Too large resource version: 99999999999, current: {current}"
+    assert body["details"] == {"retryAfterSeconds": 1, "causes": [
+        {"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}]}
+
+
+async def test_list_answers_once_the_store_reaches_the_resource_version(http, clock):
+    target = await _current_rv(http) + 1
+    task = asyncio.ensure_future(http.get(f"{JOBS}?resourceVersion={target}"))
+    await asyncio.sleep(0.05)
+    await clock.advance(0.1)
+    assert not task.done()
+    assert (await http.post(JOBS, data=orjson.dumps(job("later")), headers=JSON)).status == 201
+    await clock.advance(0.1)
+    resp = await asyncio.wait_for(task, 10)
+    assert resp.status == 200
+    body = await resp.json()
+    assert [i["metadata"]["name"] for i in body["items"]] == ["later"]
+    assert int(body["metadata"]["resourceVersion"]) >= target
+
+
+@pytest.mark.parametrize("query", ["limit=500", "resourceVersionMatch=Exact",
+                                   "limit=1&resourceVersionMatch=NotOlderThan"], ids=["paged", "exact", "paged-not-older-than"])
+async def test_list_at_a_future_resource_version_from_storage_is_504_at_once(http, query):
+    """What upstream hands to etcd rather than the watch cache is checked at once
+    (``validateMinimumResourceVersion``): 504 without a retry delay."""
+    current = await _current_rv(http)
+    resp = await http.get(f"{JOBS}?resourceVersion=99999999999&{query}")  # no clock advance needed
+    body = await resp.json()
+    assert resp.status == 504 and "Retry-After" not in resp.headers
+    assert body["message"] == f"Timeout: Too large resource version: 99999999999, current: {current}"
+    assert body["details"] == {"causes": [{"reason": "ResourceVersionTooLarge",
+                                           "message": "Too large resource version"}]}
+
+
+async def test_list_at_a_past_or_bad_resource_version(http):
+    current = await _current_rv(http)
+    assert (await http.get(f"{JOBS}?resourceVersion={current}")).status == 200
+    assert (await http.get(f"{JOBS}?resourceVersion=0&limit=500")).status == 200
+    resp = await http.get(f"{JOBS}?resourceVersion=abc")
+    assert resp.status == 400
+    assert (await resp.json())["message"] == 'invalid resource version "abc"'
+
+
 def test_yaml_values_json_cannot_hold_become_json_values():
     loaded = bodyparse.load_yaml(b"a: 1180591620717411303424\nb: !!binary aGk=\nc: !!set {x}\nd: &d [1]\ne: *d\n")
     assert loaded == {"a": 1.1805916207174113e+21, "b": "aGk=", "c": {"x": None}, "d": [1], "e": [1]}
