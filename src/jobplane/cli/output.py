@@ -62,6 +62,12 @@ def format_labels(labels: dict[str, str] | None) -> str:
     return ",".join(f"{k}={labels[k]}" for k in sorted(labels))
 
 
+# kubectl's formatEventType: the known watch event types padded to one width, so the
+# EVENT column does not widen when the first MODIFIED arrives.
+_EVENT_CELLS = {"ADDED": "ADDED   ", "MODIFIED": "MODIFIED", "DELETED": "DELETED ", "BOOKMARK": "BOOKMARK",
+                "ERROR": "ERROR   "}
+
+
 def table_lines(table: Obj, *, wide: bool = False, with_namespace: bool = False, show_labels: bool = False,
                 kind_prefix: str = "", header: bool = True, columns: list[Obj] | None = None,
                 event_type: str | None = None) -> list[str]:
@@ -92,7 +98,7 @@ def table_lines(table: Obj, *, wide: bool = False, with_namespace: bool = False,
         if show_labels:
             out.append(format_labels(meta.get("labels")))
         if event_type is not None:
-            out.insert(0, event_type)
+            out.insert(0, _EVENT_CELLS.get(event_type, event_type))
         lines.append("\t".join(out))
     return lines
 

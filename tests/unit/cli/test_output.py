@@ -108,3 +108,15 @@ def test_parse_output() -> None:
         assert "bogus" in str(exc)
     else:
         raise AssertionError("expected ValueError")
+
+
+def test_watch_event_column_is_as_wide_as_modified_from_the_start() -> None:
+    """kubectl's formatEventType pads ADDED/DELETED/ERROR to MODIFIED's width."""
+    w = output.new_table_writer(watch=True)
+    w.write("\n".join(output.table_lines(TABLE, event_type="ADDED")) + "\n")
+    first = w.flush()
+    w.write("\n".join(output.table_lines(TABLE, header=False, event_type="MODIFIED")) + "\n")
+    assert first + w.flush() == (
+        "EVENT      NAME   STATUS     COMPLETIONS   DURATION   AGE\n"
+        "ADDED      pi     Complete   1/1           2s         3s\n"
+        "MODIFIED   pi     Complete   1/1           2s         3s\n")
