@@ -185,21 +185,48 @@ async def watch_tables(client: Client, plan: GetPlan, writer: TabWriter, *, rv: 
 async def get_objects(client: Client, plan: GetPlan) -> None:
     """Full objects through the ``-o`` printer (name, json, yaml, jsonpath, custom-columns)."""
     found: list[tuple[ResourceInfo, Obj]] = []
+    watch_rv: str | None = None
     for f in plan.fetches:
         try:
-            items, _ = await fetch_objects(client, f.info, f.namespace, list(f.names), f.label_selector,
-                                           f.field_selector)
+            items, rv = await fetch_objects(client, f.info, f.namespace, list(f.names), f.label_selector,
+                                            f.field_selector)
         except Exception as exc:
             if _missing(plan, exc):
                 continue
             raise
         found.extend((f.info, o) for o in items)
+        if watch_rv is None:
+            watch_rv = rv or _newest_rv(items)
+    if plan.watch is not None:
+        await watch_objects(client, plan, found if plan.print_list else [], watch_rv)
+        return
     if not found and plan.empty_message:
         if plan.empty_list:
             sys.stdout.write(output.print_objects(plan.printer, plan.printer_arg, [], False))
         click.echo(plan.empty_message, err=True)
         return
     _emit(output.print_objects(plan.printer, plan.printer_arg, found, plan.single))
+
+
+async def watch_objects(client: Client, plan: GetPlan, listed: list[tuple[ResourceInfo, Obj]],
+                        rv: str | None) -> None:
+    """``get -w -o FORMAT``: the listed objects one by one, then one object per event."""
+    assert plan.watch is not None
+    w = plan.watch
+    stream = output.ObjectStream(plan.printer, plan.printer_arg, event_types=plan.event_column, header=plan.header)
+    for info, obj in listed:
+        _emit(stream.text(info, obj))
+    async for etype, obj in client.watch(_resource(w.info), w.namespace, resource_version=rv,
+                                         label_selector=w.label_selector, field_selector=w.field_selector):
+        if etype != "BOOKMARK":
+            _emit(stream.text(w.info, fill_type(w.info, obj), etype))
+
+
+def _newest_rv(items: list[Obj]) -> str | None:
+    """A named object's own resourceVersion (a GET answers no list's)."""
+    found = [str((i.get("metadata") or {}).get("resourceVersion") or "") for i in items]
+    rvs = [int(v) for v in found if v.isdigit()]
+    return str(max(rvs)) if rvs else None
 
 
 def _table_rv(table: Obj) -> str | None:

@@ -75,7 +75,7 @@ class GetPlan:
     header: bool
     event_column: bool  # an EVENT column (``--output-watch-events``)
     ignore_not_found: bool
-    single: bool  # one object named: printed alone, not as a List
+    single: bool  # one object named: printed alone, not as a List (with a watch, every object is)
     empty_message: str | None  # to stderr when nothing was printed; None: say nothing
     empty_list: bool  # print an empty List (json/yaml) before the message
     watch: WatchPlan | None
@@ -114,7 +114,7 @@ def plan_get(parsed: ParsedGet, namespace: str) -> GetPlan:
     opts = parsed.options
     list_ns = None if opts.all_namespaces else namespace
     tables = parsed.printer in TABLE_PRINTERS
-    watching = tables and (opts.watch or opts.watch_only)
+    watching = opts.watch or opts.watch_only
     fetches = tuple(Fetch(info, list_ns if info.namespaced else None, names, opts.selector, opts.field_selector)
                     for info, names in parsed.targets)
     names_given = any(names for _, names in parsed.targets)
@@ -124,7 +124,7 @@ def plan_get(parsed: ParsedGet, namespace: str) -> GetPlan:
         empty_message = None if watching or names_given else message
         empty_list = False
     else:
-        empty_message = None if single or parsed.printer == "name" else message
+        empty_message = None if watching or single or parsed.printer == "name" else message
         empty_list = empty_message is not None and parsed.printer in ("json", "yaml")
     watch = None
     if watching:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -24,13 +25,68 @@ class _GoYamlDumper(yaml.SafeDumper):
         return '"' if style == "'" else style
 
 
+# go-yaml v2 reads these as booleans too (PyYAML does not), so sigs.k8s.io/yaml quotes them.
+_GO_YAML_BOOL_WORDS = frozenset({"y", "Y", "n", "N"})
+
+
 def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
     if "\n" in data and not any(line != line.rstrip() for line in data.split("\n")):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
+    if data in _GO_YAML_BOOL_WORDS:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"')
     return dumper.represent_scalar("tag:yaml.org,2002:str", data)
 
 
+def _go_key_less(a: str, b: str) -> bool:
+    """go-yaml v2's ``keyList.Less`` for string keys: runs of digits compare as numbers
+    (``k9`` before ``k10``), a non-letter before a letter."""
+    for i in range(min(len(a), len(b))):
+        if a[i] == b[i]:
+            continue
+        al, bl = a[i].isalpha(), b[i].isalpha()
+        if al and bl:
+            return a[i] < b[i]
+        if al or bl:
+            return bl
+        an = bn = 0
+        if a[i] == "0" or b[i] == "0":
+            j = i - 1
+            while j >= 0 and a[j].isdigit():
+                if a[j] != "0":
+                    an = bn = 1
+                    break
+                j -= 1
+        ai = i
+        while ai < len(a) and a[ai].isdigit():
+            an = an * 10 + int(a[ai])
+            ai += 1
+        bi = i
+        while bi < len(b) and b[bi].isdigit():
+            bn = bn * 10 + int(b[bi])
+            bi += 1
+        if an != bn:
+            return an < bn
+        if ai != bi:
+            return ai < bi
+        return a[i] < b[i]
+    return len(a) < len(b)
+
+
+def _go_key_cmp(a: str, b: str) -> int:
+    return -1 if _go_key_less(a, b) else (1 if _go_key_less(b, a) else 0)
+
+
+_go_key = functools.cmp_to_key(_go_key_cmp)
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict[Any, Any]) -> yaml.Node:
+    """Keys in go-yaml's order (what sigs.k8s.io/yaml, hence kubectl, prints)."""
+    pairs = sorted(data.items(), key=lambda kv: _go_key(str(kv[0])))
+    return dumper.represent_mapping("tag:yaml.org,2002:map", pairs)
+
+
 _GoYamlDumper.add_representer(str, _represent_str)
+_GoYamlDumper.add_representer(dict, _represent_dict)
 
 
 def kind_name(info: ResourceInfo) -> str:
@@ -110,12 +166,11 @@ def as_list(items: list[Obj]) -> Obj:
 
 def to_json(obj: Any) -> str:
     """``-o json``: 4-space indent, sorted keys, Go's HTML escaping."""
-    text = json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=False)
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026") + "\n"
+    return _go_escape(json.dumps(obj, indent=4, sort_keys=True, ensure_ascii=False)) + "\n"
 
 
 def to_yaml(obj: Any) -> str:
-    return yaml.dump(obj, Dumper=_GoYamlDumper, default_flow_style=False, sort_keys=True, allow_unicode=True,
+    return yaml.dump(obj, Dumper=_GoYamlDumper, default_flow_style=False, sort_keys=False, allow_unicode=True,
                      width=1 << 30)
 
 
@@ -125,15 +180,20 @@ def resource_name(info: ResourceInfo, obj: Obj) -> str:
 
 def custom_columns(spec: str, items: list[Obj], *, header: bool = True) -> str:
     """``-o custom-columns=NAME:.metadata.name,...`` (missing values print ``<none>``)."""
+    w = new_table_writer()
+    w.write("".join(line + "\n" for line in custom_columns_lines(spec, items, header=header)))
+    return w.flush()
+
+
+def custom_columns_lines(spec: str, items: list[Obj], *, header: bool = True) -> list[str]:
+    """The tab-separated lines of ``custom_columns``, header first."""
     cols = []
     for part in spec.split(","):
         if ":" not in part:
             raise ValueError(f"unexpected custom-columns spec: {part}, expected <header>:<json-path-expr>")
         name, expr = part.split(":", 1)
         cols.append((name, jsonpath.relaxed(expr)))
-    w = new_table_writer()
-    if header:
-        w.write("\t".join(name for name, _ in cols) + "\n")
+    lines = ["\t".join(name for name, _ in cols)] if header else []
     for item in items:
         cells = []
         for _, expr in cols:
@@ -142,8 +202,8 @@ def custom_columns(spec: str, items: list[Obj], *, header: bool = True) -> str:
                 cells.append("<none>")
             else:
                 cells.append(",".join(jsonpath._text(v) for v in vals))
-        w.write("\t".join(cells) + "\n")
-    return w.flush()
+        lines.append("\t".join(cells))
+    return lines
 
 
 def parse_output(output: str | None) -> tuple[str, str]:
@@ -185,3 +245,46 @@ def print_objects(fmt: str, arg: str, infos_objs: list[tuple[ResourceInfo, Obj]]
     if fmt == "custom-columns":
         return custom_columns(arg, objs)
     raise ValueError(f"unsupported output format {fmt}")
+
+
+class ObjectStream:
+    """kubectl's ``-o`` printers fed one object at a time, as ``get --watch`` prints the
+    list's objects and then every event: names one a line, JSON objects one after another
+    (a watch event, with ``--output-watch-events``, as one compact line), YAML documents
+    separated by ``---``, JSONPath results run together, custom columns under one header."""
+
+    def __init__(self, fmt: str, arg: str, *, event_types: bool = False, header: bool = True) -> None:
+        self.fmt = fmt
+        self.arg = arg
+        self.event_types = event_types
+        self.header = header
+        self.count = 0
+        self.columns = new_table_writer(watch=True)
+
+    def text(self, info: ResourceInfo, obj: Obj, event_type: str = "ADDED") -> str:
+        self.count += 1
+        if not self.event_types:  # kubectl omits managedFields from objects, not from watch events
+            obj = omit_managed_fields(obj)
+        if self.fmt == "name":
+            return resource_name(info, obj) + "\n"
+        data: Any = {"type": event_type, "object": obj} if self.event_types else obj
+        if self.fmt == "json":
+            if self.event_types:  # metav1.WatchEvent's field order, the object's keys sorted
+                compact = json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+                return _go_escape(f'{{"type":{json.dumps(event_type)},"object":{compact}}}') + "\n"
+            return to_json(data)
+        if self.fmt == "yaml":
+            return ("---\n" if self.count > 1 else "") + to_yaml(data)
+        if self.fmt == "jsonpath":
+            return jsonpath.execute(self.arg, data)
+        if self.fmt == "jsonpath-as-json":
+            return to_json(jsonpath.find_results(self.arg, data))
+        if self.fmt == "custom-columns":
+            lines = custom_columns_lines(self.arg, [obj], header=self.header and self.count == 1)
+            self.columns.write("".join(line + "\n" for line in lines))
+            return self.columns.flush()
+        raise ValueError(f"unsupported output format {self.fmt}")
+
+
+def _go_escape(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")

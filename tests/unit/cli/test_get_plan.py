@@ -35,10 +35,11 @@ def plan(*args: str, namespace: str = "default", **opts: Any):
     (("pod", "p"), {"watch_only": True}, [Fetch(PODS, "default", ("p",), None, None)]),
     (("jobs,pods",), {"watch_only": True}, [Fetch(JOBS, "default", (), None, None)]),
     (("pods",), {"watch_only": True, "output": "name"}, [Fetch(PODS, "default", (), None, None)]),
+    (("pods,jobs",), {"watch_only": True, "output": "name"}, [Fetch(PODS, "default", (), None, None)]),
 ], ids=["collection", "all-namespaces", "cluster-scoped", "names", "kind-slash-name-grouped",
         "several-kinds-with-selectors", "watch-only-lists-for-the-rv", "watch-only-named",
         "watch-only-first-kind",
-        "watch-only-ignored-without-table"])
+        "watch-only-with-an-object-printer", "watch-only-first-kind-with-an-object-printer"])
 def test_fetches(args, opts, fetches) -> None:
     assert list(plan(*args, **opts).fetches) == fetches
 
@@ -108,6 +109,7 @@ def test_table_layout(args, opts, with_kind, with_namespace, header, prefix) -> 
     (("jobs,nodes",), {}, "No resources found", False),
     (("job", "pi"), {}, None, False),
     (("jobs",), {"watch": True}, None, False),
+    (("jobs",), {"watch": True, "output": "json"}, None, False),
     (("jobs",), {"output": "json"}, "No resources found in default namespace.", True),
     (("jobs",), {"output": "yaml"}, "No resources found in default namespace.", True),
     (("jobs",), {"output": "jsonpath={.items}"}, "No resources found in default namespace.", False),
@@ -115,7 +117,7 @@ def test_table_layout(args, opts, with_kind, with_namespace, header, prefix) -> 
     (("job", "pi"), {"output": "json"}, None, False),
     (("job", "a", "b"), {"output": "json", "ignore_not_found": True}, "No resources found in default namespace.",
      True),
-], ids=["namespaced", "all-namespaces", "cluster-scoped", "mixed-scope", "named-table", "watch", "json-list",
+], ids=["namespaced", "all-namespaces", "cluster-scoped", "mixed-scope", "named-table", "watch", "watch-json", "json-list",
         "yaml-list", "jsonpath", "name-silent", "single-named-object", "several-named-objects"])
 def test_nothing_found(args, opts, message, empty_list) -> None:
     p = plan(*args, **opts)
@@ -144,9 +146,11 @@ def test_single_object_is_printed_alone(args, opts, single) -> None:
      WatchPlan(PODS, None, "job-name=pi", None)),
     (("nodes",), {"watch": True}, WatchPlan(NODES, None, None, None)),
     (("cronjobs,jobs",), {"watch": True}, WatchPlan(CRONJOBS, "default", None, None)),
-    (("jobs",), {"watch": True, "output": "name"}, None),
+    (("jobs",), {"watch": True, "output": "name"}, WatchPlan(JOBS, "default", None, None)),
+    (("job", "pi"), {"watch": True, "output": "yaml"}, WatchPlan(JOBS, "default", None, "metadata.name=pi")),
 ], ids=["no-watch", "watch", "watch-only", "watch-only-named", "named-with-field-selector", "slash-name", "all-namespaces-selector",
-        "cluster-scoped", "first-kind", "not-with-object-printers"])
+        "cluster-scoped", "first-kind", "with-an-object-printer",
+        "named-with-an-object-printer"])
 def test_watch(args, opts, watch) -> None:
     assert plan(*args, **opts).watch == watch
 
@@ -158,7 +162,8 @@ def test_event_column_and_labels() -> None:
 
 
 @pytest.mark.parametrize("opts, print_list", [
-    ({}, True), ({"watch": True}, True), ({"watch_only": True}, False), ({"watch_only": True, "output": "name"}, True),
-], ids=["list", "watch", "watch-only", "watch-only-without-table"])
+    ({}, True), ({"watch": True}, True), ({"watch_only": True}, False),
+    ({"watch_only": True, "output": "name"}, False), ({"watch": True, "output": "json"}, True),
+], ids=["list", "watch", "watch-only", "watch-only-name", "watch-json"])
 def test_list_printed(opts, print_list) -> None:
     assert plan("jobs", **opts).print_list is print_list

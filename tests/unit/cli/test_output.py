@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from jobplane.api import registry
@@ -120,3 +121,36 @@ def test_watch_event_column_is_as_wide_as_modified_from_the_start() -> None:
         "EVENT      NAME   STATUS     COMPLETIONS   DURATION   AGE\n"
         "ADDED      pi     Complete   1/1           2s         3s\n"
         "MODIFIED   pi     Complete   1/1           2s         3s\n")
+
+
+def test_yaml_quotes_what_go_yaml_reads_as_a_boolean() -> None:
+    assert output.to_yaml({"a": "y", "b": "N", "c": "yes", "d": "x"}) == 'a: "y"\nb: "N"\nc: "yes"\nd: x\n'
+
+
+def test_object_stream_prints_as_kubectl_get_watch() -> None:
+    job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "resourceVersion": "7",
+                                                                  "managedFields": [{"manager": "m"}]}}
+    info = registry.resolve("jobs")
+    names = output.ObjectStream("name", "")
+    assert names.text(info, job) + names.text(info, job, "MODIFIED") == "job.batch/pi\njob.batch/pi\n"
+    docs = output.ObjectStream("yaml", "")
+    assert docs.text(info, job) == "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: pi\n  resourceVersion: \"7\"\n"
+    assert docs.text(info, job).startswith("---\napiVersion: batch/v1\n")
+    events = output.ObjectStream("json", "", event_types=True)
+    assert events.text(info, job, "DELETED") == (
+        '{"type":"DELETED","object":{"apiVersion":"batch/v1","kind":"Job","metadata":{"managedFields":'
+        '[{"manager":"m"}],"name":"pi","resourceVersion":"7"}}}\n')
+    paths = output.ObjectStream("jsonpath", "{.metadata.name}")
+    assert paths.text(info, job) + paths.text(info, job) == "pipi"
+    columns = output.ObjectStream("custom-columns", "NAME:.metadata.name,RV:.metadata.resourceVersion")
+    assert columns.text(info, job) + columns.text(info, job) == "NAME   RV\npi     7\npi     7\n"
+
+
+@pytest.mark.parametrize("keys, ordered", [
+    (["k20266", "k3253", "b", "a"], ["a", "b", "k3253", "k20266"]),
+    (["x10", "x9", "x09"], ["x9", "x09", "x10"]),
+    (["a-b", "a.b", "aa", "a1"], ["a-b", "a.b", "a1", "aa"]),
+    (["f:k20266", "f:k3253", "f:x", "."], [".", "f:k3253", "f:k20266", "f:x"]),
+], ids=["digits-as-numbers", "leading-zero", "non-letters-first", "managed-fields"])
+def test_yaml_keys_in_go_yaml_order(keys, ordered) -> None:
+    assert list(yaml.safe_load(output.to_yaml({k: 1 for k in keys}))) == ordered
