@@ -9,7 +9,10 @@ p99 250 ms.
 Baseline, in the same run: spawning the same process directly (``subprocess.Popen(["true"])``
 until it has started, and until it has exited), N times.
 
-Usage: .venv/bin/python bench/bench_latency.py [--jobs 100]
+Usage: .venv/bin/python bench/bench_latency.py [--jobs 100] [--runtime host|podman|docker]
+
+``--runtime podman`` (or docker) adds the image runtime (a small local busybox image through
+the engine) beside the host runtime's runs.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import subprocess
 import time
 
 import orjson
-from benchlib import indexed_job, percentile, print_machine, print_table, start_server
+from benchlib import bench_image, indexed_job, percentile, print_machine, print_table, start_server
 
 JOB_LABEL = "batch.kubernetes.io/job-name"
 
@@ -33,12 +36,12 @@ def started(pod: dict) -> bool:
     return False
 
 
-async def one_job(api, i: int, timeout: float) -> float:
+async def one_job(api, i: int, timeout: float, image: str = "local") -> float:
     name = f"lat-{i}"
     sel = f"{JOB_LABEL}={name}"
     async with api.get("/api/v1/namespaces/default/pods", params={"labelSelector": sel, "limit": "1"}) as r:
         rv = (await r.json(loads=orjson.loads))["metadata"]["resourceVersion"]
-    body = indexed_job(name, 1, 1, ["true"])
+    body = indexed_job(name, 1, 1, ["true"], image)
     body["spec"]["completionMode"] = "NonIndexed"
     t0 = time.perf_counter()
     async with api.post("/apis/batch/v1/namespaces/default/jobs", json=body) as r:
@@ -55,10 +58,10 @@ async def one_job(api, i: int, timeout: float) -> float:
     raise TimeoutError(f"{name}: no started container within {timeout}s")
 
 
-async def run_jobs(srv, n: int, timeout: float) -> list[float]:
+async def run_jobs(srv, n: int, timeout: float, image: str = "local") -> list[float]:
     async with srv.session() as api:
-        await one_job(api, 10_000, timeout)  # warm-up (imports, first node lookups): not counted
-        return [await one_job(api, i, timeout) for i in range(n)]
+        await one_job(api, 10_000, timeout, image)  # warm-up (imports, first node lookups): not counted
+        return [await one_job(api, i, timeout, image) for i in range(n)]
 
 
 def spawn_baseline(n: int) -> tuple[list[float], list[float]]:
@@ -77,6 +80,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--jobs", type=int, default=100)
     p.add_argument("--timeout", type=float, default=30)
+    p.add_argument("--runtime", choices=["host", "podman", "docker"], default="host",
+                   help="also measure the image runtime through this engine")
     args = p.parse_args()
     print_machine()
     base_start, base_done = spawn_baseline(args.jobs)
@@ -90,11 +95,14 @@ def main() -> None:
     ]
     notes = []
     # The pod sandbox (bubblewrap, the default) and without it, in the same run.
-    for mode, flags in (("sandbox on", []), ("sandbox off", ["--no-sandbox"])):
+    modes: list[tuple[str, list[str], str]] = [("sandbox on", [], "local"), ("sandbox off", ["--no-sandbox"], "local")]
+    if args.runtime != "host":
+        modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
+    for mode, flags, image in modes:
         srv = start_server(agent=True, extra=flags)
         try:
             time.sleep(1.0)  # let the agent register its node
-            lat = asyncio.run(run_jobs(srv, args.jobs, args.timeout))
+            lat = asyncio.run(run_jobs(srv, args.jobs, args.timeout, image))
             rss = srv.peak_rss_mb()
         finally:
             srv.stop()

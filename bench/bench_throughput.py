@@ -6,7 +6,10 @@ the same concurrency, no control plane). Target: at least half the xargs rate; s
 below 200 MB.
 
 Usage: .venv/bin/python bench/bench_throughput.py [--completions 2000] [--parallelism 50]
-                                                  [--profile FILE.txt]
+                                                  [--profile FILE.txt] [--runtime host|podman|docker]
+
+``--runtime podman`` (or docker) adds a run of the image runtime (each container from a small
+local busybox image through the engine) beside the host runtime's, in the same run.
 """
 
 from __future__ import annotations
@@ -20,7 +23,15 @@ import time
 from pathlib import Path
 
 import orjson
-from benchlib import PySpy, indexed_job, print_machine, print_table, start_server, wait_job_finished
+from benchlib import (
+    PySpy,
+    bench_image,
+    indexed_job,
+    print_machine,
+    print_table,
+    start_server,
+    wait_job_finished,
+)
 
 
 def xargs_baseline(n: int, parallelism: int) -> float:
@@ -30,9 +41,9 @@ def xargs_baseline(n: int, parallelism: int) -> float:
     return time.perf_counter() - t
 
 
-async def run_job(srv, n: int, parallelism: int, timeout: float) -> tuple[float, dict]:
+async def run_job(srv, n: int, parallelism: int, timeout: float, image: str = "local") -> tuple[float, dict]:
     async with srv.session() as api:
-        body = indexed_job("throughput", n, parallelism, ["true"])
+        body = indexed_job("throughput", n, parallelism, ["true"], image)
         t = time.perf_counter()
         async with api.post("/apis/batch/v1/namespaces/default/jobs", json=body) as r:
             assert r.status == 201, await r.text()
@@ -49,6 +60,8 @@ def main() -> None:
     p.add_argument("--profile", default=None, help="py-spy raw profile of the server during the job")
     p.add_argument("--data-dir-parent", default=None,
                    help="create the server's data dir here (e.g. /dev/shm to take the disk out of the loop)")
+    p.add_argument("--runtime", choices=["host", "podman", "docker"], default="host",
+                   help="also run the image runtime through this engine (host: the host runtime only)")
     args = p.parse_args()
     print_machine()
 
@@ -57,14 +70,17 @@ def main() -> None:
     rows: list[list] = [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-"]]
     rss_rows = []
     # The pod sandbox (bubblewrap, the default) and without it, in the same run.
-    for mode, flags in (("sandbox on", []), ("sandbox off", ["--no-sandbox"])):
+    modes: list[tuple[str, list[str], str]] = [("sandbox on", [], "local"), ("sandbox off", ["--no-sandbox"], "local")]
+    if args.runtime != "host":
+        modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
+    for mode, flags, image in modes:
         data_dir = (Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent))
                     if args.data_dir_parent else None)
         srv = start_server(agent=True, data_dir=data_dir, extra=flags)
         try:
             time.sleep(1.0)  # let the agent register its node
             with PySpy(srv.pid, args.profile if mode == "sandbox on" else None):
-                elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout))
+                elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout, image))
             rss = srv.peak_rss_mb()
         finally:
             srv.stop()

@@ -175,14 +175,14 @@ def percentile(values: list[float], p: float) -> float:
     return s[k]
 
 
-def indexed_job(name: str, completions: int, parallelism: int, command: list[str]) -> dict:
+def indexed_job(name: str, completions: int, parallelism: int, command: list[str], image: str = "local") -> dict:
     return {
         "apiVersion": "batch/v1", "kind": "Job",
         "metadata": {"name": name},
         "spec": {"completions": completions, "parallelism": parallelism, "completionMode": "Indexed",
                  "backoffLimit": 6,
                  "template": {"spec": {"restartPolicy": "Never",
-                                       "containers": [{"name": "main", "image": "local",
+                                       "containers": [{"name": "main", "image": image,
                                                        "command": command}]}}},
     }
 
@@ -226,3 +226,28 @@ class PySpy:
                 self.proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
+
+
+BENCH_IMAGE = "localhost/jobplane-bench-busybox:1"
+
+
+def bench_image(engine: str) -> str:
+    """A small local image for the image runtime's runs (Debian's busybox-static, so ``true``
+    and ``sh`` exist in it), built once with ``engine import``; no registry needed."""
+    import os
+    import tarfile
+    import tempfile
+
+    if subprocess.run([engine, "image", "exists" if engine == "podman" else "inspect", BENCH_IMAGE],
+                      capture_output=True).returncode == 0:
+        return BENCH_IMAGE
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        archive = os.path.join(tmp, "rootfs.tar")
+        with tarfile.open(archive, "w") as tar:
+            tar.add("/bin/busybox", arcname="bin/busybox")
+            for tool in ("sh", "true", "echo", "sleep"):
+                info = tarfile.TarInfo(f"bin/{tool}")
+                info.type, info.linkname = tarfile.SYMTYPE, "busybox"
+                tar.addfile(info)
+        subprocess.run([engine, "import", archive, BENCH_IMAGE], check=True, capture_output=True)
+    return BENCH_IMAGE

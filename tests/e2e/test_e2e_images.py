@@ -129,7 +129,8 @@ def test_job_reads_a_file_only_the_image_has(cl, images):
     cl.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "marker"}, "spec": {
         "completions": 2, "parallelism": 2, "template": {"spec": {"restartPolicy": "Never", "containers": [{
             "name": "main", "image": images["plain"], "workingDir": "/work",
-            "command": ["sh", "-c", "cat /etc/marker; echo $(GREETING) $NAME; pwd; echo data > /out/f; cat /ro/f"],
+            "command": ["sh", "-c", "cat /etc/marker; echo $(GREETING) $NAME; pwd; echo data > /out/f; cat /ro/f; echo; "
+                                    "hostname"],
             "env": [{"name": "GREETING", "value": "hello"}, {"name": "NAME", "value": "$(GREETING)-there"}],
             "volumeMounts": [{"name": "out", "mountPath": "/out"},
                              {"name": "cfg", "mountPath": "/ro/f", "subPath": "f", "readOnly": True}]}],
@@ -139,7 +140,7 @@ def test_job_reads_a_file_only_the_image_has(cl, images):
     assert job["status"]["succeeded"] == 2 and not job["status"].get("failed")
     for pod in cl.job_pods("marker"):
         name = pod["metadata"]["name"]
-        assert cl.log(name).split("\n")[:4] == [MARKER, "hello hello-there", "/work", "from-configmap"]
+        assert cl.log(name).split("\n")[:5] == [MARKER, "hello hello-there", "/work", "from-configmap", name]
         status = pod["status"]["containerStatuses"][0]
         assert status["containerID"].startswith("podman://k8s_main_" + name)
         assert status["state"]["terminated"]["exitCode"] == 0
@@ -257,13 +258,15 @@ def test_sidecar_and_init_containers(cl, images):
                                      "while true; do sleep 0.1; done"],
              "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
         "containers": [{"name": "main", "image": img,
-                        "command": ["sh", "-c", "while [ ! -f /w/up ]; do sleep 0.1; done; cat /w/f /w/up"],
+                        "command": ["sh", "-c", "while [ ! -f /w/up ]; do sleep 0.1; done; cat /w/f /w/up; "
+                                                "[ $(hostname) = $HOSTNAME ] || echo wrong-hostname"],
                         "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
         "volumes": [{"name": "w", "emptyDir": {}}]}}}})
     job = cl.wait_complete("side", 60)
     assert job["status"]["succeeded"] == 1
     pod = cl.job_pods("side")[0]["metadata"]["name"]
     assert cl.kubectl("logs", pod, "-c", "main", check=True).stdout.split() == ["from-init", "up"]
+    assert cl.job_pods("side")[0]["status"]["containerStatuses"][0]["imageID"].startswith("sha256:")
     assert cl.kubectl("logs", pod, "-c", "logger", check=True).stdout.strip() == "stopped"
 
 
@@ -350,3 +353,39 @@ def test_agent_restart_readopts_running_containers(images, server_factory):
         srv.stop()
         kill_pod_processes(srv.data_dir)
         _remove_all(srv)
+
+
+def test_docker_runs_a_pod_from_its_image(server_factory, tmp_path):
+    """The same runtime through the docker CLI, where a Docker daemon answers."""
+    from jobplane.agent.engine import probe
+
+    version, why = probe("docker")
+    if version is None:
+        pytest.skip(f"no Docker daemon answers here ({why})")
+    if not os.path.exists(BUSYBOX):
+        pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
+    fs = tmp_path / "fs"
+    (fs / "bin").mkdir(parents=True)
+    (fs / "etc").mkdir()
+    shutil.copy(BUSYBOX, fs / "bin" / "busybox")
+    for tool in ("sh", "cat"):
+        (fs / "bin" / tool).symlink_to("busybox")
+    (fs / "etc" / "marker").write_text(MARKER + "\n")
+    tar = tmp_path / "fs.tar"
+    subprocess.run(["tar", "-C", str(fs), "-cf", str(tar), "."], check=True)
+    image = f"localhost/jpe2e-docker-{uuid.uuid4().hex[:8]}:1"
+    subprocess.run(["docker", "import", str(tar), image], check=True, capture_output=True)
+    srv = server_factory("--runtime", "docker")
+    cl = Cluster(srv)
+    try:
+        node = json.loads(cl.kubectl("get", "nodes", "-o", "json", check=True).stdout)["items"][0]
+        assert node["status"]["nodeInfo"]["containerRuntimeVersion"] == f"docker://{version}"
+        cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "d"}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "main", "image": image,
+                                                      "command": ["sh", "-c", "cat /etc/marker; exit 3"]}]}})
+        assert _terminated(cl, "d")["exitCode"] == 3
+        assert cl.log("d").strip() == MARKER
+    finally:
+        srv.stop()
+        kill_pod_processes(srv.data_dir)
+        subprocess.run(["docker", "rmi", "--force", image], capture_output=True)

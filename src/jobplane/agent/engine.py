@@ -46,7 +46,8 @@ from jobplane.clock import Clock
 log = logging.getLogger(__name__)
 
 ENGINES = ("podman", "docker")
-ENGINE_FILE = "engine.json"  # in a container run's state dir: which engine container it is
+ENGINE_FILE = "engine.json"
+IMAGE_ID_TTL = 5.0  # in a container run's state dir: which engine container it is
 AGENT_LABEL = "jobplane.dev/agent"
 POD_UID_LABEL = "io.kubernetes.pod.uid"
 # Environment variables the engine client itself reads: a container's variable of that name
@@ -85,6 +86,9 @@ class ImageSpec:
     read_only: bool = False
     stdin: bool = False
     tty: bool = False
+    # The pod has other containers (init, sidecars): podman puts them in one pod sharing IPC
+    # and UTS. A lone container gets its own instead (no pod, no infra container to start).
+    shared: bool = True
 
 
 def container_name(container: str, pod: str, namespace: str, uid: str, attempt: int) -> str:
@@ -124,7 +128,8 @@ def probe(engine: str, binary: str | None = None) -> tuple[str | None, str]:
     except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{engine} cannot run: {exc}"
     if out.returncode != 0 or not out.stdout.strip():
-        return None, f"{engine} does not answer: {(out.stderr or out.stdout).strip().splitlines()[-1:]}"
+        lines = (out.stderr or out.stdout).strip().splitlines()
+        return None, f"{engine} does not answer: {lines[-1] if lines else f'exit status {out.returncode}'}"
     return out.stdout.strip(), ""
 
 
@@ -180,13 +185,18 @@ class EngineHandle(ContainerHandle):
 
     async def _ended(self) -> ExitInfo:
         client = await self.inner.wait() if self.inner is not None else None
+        if client is not None and client.exit_code == 0 and client.reason is None:
+            # it ran and exited 0 (the client exits 125-127 when it cannot start it): nothing
+            # to learn from the engine's record
+            self.rt.remove_soon(self.name)
+            return client
         state = await self.rt.inspect(self.name)
         if state is not None and state.get("Status") in ("running", "paused", "stopping") or (
                 state is not None and client is None):
             await self.rt.wait_engine(self.name)  # the client is gone; the engine still runs it
             state = await self.rt.inspect(self.name)
         info = self._from_state(state, client)
-        await self.rt.remove(self.name)
+        self.rt.remove_soon(self.name)
         return info
 
     def _from_state(self, state: dict[str, Any] | None, client: ExitInfo | None) -> ExitInfo:
@@ -315,6 +325,8 @@ class EngineRuntime(HostProcessRuntime):
         self._pods: set[str] = set()
         self._pod_lock = asyncio.Lock()
         self._dirs: dict[tuple[str, str], bool] = {}  # (image id, path): a directory in the image
+        self._image_ids: dict[str, tuple[str, float]] = {}  # name -> (id, when looked up)
+        self._removals: set[asyncio.Task] = set()
 
     @property
     def runtime_version(self) -> str:
@@ -359,10 +371,26 @@ class EngineRuntime(HostProcessRuntime):
     async def remove(self, name: str) -> None:
         await self._cli("rm", "--force", name, timeout=120)
 
+    def remove_soon(self, name: str) -> None:
+        """Remove the ended container without holding up its exit's report."""
+        task = asyncio.ensure_future(self.remove(name))
+        self._removals.add(task)
+        task.add_done_callback(self._removals.discard)
+
     async def image_id(self, image: str) -> str | None:
-        """The id of the image the node has under that name (None: not present)."""
+        """The id of the image the node has under that name (None: not present). A hit is
+        remembered for a few seconds: a Job's pods start from the same image in bursts."""
+        now = self.clock.now()
+        hit = self._image_ids.get(image)
+        if hit is not None and now - hit[1] < IMAGE_ID_TTL:
+            return hit[0]
         rc, out, _ = await self._cli("image", "inspect", "--format", "{{.Id}}", image, timeout=60)
-        return out.strip().splitlines()[0] if rc == 0 and out.strip() else None
+        found = out.strip().splitlines()[0] if rc == 0 and out.strip() else None
+        if found is not None:
+            self._image_ids[image] = (found, now)
+        else:
+            self._image_ids.pop(image, None)
+        return found
 
     async def pull(self, image: str, auth: dict[str, Any] | None = None) -> str:
         """Pull ``image`` (its fully qualified name); the image's id, or PullError with the
@@ -393,6 +421,7 @@ class EngineRuntime(HostProcessRuntime):
             errors = [ln for ln in lines if ln.startswith("Error")] or lines or [f"{self.engine} pull failed ({rc})"]
             msg = errors[-1]
             raise PullError(msg[len("Error: "):] if msg.startswith("Error: ") else msg)
+        self._image_ids.clear()
         found = await self.image_id(image)
         if found is None:
             raise PullError(f"{image} was pulled but cannot be found")
@@ -425,6 +454,7 @@ class EngineRuntime(HostProcessRuntime):
         return result
 
     async def load(self, archive: Path) -> str:
+        self._image_ids.clear()
         rc, out, err = await self._cli("load", "--input", str(archive))
         if rc != 0:
             raise PullError((err or out).strip())
@@ -438,7 +468,7 @@ class EngineRuntime(HostProcessRuntime):
     # ------------------------------------------------------------ pods
 
     async def _ensure_pod(self, spec: ImageSpec) -> None:
-        if self.engine != "podman" or spec.pod_name in self._pods:
+        if self.engine != "podman" or not spec.shared or spec.pod_name in self._pods:
             return
         async with self._pod_lock:
             if spec.pod_name in self._pods:
@@ -467,10 +497,16 @@ class EngineRuntime(HostProcessRuntime):
             await self._cli("image", "unmount", spec.image_ref, timeout=60)
         return self._dirs[key]
 
-    async def pod_done(self, uid: str) -> None:
+    async def pod_done(self, uid: str, thorough: bool = True) -> None:
         """The pod has ended for good (or is deleted): remove whatever the engine still holds
-        for it (its containers, its podman pod)."""
+        for it (its containers, its podman pod). Not ``thorough`` (its worker has just seen
+        every container end and removed it): only the podman pod this runtime made."""
+        made = [p for p in self._pods if uid_of(p) == uid]
         self._pods = {p for p in self._pods if uid_of(p) != uid}
+        if not thorough:
+            for pod in made:
+                await self._cli("pod", "rm", "--force", pod, timeout=120)
+            return
         rc, out, _ = await self._cli("ps", "--all", "--quiet", "--no-trunc", "--filter",
                                      f"label={POD_UID_LABEL}={uid}", "--filter", f"label={AGENT_LABEL}={self.agent_id}",
                                      timeout=60)
@@ -508,8 +544,10 @@ class EngineRuntime(HostProcessRuntime):
         container's variables travel as ``-e NAME``, their values in the environment, so
         secrets never show in a process listing)."""
         argv = [self.binary, "run", "--name", spec.name, "--pull", "never", "--log-driver", "none"]
-        if self.engine == "podman":
+        if self.engine == "podman" and spec.shared:
             argv += ["--pod", spec.pod_name]
+        elif self.engine == "podman":
+            argv += ["--network", "host", "--ipc", "private", "--uts", "private", "--hostname", spec.hostname]
         else:
             argv += ["--network", "host", "--ipc", "host"]
         for key, value in spec.labels.items():

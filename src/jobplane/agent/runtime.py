@@ -90,8 +90,9 @@ class Runtime(abc.ABC):
         """The Node's ``status.nodeInfo.containerRuntimeVersion``."""
         return "jobplane://0.1.0"
 
-    async def pod_done(self, uid: str) -> None:  # noqa: B027 - optional hook
-        """The pod has ended for good or is deleted: release what the runtime holds for it."""
+    async def pod_done(self, uid: str, thorough: bool = True) -> None:  # noqa: B027 - optional hook
+        """The pod has ended for good or is deleted: release what the runtime holds for it
+        (not ``thorough``: its worker saw every container end)."""
 
     async def collect_orphans(self, live: set[str]) -> list[str]:
         """Remove what the runtime holds for pods not in ``live`` (uids); the uids removed."""

@@ -31,6 +31,7 @@ class ContainerRecord:
     pid: int | None = None
     pid_start: str | None = None  # /proc/<pid>/stat starttime, guards against pid reuse
     container_id: str = ""
+    image_id: str = ""  # the image runtime's id of the image it ran ("" on the host runtime)
     sidecar: bool = False  # an init container with restartPolicy: Always (KEP-753)
     # The running container's probe results (kubelet's startup and readiness managers): its
     # startup probe passed (or it has none), its readiness probe's result is Success (or it
@@ -73,7 +74,8 @@ class ContainerRecord:
     def to_dict(self) -> Obj:
         return {"name": self.name, "image": self.image, "init": self.init, "state": self.state,
                 "lastState": self.last_state, "restartCount": self.restart_count, "pid": self.pid,
-                "pidStart": self.pid_start, "containerID": self.container_id, "sidecar": self.sidecar}
+                "pidStart": self.pid_start, "containerID": self.container_id, "sidecar": self.sidecar,
+                "imageID": self.image_id}
 
     @classmethod
     def from_dict(cls, d: Obj) -> ContainerRecord:
@@ -81,7 +83,7 @@ class ContainerRecord:
                    state=d.get("state") or {}, last_state=d.get("lastState") or {},
                    restart_count=int(d.get("restartCount") or 0), pid=d.get("pid"),
                    pid_start=d.get("pidStart"), container_id=d.get("containerID") or "",
-                   sidecar=bool(d.get("sidecar")))
+                   sidecar=bool(d.get("sidecar")), image_id=d.get("imageID") or "")
 
 
 def terminated_state(exit_code: int, started_at: str | None, finished_at: str, *, reason: str | None = None,
@@ -108,7 +110,7 @@ def container_status(rec: ContainerRecord) -> Obj:
         "ready": rec.ready,
         "restartCount": rec.restart_count,
         "image": rec.image,
-        "imageID": "",
+        "imageID": rec.image_id,
         "started": rec.started,
     }
     if rec.container_id:

@@ -314,7 +314,7 @@ class PodWorker:
             await self._finish()
             if self.runtime.runs_images:
                 try:
-                    await self.runtime.pod_done(self.uid)
+                    await self.runtime.pod_done(self.uid, thorough=False)
                 except Exception as exc:  # noqa: BLE001 - the agent's cleanup tries again
                     log.warning("pod %s/%s: cannot remove its containers: %s", self.namespace, self.name, exc)
         except asyncio.CancelledError:
@@ -449,6 +449,8 @@ class PodWorker:
             handle = started
             rec.pid, rec.pid_start = handle.pid, handle.pid_start
             rec.container_id = getattr(handle, "container_id", None) or f"jobplane://{handle.pid}"
+            ref = self.image_refs.get(rec.name, "") if self.runtime.runs_images else ""
+            rec.image_id = ref if not ref or ":" in ref else f"sha256:{ref}"
             rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
             new = True
         else:
@@ -1012,7 +1014,8 @@ class PodWorker:
             labels=labels, mounts=mounts, workdir=cspec.get("workingDir") or None,
             memory=int(mem) if mem else None, cpus=container_limit(cspec, "cpu"), user=user,
             groups=list(identity.groups or ()), read_only=bool(csc.get("readOnlyRootFilesystem")),
-            stdin=bool(cspec.get("stdin")), tty=bool(cspec.get("tty")))
+            stdin=bool(cspec.get("stdin")), tty=bool(cspec.get("tty")),
+            shared=len(self.init) + len(self.app) + len(self.ephemeral) > 1)
         argv = attach_argv(self.attach_name(rec), cspec, []) if (image.stdin or image.tty) else []
         if argv:
             argv = argv[:-1] if argv[-1] == "--" else argv
