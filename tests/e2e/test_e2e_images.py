@@ -282,6 +282,13 @@ def test_exec_and_delete_remove_the_containers(cl, images):
     wait_for(lambda: not _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}"), 20, 0.2, "containers gone")
 
 
+def test_kubectl_run_attaches_stdin(cl, images):
+    out = cl.kubectl("run", "-i", "--rm", "att", f"--image={images['plain']}", "--restart=Never", "--command",
+                     "--", "sh", "-c", "read x; echo got:$x; cat /etc/marker", input="from-stdin\n", timeout=90)
+    assert out.returncode == 0, out.stderr
+    assert "got:from-stdin" in out.stdout and MARKER in out.stdout
+
+
 def test_runtime_class_host_runs_a_pod_as_host_processes(cl, images):
     cl.apply({"apiVersion": "node.k8s.io/v1", "kind": "RuntimeClass", "metadata": {"name": "host-processes"},
               "handler": "host"})
