@@ -24,6 +24,7 @@ from aiohttp import web
 
 from jobplane.api import errors, jobhistory, registry
 from jobplane.api.meta import rfc3339
+from jobplane.api.pods import PENDING, RUNNING, phase
 from jobplane.api.quantity import parse_quantity
 from jobplane.clock import Clock
 
@@ -71,7 +72,7 @@ def timeline(job: Obj, rows: list[Obj]) -> Obj:
     rows.sort(key=lambda r: (r["index"] if r["index"] is not None else -1, r["createdAt"] or "", r["name"]))
     phases: dict[str, int] = {}
     for r in rows:
-        phases[r["phase"] or "Pending"] = phases.get(r["phase"] or "Pending", 0) + 1
+        phases[r["phase"] or PENDING] = phases.get(r["phase"] or PENDING, 0) + 1
     return {"job": job, "pods": rows, "phases": phases}
 
 
@@ -114,7 +115,7 @@ def node_summaries(nodes: list[Obj], pods: list[Obj]) -> list[Obj]:
     by_node: dict[str, list[Obj]] = {}
     for p in pods:
         node = (p.get("spec") or {}).get("nodeName")
-        if node and (p.get("status") or {}).get("phase") in ("Pending", "Running"):
+        if node and phase(p) in (PENDING, RUNNING):
             by_node.setdefault(node, []).append(p)
     out = []
     for n in nodes:

@@ -707,7 +707,7 @@ class ApiHandler:
         if not portforward.is_tunnel(request):
             raise errors.bad_request("Upgrade request required")
         node_name = (pod.get("spec") or {}).get("nodeName")
-        if not node_name or (pod.get("status") or {}).get("phase") != "Running":
+        if not node_name or pods.phase(pod) != pods.RUNNING:
             raise errors.bad_request(f"pod {pod['metadata']['name']} is not running")
         host = "127.0.0.1"
         local = getattr(self, "local_node", None)

@@ -17,6 +17,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
+from jobplane.api.pods import is_terminal
 from jobplane.api.selectors import from_label_selector_dict
 from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory
@@ -43,9 +44,9 @@ MAX_PER_SLICE = 100
 
 def in_endpoints(pod: Obj) -> bool:
     """``ShouldPodBeInEndpoints(pod, includeTerminating=true)``."""
-    status = pod.get("status") or {}
-    if status.get("phase") in ("Succeeded", "Failed"):
+    if is_terminal(pod):
         return False
+    status = pod.get("status") or {}
     return bool(status.get("podIP") or status.get("podIPs"))
 
 

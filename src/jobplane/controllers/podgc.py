@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from jobplane.api.errors import StatusError
 from jobplane.api.meta import parse_time, rfc3339
-from jobplane.api.pods import is_terminal
+from jobplane.api.pods import FAILED, is_terminal
 from jobplane.client.base import Client
 from jobplane.client.informer import SharedInformerFactory, object_key
 from jobplane.clock import Clock
@@ -45,7 +45,7 @@ DELETE_CONCURRENCY = 50
 def is_evicted(pod: Obj) -> bool:
     """``eviction.PodIsEvicted``: Failed with reason Evicted."""
     status = pod.get("status") or {}
-    return status.get("phase") == "Failed" and status.get("reason") == "Evicted"
+    return status.get("phase") == FAILED and status.get("reason") == "Evicted"
 
 
 def gc_order(pod: Obj) -> tuple[bool, float, str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from jobplane.api.meta import parse_time
-from jobplane.api.pods import phase
+from jobplane.api.pods import PENDING, RUNNING, phase
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
 from jobplane.controllers.job.pods import is_pod_failed
@@ -37,7 +37,7 @@ def past_backoff_limit_on_failure(job: Obj, pods: list[Obj]) -> bool:
         return False
     restarts = 0
     for p in pods:
-        if phase(p) in ("Running", "Pending"):
+        if phase(p) in (RUNNING, PENDING):
             s = p.get("status") or {}
             for cs in (s.get("initContainerStatuses") or []) + (s.get("containerStatuses") or []):
                 restarts += int(cs.get("restartCount") or 0)

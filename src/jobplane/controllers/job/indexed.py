@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from jobplane.api.intervals import Intervals, parse
-from jobplane.api.pods import phase
+from jobplane.api.pods import SUCCEEDED, phase
 from jobplane.controllers.job import jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
 from jobplane.controllers.job.pods import (
@@ -121,7 +121,7 @@ def succeeded_indexes(job: Obj, pods: Iterable[Obj]) -> tuple[Intervals, Interva
     prev = parse(jobspec.status(job).get("completedIndexes"), completions)
     new = set()
     for p in pods:
-        if phase(p) == "Succeeded" and has_tracking_finalizer(p):
+        if phase(p) == SUCCEEDED and has_tracking_finalizer(p):
             ix = valid_index(p, completions)
             if ix != UNKNOWN:
                 new.add(ix)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from jobplane.api.intervals import Intervals
-from jobplane.api.pods import phase
+from jobplane.api.pods import SUCCEEDED, phase
 from jobplane.controllers.job import indexed, jobspec
 from jobplane.controllers.job import pod_failure_policy as pfp
 from jobplane.controllers.job.backoff import EMPTY, BackoffRecord
@@ -69,7 +69,7 @@ def _valid_for_counting(ctx: SyncContext, pod: Obj, staged: set[str]) -> bool:
 def new_finished_pods(ctx: SyncContext) -> tuple[list[Obj], list[Obj]]:
     """Finished pods not yet accounted for (upstream ``getNewFinishedPods``)."""
     succeeded = [p for p in ctx.pods
-                 if phase(p) == "Succeeded" and _valid_for_counting(ctx, p, ctx.uncounted_succeeded)]
+                 if phase(p) == SUCCEEDED and _valid_for_counting(ctx, p, ctx.uncounted_succeeded)]
     failed = [p for p in ctx.pods
               if is_pod_failed(p, ctx.job) and _valid_for_counting(ctx, p, ctx.uncounted_failed)]
     return succeeded, failed
@@ -101,7 +101,7 @@ def clean_uncounted(status: Obj, uids_with_finalizer: set[str]) -> bool:
 
 def can_remove_finalizer(ctx: SyncContext, pod: Obj, considered_failed: bool) -> bool:
     if ctx.job["metadata"].get("deletionTimestamp") or ctx.finished_condition is not None \
-            or phase(pod) == "Succeeded":
+            or phase(pod) == SUCCEEDED:
         return True
     if not considered_failed:
         return False
@@ -155,7 +155,7 @@ def stage(ctx: SyncContext, needs_flush: bool) -> Staging:
         if not can_remove_finalizer(ctx, pod, considered_failed):
             continue
         to_remove.append(pod)
-        if phase(pod) == "Succeeded" and uid not in ctx.uncounted_failed:
+        if phase(pod) == SUCCEEDED and uid not in ctx.uncounted_failed:
             if is_idx:
                 ix = indexed.completion_index(pod)
                 if ix != indexed.UNKNOWN and ix < completions and not ctx.prev_succeeded_indexes.has(ix):
