@@ -282,6 +282,26 @@ def test_exec_and_delete_remove_the_containers(cl, images):
     wait_for(lambda: not _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}"), 20, 0.2, "containers gone")
 
 
+def test_on_failure_restarts_in_place_with_a_cpu_limit(cl, images):
+    cl.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "retry"}, "spec": {"template": {"spec": {
+        "restartPolicy": "OnFailure", "containers": [{
+            "name": "main", "image": images["plain"], "resources": {"limits": {"cpu": "500m"}},
+            "command": ["sh", "-c", "cat /sys/fs/cgroup/cpu/cpu.cfs_quota_us /sys/fs/cgroup/cpu.max 2>/dev/null; "
+                                    "[ -f /w/once ] && exit 0; touch /w/once; exit 1"],
+            "volumeMounts": [{"name": "w", "mountPath": "/w"}]}],
+        "volumes": [{"name": "w", "emptyDir": {}}]}}}})
+    job = cl.wait_complete("retry", 60)
+    assert job["status"]["succeeded"] == 1 and not job["status"].get("failed")
+    pod = cl.job_pods("retry")[0]
+    status = pod["status"]["containerStatuses"][0]
+    assert status["restartCount"] == 1
+    assert status["lastState"]["terminated"]["exitCode"] == 1
+    assert status["state"]["terminated"]["exitCode"] == 0
+    name = pod["metadata"]["name"]
+    assert status["containerID"].endswith(f"k8s_main_{name}_default_{pod['metadata']['uid']}_1")
+    assert cl.log(name).split()[0] in ("50000", "50000 100000")  # cpu.cfs_quota_us (v1) or cpu.max (v2)
+
+
 def test_kubectl_run_attaches_stdin(cl, images):
     out = cl.kubectl("run", "-i", "--rm", "att", f"--image={images['plain']}", "--restart=Never", "--command",
                      "--", "sh", "-c", "read x; echo got:$x; cat /etc/marker", input="from-stdin\n", timeout=90)

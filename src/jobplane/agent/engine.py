@@ -154,7 +154,7 @@ def _limits_conf(path: Path) -> Path | None:
             lines.append(f'"{name}={value}:{value}"')
     if not lines:
         return None
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.write_text("[containers]\ndefault_ulimits = [" + ", ".join(lines) + "]\n")
     return path
 
@@ -463,6 +463,7 @@ class EngineRuntime(HostProcessRuntime):
     def _private_dir(self) -> str:
         path = self.data_dir / "engine"
         path.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(path, 0o700)
         return str(path)
 
     # ------------------------------------------------------------ pods

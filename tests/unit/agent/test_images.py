@@ -123,3 +123,37 @@ def test_run_argv_keeps_values_out_of_the_command_line(tmp_path: Path):
         assert argv[i:i + 2] == flag
     with pytest.raises(OSError):
         rt.run_argv(ImageSpec(**{**spec.__dict__, "mounts": [Mount("/var/a:b", "/x")]}))
+
+
+def test_pull_hands_credentials_through_a_private_file_removed_after(tmp_path: Path):
+    """``imagePullSecrets`` reach the engine as ``--authfile`` (podman) or ``DOCKER_CONFIG``
+    (docker): a 0600 file under the agent's data dir, gone once the pull is over."""
+    import asyncio
+    import os
+    import stat
+    import sys
+
+    record = tmp_path / "record.json"
+    fake = tmp_path / "fake-engine"
+    fake.write_text(f"""#!{sys.executable}
+import json, os, stat, sys
+args = sys.argv[1:]
+if args[0] == "pull":
+    path = args[args.index("--authfile") + 1] if "--authfile" in args else os.path.join(os.environ["DOCKER_CONFIG"], "config.json")
+    json.dump({{"args": args, "path": path, "mode": stat.S_IMODE(os.stat(path).st_mode),
+               "doc": json.load(open(path))}}, open({str(record)!r}, "w"))
+elif args[:2] == ["image", "inspect"]:
+    print("abc123")
+""")
+    fake.chmod(0o755)
+    auth = {"auths": {"r.example": {"auth": "dTpw"}}}
+    for engine in ("podman", "docker"):
+        rt = EngineRuntime(FakeClock(), engine, data_dir=tmp_path / engine, binary=str(fake))
+        assert asyncio.run(rt.pull("r.example/app:1", auth)) == "abc123"
+        seen = json.loads(record.read_text())
+        assert seen["doc"] == auth and seen["mode"] == 0o600
+        assert seen["path"].startswith(str(tmp_path / engine / "engine"))
+        assert not os.path.exists(seen["path"])
+        assert not [n for n in os.listdir(tmp_path / engine / "engine") if n.startswith("auth-")]
+        assert stat.S_IMODE(os.stat(tmp_path / engine / "engine").st_mode) == 0o700
+        assert seen["args"][-1] == "r.example/app:1"
