@@ -209,3 +209,20 @@ async def test_http_and_tcp_checks(tmp_path):
     # an HTTP hook fails only without a response
     error = await run_hook({"httpGet": {"port": port}}, cspec, "127.0.0.1", None, clock)
     assert error is not None and "connection refused" in error
+
+
+async def test_sidecar_startup_probe_holds_the_next_container(env, tmp_path):
+    flag, out = tmp_path / "sidecar-up", tmp_path / "main-ran"
+    pod = make_pod(initContainers=[{
+        "name": "side", "image": "x", "restartPolicy": "Always", "command": LOOP,
+        "startupProbe": {"exec": {"command": ["test", "-f", str(flag)]}, "periodSeconds": 0.1,
+                         "failureThreshold": 1000}}],
+        containers=[{"name": "main", "image": "x", "command": ["touch", str(out)]}])
+    _w, task = start(env, pod)
+    await eventually(lambda: any(m.startswith("Startup probe failed") for _, _, m in env[4].events), interval=0.05)
+    side = status(env)["initContainerStatuses"][0]
+    assert "running" in side["state"] and side["started"] is False and not out.exists()
+    assert condition(status(env), "Initialized") == "False"
+    flag.touch()
+    await asyncio.wait_for(task, 20)
+    assert out.exists() and status(env)["phase"] == "Succeeded"
