@@ -225,6 +225,7 @@ class PodWorker:
         self._probe_killed: set[str] = set()
         self._prestop_ran: set[str] = set()
         self._post_started: set[str] = set()
+        self._projected: dict[str, Any] = {}  # volume -> what its files were last written from
         self.image_refs: dict[str, str] = {}  # container -> the id of its image on this node
         self._pull_backoff: dict[str, tuple[float, float]] = {}  # image -> (back-off until, last delay)
 
@@ -1192,8 +1193,16 @@ class PodWorker:
             found: dict[tuple[Any, ...], Any] = {}
             for ref in projection.references(vol):
                 found[ref] = await self._lookup(ref)
+            # What the files are made of: the objects' versions, the tokens, the pod's (downward
+            # API). Unchanged since the last write: nothing to read back or compare.
+            seen = (str((self.pod.get("metadata") or {}).get("resourceVersion")), tuple(
+                (ref, found[ref] if ref[0] == "token" else (found[ref] or {}).get("metadata", {}).get("resourceVersion")
+                 if found[ref] is not None else None) for ref in found))
+            if self._projected.get(vol["name"]) == seen:
+                continue
             files = projection.payload(vol, self.pod, found.get)
             changed |= projection.write_atomic(volumes[vol["name"]], files, group)
+            self._projected[vol["name"]] = seen
         return changed
 
     async def _lookup(self, ref: tuple[Any, ...]) -> Any:
