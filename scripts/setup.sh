@@ -27,6 +27,16 @@ if ! command -v bwrap >/dev/null 2>&1; then
   fi
 fi
 
+# ping (iputils-ping) and ip (iproute2): the documentation's pod-to-pod example pings the
+# other pods; its two-host e2e test makes hosts as network namespaces.
+if ! command -v ping >/dev/null 2>&1 || ! command -v ip >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q iputils-ping iproute2 >/dev/null 2>&1 || \
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q iputils-ping iproute2 >/dev/null 2>&1) || \
+      echo "warning: could not install iputils-ping/iproute2; the pod-to-pod e2e tests are skipped" >&2
+  fi
+fi
+
 # Podman (with runc; Debian's busybox-static builds the test images): the image runtime,
 # `--runtime podman`. Its e2e tests are skipped where podman cannot run a container.
 if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [ ! -x /bin/busybox ]; then

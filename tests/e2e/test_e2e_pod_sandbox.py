@@ -134,3 +134,16 @@ def test_in_cluster_config_from_a_pod_and_config_map_update(srv):
     srv.kubectl("wait", "-n", ns, "--for=jsonpath={.status.phase}=Succeeded", "pod/cfg-reader", "--timeout=60s",
                 check=True)
     assert srv.kubectl("logs", "-n", ns, "cfg-reader", check=True).stdout.split() == ["v1", "v2"]
+
+
+@pytest.mark.skipif(not shutil.which("ping"), reason="the example pings: no ping on this host")
+def test_pod_to_pod_communication_example(srv):
+    # docs/tasks/job/job-with-pod-to-pod-communication.md: an Indexed Job and a headless
+    # Service; each pod pings the others as example-job-N.headless-svc until all answer.
+    srv.kubectl("create", "namespace", "p2p", check=True)
+    srv.kubectl("apply", "-n", "p2p", "-f", str(MANIFESTS / "job-pod-to-pod.yaml"), check=True)
+    srv.kubectl("wait", "-n", "p2p", "--for=condition=complete", "job/example-job", "--timeout=60s", check=True)
+    for i in range(3):
+        out = srv.kubectl("logs", "-n", "p2p", "-l", f"batch.kubernetes.io/job-completion-index={i}",
+                          check=True).stdout
+        assert out.splitlines()[-3:] == [f"Successfully pinged pod: example-job-{n}.headless-svc" for n in range(3)]
