@@ -40,6 +40,26 @@ def container_request(container: Obj, name: str) -> float:
     return req or 0.0
 
 
+# schedutil.DefaultMilliCPURequest / DefaultMemoryRequest: what a container without a request
+# counts as when nodes are scored, so that BestEffort pods spread instead of piling up.
+NONZERO_DEFAULTS = {"cpu": 0.1, "memory": 200.0 * 1024 * 1024}
+
+
+def nonzero_requests(pod: Obj) -> dict[str, float]:
+    """``GetNonzeroRequests`` over the pod (cpu, memory), as the scoring plugins count it."""
+    spec = pod.get("spec") or {}
+
+    def one(c: Obj, name: str) -> float:
+        return container_request(c, name) or NONZERO_DEFAULTS[name]
+
+    out: dict[str, float] = {}
+    for name in NONZERO_DEFAULTS:
+        app = sum(one(c, name) for c in spec.get("containers") or ())
+        init = max((one(c, name) for c in spec.get("initContainers") or ()), default=0.0)
+        out[name] = max(app, init) + (_amount({"o": spec.get("overhead") or {}}, "o", name) or 0.0)
+    return out
+
+
 def container_limit(container: Obj, name: str) -> float | None:
     return _amount(container.get("resources"), "limits", name)
 

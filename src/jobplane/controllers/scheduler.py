@@ -19,7 +19,7 @@ from jobplane.api.errors import StatusError
 from jobplane.api.meta import find_condition, key_of, parse_time, rfc3339
 from jobplane.api.nodes import LEASE_NAMESPACE
 from jobplane.api.pods import is_terminal
-from jobplane.api.resources import SCHEDULED_RESOURCES, pod_requests, quantity
+from jobplane.api.resources import SCHEDULED_RESOURCES, nonzero_requests, pod_requests, quantity
 from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
 from jobplane.client.informer import SharedInformerFactory
@@ -178,7 +178,8 @@ def failure_message(total: int, reasons_by_node: dict[str, list[str]]) -> str:
 
 
 def score(requests: dict[str, float], used: dict[str, float], alloc: dict[str, float]) -> float:
-    """LeastAllocated over cpu and memory: the free fraction left after placing the pod."""
+    """LeastAllocated over cpu and memory: the free fraction left after placing the pod
+    (``requests`` and ``used`` as ``nonzero_requests`` counts them, upstream's NonZeroRequested)."""
     parts = []
     for name in ("cpu", "memory"):
         if alloc.get(name):
@@ -202,6 +203,9 @@ class Scheduler:
         self.queue = WorkQueue(clock, name="scheduler")
         self.pod_usage: dict[str, tuple[str, dict[str, float]]] = {}  # pod key -> (node, requests)
         self.node_usage: dict[str, dict[str, float]] = {}
+        # the same, as scoring counts requests (a container without one counts 100m / 200Mi)
+        self.pod_nonzero: dict[str, dict[str, float]] = {}
+        self.node_nonzero: dict[str, dict[str, float]] = {}
         self.unschedulable: set[str] = set()
 
     # -- accounting ----------------------------------------------------------------
@@ -216,6 +220,10 @@ class Scheduler:
             for name, v in req.items():
                 usage[name] = usage.get(name, 0.0) + v
             usage["pods"] = usage.get("pods", 0.0) + 1
+            nz = self.pod_nonzero[key] = nonzero_requests(pod)
+            scored = self.node_nonzero.setdefault(node, {})
+            for name, v in nz.items():
+                scored[name] = scored.get(name, 0.0) + v
 
     def _unaccount(self, key: str) -> bool:
         prev = self.pod_usage.pop(key, None)
@@ -224,6 +232,9 @@ class Scheduler:
         usage = self.node_usage.get(prev[0], {})
         for name, v in prev[1].items():
             usage[name] = usage.get(name, 0.0) - v
+        scored = self.node_nonzero.get(prev[0], {})
+        for name, v in self.pod_nonzero.pop(key, {}).items():
+            scored[name] = scored.get(name, 0.0) - v
         usage["pods"] = usage.get("pods", 0.0) - 1
         return True
 
@@ -272,6 +283,7 @@ class Scheduler:
     def choose(self, pod: Obj) -> tuple[str | None, dict[str, list[str]], int]:
         """(best node or None, reasons per rejected node, number of nodes considered)."""
         requests = pod_requests(pod)
+        scored = nonzero_requests(pod)
         now = self.clock.now()
         best: tuple[float, str] | None = None
         reasons: dict[str, list[str]] = {}
@@ -283,7 +295,7 @@ class Scheduler:
             if why:
                 reasons[name] = why
                 continue
-            s = score(requests, used, allocatable(node))
+            s = score(scored, self.node_nonzero.get(name, {}), allocatable(node))
             if best is None or s > best[0] or (s == best[0] and name < best[1]):
                 best = (s, name)
         return (best[1] if best else None), reasons, len(nodes)

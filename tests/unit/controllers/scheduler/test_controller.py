@@ -118,3 +118,28 @@ async def test_node_lifecycle_marks_unknown_then_pods_lost(client):
         assert st["phase"] == "Failed" and st["reason"] == "NodeLost"
     finally:
         await informers.stop_all()
+
+
+async def test_best_effort_pods_spread_over_nodes(client):
+    # Pods without requests count 100m / 200Mi when nodes are scored (upstream's
+    # NonZeroRequested), so they spread instead of all going to the first node by name.
+    clock = Clock()
+    informers = SharedInformerFactory(client, clock)
+    sched = Scheduler(client, clock, informers, EventRecorder(client, "default-scheduler", clock))
+    await client.create("nodes", node("n1"))
+    await client.create("nodes", node("n2"))
+    task = asyncio.create_task(sched.run())
+    try:
+        for i in range(4):
+            body = pod(f"be{i}", "1")
+            del body["spec"]["containers"][0]["resources"]
+            await client.create("pods", body, "default")
+
+        async def placement():
+            items = (await client.list("pods", "default"))["items"]
+            nodes = [p["spec"].get("nodeName") for p in items]
+            return None not in nodes and sorted(nodes)
+
+        assert await eventually(placement) == ["n1", "n1", "n2", "n2"]
+    finally:
+        task.cancel()
