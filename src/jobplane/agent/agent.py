@@ -334,6 +334,7 @@ class Agent:
                                     usage=self.resource_usage, review=self.review_caller)
         self.machine.kubelet_port = await self.log_server.start()
         self.machine.internal_ip = endpoint.address
+        self.config.pod_ip = endpoint.address  # pods use the node's network: their IP is the node's
         log.info("node %s: serving container logs on %s:%d (advertised as %s)", self.node_name,
                  endpoint.host, self.machine.kubelet_port, endpoint.address)
 

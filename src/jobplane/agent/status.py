@@ -221,18 +221,19 @@ def pod_conditions(phase: str, init: list[ContainerRecord], app: list[ContainerR
 
 def pod_status(pod: Obj, init: list[ContainerRecord], app: list[ContainerRecord], now: str, *,
                start_time: str, qos: str, phase_override: str | None = None,
-               reason: str | None = None, message: str | None = None) -> Obj:
-    """The whole ``status`` the agent writes (through the status subresource)."""
+               reason: str | None = None, message: str | None = None, pod_ip: str = HOST_IP) -> Obj:
+    """The whole ``status`` the agent writes (through the status subresource). Pods use their
+    node's network: ``pod_ip`` is the node's address, for hostIP and podIP alike."""
     spec = pod.get("spec") or {}
     previous = (pod.get("status") or {}).get("conditions")
     phase = phase_override or pod_phase(spec.get("restartPolicy") or "Always", init, app)
     status: Obj = {
         "phase": phase,
         "conditions": pod_conditions(phase, init, app, now, previous),
-        "hostIP": HOST_IP,
-        "hostIPs": [{"ip": HOST_IP}],
-        "podIP": HOST_IP,
-        "podIPs": [{"ip": HOST_IP}],
+        "hostIP": pod_ip,
+        "hostIPs": [{"ip": pod_ip}],
+        "podIP": pod_ip,
+        "podIPs": [{"ip": pod_ip}],
         "startTime": start_time,
         "containerStatuses": [container_status(r) for r in app],
         "qosClass": qos,

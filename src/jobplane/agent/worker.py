@@ -829,7 +829,7 @@ class PodWorker:
                              start_time=self.start_time, qos=qos_class(self.pod),
                              phase_override=phase_override,
                              reason=self.pod_reason if phase_override else None,
-                             message=self.pod_message if phase_override else None)
+                             message=self.pod_message if phase_override else None, pod_ip=self.config.pod_ip)
 
     def _report_soon(self, delay: float) -> None:
         """Report after ``delay`` without waiting for it: a change that comes first joins it."""

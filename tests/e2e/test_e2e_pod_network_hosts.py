@@ -1,0 +1,113 @@
+"""The documentation's pod-to-pod example across two hosts: the test makes two "machines" as
+network namespaces joined by a bridge (veth pairs, ``ip netns``), each with its own address
+and a standalone ``jobplane agent``; the server listens on the bridge. The Indexed Job's pods
+land on both hosts and reach each other as ``example-job-N.headless-svc`` (each pod's
+/etc/hosts names the other pods by their node's address)."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from jobs_helpers import kill_pod_processes, wait_for
+
+from jobplane.agent.sandbox import detect
+
+MANIFESTS = Path(__file__).parent / "manifests"
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("ip") or not shutil.which("ping") or not detect().available,
+    reason="needs root, ip (iproute2), ping and the pod sandbox")
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+@pytest.fixture
+def hosts():
+    """A bridge in this namespace (the server's side) and two namespaces on it."""
+    tag = secrets.token_hex(2)
+    subnet = f"10.213.{int(tag, 16) % 150 + 100}"
+    bridge = f"jpb{tag}"
+    made: list[str] = []
+    ip("link", "add", bridge, "type", "bridge")
+    try:
+        ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
+        ip("link", "set", bridge, "up")
+        out = []
+        for i in (1, 2):
+            ns, outer, inner = f"jph{tag}{i}", f"jpv{tag}{i}", f"jpp{tag}{i}"
+            ip("netns", "add", ns)
+            made.append(ns)
+            ip("link", "add", outer, "type", "veth", "peer", "name", inner)
+            ip("link", "set", inner, "netns", ns)
+            ip("link", "set", outer, "master", bridge, "up")
+            ip("-n", ns, "addr", "add", f"{subnet}.{10 + i}/24", "dev", inner)
+            ip("-n", ns, "link", "set", inner, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+            out.append((ns, f"{subnet}.{10 + i}"))
+        yield f"{subnet}.1", out
+    finally:
+        for ns in made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+
+
+class NetnsAgent:
+    def __init__(self, ns: str, name: str, srv, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        pki = srv.data_dir / "pki"
+        cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "jobplane", "agent", "--server", srv.url,
+               "--token-file", str(pki / "token"), "--ca-file", str(pki / "ca.crt"), "--name", name,
+               "--data-dir", str(data_dir), "--port", "0"]
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**srv.env, "PYTHONUNBUFFERED": "1"})
+        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        kill_pod_processes(self.data_dir)
+
+
+def test_pod_to_pod_example_across_two_hosts(hosts, server_factory, tmp_path):
+    bridge_ip, machines = hosts
+    srv = server_factory("--no-agent", "--host", bridge_ip)
+    agents = [NetnsAgent(ns, f"host-{i}", srv, tmp_path / f"agent{i}") for i, (ns, _) in enumerate(machines)]
+    try:
+        def ready_nodes():
+            nodes = json.loads(srv.kubectl("get", "nodes", "-o", "json", check=True).stdout)["items"]
+            return {n["metadata"]["name"]: n["status"]["addresses"][0]["address"] for n in nodes
+                    if any(c["type"] == "Ready" and c["status"] == "True" for c in n["status"]["conditions"])}
+
+        nodes = wait_for(lambda: len(ready_nodes()) == 2 and ready_nodes(), what="two Ready nodes")
+        assert sorted(nodes.values()) == sorted(addr for _, addr in machines)
+        srv.kubectl("create", "namespace", "p2p", check=True)
+        srv.kubectl("apply", "-n", "p2p", "-f", str(MANIFESTS / "job-pod-to-pod.yaml"), check=True)
+        srv.kubectl("wait", "-n", "p2p", "--for=condition=complete", "job/example-job", "--timeout=90s",
+                    check=True, timeout=100)
+        pods = json.loads(srv.kubectl("get", "pods", "-n", "p2p", "-o", "json", check=True).stdout)["items"]
+        placed = {p["spec"]["nodeName"] for p in pods}
+        assert placed == set(nodes), placed  # the pods ran on both hosts
+        for p in pods:
+            assert p["status"]["podIP"] == nodes[p["spec"]["nodeName"]]
+            out = srv.kubectl("logs", "-n", "p2p", p["metadata"]["name"], check=True).stdout
+            assert out.splitlines()[-3:] == [f"Successfully pinged pod: example-job-{n}.headless-svc"
+                                             for n in range(3)]
+    finally:
+        for agent in agents:
+            agent.stop()
+            print(f"--- agent output ({agent.data_dir}) ---\n" + "".join(agent.output[-60:]))
