@@ -24,6 +24,7 @@ from aiohttp import web
 from jobplane import metrics, storage
 from jobplane.agent.agent import Agent
 from jobplane.agent.embedded import run_embedded
+from jobplane.aio import cancel_and_wait
 from jobplane.apiserver import auth, connguard, kubeconfig, metrics_routes, pki
 from jobplane.apiserver.authn import Authenticator
 from jobplane.apiserver.connguard import ConnectionGuard
@@ -237,7 +238,7 @@ class Server:
 
     async def _stop_controllers(self) -> None:
         tasks, self.tasks = self.tasks, []
-        await _cancel(tasks)
+        await cancel_and_wait(tasks)
         if self.controller_ctx is not None:
             with contextlib.suppress(Exception):
                 await self.controller_ctx.informers.stop_all()
@@ -301,16 +302,16 @@ class Server:
         """Agent first (it detaches from its pods, which keep running), then controllers, event
         recorders, HTTP, and the store last."""
         if self.agent_task is not None:
-            await _cancel([self.agent_task])
+            await cancel_and_wait([self.agent_task])
         if self.election_task is not None:
-            await _cancel([self.election_task])  # stops the controllers and releases the lease
+            await cancel_and_wait([self.election_task])  # stops the controllers and releases the lease
         await self._stop_controllers()
         if self.elector is not None:
             with contextlib.suppress(Exception):
                 await self.elector.release()
         await events.close_all()  # pending events would only meet a closed store
         if self.history_task is not None:
-            await _cancel([self.history_task])
+            await cancel_and_wait([self.history_task])
         if self.guard is not None:
             await self.guard.stop()
         if self.runner is not None:
@@ -325,14 +326,6 @@ class Server:
         if self._identity_fd is not None:
             os.close(self._identity_fd)  # a server started on this directory may now be us again
             self._identity_fd = None
-
-
-async def _cancel(tasks: list[asyncio.Task]) -> None:
-    for task in tasks:
-        task.cancel()
-    for task in tasks:
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 async def serve(settings: Settings, announce: Callable[[str], None] = print) -> None:

@@ -23,12 +23,12 @@ local-path volumes) changes only the PersistentVolumes it provisioned.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+from jobplane.aio import cancel_and_wait
 from jobplane.api import errors
 from jobplane.api.rbac import Attributes, Rule, rules_of
 from jobplane.api.registry import (
@@ -210,11 +210,7 @@ class NodeGraph:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(tasks)
 
 
 _GRAPH_READS = {"secrets": ("get", "list", "watch"), "configmaps": ("get", "list", "watch"),

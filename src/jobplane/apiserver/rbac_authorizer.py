@@ -8,12 +8,12 @@ are cached until any RBAC object changes, so a repeated GET costs one dict looku
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from jobplane.aio import cancel_and_wait
 from jobplane.api.rbac import Attributes, Rule, rules_of, subject_matches
 from jobplane.api.registry import (
     CLUSTERROLEBINDINGS,
@@ -198,9 +198,5 @@ class RbacAuthorizer:
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []
-        for t in tasks:
-            t.cancel()
-        for t in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await t
+        await cancel_and_wait(tasks)
 
