@@ -1,4 +1,8 @@
-"""``jobplane get`` and ``jobplane describe``: reading, printed as kubectl prints."""
+"""``jobplane get`` and ``jobplane describe``: reading, printed as kubectl prints.
+
+``get`` decides everything in ``cli/get_plan.py`` (pure, table-tested); what is here fetches
+what the plan names (server Tables, or full objects for ``-o``), prints it and follows the
+watch."""
 
 from __future__ import annotations
 
