@@ -12,6 +12,7 @@ import sys
 import time
 
 import pytest
+from jobs_helpers import wait_for
 
 JOB = """\
 apiVersion: batch/v1
@@ -192,3 +193,46 @@ def test_help_lists_connection_options(verb):
     out = subprocess.run([sys.executable, "-m", "jobplane", verb, "--help"], capture_output=True, text=True,
                          timeout=60).stdout
     assert "--kubeconfig" in out and "--namespace" in out
+
+
+WATCHES = {  # -o and what each watcher shows of the job once listed, and once it changed
+    "name": (("-o", "name"), lambda t: t.count("job.batch/w1\n") >= 1, lambda t: t.count("job.batch/w1\n") >= 2),
+    "json-events": (("-o", "json", "--output-watch-events"), lambda t: '"ADDED"' in t, lambda t: '"MODIFIED"' in t),
+    "yaml-events": (("-o", "yaml", "--output-watch-events"), lambda t: "type: ADDED" in t,
+                    lambda t: "type: MODIFIED" in t),
+    "custom-columns": (("-o", "custom-columns=NAME:.metadata.name,SEEN:.metadata.labels.seen"),
+                       lambda t: "w1" in t, lambda t: "yes" in t),
+    "table-events": (("--output-watch-events", "--no-headers"), lambda t: "ADDED" in t,
+                     lambda t: "MODIFIED" in t),
+}
+
+
+def test_get_watch_prints_what_kubectl_prints(jp, tmp_path):
+    """``get -w``: the list, then one line/object per event, byte for byte as kubectl 1.32
+    (tables: ages masked), for the table and each -o printer."""
+    jp.kubectl("create", "job", "w1", "--image=busybox", "--", "true", check=True)
+    procs = []
+    for name, (args, _, _) in WATCHES.items():
+        for tool, argv in (("ours", [sys.executable, "-m", "jobplane"]), ("theirs", ["/usr/bin/kubectl"])):
+            out = tmp_path / f"{name}.{tool}"
+            with open(out, "w") as f:
+                procs.append(subprocess.Popen([*argv, "get", "jobs", "-w", *args], env=jp.env, stdout=f,
+                                              stderr=subprocess.STDOUT))
+    def shown(stage: int) -> list[str]:
+        """The watchers that do not show ``stage`` (1: listed, 2: changed) yet."""
+        return [f"{name}.{tool}" for name, checks in WATCHES.items() for tool in ("ours", "theirs")
+                if not checks[stage]((tmp_path / f"{name}.{tool}").read_text())]
+
+    try:
+        wait_for(lambda: not shown(1), 90, what="every watcher listing the job")
+        jp.kubectl("label", "job", "w1", "seen=yes", check=True)
+        wait_for(lambda: not shown(2), 90, what="every watcher showing the change")
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(30)
+    for name in WATCHES:
+        ours, theirs = (tmp_path / f"{name}.ours").read_text(), (tmp_path / f"{name}.theirs").read_text()
+        if name.startswith("table"):
+            ours, theirs = _masked(ours, theirs)
+        assert ours == theirs, name
