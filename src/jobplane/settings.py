@@ -32,6 +32,9 @@ class Settings:
     # default), "podman" or "docker" (from their images, through that engine's CLI), "auto"
     # (podman if it works, then docker, else host).
     runtime: str = "host"
+    # --allow-privileged: image containers with securityContext.privileged may run (they get
+    # the engine's --privileged); refused otherwise.
+    allow_privileged: bool = False
     # Job pod re-creation back-off: base and cap in seconds (documentation: 10 s doubling, 6 min cap).
     pod_backoff_base: float = 10.0
     pod_backoff_max: float = 360.0

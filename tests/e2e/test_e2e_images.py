@@ -302,6 +302,33 @@ def test_on_failure_restarts_in_place_with_a_cpu_limit(cl, images):
     assert cl.log(name).split()[0] in ("50000", "50000 100000")  # cpu.cfs_quota_us (v1) or cpu.max (v2)
 
 
+def test_security_context_on_images(cl, images):
+    img = images["plain"]
+    cl.apply({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sc-user"}, "spec": {
+            "restartPolicy": "Never", "securityContext": {"runAsUser": 1000, "runAsGroup": 3000,
+                                                          "supplementalGroups": [4000]},
+            "containers": [{"name": "main", "image": img, "command": ["sh", "-c", "id -u; id -g; id -G"]}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sc-ro"}, "spec": {
+            "restartPolicy": "Never", "containers": [{
+                "name": "main", "image": img, "securityContext": {"readOnlyRootFilesystem": True,
+                                                                  "capabilities": {"drop": ["ALL"]}},
+                "command": ["sh", "-c", "touch /x 2>/dev/null && echo wrote || echo read-only; "
+                                        "grep CapEff /proc/self/status"]}]}},
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "sc-priv"}, "spec": {
+            "restartPolicy": "Never", "containers": [{"name": "main", "image": img, "command": ["true"],
+                                                      "securityContext": {"privileged": True}}]}},
+    ]})
+    assert _terminated(cl, "sc-user")["exitCode"] == 0
+    lines = cl.log("sc-user").split("\n")
+    assert lines[0] == "1000" and lines[1] == "3000" and "4000" in lines[2].split()
+    assert _terminated(cl, "sc-ro")["exitCode"] == 0
+    assert cl.log("sc-ro").split("\n")[:2] == ["read-only", "CapEff:\t0000000000000000"]
+    refused = _terminated(cl, "sc-priv")
+    assert refused["reason"] == "CreateContainerConfigError"
+    assert "--allow-privileged" in refused["message"]
+
+
 def test_kubectl_run_attaches_stdin(cl, images):
     out = cl.kubectl("run", "-i", "--rm", "att", f"--image={images['plain']}", "--restart=Never", "--command",
                      "--", "sh", "-c", "read x; echo got:$x; cat /etc/marker", input="from-stdin\n", timeout=90)

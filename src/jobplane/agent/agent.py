@@ -65,7 +65,7 @@ class Agent:
                  backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True,
                  log_endpoint: LogEndpoint | None = None, sandbox: bool = True,
                  hidden: tuple[Path, ...] = (), api_host: str | None = None, api_port: int | None = None,
-                 ca_file: Path | None = None, runtime_choice: str = "host") -> None:
+                 ca_file: Path | None = None, runtime_choice: str = "host", allow_privileged: bool = False) -> None:
         self.client = client
         self.node_name = node_name
         self.clock = clock
@@ -112,6 +112,7 @@ class Agent:
                 "mountPath symlinks"),
             dns=self.dns,
             runtime_for=self.runtime_for,
+            allow_privileged=allow_privileged,
         )
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self._tasks: dict[str, asyncio.Task] = {}

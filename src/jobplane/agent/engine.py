@@ -89,6 +89,10 @@ class ImageSpec:
     # The pod has other containers (init, sidecars): podman puts them in one pod sharing IPC
     # and UTS. A lone container gets its own instead (no pod, no infra container to start).
     shared: bool = True
+    privileged: bool = False
+    cap_add: list[str] = field(default_factory=list)
+    cap_drop: list[str] = field(default_factory=list)
+    no_new_privileges: bool = False
 
 
 def container_name(container: str, pod: str, namespace: str, uid: str, attempt: int) -> str:
@@ -578,6 +582,14 @@ class EngineRuntime(HostProcessRuntime):
             argv += ["--group-add", str(group)]
         if spec.read_only:
             argv.append("--read-only")
+        if spec.privileged:
+            argv.append("--privileged")
+        for cap in spec.cap_add:
+            argv += ["--cap-add", cap]
+        for cap in spec.cap_drop:
+            argv += ["--cap-drop", cap]
+        if spec.no_new_privileges:
+            argv += ["--security-opt", "no-new-privileges"]
         if spec.stdin:
             argv.append("--interactive")
         if spec.tty:

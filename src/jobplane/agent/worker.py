@@ -150,6 +150,9 @@ class WorkerConfig:
     # async (RuntimeClass name) -> Runtime for pods with spec.runtimeClassName (the agent's
     # runtime_for); raises when this node has no runtime for the class's handler.
     runtime_for: Any = None
+    # securityContext.privileged runs on the image runtime only when the node allows it
+    # (--allow-privileged); otherwise the container fails with CreateContainerConfigError.
+    allow_privileged: bool = False
     # A container that could not be created for want of a resource the node may get back
     # (disk space, file descriptors, memory) waits as CreateContainerError and is retried
     # after this back-off (doubling), instead of failing its pod.
@@ -996,6 +999,12 @@ class PodWorker:
         args = [expand(str(a), env) for a in cspec.get("args") or ()]
         identity = security.identity(self.pod, cspec, 0, set())
         csc = cspec.get("securityContext") or {}
+        if csc.get("privileged") and not self.config.allow_privileged:
+            raise ContainerConfigError(
+                "CreateContainerConfigError",
+                f"container {rec.name} is privileged: node {self.config.node_name} does not allow privileged "
+                "containers (start its agent with --allow-privileged)")
+        caps = csc.get("capabilities") or {}
         user = None
         if identity.uid is not None or identity.gid is not None:
             user = f"{identity.uid if identity.uid is not None else 0}"
@@ -1016,7 +1025,10 @@ class PodWorker:
             memory=int(mem) if mem else None, cpus=container_limit(cspec, "cpu"), user=user,
             groups=list(identity.groups or ()), read_only=bool(csc.get("readOnlyRootFilesystem")),
             stdin=bool(cspec.get("stdin")), tty=bool(cspec.get("tty")),
-            shared=len(self.init) + len(self.app) + len(self.ephemeral) > 1)
+            shared=len(self.init) + len(self.app) + len(self.ephemeral) > 1,
+            privileged=bool(csc.get("privileged")), cap_add=[str(c) for c in caps.get("add") or ()],
+            cap_drop=[str(c) for c in caps.get("drop") or ()],
+            no_new_privileges=csc.get("allowPrivilegeEscalation") is False)
         argv = attach_argv(self.attach_name(rec), cspec, []) if (image.stdin or image.tty) else []
         if argv:
             argv = argv[:-1] if argv[-1] == "--" else argv

@@ -16,7 +16,7 @@ KUBELET_PORT = 10250
 
 async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None, name: str, data_dir: Path,
                endpoint: Any, sandbox: bool = True, token_file: Path | None = None,
-               bootstrap_token: str | None = None, runtime: str = "host") -> None:
+               bootstrap_token: str | None = None, runtime: str = "host", allow_privileged: bool = False) -> None:
     from urllib.parse import urlsplit
 
     from jobplane.agent.agent import Agent
@@ -38,7 +38,8 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
         url = urlsplit(servers[0])
         await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
                     hidden=tuple(p for p in (token_file,) if p is not None), api_host=url.hostname,
-                    api_port=url.port or 443, ca_file=ca_file, runtime_choice=runtime).run()
+                    api_port=url.port or 443, ca_file=ca_file, runtime_choice=runtime,
+                    allow_privileged=allow_privileged).run()
     finally:
         await client.close()
 
@@ -76,12 +77,14 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
               help="How containers run: host (processes on this machine, default), podman or docker "
                    "(from their images, through that engine), auto (podman, then docker, else host). "
                    "[JOBPLANE_RUNTIME]")
+@click.option("--allow-privileged", is_flag=True, default=False,
+              help="Let image containers with securityContext.privileged run (default: refused).")
 @click.option("--log-level", default="info",
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
 def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: str | None,
           bootstrap_token_file: Path | None, ca_file: Path | None, name: str | None, data_dir: Path | None,
           address: str | None, port: int, node_ip: str | None, sandbox: bool, runtime: str | None,
-          log_level: str) -> None:
+          allow_privileged: bool, log_level: str) -> None:
     """Run a node agent: register this machine as a Node, run the pods bound to it and
     serve their logs to the API servers."""
     import os
@@ -103,6 +106,7 @@ def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: st
     hidden = [p.resolve() for p in (token_file, bootstrap_token_file) if p is not None]
     try:
         asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
-                         endpoint, sandbox, hidden[0] if hidden else None, bootstrap_token, runtime))
+                         endpoint, sandbox, hidden[0] if hidden else None, bootstrap_token, runtime,
+                         allow_privileged))
     except KeyboardInterrupt:
         pass

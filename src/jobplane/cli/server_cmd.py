@@ -63,6 +63,9 @@ def check_runtime(choice: str, agent: bool = True) -> None:
               help="How the embedded agent runs containers: host (processes on this machine, default), "
                    "podman or docker (from their images, through that engine), auto (podman, then "
                    "docker, else host). [JOBPLANE_RUNTIME]")
+@click.option("--allow-privileged/--no-allow-privileged", "allow_privileged", default=None,
+              help="Let image containers with securityContext.privileged run (default: refused). "
+                   "[JOBPLANE_ALLOW_PRIVILEGED]")
 @click.option("--pod-backoff-base", type=float, default=None,
               help="Job pod re-creation back-off base in seconds (default 10).")
 @click.option("--pod-backoff-max", type=float, default=None,
