@@ -127,6 +127,7 @@ class Server:
     guard: ConnectionGuard | None = None
     rbac: Any = None  # apiserver.rbac_authorizer.RbacAuthorizer
     node_graph: Any = None  # apiserver.node_authorizer.NodeGraph
+    audit: Any = None  # apiserver.audit.AuditLog
 
     async def start(self) -> None:
         s = self.settings
@@ -156,6 +157,11 @@ class Server:
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock,
                          authenticator=authenticator, guard=self.guard, request_timeout=s.request_timeout)
         metrics_routes.install(app[HANDLER_KEY], self.metrics, self.store)
+        if s.audit_log_path:
+            from jobplane.apiserver import audit
+
+            self.audit = audit.AuditLog(s.audit_log_path, audit.load_policy(s.audit_policy_file or None), self.clock)
+            app[HANDLER_KEY].audit = self.audit
         from jobplane.apiserver import history
 
         archiver = history.install(app[HANDLER_KEY], self.store, s.data_dir, s.pods_dir, self.token, self.clock,
@@ -179,7 +185,12 @@ class Server:
         if not s.shared_store:  # servers sharing a database would each claim the slice
             await self.service.ensure_kubernetes_service(url_host(s.host).strip("[]"), self.port)
 
-        self.client = client = InProcessClient(self.service, field_manager="kube-controller-manager")
+        from jobplane.apiserver.identity import authenticated
+
+        # the controller manager's own identity: leader election and the shared informers;
+        # each controller then acts as its own service account (controllers.manager)
+        self.client = client = InProcessClient(self.service, authenticated("system:kube-controller-manager"),
+                                               field_manager="kube-controller-manager")
         if s.shared_store:
             await self._start_election(client)
         else:
@@ -321,6 +332,8 @@ class Server:
             await self.rbac.stop()
         if self.node_graph is not None:
             await self.node_graph.stop()
+        if self.audit is not None:
+            self.audit.close()
         if self.store is not None:
             await self.store.close()
         if self._identity_fd is not None:

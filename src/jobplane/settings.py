@@ -69,6 +69,10 @@ class Settings:
     # --authorization-mode: "Node,RBAC" (upstream's kubeadm default) or "AlwaysAllow"
     # (every authenticated caller may do everything: jobplane before RBAC, and benchmarks).
     authorization_mode: str = "Node,RBAC"
+    # --audit-log-path / --audit-policy-file (kube-apiserver): audit.k8s.io/v1 Events as JSON
+    # lines (no path: no audit log); without a policy file every request is logged at Metadata.
+    audit_log_path: str = ""
+    audit_policy_file: str = ""
     store_history: int = 100_000
     store_history_bytes: int = 64 * 2**20
     # --history-retention / --history-max-bytes: records and logs of finished Jobs (DIR/history/)

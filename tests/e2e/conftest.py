@@ -20,6 +20,7 @@ from jobs_helpers import cluster_factory
 KUBECTL = "/usr/bin/kubectl"
 READY_TIMEOUT = 60.0
 _READY = re.compile(r"ready at (https://\S+)")
+_OWN_COMPONENT_REFUSED = re.compile(r'is forbidden: User "system:(serviceaccount:kube-system:|kube-|node:)')
 
 
 def has_module(name: str) -> bool:
@@ -124,9 +125,14 @@ def _servers(new_root: Callable[[int], Path]) -> Iterator[Callable[..., Jobplane
         return srv
 
     yield make
+    refused = []
     for srv in started:
         srv.stop()
         print(f"--- server output ({srv.data_dir}) ---\n" + "".join(srv.output[-200:]))
+        refused += [line for line in srv.output if _OWN_COMPONENT_REFUSED.search(line)]
+    # the controllers and the embedded agent act with least-privilege identities: a refusal of
+    # one of their own requests is an RBAC mistake, whatever the test checked
+    assert not refused, "a control-plane component was refused:\n" + "".join(refused[:5])
 
 
 @pytest.fixture

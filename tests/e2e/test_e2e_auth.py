@@ -163,3 +163,32 @@ def test_streaming_and_metrics_need_their_grants(srv):
     assert srv.kubectl("get", "--raw", "/metrics", "--as=hank").returncode == 1
     assert "forbidden" in srv.kubectl("get", "--raw", "/metrics", "--as=hank").stderr
     assert srv.kubectl("get", "--raw", "/metrics", "--as=hank", "--as-group=system:monitoring").returncode == 0
+
+
+def test_bound_token_stops_working_when_its_pod_is_deleted(srv):
+    """TokenRequest with boundObjectRef to a pod: the token names the pod (extra
+    ``authentication.kubernetes.io/pod-name``/``pod-uid``) and is refused once the pod is gone,
+    also when a new pod of the same name (another uid) takes its place."""
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "holder", "namespace": "team-a"},
+           "spec": {"containers": [{"name": "c", "image": "busybox", "command": ["sleep", "60"]}]}}
+    srv.kubectl("create", "-f", "-", input=json.dumps(pod), check=True)
+    uid = srv.kubectl("-n", "team-a", "get", "pod", "holder", "-o", "jsonpath={.metadata.uid}", check=True).stdout
+    token = srv.kubectl("-n", "team-a", "create", "token", "default", "--bound-object-kind", "Pod",
+                        "--bound-object-name", "holder", check=True).stdout.strip()
+    bearer = ["--server", srv.url, "--certificate-authority", str(srv.ca_file()), "--token", token]
+
+    def whoami() -> subprocess.CompletedProcess:
+        return subprocess.run([KUBECTL, *bearer, "auth", "whoami", "-o", "json"], capture_output=True, text=True,
+                              env={"HOME": str(srv.home)})
+
+    info = json.loads(whoami().stdout)["status"]["userInfo"]
+    assert info["username"] == "system:serviceaccount:team-a:default"
+    assert info["extra"]["authentication.kubernetes.io/pod-name"] == ["holder"]
+    assert info["extra"]["authentication.kubernetes.io/pod-uid"] == [uid]
+    assert info["extra"]["authentication.kubernetes.io/credential-id"][0].startswith("JTI=")
+    srv.kubectl("-n", "team-a", "delete", "pod", "holder", "--grace-period=0", "--force", check=True)
+    gone = whoami()
+    assert gone.returncode == 1 and "Unauthorized" in gone.stderr
+    srv.kubectl("create", "-f", "-", input=json.dumps(pod), check=True)  # same name, new uid
+    again = whoami()
+    assert again.returncode == 1 and "Unauthorized" in again.stderr

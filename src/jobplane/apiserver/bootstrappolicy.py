@@ -105,6 +105,31 @@ CONTROLLER_ROLES: dict[str, list[Obj]] = {
                                                               "kubernetes.io/kube-apiserver-client-kubelet"]),
         rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
     ],
+    "service-account-controller": [
+        rule(["create"], [""], ["serviceaccounts"]),
+    ],
+    "root-ca-cert-publisher": [
+        rule(["create", "update"], [""], ["configmaps"]),
+    ],
+    "endpointslice-controller": [
+        rule(["get", "list", "watch"], [""], ["services", "pods", "nodes"]),
+        rule(["update"], [""], ["services/finalizers"]),
+        rule(["get", "list", "create", "update", "delete"], ["discovery.k8s.io"], ["endpointslices"]),
+    ],
+    # jobplane's own controllers (no upstream counterpart in kube-controller-manager)
+    "event-ttl-controller": [  # etcd's event TTL, as a controller
+        rule(["list", "watch", "delete"], [""], ["events"]),
+    ],
+    "local-path-provisioner": [  # the control-plane half of the local-path StorageClass
+        rule(["get", "list", "watch", "update", "patch"], [""], ["persistentvolumeclaims"]),
+        rule(["get", "list", "watch", "create", "update", "patch", "delete"], [""], ["persistentvolumes"]),
+        rule(["update", "patch"], [""], ["persistentvolumes/status", "persistentvolumeclaims/status"]),
+        rule(["get", "list", "watch"], ["storage.k8s.io"], ["storageclasses"]),
+        rule(["get", "list", "watch"], [""], ["nodes", "pods"]),
+    ],
+    "state-metrics": [  # kube-state-metrics' reads for the Job and CronJob metrics
+        rule(["list", "watch"], ["batch"], ["jobs", "cronjobs"]),
+    ],
     "clusterrole-aggregation-controller": [
         rule(["escalate", "get", "list", "watch", "update", "patch"], [GROUP], ["clusterroles"]),
     ],
@@ -265,8 +290,10 @@ def cluster_role_bindings() -> list[Obj]:
 
 
 def namespaced_roles() -> list[tuple[str, Obj]]:
-    """(namespace, Role): the leader-election roles upstream keeps in kube-system."""
-    return [("kube-system", {
+    """(namespace, Role): the leader-election roles upstream keeps in kube-system, and the
+    token cleaner's (bootstrap-token Secrets live there)."""
+    return [("kube-system", _role("system:controller:token-cleaner", [
+        rule(["delete", "get", "list", "watch"], [""], ["secrets"]), *events_rules()])), ("kube-system", {
         "metadata": {"name": "system::leader-locking-kube-controller-manager", "labels": dict(BOOTSTRAP_LABEL),
                      "annotations": {AUTOUPDATE: "true"}},
         "rules": [rule(["watch"], [""], ["configmaps"]),
@@ -275,7 +302,11 @@ def namespaced_roles() -> list[tuple[str, Obj]]:
 
 
 def namespaced_role_bindings() -> list[tuple[str, Obj]]:
-    return [("kube-system", {
+    token_cleaner = {"metadata": {"name": "system:controller:token-cleaner", "labels": dict(BOOTSTRAP_LABEL),
+                                  "annotations": {AUTOUPDATE: "true"}},
+                     "roleRef": {"apiGroup": GROUP, "kind": "Role", "name": "system:controller:token-cleaner"},
+                     "subjects": [service_account("kube-system", "token-cleaner")]}
+    return [("kube-system", token_cleaner), ("kube-system", {
         "metadata": {"name": "system::leader-locking-kube-controller-manager", "labels": dict(BOOTSTRAP_LABEL),
                      "annotations": {AUTOUPDATE: "true"}},
         "roleRef": {"apiGroup": GROUP, "kind": "Role", "name": "system::leader-locking-kube-controller-manager"},

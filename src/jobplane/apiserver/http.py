@@ -20,6 +20,7 @@ from aiohttp import web
 
 from jobplane.api import bodyparse, errors, meta, pods, registry
 from jobplane.api.query import int_param
+from jobplane.api.rbac import Attributes
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import authz, fieldvalidation, impersonation, negotiation
 from jobplane.apiserver.authn import Authenticator, is_public
@@ -56,6 +57,10 @@ MAX_JSON_PATCH_OPERATIONS = 10000
 REQUEST_TIMEOUT = 60.0  # kube-apiserver --request-timeout
 HANDLER_KEY: web.AppKey[ApiHandler] = web.AppKey("api_handler")
 STREAM_SUBRESOURCES = ("exec", "attach", "portforward")
+USER_KEY = "jobplane.user"  # the authenticated (and impersonated) user, once known
+IMPERSONATOR_KEY = "jobplane.impersonator"  # who asked to act as USER_KEY's user
+AUDIT_KEY = "jobplane.audit"  # the request's audit.Record (None: not audited)
+AUDIT_BODY_KEY = "jobplane.audit.body"  # the decoded request body as JSON, for Request-level events
 ROUTE_KEY = "jobplane.route"  # the parsed Route of a resource request, for whoever observes it
 # A mounted non-resource handler (``/metrics``, ``/ui/``): gets the request, returns the response.
 MountedHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -175,6 +180,7 @@ class ApiHandler:
         self.streams = OpenStreams()
         self._mounts: dict[str, tuple[MountedHandler, bool]] = {}
         self.observer: RequestObserver | None = None
+        self.audit: Any = None  # apiserver.audit.AuditLog (``--audit-log-path``)
 
     def mount(self, head: str, handler: MountedHandler, *, public: bool = False) -> None:
         """Serve every path whose first segment is ``head`` with ``handler``. ``public``
@@ -212,6 +218,49 @@ class ApiHandler:
         return mounted is not None and mounted[1]
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.audit is not None:
+            return await self._audited(request)
+        return await self._serve(request)
+
+    def _attributes(self, request: web.Request, path: str) -> tuple[Attributes, str]:
+        """The request's authorization attributes (and API version), for the audit log."""
+        parts = path.strip("/").split("/")
+        if parts[0] in ("api", "apis") and not ((parts[0] == "api" and len(parts) <= 2) or
+                                                (parts[0] == "apis" and len(parts) <= 3)):
+            route = self.routes.parse(parts)
+            if route is not None:
+                return (authz.resource_attributes(request.method, route.info, route.namespace, route.name,
+                                                  route.subresource, request.query, route.watch_prefix),
+                        route.info.version)
+        return authz.non_resource_attributes(request.method, path), ""
+
+    async def _audited(self, request: web.Request) -> web.StreamResponse:
+        """``_serve`` with an audit event at RequestReceived and ResponseComplete."""
+        from jobplane.apiserver.identity import ANONYMOUS
+
+        path = request.path
+        try:
+            user = await self._authenticate(request, path) or ANONYMOUS
+        except errors.StatusError:
+            user = ANONYMOUS
+        attrs, version = self._attributes(request, path)
+        peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+        record = self.audit.begin(user, attrs, method=request.method, uri=request.path_qs,
+                                  source_ip=peer[0] if peer else None, user_agent=request.headers.get("User-Agent"),
+                                  impersonator=request.get(IMPERSONATOR_KEY), api_version=version)
+        request[AUDIT_KEY] = record
+        response = await self._serve(request)
+        if record is not None:
+            body = getattr(response, "body", None)
+            request_body = request.get(AUDIT_BODY_KEY)
+            decision = None
+            if user is not ANONYMOUS:
+                decision = "forbid" if response.status == 403 else "allow"
+            self.audit.finish(record, response.status, request_body=request_body,
+                              response_body=body if isinstance(body, bytes) else None, decision=decision)
+        return response
+
+    async def _serve(self, request: web.Request) -> web.StreamResponse:
         path = request.path
         try:
             user = await self._authenticate(request, path)
@@ -242,10 +291,15 @@ class ApiHandler:
         authorization = request.headers.get("Authorization")
         if not authorization and self._is_public(path):
             return None
+        cached = request.get(USER_KEY)
+        if cached is not None:
+            return cached  # already authenticated (the audit log asked first)
         user = await self.auth.authenticate(authorization, request.transport)
         authorizer = getattr(self.service, "authorizer", None)
         if authorizer is not None and impersonation.wants_impersonation(request.headers):
+            request[IMPERSONATOR_KEY] = user
             user = impersonation.impersonate(user, request.headers, authorizer)
+        request[USER_KEY] = user
         return user
 
     async def _authorize(self, attrs_fn: Any, *args: Any) -> None:
@@ -473,8 +527,13 @@ class ApiHandler:
         if content_type is None:
             content_type = request.headers.get("Content-Type")
         if negotiation.parse_inline(content_type, len(data)):
-            return negotiation.decode_body(content_type, data)
-        return await asyncio.to_thread(negotiation.decode_body, content_type, data)
+            decoded = negotiation.decode_body(content_type, data)
+        else:
+            decoded = await asyncio.to_thread(negotiation.decode_body, content_type, data)
+        record = request.get(AUDIT_KEY)
+        if record is not None and record.level != "Metadata":
+            request[AUDIT_BODY_KEY] = orjson.dumps(decoded)  # as received (JSON, YAML or protobuf), before admission
+        return decoded
 
     async def _object_body(self, request: web.Request, info: ResourceInfo) -> dict[str, Any]:
         body = await self._body(request)

@@ -101,6 +101,13 @@ def check_runtime(choice: str, agent: bool = True) -> None:
 @click.option("--authorization-mode", default=None, type=click.Choice(["Node,RBAC", "RBAC", "AlwaysAllow"]),
               help="Node,RBAC (default) or AlwaysAllow (any authenticated caller may do anything). "
                    "[JOBPLANE_AUTHORIZATION_MODE]")
+@click.option("--audit-log-path", default=None, metavar="FILE",
+              help="Write an audit.k8s.io/v1 Event per request and stage to FILE as JSON lines (0600). "
+                   "[JOBPLANE_AUDIT_LOG_PATH]")
+@click.option("--audit-policy-file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Upstream's audit Policy (levels None/Metadata/Request/RequestResponse by users, groups, "
+                   "verbs, resources, namespaces); default: Metadata for everything. Secret contents and "
+                   "tokens are never written. [JOBPLANE_AUDIT_POLICY_FILE]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")

@@ -38,7 +38,14 @@ log = logging.getLogger(__name__)
 
 class ControllerContext:
     """What every controller is given: the client, the clock, the settings and the shared
-    informers (created over ``client`` unless passed in)."""
+    informers (created over ``client`` unless passed in).
+
+    ``for_controller(name)`` is the context of one controller: the same informers (read as
+    the controller manager, whose role lists and watches everything), and a client acting as
+    the controller's own service account ``system:serviceaccount:kube-system:<name>``, which
+    upstream's bootstrap policy binds to the role ``system:controller:<name>``
+    (kube-controller-manager's ``--use-service-account-credentials``). A client that cannot
+    act as another user (HTTP) is used as it is."""
 
     def __init__(self, client: Client, clock: Clock, settings: Settings,
                  informers: SharedInformerFactory | None = None) -> None:
@@ -46,6 +53,21 @@ class ControllerContext:
         self.clock = clock
         self.settings = settings
         self.informers = informers if informers is not None else SharedInformerFactory(client, clock)
+
+    def client_as(self, identity: str) -> Client:
+        """A client acting as ``identity``: a controller's service-account name in kube-system,
+        or a user name (``system:kube-scheduler``)."""
+        as_user = getattr(self.client, "as_user", None)
+        if as_user is None or getattr(self.client, "user", None) is None:
+            return self.client  # a trusted caller (unit tests) or a transport without identities
+        from jobplane.apiserver.identity import authenticated, service_account_user
+
+        user = authenticated(identity) if identity.startswith("system:") else \
+            service_account_user("kube-system", identity)
+        return as_user(user)  # type: ignore[no-any-return]
+
+    def for_controller(self, identity: str) -> ControllerContext:
+        return ControllerContext(self.client_as(identity), self.clock, self.settings, self.informers)
 
 
 Controller = Callable[[ControllerContext], Coroutine[Any, Any, None]]
@@ -71,7 +93,31 @@ CONTROLLERS: dict[str, Controller] = {
 }
 
 
+# module name -> the identity it acts as (upstream's controller service accounts; the
+# scheduler is its own component, system:kube-scheduler)
+IDENTITIES: dict[str, str] = {
+    "jobplane.controllers.garbage_collector": "generic-garbage-collector",
+    "jobplane.controllers.namespace": "namespace-controller",
+    "jobplane.controllers.ttl_after_finished": "ttl-after-finished-controller",
+    "jobplane.controllers.scheduler": "system:kube-scheduler",
+    "jobplane.controllers.job.controller": "job-controller",
+    "jobplane.controllers.cronjob": "cronjob-controller",
+    "jobplane.controllers.node_lifecycle": "node-controller",
+    "jobplane.controllers.podgc": "pod-garbage-collector",
+    "jobplane.controllers.event_ttl": "event-ttl-controller",
+    "jobplane.controllers.serviceaccounts": "service-account-controller",
+    "jobplane.controllers.endpointslice": "endpointslice-controller",
+    "jobplane.controllers.localpath": "local-path-provisioner",
+    "jobplane.controllers.state_metrics": "state-metrics",
+    "jobplane.controllers.clusterrole_aggregation": "clusterrole-aggregation-controller",
+    "jobplane.controllers.certificates": "certificate-controller",
+    "jobplane.controllers.certificates.tokencleaner": "token-cleaner",
+}
+
+
 async def start_controllers(ctx: ControllerContext,
                             only: tuple[str, ...] | None = None) -> list[asyncio.Task[None]]:
-    """Start each controller (``only``: a subset, by module name; an unknown name is a KeyError)."""
-    return [asyncio.create_task(CONTROLLERS[name](ctx), name=name) for name in only or CONTROLLERS]
+    """Start each controller (``only``: a subset, by module name; an unknown name is a KeyError),
+    each with its own identity (``IDENTITIES``)."""
+    return [asyncio.create_task(CONTROLLERS[name](ctx.for_controller(IDENTITIES[name])), name=name)
+            for name in only or CONTROLLERS]

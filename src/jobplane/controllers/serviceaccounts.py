@@ -45,8 +45,10 @@ def root_ca_configmap(namespace: str, ca_pem: str) -> Obj:
 
 
 class ServiceAccountsController:
-    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, ca_pem: str | None) -> None:
-        self.client = client
+    def __init__(self, client: Client, clock: Clock, informers: SharedInformerFactory, ca_pem: str | None,
+                 ca_client: Client | None = None) -> None:
+        self.client = client  # upstream's service-account-controller
+        self.ca_client = ca_client or client  # upstream's root-ca-cert-publisher
         self.ca_pem = ca_pem
         self.namespaces = informers.informer("namespaces")
         self.accounts = informers.informer("serviceaccounts")
@@ -59,8 +61,9 @@ class ServiceAccountsController:
             self.queue, key_fn=_namespace_of, accept=lambda cm: cm["metadata"].get("name") == ROOT_CA))
 
     async def _create(self, resource: str, body: Obj, namespace: str) -> None:
+        client = self.ca_client if resource == "configmaps" else self.client
         try:
-            await self.client.create(resource, body, namespace)
+            await client.create(resource, body, namespace)
             log.debug("namespace %s: created %s %s", namespace, resource, body["metadata"]["name"])
         except StatusError as exc:
             if exc.code not in (409, 403, 404):  # exists, or the namespace is going away
@@ -82,7 +85,7 @@ class ServiceAccountsController:
         elif current.get("data") != wanted["data"]:
             updated = dict(current, data=wanted["data"])
             try:
-                await self.client.update("configmaps", updated, namespace)
+                await self.ca_client.update("configmaps", updated, namespace)
             except StatusError as exc:
                 if exc.code not in (404, 409):
                     raise
@@ -101,4 +104,5 @@ def _ca_pem(settings: Any) -> str | None:
 
 
 async def run(ctx: ControllerContext) -> None:
-    await ServiceAccountsController(ctx.client, ctx.clock, ctx.informers, _ca_pem(ctx.settings)).run()
+    await ServiceAccountsController(ctx.client, ctx.clock, ctx.informers, _ca_pem(ctx.settings),
+                                   ctx.client_as("root-ca-cert-publisher")).run()
