@@ -2,7 +2,11 @@
 HTTPS (wrk, keep-alive), and the same verbs through the in-process transport.
 
 Usage: .venv/bin/python bench/bench_api.py [--duration 10] [--threads 2] [--connections 50]
-                                           [--objects 10000] [--profile DIR]
+                                           [--objects 10000] [--profile DIR] [--only-authz|--skip-authz]
+
+Authorization: GET and CREATE as a user outside ``system:masters`` (a static token bound to
+``edit`` by RoleBindings), with ``--authorization-mode AlwaysAllow`` and with ``Node,RBAC``, one
+server after the other in the same run; the table gives the cost of authorization.
 
 Objects are coordination.k8s.io/v1 Leases: small and ConfigMap-like; no controller acts on them
 (the scheduler's and node-lifecycle controller's shared Lease informer does receive every
@@ -192,6 +196,68 @@ def http_bench(args: argparse.Namespace) -> tuple[list[list], float]:
     return table, rss
 
 
+# --- authorization on vs off --------------------------------------------------------------------
+
+BENCH_USER_TOKEN = "bench-user-token-0123456789abcdef"
+
+
+async def grant_bench_user(srv: ServerProc) -> None:
+    """The bench user may edit in NS and default through RoleBindings (the RBAC path)."""
+    async with srv.session() as api:
+        async with api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                                        "metadata": {"name": NS}}) as r:
+            assert r.status == 201, await r.text()
+        for ns in (NS, "default"):
+            body = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+                    "metadata": {"name": "bench-edit", "namespace": ns},
+                    "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit"},
+                    "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "bench"}]}
+            async with api.post(f"/apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/rolebindings", json=body) as r:
+                assert r.status == 201, await r.text()
+        async with api.post(LEASES.format(ns=NS), json=lease("bench-get", "single")) as r:
+            assert r.status == 201, await r.text()
+
+
+def authz_bench(args: argparse.Namespace) -> list[list]:
+    """GET and CREATE as a user who is not in system:masters (so every request is authorized
+    by RBAC), on a server with ``--authorization-mode AlwaysAllow`` ("off") and with the default
+    ``Node,RBAC`` ("on"), one after the other in the same run."""
+    tokens = Path(tempfile.mkdtemp(prefix="jp-bench-tokens-")) / "tokens.csv"
+    tokens.write_text(f'{BENCH_USER_TOKEN},bench,uid-bench,"bench-users"\n')
+    results: dict[str, dict[str, dict]] = {}
+    for label, mode in (("off", "AlwaysAllow"), ("on", "Node,RBAC"), ("off again", "AlwaysAllow"),
+                        ("on again", "Node,RBAC")):
+        if label.endswith("again") and not args.authz_repeat:
+            continue
+        srv = start_server(agent=False, extra=["--token-auth-file", str(tokens), "--authorization-mode", mode])
+        try:
+            asyncio.run(grant_bench_user(srv))
+            auth = WRK_AUTH.format(token=BENCH_USER_TOKEN)
+            results[label] = {
+                "get": run_wrk(srv, LEASES.format(ns=NS) + "/bench-get", args, auth, f"authz-{mode}-get", None),
+                "create": run_wrk(srv, LEASES.format(ns="default"), args,
+                                  WRK_CREATE.format(token=BENCH_USER_TOKEN, path=LEASES.format(ns="default")),
+                                  f"authz-{mode}-create", None),
+            }
+        finally:
+            srv.stop()
+    table = []
+    for op in ("get", "create"):
+        off = [results[k][op]["rps"] for k in results if k.startswith("off")]
+        on = [results[k][op]["rps"] for k in results if k.startswith("on")]
+        off_rps, on_rps = max(off), max(on)
+        for k in results:
+            r = results[k][op]
+            table.append([f"{op.upper()} authorization {k}", r["rps"], r["p50_ms"], r["p99_ms"], r["requests"],
+                          r["non2xx"], ""])
+        table.append([f"{op.upper()} cost of authorization (best on vs best off)", on_rps, "", "", "", "",
+                      f"{(off_rps - on_rps) / off_rps * 100:+.1f}%"])
+    print_table(f"Authorization off (AlwaysAllow) vs on (Node,RBAC), user 'bench' via RoleBinding, wrk "
+                f"-t{args.threads} -c{args.connections} -d{args.duration}s",
+                ["operation", "req/s", "p50 ms", "p99 ms", "requests", "non-2xx", "cost"], table)
+    return table
+
+
 # --- in-process transport ----------------------------------------------------------------------
 
 async def inproc_bench(args: argparse.Namespace) -> list[list]:
@@ -277,11 +343,19 @@ def main() -> None:
     p.add_argument("--drain", type=float, default=2.0, help="pause between phases (s)")
     p.add_argument("--profile", default=None, help="directory for py-spy raw profiles of the server")
     p.add_argument("--skip-inproc", action="store_true")
+    p.add_argument("--skip-authz", action="store_true", help="skip the authorization on/off comparison")
+    p.add_argument("--only-authz", action="store_true", help="run only the authorization on/off comparison")
+    p.add_argument("--authz-repeat", action="store_true", help="run off/on twice each (noise check)")
     args = p.parse_args()
     print_machine()
+    if args.only_authz:
+        authz_bench(args)
+        return
     http_rows, rss = http_bench(args)
     print_table("Server peak RSS (VmHWM) after the HTTPS runs", ["metric", "value", "reference (issue)", "ratio"],
                 [["peak RSS MiB", rss, f"{REFERENCE['rss_mb']:.0f} MB", f"{rss / REFERENCE['rss_mb']:.2f}x"]])
+    if not args.skip_authz:
+        authz_bench(args)
     if not args.skip_inproc:
         rows = asyncio.run(inproc_bench(args))
         http_by_label = {r[0].split(" (")[0]: r[1] for r in http_rows}
