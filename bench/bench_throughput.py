@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
+import statistics
 import subprocess
 import tempfile
 import time
@@ -58,6 +60,9 @@ def main() -> None:
     p.add_argument("--parallelism", type=int, default=50)
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--profile", default=None, help="py-spy raw profile of the server during the job")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="run sandbox on/off this many times, alternating (on a shared machine the load drifts "
+                        "during a run; the median of alternating rounds is fairer than one of each)")
     p.add_argument("--data-dir-parent", default=None,
                    help="create the server's data dir here (e.g. /dev/shm to take the disk out of the loop)")
     p.add_argument("--runtime", choices=["host", "podman", "docker"], default="host",
@@ -71,9 +76,11 @@ def main() -> None:
     rss_rows = []
     # The pod sandbox (bubblewrap, the default) and without it, in the same run.
     modes: list[tuple[str, list[str], str]] = [("sandbox on", [], "local"), ("sandbox off", ["--no-sandbox"], "local")]
+    modes = modes * args.rounds
+    rates: dict[str, list[float]] = {}
     if args.runtime != "host":
         modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
-    for mode, flags, image in modes:
+    for round_no, (mode, flags, image) in enumerate(modes):
         data_dir = (Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent))
                     if args.data_dir_parent else None)
         srv = start_server(agent=True, data_dir=data_dir, extra=flags)
@@ -92,12 +99,17 @@ def main() -> None:
         if st.get("succeeded") != args.completions:
             print("WARNING: job status", orjson.dumps(st).decode())
         rate = args.completions / elapsed
-        rows.append([f"jobplane Job, {mode} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
+        rates.setdefault(mode, []).append(rate)
+        label = f" #{round_no // 2 + 1}, load {os.getloadavg()[0]:.1f}" if args.rounds > 1 else ""
+        rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
                      f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"])
         rss_rows.append([f"peak RSS MiB ({mode})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
                 ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
     print_table("Server peak RSS (VmHWM)", ["metric", "value", "target", "result"], rss_rows)
+    if args.rounds > 1:
+        on, off = statistics.median(rates["sandbox on"]), statistics.median(rates["sandbox off"])
+        print(f"\nmedian processes/s: sandbox on {on:.1f}, off {off:.1f}, on/off {on / off:.2f}")
 
 
 if __name__ == "__main__":
