@@ -142,7 +142,14 @@ def test_pod_to_pod_communication_example(srv):
     # Service; each pod pings the others as example-job-N.headless-svc until all answer.
     srv.kubectl("create", "namespace", "p2p", check=True)
     srv.kubectl("apply", "-n", "p2p", "-f", str(MANIFESTS / "job-pod-to-pod.yaml"), check=True)
-    srv.kubectl("wait", "-n", "p2p", "--for=condition=complete", "job/example-job", "--timeout=60s", check=True)
+    done = srv.kubectl("wait", "-n", "p2p", "--for=condition=complete", "job/example-job", "--timeout=60s")
+    if done.returncode != 0:  # say why: the pods, their logs and events, the names they see
+        pods = srv.kubectl("get", "pods", "-n", "p2p", "-o", "wide").stdout
+        logs = srv.kubectl("logs", "-n", "p2p", "-l", "job-name=example-job", "--tail=5", "--prefix").stdout
+        events = srv.kubectl("events", "-n", "p2p").stdout
+        slices = srv.kubectl("get", "endpointslices", "-n", "p2p", "-o", "yaml").stdout
+        hosts = "".join(f"{p}:\n{p.read_text()}" for p in (srv.data_dir / "pods").glob("*/etc-hosts"))
+        pytest.fail(f"{done.stderr}\n{pods}\n{logs}\n{events}\n{slices}\n{hosts}")
     for i in range(3):
         out = srv.kubectl("logs", "-n", "p2p", "-l", f"batch.kubernetes.io/job-completion-index={i}",
                           check=True).stdout
