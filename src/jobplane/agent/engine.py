@@ -47,7 +47,8 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("podman", "docker")
 ENGINE_FILE = "engine.json"
-IMAGE_ID_TTL = 5.0  # in a container run's state dir: which engine container it is
+IMAGE_ID_TTL = 5.0
+PULL_TIMEOUT = 3600.0  # a large image over a slow link  # in a container run's state dir: which engine container it is
 AGENT_LABEL = "jobplane.dev/agent"
 POD_UID_LABEL = "io.kubernetes.pod.uid"
 # Environment variables the engine client itself reads: a container's variable of that name
@@ -350,6 +351,10 @@ class EngineRuntime(HostProcessRuntime):
                 proc.kill()
             await proc.wait()
             return 124, "", f"{self.engine} {args[0]} timed out after {timeout:g}s"
+        except asyncio.CancelledError:  # the pod was stopped meanwhile (a pull): stop the client too
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            raise
         return proc.returncode or 0, out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
 
     async def inspect(self, name: str) -> dict[str, Any] | None:
@@ -416,7 +421,7 @@ class EngineRuntime(HostProcessRuntime):
                     env["DOCKER_CONFIG"] = tmp
             if self.engine == "podman":
                 args.append("--quiet")
-            rc, out, err = await self._cli(*args, image, env=env)
+            rc, out, err = await self._cli(*args, image, env=env, timeout=PULL_TIMEOUT)
         finally:
             if tmp is not None:
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -15,6 +15,7 @@ become one write.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import functools
 import logging
@@ -647,8 +648,17 @@ class PodWorker:
                 continue
             auth = await self._pull_credentials()
             self._event("Normal", "Pulling", f'Pulling image "{image}"')
+            pulling = asyncio.ensure_future(rt.pull(ref.pullable, auth))
+            stopped = asyncio.ensure_future(self._stop_event.wait())
+            await asyncio.wait({pulling, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not pulling.done():  # the pod is going away: no need to finish the pull
+                pulling.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pulling
+                return False
             try:
-                found = await rt.pull(ref.pullable, auth)
+                found = pulling.result()
             except PullError as exc:
                 self._event("Warning", "Failed", f'Failed to pull image "{image}": {exc}')
                 delay = min(last * 2, self.config.image_backoff_max) if last else self.config.image_backoff_base

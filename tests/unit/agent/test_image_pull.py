@@ -149,3 +149,25 @@ async def test_pull_secrets_become_one_registry_auth(tmp_path):
                                   "data": {".dockerconfigjson": base64.b64encode(json.dumps(doc).encode()).decode()}})
     assert await worker._ensure_image(worker.app[0], cspec) is True
     assert engine.pulls == [("registry.example.com/app:1", doc)]
+
+
+async def test_a_pod_stopped_during_a_pull_stops_waiting_for_it(tmp_path):
+    clock = FakeClock()
+    cancelled = asyncio.Event()
+
+    class SlowEngine(FakeEngine):
+        async def pull(self, image: str, auth: dict[str, Any] | None = None) -> str:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            return "never"
+
+    worker, _, cspec = _worker(tmp_path, "registry.example.com/big:1", SlowEngine(set(), set()), clock)
+    task = asyncio.ensure_future(worker._ensure_image(worker.app[0], cspec))
+    await _settle()
+    assert not task.done()
+    worker.stop(0)
+    await _settle()
+    assert task.done() and task.result() is False and cancelled.is_set()
