@@ -100,6 +100,10 @@ def test_bootstrap_token_exchanged_for_a_node_certificate(env):
     assert mine[0]["spec"]["signerName"] == "kubernetes.io/kube-apiserver-client-kubelet"
     assert [(c["type"], c["reason"]) for c in mine[0]["status"]["conditions"]] == [("Approved", "AutoApproved")]
     assert mine[0]["status"]["certificate"]
+    table = srv.kubectl("get", "csr", mine[0]["metadata"]["name"], check=True).stdout.splitlines()
+    assert table[0].split() == ["NAME", "AGE", "SIGNERNAME", "REQUESTOR", "REQUESTEDDURATION", "CONDITION"]
+    assert table[1].split()[2:] == ["kubernetes.io/kube-apiserver-client-kubelet", f"system:bootstrap:{token_id}",
+                                    "<none>", "Approved,Issued"]
     kc = node_kubeconfig(srv, agent_dir, agent_dir.parent / "node.kubeconfig")
     who = subprocess.run(["/usr/bin/kubectl", "--kubeconfig", kc, "auth", "whoami", "-o", "json"], env=srv.env,
                          capture_output=True, text=True)

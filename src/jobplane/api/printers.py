@@ -562,6 +562,32 @@ def binding_row(obj: Obj, now: float) -> Row:
             since(meta.get("creationTimestamp"), now), ", ".join(users), ", ".join(groups), ", ".join(sas)]
 
 
+CSR_COLUMNS = [
+    _NAME_COL,
+    _AGE_COL,
+    _col("SignerName", "Name of the signer that should sign the certificate."),
+    _col("Requestor", "Name of the user that created the request."),
+    _col("RequestedDuration", "Duration the signer is asked to issue the certificate for."),
+    _col("Condition", "The state of the request (Approved, Denied, Pending; Issued once signed)."),
+]
+
+
+def csr_row(obj: Obj, now: float) -> Row:
+    """Upstream's ``printCertificateSigningRequest`` (``extractCSRStatus``)."""
+    meta = _meta(obj)
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    kinds = {c.get("type") for c in status.get("conditions") or () if isinstance(c, dict)}
+    state = "Denied" if "Denied" in kinds else "Approved" if "Approved" in kinds else "Pending"
+    if "Failed" in kinds:
+        state += ",Failed"
+    if status.get("certificate"):
+        state += ",Issued"
+    seconds = spec.get("expirationSeconds")
+    return [meta.get("name", ""), since(meta.get("creationTimestamp"), now), spec.get("signerName", ""),
+            spec.get("username", ""), "<none>" if seconds is None else human_duration(float(seconds)), state]
+
+
 def default_row(obj: Obj, now: float) -> Row:
     meta = _meta(obj)
     return [meta.get("name", ""), meta.get("creationTimestamp")]
@@ -577,6 +603,7 @@ _PRINTERS: dict[str, tuple[list[Obj], Callable[[Obj, float], Row]]] = {
     "Lease": (LEASE_COLUMNS, lease_row),
     "RoleBinding": (BINDING_COLUMNS, binding_row),
     "ClusterRoleBinding": (BINDING_COLUMNS, binding_row),
+    "CertificateSigningRequest": (CSR_COLUMNS, csr_row),
 }
 
 # Conditions upstream attaches to rows of finished pods.
