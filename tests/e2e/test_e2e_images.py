@@ -409,6 +409,48 @@ def test_agent_restart_readopts_running_containers(images, server_factory):
         _remove_all(srv)
 
 
+def test_standalone_agent_with_the_image_runtime(images, server_factory, tmp_path):
+    """``jobplane agent --runtime podman`` on its own: the Node reports podman, a Job runs from
+    its image and ``kubectl logs`` comes through the agent's log endpoint."""
+    import sys
+    import threading
+
+    srv = server_factory("--no-agent")
+    data_dir = tmp_path / "agent"
+    pki = srv.data_dir / "pki"
+    cmd = [sys.executable, "-m", "jobplane", "agent", "--server", srv.url, "--token-file", str(pki / "token"),
+           "--ca-file", str(pki / "ca.crt"), "--name", "image-node", "--data-dir", str(data_dir),
+           "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1", "--runtime", "podman"]
+    output: list[str] = []
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**srv.env, "PYTHONUNBUFFERED": "1"})
+    threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True).start()
+    cl = Cluster(srv)
+    try:
+        node = wait_for(lambda: json.loads(cl.kubectl("get", "nodes", "-o", "json", check=True).stdout)["items"],
+                        30, 0.2, "the agent's node")[0]
+        assert node["metadata"]["name"] == "image-node"
+        assert node["status"]["nodeInfo"]["containerRuntimeVersion"].startswith("podman://")
+        cl.apply({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "remote"}, "spec": {"template": {
+            "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": images["plain"]}]}}}})
+        cl.wait_complete("remote", 60)
+        pod = cl.job_pods("remote")[0]["metadata"]["name"]
+        assert cl.kubectl("logs", pod, check=True).stdout.strip() == MARKER
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        print("--- agent output ---\n" + "".join(output[-100:]))
+        kill_pod_processes(data_dir)
+        ids = _podman("ps", "--all", "--quiet", "--filter",
+                      f"label=jobplane.dev/agent={hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]}",
+                      check=False).stdout.split()
+        if ids:
+            _podman("rm", "--force", *ids, check=False)
+
+
 def test_docker_runs_a_pod_from_its_image(server_factory, tmp_path):
     """The same runtime through the docker CLI, where a Docker daemon answers."""
     from jobplane.agent.engine import probe

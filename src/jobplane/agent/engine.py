@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 ENGINES = ("podman", "docker")
 ENGINE_FILE = "engine.json"
 IMAGE_ID_TTL = 5.0
+NODE_STATUS_MAX_IMAGES = 50
 PULL_TIMEOUT = 3600.0  # a large image over a slow link  # in a container run's state dir: which engine container it is
 AGENT_LABEL = "jobplane.dev/agent"
 POD_UID_LABEL = "io.kubernetes.pod.uid"
@@ -460,7 +461,9 @@ class EngineRuntime(HostProcessRuntime):
             image_id = str(doc.get("Id") or "")
             names.append(image_id if ":" in image_id else f"sha256:{image_id}")
             result.append({"names": list(dict.fromkeys(names)), "sizeBytes": int(doc.get("Size") or 0)})
-        return result
+        # kubelet reports the largest images first, at most --node-status-max-images (50)
+        result.sort(key=lambda image: -image["sizeBytes"])
+        return result[:NODE_STATUS_MAX_IMAGES]
 
     async def load(self, archive: Path) -> str:
         self._image_ids.clear()
