@@ -462,7 +462,7 @@ class EngineRuntime(HostProcessRuntime):
             names.append(image_id if ":" in image_id else f"sha256:{image_id}")
             result.append({"names": list(dict.fromkeys(names)), "sizeBytes": int(doc.get("Size") or 0)})
         # kubelet reports the largest images first, at most --node-status-max-images (50)
-        result.sort(key=lambda image: -image["sizeBytes"])
+        result.sort(key=lambda image: -int(image["sizeBytes"]))
         return result[:NODE_STATUS_MAX_IMAGES]
 
     async def load(self, archive: Path) -> str:
