@@ -455,7 +455,7 @@ class EngineRuntime(HostProcessRuntime):
             docs = json.loads(out) if rc == 0 else []
         except ValueError:
             docs = []
-        result = []
+        result: list[dict[str, Any]] = []
         for doc in docs:
             names = [*(doc.get("RepoTags") or ()), *(doc.get("RepoDigests") or ())]
             image_id = str(doc.get("Id") or "")
