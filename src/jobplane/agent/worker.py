@@ -1267,17 +1267,22 @@ class PodWorker:
             seen = self.config.dns.version if self.config.dns is not None else 0
             while not self.stopping:
                 await self.clock.sleep(self.config.volume_refresh)
+                # Each on its own: a volume that cannot be refreshed (its ConfigMap went away)
+                # must not keep /etc/hosts from following the cluster's names.
                 try:
                     if needs and self.volumes is not None:
                         await self._write_projections(self.volumes)
-                    version = self.config.dns.version if self.config.dns is not None else 0
-                    if self.isolated and version != seen:
-                        seen = version
-                        self._write_hosts()
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep the last good contents
                     log.info("pod %s/%s: volume refresh failed: %s", self.namespace, self.name, exc)
+                try:
+                    version = self.config.dns.version if self.config.dns is not None else 0
+                    if self.isolated and version != seen:
+                        seen = version
+                        self._write_hosts()
+                except OSError as exc:
+                    log.info("pod %s/%s: /etc/hosts refresh failed: %s", self.namespace, self.name, exc)
 
         task = asyncio.ensure_future(loop())
         self._background.add(task)
