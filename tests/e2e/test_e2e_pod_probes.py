@@ -6,8 +6,12 @@ probes back; postStart and preStop hooks run, preStop before the container's SIG
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import socket
+import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pytest
@@ -153,3 +157,41 @@ def test_post_start_and_pre_stop_hooks(srv, tmp_path):
     wait_for(lambda: out.exists() and out.read_text().split() == ["poststart"], what="the postStart hook")
     srv.kubectl("delete", "-n", "hk", "pod/hooks", "--timeout=30s", check=True)
     assert out.read_text().split() == ["poststart", "prestop", "term"]
+
+
+def test_probes_and_hooks_in_an_image_container(server_factory, tmp_path):
+    # With --runtime podman the exec checks and hooks go through the engine's exec (the same
+    # Runtime.exec seam): the postStart hook writes /started in the container's own file
+    # system, and the readiness probe finds it there (the host has no /started).
+    podman, busybox = shutil.which("podman"), "/bin/busybox"
+    if podman is None or not os.path.exists(busybox):
+        pytest.skip("needs podman and busybox-static")
+    fs = tmp_path / "fs"
+    (fs / "bin").mkdir(parents=True)
+    shutil.copy(busybox, fs / "bin" / "busybox")
+    for tool in ("sh", "test", "touch", "sleep"):
+        (fs / "bin" / tool).symlink_to("busybox")
+    subprocess.run(["tar", "-C", str(fs), "-cf", str(tmp_path / "fs.tar"), "."], check=True)
+    image = f"localhost/jpprobe-{uuid.uuid4().hex[:8]}:1"
+    subprocess.run([podman, "import", str(tmp_path / "fs.tar"), image], check=True, capture_output=True)
+    srv = server_factory("--runtime", "podman")
+    try:
+        assert not os.path.exists("/started")
+        pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "img"},
+               "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 2, "containers": [{
+                   "name": "app", "image": image, "imagePullPolicy": "Never", "command": ["sleep", "3600"],
+                   "lifecycle": {"postStart": {"exec": {"command": ["touch", "/started"]}}},
+                   "readinessProbe": {"exec": {"command": ["test", "-f", "/started"]}, "periodSeconds": 1}}]}}
+        apply(srv, "img", pod)
+        wait_for(lambda: container(get(srv, "img", "pod/img")).get("ready") is True, timeout=60,
+                 what="ready through the engine's exec")
+        assert condition(get(srv, "img", "pod/img"), "Ready") == "True"
+        srv.kubectl("delete", "-n", "img", "pod/img", "--timeout=30s", check=True)
+    finally:
+        srv.stop()
+        kill_pod_processes(srv.data_dir)
+        names = subprocess.run([podman, "ps", "--all", "--quiet", "--filter", f"ancestor={image}"],
+                               capture_output=True, text=True).stdout.split()
+        if names:
+            subprocess.run([podman, "rm", "--force", *names], capture_output=True)
+        subprocess.run([podman, "rmi", "--force", image], capture_output=True)

@@ -182,6 +182,7 @@ class EngineHandle(ContainerHandle):
         self._info: ExitInfo | None = None
         self._lock = asyncio.Lock()
         self._signals: set[asyncio.Task] = set()
+        self.seen_running = False  # the engine has reported it running (it can be entered)
 
     async def wait(self) -> ExitInfo:
         async with self._lock:
@@ -644,6 +645,7 @@ class EngineRuntime(HostProcessRuntime):
     async def exec(self, handle: ContainerHandle | None, spec: ExecSpec) -> ProcessSession:
         if not isinstance(handle, EngineHandle):
             raise ValueError("container not found")
+        await self._until_running(handle)
         argv = [self.binary, "exec"]
         if spec.stdin:
             argv.append("--interactive")
@@ -652,6 +654,23 @@ class EngineRuntime(HostProcessRuntime):
         argv += [handle.name, *spec.argv]
         return await ProcessSession.start(ExecSpec(argv=argv, env=dict(self.client_env), cwd="/", tty=spec.tty,
                                                    stdin=spec.stdin, size=spec.size))
+
+
+    async def _until_running(self, handle: EngineHandle, limit: float = 30.0, poll: float = 0.05) -> None:
+        """Wait (at most ``limit``) until the engine runs the container: the client ``start``
+        launched may still be creating it when a postStart hook or a probe comes to exec in
+        it (CRI's StartContainer returns only once it runs). Once seen running, no more asking."""
+        waited = 0.0
+        while not handle.seen_running and waited < limit:
+            state = await self.inspect(handle.name)
+            status = (state or {}).get("Status")
+            if status == "running" or (state or {}).get("Running") is True:
+                handle.seen_running = True
+                return
+            if status in ("exited", "stopped", "dead"):
+                return  # exec will say so
+            await self.clock.sleep(poll)
+            waited += poll
 
 
 def select(choice: str, clock: Clock, data_dir: Path) -> tuple[EngineRuntime | None, str]:
