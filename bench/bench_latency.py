@@ -23,7 +23,15 @@ import subprocess
 import time
 
 import orjson
-from benchlib import bench_image, indexed_job, percentile, print_machine, print_table, start_server
+from benchlib import (
+    bench_image,
+    indexed_job,
+    percentile,
+    print_machine,
+    print_table,
+    remove_engine_leftovers,
+    start_server,
+)
 
 JOB_LABEL = "batch.kubernetes.io/job-name"
 
@@ -105,7 +113,10 @@ def main() -> None:
             lat = asyncio.run(run_jobs(srv, args.jobs, args.timeout, image))
             rss = srv.peak_rss_mb()
         finally:
+            where = srv.data_dir
             srv.stop()
+            if image != "local":
+                remove_engine_leftovers(args.runtime, where)
         ms = [x * 1000 for x in lat]
         p50, p99 = percentile(ms, 50), percentile(ms, 99)
         rows.append([f"jobplane, {mode}: POST Job -> watch sees container started ({args.jobs} sequential jobs)",

@@ -31,6 +31,7 @@ from benchlib import (
     indexed_job,
     print_machine,
     print_table,
+    remove_engine_leftovers,
     start_server,
     wait_job_finished,
 )
@@ -90,7 +91,10 @@ def main() -> None:
                 elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout, image))
             rss = srv.peak_rss_mb()
         finally:
+            where = srv.data_dir
             srv.stop()
+            if image != "local":
+                remove_engine_leftovers(args.runtime, where)
             if data_dir is not None:
                 shutil.rmtree(data_dir, ignore_errors=True)
         st = job.get("status") or {}

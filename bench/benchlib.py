@@ -251,3 +251,21 @@ def bench_image(engine: str) -> str:
                 tar.addfile(info)
         subprocess.run([engine, "import", archive, BENCH_IMAGE], check=True, capture_output=True)
     return BENCH_IMAGE
+
+
+def remove_engine_leftovers(engine: str, data_dir: Path) -> None:
+    """What an image-runtime server left in the engine when it was stopped (containers that
+    ended as it stopped, podman pods): removed by its agent label, as its next start would."""
+    import hashlib
+
+    agent = hashlib.sha256(str(Path(data_dir).resolve()).encode()).hexdigest()[:16]
+    label = f"label=jobplane.dev/agent={agent}"
+    ids = subprocess.run([engine, "ps", "--all", "--quiet", "--filter", label], capture_output=True,
+                         text=True).stdout.split()
+    if ids:
+        subprocess.run([engine, "rm", "--force", *ids], capture_output=True)
+    if engine == "podman":
+        pods = subprocess.run([engine, "pod", "ps", "--quiet", "--filter", label], capture_output=True,
+                              text=True).stdout.split()
+        if pods:
+            subprocess.run([engine, "pod", "rm", "--force", *pods], capture_output=True)

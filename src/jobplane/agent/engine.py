@@ -49,6 +49,7 @@ ENGINES = ("podman", "docker")
 ENGINE_FILE = "engine.json"
 IMAGE_ID_TTL = 5.0
 NODE_STATUS_MAX_IMAGES = 50
+REMOVAL_WAIT = 10.0  # at shutdown, for ended containers still being removed
 PULL_TIMEOUT = 3600.0  # a large image over a slow link  # in a container run's state dir: which engine container it is
 AGENT_LABEL = "jobplane.dev/agent"
 POD_UID_LABEL = "io.kubernetes.pod.uid"
@@ -641,6 +642,13 @@ class EngineRuntime(HostProcessRuntime):
         log_path = done_path.with_suffix(".log")
         # No client any more: the engine's record decides (EngineHandle waits for a running one).
         return EngineHandle(self, str(meta["name"]), inner, log_path, bool(meta.get("memory")))
+
+    async def close(self) -> None:
+        """The agent stops: let the removals of ended containers finish (a few seconds at most),
+        then let go of the supervisor; running containers keep running."""
+        if self._removals:
+            await asyncio.wait(set(self._removals), timeout=REMOVAL_WAIT)
+        await super().close()
 
     async def exec(self, handle: ContainerHandle | None, spec: ExecSpec) -> ProcessSession:
         if not isinstance(handle, EngineHandle):
