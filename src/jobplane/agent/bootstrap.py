@@ -6,7 +6,9 @@ With a bootstrap token the agent makes a key, sends a CertificateSigningRequest 
 usages ``digital signature`` and ``client auth``), waits for the controller manager to
 approve and sign it, and keeps key and certificate in ``<data dir>/pki/node-client.{key,crt}``
 (0600). Later starts reuse them while they are valid for the same node; a certificate in
-its last fifth of life, or for another name, is replaced when a bootstrap token is given.
+its last fifth of life is renewed at start with a CSR signed by the certificate itself
+(``selfnodeclient``), one for another name needs a bootstrap token again. (Unlike kubelet, a
+running agent does not rotate its certificate; the signer issues it for a year.)
 """
 
 from __future__ import annotations
@@ -45,8 +47,10 @@ def paths(data_dir: Path) -> tuple[Path, Path]:
     return pki / CERT_FILE, pki / KEY_FILE
 
 
-def current(data_dir: Path, node: str, now: datetime.datetime | None = None) -> tuple[Path, Path] | None:
-    """The kept certificate and key when they are for ``node`` and not near expiry."""
+def current(data_dir: Path, node: str, now: datetime.datetime | None = None, *,
+            renew: bool = True) -> tuple[Path, Path] | None:
+    """The kept certificate and key when they are for ``node`` and not near expiry (``renew``
+    False: merely not expired)."""
     cert_path, key_path = paths(data_dir)
     if not cert_path.exists() or not key_path.exists():
         return None
@@ -59,7 +63,7 @@ def current(data_dir: Path, node: str, now: datetime.datetime | None = None) -> 
         return None
     now = now or utcnow()
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    if now >= end - (end - start) / 5:
+    if now >= (end - (end - start) / 5 if renew else end):
         return None
     return cert_path, key_path
 
@@ -121,6 +125,20 @@ async def node_credentials(servers: Sequence[str], ca_file: Path | None, data_di
     found = current(data_dir, node)
     if found is not None:
         return found
+    still_valid = current(data_dir, node, renew=False)
+    if still_valid is not None:
+        # kubelet's rotation: the node asks for its next certificate with the current one
+        # (auto-approved through certificatesigningrequests/selfnodeclient for system:nodes)
+        cert, key = still_valid
+        client = FailoverHttpClient(servers, ca_file=str(ca_file) if ca_file else None, cert_file=str(cert),
+                                    key_file=str(key), user_agent="jobplane-agent-rotation")
+        try:
+            return await request_certificate(client, node, data_dir)
+        except (BootstrapError, StatusError, OSError) as exc:
+            log.warning("node %s: could not renew the client certificate (%s); using the current one", node, exc)
+            return still_valid
+        finally:
+            await client.close()
     if not bootstrap_token:
         raise BootstrapError(f"no valid node certificate in {paths(data_dir)[0]}: pass --bootstrap-token "
                              "(made on the server with `jobplane token create`)")

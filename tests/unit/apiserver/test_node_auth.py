@@ -90,3 +90,46 @@ def test_csr_validation_and_approval_strategy():
     assert new["status"] == {"conditions": [{"type": "Approved", "reason": "ok", "status": "True"}]}
     both = {**csr, "status": {"conditions": [{"type": "Approved"}, {"type": "Denied"}]}}
     assert certificates.prepare_approval(both, new)
+
+
+def test_agent_keeps_renews_and_requests_certificates(tmp_path):
+    import asyncio
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from jobplane.agent import bootstrap
+    from jobplane.apiserver.pki import ensure_pki
+    from jobplane.apiserver.usercerts import sign_request
+
+    pki = tmp_path / "ca"
+    ensure_pki(pki)
+
+    class FakeApi:
+        def __init__(self, lifetime: datetime.timedelta) -> None:
+            self.lifetime = lifetime
+            self.made: dict = {}
+
+        async def create(self, resource, body):
+            self.made[body["metadata"]["name"]] = body
+            return body
+
+        async def get(self, resource, name):
+            body = self.made[name]
+            request = x509.load_pem_x509_csr(base64.b64decode(body["spec"]["request"]))
+            pem, _ = sign_request(pki, request, body["spec"]["usages"], self.lifetime)
+            return {**body, "status": {"certificate": base64.b64encode(pem).decode()}}
+
+    data = tmp_path / "agent"
+    cert, key = asyncio.run(bootstrap.request_certificate(FakeApi(datetime.timedelta(days=365)), "n1", data,
+                                                          poll=0.01))
+    assert (cert.stat().st_mode & 0o777, key.stat().st_mode & 0o777) == (0o600, 0o600)
+    issued = x509.load_pem_x509_certificate(cert.read_bytes())
+    assert issued.subject.rfc4514_string() == "CN=system:node:n1,O=system:nodes"
+    assert bootstrap.current(data, "n1") == (cert, key)
+    assert bootstrap.current(data, "n2") is None
+    late = issued.not_valid_after_utc - datetime.timedelta(days=10)
+    assert bootstrap.current(data, "n1", late) is None  # due for renewal
+    assert bootstrap.current(data, "n1", late, renew=False) == (cert, key)
+    assert serialization.load_pem_private_key(key.read_bytes(), None)
