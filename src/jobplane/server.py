@@ -162,6 +162,7 @@ class Server:
 
             self.audit = audit.AuditLog(s.audit_log_path, audit.load_policy(s.audit_policy_file or None), self.clock)
             app[HANDLER_KEY].audit = self.audit
+            self.service.audit = self.audit  # the in-process callers (controllers, embedded agent) too
         from jobplane.apiserver import history
 
         archiver = history.install(app[HANDLER_KEY], self.store, s.data_dir, s.pods_dir, self.token, self.clock,

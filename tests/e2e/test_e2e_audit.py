@@ -101,14 +101,20 @@ def test_levels_by_policy_and_no_secret_data_at_any_level(audited):
     tokens = [e for e in all_events if e.get("objectRef", {}).get("subresource") == "token"]
     assert tokens and all(e["level"] == "Metadata" and "responseObject" not in e for e in tokens)
 
-    cm = next(e for e in all_events if e.get("objectRef", {}).get("resource") == "configmaps"
-              and e["verb"] == "create")
+    by_admin = [e for e in all_events if e["user"]["username"] == "jobplane-admin"]
+    cm = next(e for e in by_admin if e.get("objectRef", {}).get("resource") == "configmaps" and e["verb"] == "create")
     assert cm["level"] == "RequestResponse"
     assert cm["requestObject"]["data"] == {"mode": "fast"} and cm["responseObject"]["metadata"]["uid"]
 
-    job = next(e for e in all_events if e.get("objectRef", {}).get("resource") == "jobs" and e["verb"] == "create")
+    job = next(e for e in by_admin if e.get("objectRef", {}).get("resource") == "jobs" and e["verb"] == "create")
     assert job["level"] == "Request" and job["requestObject"]["kind"] == "Job" and "responseObject" not in job
 
+    # the controllers' own requests (in-process) are recorded under their identities
+    pods = until_logged(log, lambda e: e["user"]["username"] == "system:serviceaccount:kube-system:job-controller"
+                        and e["verb"] == "create" and e.get("objectRef", {}).get("resource") == "pods",
+                        "the job controller creating the Job's pod")
+    assert pods[0]["objectRef"]["namespace"] == "audited" and pods[0]["responseStatus"]["code"] == 201
+    assert pods[0]["requestURI"] == "/api/v1/namespaces/audited/pods"
     assert not [e for e in all_events if e.get("objectRef", {}).get("resource") == "namespaces"
                 and e["verb"] in ("get", "list")]
     denied = next(e for e in all_events if e.get("impersonatedUser", {}).get("username") == "mallory")

@@ -227,6 +227,7 @@ class ApiService:
         # (``apiserver.reviews``), and admission plugins that judge a write by who makes it
         # (``async admit(op, info, new, old)``: RBAC escalation, node restriction).
         self.authorizer: Any = None
+        self.audit: Any = None  # apiserver.audit.AuditLog, for in-process callers
         self.reviews: Any = None
         self.admission_plugins: list[Any] = []
 

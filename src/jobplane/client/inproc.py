@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import sys
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -109,19 +110,40 @@ class InProcessClient(Client):
 
     async def _enter(self, verb: str, info: ResourceInfo, namespace: str | None, name: str | None = None,
                      subresource: str | None = None) -> Any:
-        """Authorize the call and make ``self.user`` the current user; returns the reset token."""
+        """Authorize the call and make ``self.user`` the current user; returns what ``_leave``
+        needs. With an audit log on the service, the call is recorded (Metadata: the
+        in-process transport has no request bodies to give)."""
         if self.user is None:
             return None
+        attrs = Attributes(verb, True, namespace or "", info.group, info.plural, subresource or "", name or "")
+        audit = getattr(self.service, "audit", None)
         authorizer = getattr(self.service, "authorizer", None)
         if authorizer is not None:
-            await check_async(authorizer, self.user, Attributes(verb, True, namespace or "", info.group,
-                                                                info.plural, subresource or "", name or ""))
-        return current_user.set(self.user)
+            try:
+                await check_async(authorizer, self.user, attrs)
+            except errors.StatusError as exc:
+                if audit is not None:
+                    record = audit.begin(self.user, attrs, method=verb, uri=_uri(info, attrs), source_ip=None,
+                                         user_agent=self.field_manager, api_version=info.version)
+                    if record is not None:
+                        audit.finish(record, exc.code, decision="forbid")
+                raise
+        record = None
+        if audit is not None:
+            record = audit.begin(self.user, attrs, method=verb, uri=_uri(info, attrs), source_ip=None,
+                                 user_agent=self.field_manager, api_version=info.version)
+        return current_user.set(self.user), record, verb
 
-    @staticmethod
-    def _leave(token: Any) -> None:
-        if token is not None:
-            current_user.reset(token)
+    def _leave(self, token: Any) -> None:
+        if token is None:
+            return
+        reset, record, verb = token
+        current_user.reset(reset)
+        if record is not None:
+            failure = sys.exc_info()[1]  # the call's exception, when _leave runs in its finally
+            code = (failure.code if isinstance(failure, errors.StatusError) else 500) if failure is not None else \
+                (201 if verb == "create" else 200)
+            self.service.audit.finish(record, code, decision="allow")
 
     @_storage_failures_as_status
     async def get(self, resource: str, name: str, namespace: str | None = None,
@@ -244,6 +266,11 @@ class InProcessClient(Client):
         finally:
             with contextlib.suppress(Exception):
                 await stream.aclose()
+
+
+def _uri(info: ResourceInfo, a: Attributes) -> str:
+    path = info.object_path(a.namespace or None, a.name) if a.name else info.collection_path(a.namespace or None)
+    return f"{path}/{a.subresource}" if a.subresource else path
 
 
 async def _until(stream: AsyncIterator[Any], deadline: Any) -> AsyncGenerator[Any, None]:
