@@ -179,6 +179,7 @@ def test_exit_codes_start_errors_and_oom(cl, images):
     start = _terminated(cl, "noexec")
     assert start["reason"] == "StartError" and start["exitCode"] == 128
     assert "not-in-image" in start["message"]
+    assert ("Warning", "Failed", f"Error: {start['message']}") in _events(cl, "noexec")
     oom = _terminated(cl, "oom")
     assert (oom["reason"], oom["exitCode"]) == ("OOMKilled", 137)
     assert "survived" not in cl.log("oom")

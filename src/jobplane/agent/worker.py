@@ -468,7 +468,10 @@ class PodWorker:
         if self.stopping:  # stop() raced with the start
             self._spawn(self._kill(rec.name, handle, self.stop_grace))
         try:
-            return await handle.wait()
+            info = await handle.wait()
+            if info.reason == "StartError" and self.runtime.runs_images:  # the engine could not start it
+                self._event("Warning", "Failed", f"Error: {info.message}")
+            return info
         finally:
             self.handles.pop(rec.name, None)
             self._unwatch(rec)

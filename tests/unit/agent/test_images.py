@@ -157,3 +157,18 @@ elif args[:2] == ["image", "inspect"]:
         assert not [n for n in os.listdir(tmp_path / engine / "engine") if n.startswith("auth-")]
         assert stat.S_IMODE(os.stat(tmp_path / engine / "engine").st_mode) == 0o700
         assert seen["args"][-1] == "r.example/app:1"
+
+
+def test_runtime_selection(monkeypatch, tmp_path: Path):
+    from jobplane.agent import engine
+
+    answers = {"podman": (None, "podman is not installed"), "docker": ("27.1", "")}
+    monkeypatch.setattr(engine, "probe", lambda name, binary=None: answers[name])
+    assert engine.select("host", FakeClock(), tmp_path) == (None, "host")
+    rt, _ = engine.select("auto", FakeClock(), tmp_path)
+    assert rt is not None and rt.engine == "docker" and rt.runtime_version == "docker://27.1"
+    with pytest.raises(RuntimeError, match="--runtime podman: podman is not installed"):
+        engine.select("podman", FakeClock(), tmp_path)
+    answers["docker"] = (None, "docker does not answer: Cannot connect to the Docker daemon")
+    rt, why = engine.select("auto", FakeClock(), tmp_path)
+    assert rt is None and "podman is not installed" in why and "Cannot connect" in why
