@@ -318,7 +318,12 @@ class ContainerProber:
             return
         outcome, output, error = pr.Outcome.UNKNOWN, "", None
         for _ in range(pr.MAX_RETRIES):
-            outcome, output, error = await self._check(tracker.spec)
+            try:
+                outcome, output, error = await self._check(tracker.spec)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - an unforeseen failure must not end the probe's loop
+                outcome, output, error = pr.Outcome.UNKNOWN, "", str(exc) or type(exc).__name__
             if error is None:
                 break
         event = pr.probe_event(kind, outcome, output, error)

@@ -267,3 +267,22 @@ async def test_run_check_exec_and_grpc():
     grpc = pr.ProbeSpec.parse(pr.READINESS, {"grpc": {"port": 1}})
     outcome, output, error = await run_check(grpc, cspec, "127.0.0.1", exec_fn, clock)
     assert outcome == pr.Outcome.WARNING and "not supported" in output and error is None
+
+
+async def test_a_check_that_raises_counts_as_errored_and_probing_goes_on():
+    clock = FakeClock()
+    calls = []
+
+    async def check(s):
+        calls.append(clock.now())
+        raise RuntimeError("boom")
+
+    events = []
+    prober = ContainerProber({pr.READINESS: spec(pr.READINESS, periodSeconds=1)}, clock, clock.now(), check,
+                             on_event=lambda r, m: events.append(m), on_result=lambda k, r: None)
+    prober.start()
+    await settle()
+    await clock.advance(1)
+    assert len(calls) == 6  # three tries at each of two ticks: the loop lives on
+    assert events[0] == "Readiness probe errored and resulted in unknown state: boom"
+    prober.stop()
