@@ -150,11 +150,12 @@ def _key_ref(pod: Obj, vf: Obj, sources: Sources) -> str | None:
 def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
               extra: dict[str, str] | None = None,
               node_capacity: dict[str, float] | None = None,
-              sources: Sources | None = None) -> dict[str, str]:
+              sources: Sources | None = None, pod_ip: str = "127.0.0.1") -> dict[str, str]:
     """The process environment: ``base`` (the host's), then ``extra`` (agent-provided,
     e.g. volume paths), then ``envFrom`` and the container's ``env`` in order, each value
     expanded against what is defined before it, as kubelet does. ConfigMaps and Secrets come
-    from ``sources`` (``podconfig.fetch``); one that is missing raises a retryable error."""
+    from ``sources`` (``podconfig.fetch``); one that is missing raises a retryable error.
+    ``pod_ip`` answers ``status.podIP``/``hostIP`` before the pod's status has them."""
     env: dict[str, str] = dict(base or {})
     env.update(extra or {})
     sources = sources or {}
@@ -168,7 +169,7 @@ def build_env(pod: Obj, container: Obj, base: dict[str, str] | None = None,
         if vf is None:
             env[name] = expand(str(item.get("value", "")), env)
         elif "fieldRef" in vf:
-            env[name] = field_ref_value(pod, vf["fieldRef"].get("fieldPath", ""))
+            env[name] = field_ref_value(pod, vf["fieldRef"].get("fieldPath", ""), pod_ip)
         elif "resourceFieldRef" in vf:
             env[name] = resource_field_value(pod, container, vf["resourceFieldRef"], node_capacity or {})
         else:

@@ -958,7 +958,8 @@ class PodWorker:
         extra.update(gpu_env)
         # An image brings its own environment (the engine adds it), not the agent's.
         base = {} if self.runtime.runs_images else self.config.host_env
-        return build_env(self.pod, cspec, base, extra, self.config.node_capacity, self.sources)
+        return build_env(self.pod, cspec, base, extra, self.config.node_capacity, self.sources,
+                         pod_ip=self.config.pod_ip)
 
     def exec_spec(self, container: str, command: list[str], tty: bool, stdin: bool,
                   size: tuple[int, int] | None = None) -> ExecSpec:
