@@ -1227,7 +1227,9 @@ class PodWorker:
             if self._projected.get(vol["name"]) == seen:
                 continue
             files = projection.payload(vol, self.pod, found.get)
-            changed |= projection.write_atomic(volumes[vol["name"]], files, group)
+            # In a thread: a dozen creates and symlinks take milliseconds on some file systems,
+            # and the event loop is the API server's too (the embedded agent).
+            changed |= await asyncio.to_thread(projection.write_atomic, volumes[vol["name"]], files, group)
             self._projected[vol["name"]] = seen
         return changed
 
