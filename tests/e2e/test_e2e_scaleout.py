@@ -32,10 +32,12 @@ def schema_url():
 
 
 class AgentProcess:
-    def __init__(self, data_dir: Path, servers: list, pki: Path, name: str) -> None:
+    def __init__(self, data_dir: Path, servers: list, pki: Path, name: str, bootstrap_token: Path | None = None) -> None:
         data_dir.mkdir(parents=True)
         urls = [arg for srv in servers for arg in ("--server", srv.url)]
-        cmd = [sys.executable, "-m", "jobplane", "agent", *urls, "--token-file", str(pki / "token"),
+        credential = ["--bootstrap-token-file", str(bootstrap_token)] if bootstrap_token else \
+            ["--token-file", str(pki / "token")]
+        cmd = [sys.executable, "-m", "jobplane", "agent", *urls, *credential,
                "--ca-file", str(pki / "ca.crt"), "--name", name, "--data-dir", str(data_dir),
                "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"]
         self.output: list[str] = []
@@ -86,7 +88,13 @@ def test_two_servers_one_store_standalone_agent(tmp_path, schema_url, server_fac
         host, _, ident = leader.rpartition("_")
         assert host and len(ident) == 36
 
-        agent = AgentProcess(tmp_path / "agent" / "data", [a, b], pki, "scaleout-node")
+        # the agent's own identity: a bootstrap token made through A, exchanged for a certificate
+        # that both servers accept (one CA); the controllers' leader signs it
+        made = subprocess.run([sys.executable, "-m", "jobplane", "token", "create", "--kubeconfig",
+                               str(a.kubeconfig)], env=a.env, capture_output=True, text=True, check=True)
+        token_file = tmp_path / "bootstrap-token"
+        token_file.write_text(made.stdout)
+        agent = AgentProcess(tmp_path / "agent" / "data", [a, b], pki, "scaleout-node", token_file)
         node = _until(lambda: a.kubectl("get", "node", "scaleout-node", "-o", "yaml").stdout, 30, "node")
         status = yaml.safe_load(node)["status"]
         port = status["daemonEndpoints"]["kubeletEndpoint"]["Port"]
@@ -99,6 +107,7 @@ def test_two_servers_one_store_standalone_agent(tmp_path, schema_url, server_fac
         pod = b.kubectl("get", "pods", "-l", "job-name=first", "-o", "jsonpath={.items[0].spec.nodeName}",
                         check=True).stdout
         assert pod == "scaleout-node"
+        assert (tmp_path / "agent" / "data" / "pki" / "node-client.crt").exists()
         # B shares no files with the agent: it proxies to the agent's log endpoint.
         assert b.kubectl("logs", "job/first", check=True).stdout == "hello from the agent\n"
         assert b.kubectl("logs", "job/first", "--timestamps", check=True).stdout.split(" ", 1)[1] == \
