@@ -209,18 +209,21 @@ class Agent:
 
     async def _watch_images(self) -> None:
         """Keep the Node's ``status.images`` current (every ``IMAGES_INTERVAL`` seconds)."""
+        reported = None  # what the Node's status was last written with
         while True:
             try:
-                found = await self.runtime.list_images()
-                if found != self.machine.images:
-                    self.machine.images = found
-                    if self.heartbeat is not None and self.heartbeat.node is not None:
-                        await self.heartbeat.update_status()
+                self.machine.images = await self.runtime.list_images()
+                # (a Node registered while the first list was under way has none yet)
+                if self.machine.images != reported and self.heartbeat is not None and \
+                        self.heartbeat.node is not None:
+                    await self.heartbeat.update_status()
+                    reported = self.machine.images
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a missing list is only a missing figure
                 log.debug("node images: %s", exc)
-            await self.clock.sleep(IMAGES_INTERVAL)
+            registered = self.heartbeat is None or self.heartbeat.node is not None
+            await self.clock.sleep(IMAGES_INTERVAL if registered else 1.0)
 
     async def _sample_usage(self) -> None:
         """Sample every ``USAGE_INTERVAL`` seconds (kubelet's housekeeping does the same), so
