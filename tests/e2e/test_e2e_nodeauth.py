@@ -173,3 +173,39 @@ def test_node_reads_only_what_its_pods_use_and_changes_only_its_own(env):
     body = {"spec": {"audiences": ["x"], "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "theirs"}}}
     assert "requested token bound to a pod scheduled on a different node" in refused(
         core.create_namespaced_service_account_token, "default", "na", body)
+
+
+def test_user_certificate_through_kubectl_certificate_approve(env, tmp_path):
+    """A person's CSR (signer kubernetes.io/kube-apiserver-client) is never auto-approved;
+    ``kubectl certificate approve`` (a protobuf PUT on /approval) lets the signer issue it."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.x509.oid import NameOID
+
+    from jobplane.certs import key_pem, new_key
+
+    srv = env[0]
+    key = new_key()
+    request = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "devs"), x509.NameAttribute(NameOID.COMMON_NAME, "bob")
+    ])).sign(key, hashes.SHA256())
+    csr = {"apiVersion": "certificates.k8s.io/v1", "kind": "CertificateSigningRequest", "metadata": {"name": "bob"},
+           "spec": {"request": base64.b64encode(request.public_bytes(serialization.Encoding.PEM)).decode(),
+                    "signerName": "kubernetes.io/kube-apiserver-client", "expirationSeconds": 3600,
+                    "usages": ["client auth"]}}
+    srv.kubectl("create", "-f", "-", input=json.dumps(csr), check=True)
+    time.sleep(1)
+    assert srv.kubectl("get", "csr", "bob", "-o", "jsonpath={.status}").stdout in ("", "{}")  # pending
+    srv.kubectl("certificate", "approve", "bob", check=True)
+    cert = _until(lambda: srv.kubectl("get", "csr", "bob", "-o", "jsonpath={.status.certificate}").stdout, 20,
+                  "the signed certificate")
+    (tmp_path / "bob.crt").write_bytes(base64.b64decode(cert))
+    (tmp_path / "bob.key").write_bytes(key_pem(key))
+    who = subprocess.run(["/usr/bin/kubectl", "--server", srv.url, "--certificate-authority", str(srv.ca_file()),
+                          "--client-certificate", str(tmp_path / "bob.crt"), "--client-key", str(tmp_path / "bob.key"),
+                          "auth", "whoami", "-o", "json"], env={"HOME": str(srv.home)}, capture_output=True,
+                         text=True)
+    assert json.loads(who.stdout)["status"]["userInfo"] == {"username": "bob",
+                                                            "groups": ["devs", "system:authenticated"]}
+    denied = srv.kubectl("certificate", "deny", "bob")
+    assert 'certificate signing request "bob" is already Approved' in denied.stderr

@@ -115,6 +115,7 @@ def sign_request(pki_dir: Path, request: x509.CertificateSigningRequest, usages:
     for u in usages:
         if u in _USAGE_FLAGS:
             flags[_USAGE_FLAGS[u]] = True
+    flags["digital_signature"] = True  # a TLS client signs the handshake with its key, whatever was asked
     now = utcnow()
     not_after = min(now + lifetime, ca_cert.not_valid_after_utc)
     cert = (
