@@ -195,3 +195,30 @@ def test_probes_and_hooks_in_an_image_container(server_factory, tmp_path):
         if names:
             subprocess.run([podman, "rm", "--force", *names], capture_output=True)
         subprocess.run([podman, "rmi", "--force", image], capture_output=True)
+
+
+def test_describe_prints_probes_as_kubectl(srv):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "desc"},
+           "spec": {"restartPolicy": "Never", "containers": [{
+               "name": "app", "image": "busybox", "command": ["sleep", "3600"],
+               "ports": [{"name": "web", "containerPort": 8080}],
+               "livenessProbe": {"exec": {"command": ["sh", "-c", "true"]}, "initialDelaySeconds": 3},
+               "readinessProbe": {"httpGet": {"path": "/healthz", "port": "web"}, "periodSeconds": 2},
+               "startupProbe": {"tcpSocket": {"port": 8080}, "failureThreshold": 30}}, {
+               "name": "side", "image": "busybox", "command": ["sleep", "3600"],
+               "readinessProbe": {"grpc": {"port": 9090}}}]}}
+    apply(srv, "desc", pod)
+    # both running first: the State lines widen the block's columns
+    wait_for(lambda: all("running" in (s.get("state") or {})
+                         for s in (get(srv, "desc", "pod/desc").get("status") or {}).get("containerStatuses") or [{}]),
+             what="both containers running")
+
+    def probe_lines(text: str) -> list[str]:
+        return [line for line in text.splitlines() if line.strip().startswith(("Liveness:", "Readiness:", "Startup:"))]
+
+    theirs = probe_lines(srv.kubectl("describe", "-n", "desc", "pod/desc", check=True).stdout)
+    ours = subprocess.run([sys.executable, "-m", "jobplane", "describe", "-n", "desc", "pod/desc"], env=srv.env,
+                          capture_output=True, text=True, timeout=60)
+    assert ours.returncode == 0, ours.stderr
+    assert len(theirs) == 4 and probe_lines(ours.stdout) == theirs, (theirs, probe_lines(ours.stdout))
+    srv.kubectl("delete", "-n", "desc", "pod/desc", "--grace-period=0", "--force", "--wait=false")

@@ -59,6 +59,9 @@ def _default_probe(p: Obj) -> None:
         p["failureThreshold"] = 3
     if not p.get("timeoutSeconds"):
         p["timeoutSeconds"] = 1
+    grpc = p.get("grpc")
+    if isinstance(grpc, dict) and grpc.get("service") is None:
+        grpc["service"] = ""  # +default="" (kubectl describe dereferences it)
     http = p.get("httpGet")
     if isinstance(http, dict):
         if not http.get("path"):

@@ -69,6 +69,28 @@ def _describe_state(w: PrefixWriter, name: str, state: Obj) -> None:
         w.write(2, f"{name}:\tWaiting\n")
 
 
+def describe_probe(probe: Obj) -> str:
+    """kubectl's DescribeProbe: the handler, then delay, timeout, period and thresholds."""
+    attrs = (f"delay={probe.get('initialDelaySeconds') or 0}s timeout={probe.get('timeoutSeconds') or 0}s "
+             f"period={probe.get('periodSeconds') or 0}s #success={probe.get('successThreshold') or 0} "
+             f"#failure={probe.get('failureThreshold') or 0}")
+    if probe.get("exec") is not None:
+        return f"exec [{' '.join(str(a) for a in probe['exec'].get('command') or ())}] {attrs}"
+    if probe.get("httpGet") is not None:
+        h = probe["httpGet"]
+        port = str(h.get("port", ""))
+        host = str(h.get("host") or "")
+        hostport = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}") if port else host
+        return f"http-get {str(h.get('scheme') or '').lower()}://{hostport}{h.get('path') or ''} {attrs}"
+    if probe.get("tcpSocket") is not None:
+        t = probe["tcpSocket"]
+        return f"tcp-socket {t.get('host') or ''}:{t.get('port', '')} {attrs}"
+    if probe.get("grpc") is not None:
+        g = probe["grpc"]
+        return f"grpc <pod>:{g.get('port')} {g.get('service') or ''} {attrs}"
+    return f"unknown {attrs}"
+
+
 def describe_containers(w: PrefixWriter, label: str, containers: list[Obj] | None,
                         statuses: list[Obj] | None, space: str, pod: Obj | None = None) -> None:
     containers = containers or []
@@ -109,6 +131,9 @@ def describe_containers(w: PrefixWriter, label: str, containers: list[Obj] | Non
                 w.write(2, f"{title}:\n")
                 for rname in sorted(resources[key]):
                     w.write(3, f"{rname}:\t{resources[key][rname]}\n")
+        for key, title in (("livenessProbe", "Liveness"), ("readinessProbe", "Readiness"), ("startupProbe", "Startup")):
+            if c.get(key) is not None:
+                w.write(2, f"{title}:\t{describe_probe(c[key])}\n")
         env = c.get("env") or []
         w.write(2, "Environment:" + ("" if env else "\t<none>") + "\n")
         for e in env:

@@ -146,3 +146,14 @@ def test_status_update_keeps_spec_and_terminated_state() -> None:
     msg = invalid_message(admission.admit_status_update, PODS, back, old)
     assert msg == ('Pod "p" is invalid: status.containerStatuses[0].state: Forbidden: '
                    "may not be transitioned to non-terminated state")
+
+
+def test_probe_defaults() -> None:
+    p = created(PODS, pod(containers=[{"name": "c", "image": "busybox",
+                                       "readinessProbe": {"grpc": {"port": 9090}},
+                                       "livenessProbe": {"httpGet": {"port": 80}}}]))
+    c = p["spec"]["containers"][0]
+    # the service defaults to "" (+default=""): kubectl describe dereferences it
+    assert c["readinessProbe"]["grpc"] == {"port": 9090, "service": ""}
+    assert c["readinessProbe"]["periodSeconds"] == 10 and c["readinessProbe"]["failureThreshold"] == 3
+    assert c["livenessProbe"]["httpGet"] == {"port": 80, "path": "/", "scheme": "HTTP"}
