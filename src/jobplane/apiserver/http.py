@@ -307,7 +307,9 @@ class ApiHandler:
         user = current_user.get()
         if authorizer is None or user is None:
             return
-        await authz.check_async(authorizer, user, attrs_fn(*args))
+        attrs = attrs_fn(*args)
+        if not authorizer.authorize(user, attrs)[0]:  # the common, allowed case stays synchronous
+            await authz.check_async(authorizer, user, attrs)
 
     async def _read_body_in_time(self, request: web.Request) -> None:
         """Read (and cache) the body within ``--request-timeout``, so a client sending one byte
