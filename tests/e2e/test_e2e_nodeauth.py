@@ -114,6 +114,18 @@ def test_bootstrap_token_exchanged_for_a_node_certificate(env):
                              "--token", token, "get", "secrets", "-A"], env={"HOME": str(srv.home)},
                             capture_output=True, text=True)
     assert f'User "system:bootstrap:{token_id}" cannot list resource "secrets"' in listed.stderr
+    jp = [sys.executable, "-m", "jobplane", "token"]
+    shown = subprocess.run([*jp, "list", "--data-dir", str(srv.data_dir)], env=srv.env, capture_output=True,
+                           text=True, check=True).stdout
+    assert token_id in shown and token.split(".")[1] not in shown and "authentication,signing" in shown
+    subprocess.run([*jp, "delete", token_id, "--data-dir", str(srv.data_dir)], env=srv.env, check=True,
+                   capture_output=True)
+    gone = subprocess.run(["/usr/bin/kubectl", "--server", srv.url, "--certificate-authority", str(srv.ca_file()),
+                           "--token", token, "auth", "whoami"], env={"HOME": str(srv.home)}, capture_output=True,
+                          text=True)
+    assert gone.returncode == 1 and "Unauthorized" in gone.stderr
+    assert json.loads(subprocess.run(["/usr/bin/kubectl", "--kubeconfig", kc, "auth", "whoami", "-o", "json"],
+                                     env=srv.env, capture_output=True, text=True).stdout)  # the node's cert stays
 
 
 def test_node_reads_only_what_its_pods_use_and_changes_only_its_own(env):
@@ -156,6 +168,11 @@ def test_node_reads_only_what_its_pods_use_and_changes_only_its_own(env):
     assert refused(core.patch_node, "other-node", {"metadata": {"labels": {"x": "y"}}}) == (
         f'nodes "other-node" is forbidden: node "{NODE}" is not allowed to modify node "other-node"')
     assert core.patch_node(NODE, {"metadata": {"labels": {"x": "y"}}}).metadata.labels["x"] == "y"
+    assert refused(core.patch_node, NODE, {"metadata": {"labels": {"node-role.kubernetes.io/control-plane": ""}}}) \
+        == f'nodes "{NODE}" is forbidden: node "{NODE}" is not allowed to modify labels: ' \
+           "node-role.kubernetes.io/control-plane"
+    assert "is not allowed to modify taints" in refused(
+        core.patch_node, NODE, {"spec": {"taints": [{"key": "k", "effect": "NoSchedule"}]}})
     assert refused(core.patch_namespaced_pod_status, "theirs", "na", {"status": {"phase": "Failed"}}) == (
         f'pods "theirs" is forbidden: node "{NODE}" can only update pod status for pods with spec.nodeName set '
         "to itself")

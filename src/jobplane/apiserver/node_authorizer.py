@@ -306,6 +306,35 @@ def _forbidden(info: ResourceInfo, name: str, message: str) -> errors.StatusErro
     return errors.StatusError(403, "Forbidden", f'{qualified} "{name}" is forbidden: {message}', details)
 
 
+# labels a node may set on itself (upstream's kubeletapis.KubeletLabels and namespaces)
+_KUBELET_LABELS = frozenset({
+    "kubernetes.io/hostname", "kubernetes.io/os", "kubernetes.io/arch", "beta.kubernetes.io/os",
+    "beta.kubernetes.io/arch", "beta.kubernetes.io/instance-type", "node.kubernetes.io/instance-type",
+    "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+    "topology.kubernetes.io/region", "topology.kubernetes.io/zone"})
+
+
+def _in_domain(domain: str, parent: str) -> bool:
+    return domain == parent or domain.endswith("." + parent)
+
+
+def restricted_node_label(key: str) -> bool:
+    """Whether NodeRestriction keeps a node from setting ``key`` on itself: anything under
+    ``node-restriction.kubernetes.io``, and the kubernetes.io / k8s.io labels other than the
+    kubelet's own set and the ``kubelet.kubernetes.io`` / ``node.kubernetes.io`` namespaces."""
+    domain = key.split("/", 1)[0] if "/" in key else ""
+    if _in_domain(domain, "node-restriction.kubernetes.io"):
+        return True
+    if key in _KUBELET_LABELS or _in_domain(domain, "kubelet.kubernetes.io") or \
+            _in_domain(domain, "node.kubernetes.io"):
+        return False
+    return _in_domain(domain, "kubernetes.io") or _in_domain(domain, "k8s.io")
+
+
+def _labels(obj: Obj | None) -> dict[str, Any]:
+    return dict(((obj or {}).get("metadata") or {}).get("labels") or {})
+
+
 def _name(obj: Obj | None) -> str:
     return ((obj or {}).get("metadata") or {}).get("name") or ""
 
@@ -328,6 +357,19 @@ class NodeRestriction:
             if target != node:
                 verb = {"CREATE": "create", "DELETE": "delete"}.get(op, "modify")
                 yield f'node "{node}" is not allowed to {verb} node "{target}"'
+                return
+            if op == "CREATE":
+                bad = sorted(k for k in _labels(new) if restricted_node_label(k))
+                if bad:
+                    yield f'node "{node}" is not allowed to set the following labels: {", ".join(bad)}'
+            elif op == "UPDATE":
+                before, after = _labels(old), _labels(new)
+                bad = sorted(k for k in before.keys() | after.keys()
+                             if before.get(k) != after.get(k) and restricted_node_label(k))
+                if bad:
+                    yield f'node "{node}" is not allowed to modify labels: {", ".join(bad)}'
+                if ((old or {}).get("spec") or {}).get("taints") != ((new or {}).get("spec") or {}).get("taints"):
+                    yield f'node "{node}" is not allowed to modify taints'
         elif info is PODS:
             if op == "CREATE" and subresource == "eviction":
                 if _pod_node(old or {}) != node:

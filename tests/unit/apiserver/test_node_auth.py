@@ -133,3 +133,14 @@ def test_agent_keeps_renews_and_requests_certificates(tmp_path):
     assert bootstrap.current(data, "n1", late) is None  # due for renewal
     assert bootstrap.current(data, "n1", late, renew=False) == (cert, key)
     assert serialization.load_pem_private_key(key.read_bytes(), None)
+
+
+def test_labels_a_node_may_not_set_on_itself():
+    from jobplane.apiserver.node_authorizer import restricted_node_label
+
+    for key in ("kubernetes.io/hostname", "topology.kubernetes.io/zone", "node.kubernetes.io/instance-type",
+                "foo.node.kubernetes.io/bar", "kubelet.kubernetes.io/x", "example.com/team", "plain"):
+        assert not restricted_node_label(key), key
+    for key in ("node-role.kubernetes.io/control-plane", "node-restriction.kubernetes.io/dedicated",
+                "a.node-restriction.kubernetes.io/b", "k8s.io/x", "sub.k8s.io/x", "kubernetes.io/other"):
+        assert restricted_node_label(key), key
