@@ -160,7 +160,9 @@ class Server:
         if s.audit_log_path:
             from jobplane.apiserver import audit
 
-            self.audit = audit.AuditLog(s.audit_log_path, audit.load_policy(s.audit_policy_file or None), self.clock)
+            self.audit = audit.AuditLog(s.audit_log_path, audit.load_policy(s.audit_policy_file or None), self.clock,
+                                        max_size_mb=s.audit_log_maxsize, max_backups=s.audit_log_maxbackup,
+                                        max_age_days=s.audit_log_maxage)
             app[HANDLER_KEY].audit = self.audit
             self.service.audit = self.audit  # the in-process callers (controllers, embedded agent) too
         from jobplane.apiserver import history

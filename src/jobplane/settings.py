@@ -73,6 +73,11 @@ class Settings:
     # lines (no path: no audit log); without a policy file every request is logged at Metadata.
     audit_log_path: str = ""
     audit_policy_file: str = ""
+    # --audit-log-maxsize (MB) / --audit-log-maxbackup / --audit-log-maxage (days): rotation,
+    # 0 = unlimited (upstream's defaults)
+    audit_log_maxsize: int = 0
+    audit_log_maxbackup: int = 0
+    audit_log_maxage: int = 0
     store_history: int = 100_000
     store_history_bytes: int = 64 * 2**20
     # --history-retention / --history-max-bytes: records and logs of finished Jobs (DIR/history/)

@@ -170,15 +170,56 @@ class Record:
 class AuditLog:
     """Writes events to a file (appended, one JSON object per line, 0600)."""
 
-    def __init__(self, path: str | Path, policy: Policy, clock: Any) -> None:
+    def __init__(self, path: str | Path, policy: Policy, clock: Any, *, max_size_mb: int = 0,
+                 max_backups: int = 0, max_age_days: int = 0) -> None:
         self.path = Path(path)
         self.policy = policy
         self.clock = clock
+        # kube-apiserver's --audit-log-maxsize/-maxbackup/-maxage (lumberjack's rotation):
+        # past max_size_mb the file becomes <name>-<UTC time>.<ext>; the oldest backups beyond
+        # max_backups, and those older than max_age_days, are removed (0: no limit)
+        self.max_bytes = max_size_mb * 2**20
+        self.max_backups = max_backups
+        self.max_age_days = max_age_days
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._open()
+
+    def _open(self) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.fchmod(fd, 0o600)
         self._fh = os.fdopen(fd, "ab", buffering=0)
-        self._lock = threading.Lock()
+        self._size = os.fstat(fd).st_size
+
+    def backups(self) -> list[Path]:
+        """The rotated files, oldest first."""
+        stem, suffix = self.path.stem, self.path.suffix
+        found = [p for p in self.path.parent.glob(f"{stem}-*{suffix}") if p != self.path]
+        return sorted(found, key=lambda p: p.name)
+
+    def _rotate(self) -> None:
+        import datetime
+
+        self._fh.close()
+        stamp = datetime.datetime.fromtimestamp(self.clock.now(), datetime.UTC).strftime(
+            "%Y-%m-%dT%H-%M-%S.%f")[:-3]
+        target = self.path.with_name(f"{self.path.stem}-{stamp}{self.path.suffix}")
+        n = 1
+        while target.exists():
+            target = self.path.with_name(f"{self.path.stem}-{stamp}-{n}{self.path.suffix}")
+            n += 1
+        os.replace(self.path, target)
+        self._open()
+        old = self.backups()
+        if self.max_age_days:
+            cutoff = self.clock.now() - self.max_age_days * 86400
+            for p in old:
+                if p.stat().st_mtime < cutoff:
+                    p.unlink(missing_ok=True)
+            old = self.backups()
+        if self.max_backups and len(old) > self.max_backups:
+            for p in old[:len(old) - self.max_backups]:
+                p.unlink(missing_ok=True)
 
     def close(self) -> None:
         self._fh.close()
@@ -244,7 +285,10 @@ class AuditLog:
         line = orjson.dumps(record.event) + b"\n"
         with self._lock:
             try:
+                if self.max_bytes and self._size and self._size + len(line) > self.max_bytes:
+                    self._rotate()
                 self._fh.write(line)
+                self._size += len(line)
             except OSError as exc:  # a full disk must not fail the request
                 log.warning("audit log %s: %s", self.path, exc)
 

@@ -108,6 +108,13 @@ def check_runtime(choice: str, agent: bool = True) -> None:
               help="Upstream's audit Policy (levels None/Metadata/Request/RequestResponse by users, groups, "
                    "verbs, resources, namespaces); default: Metadata for everything. Secret contents and "
                    "tokens are never written. [JOBPLANE_AUDIT_POLICY_FILE]")
+@click.option("--audit-log-maxsize", type=int, default=None, metavar="MB",
+              help="Rotate the audit log once it reaches this many megabytes (default 0: never). "
+                   "[JOBPLANE_AUDIT_LOG_MAXSIZE]")
+@click.option("--audit-log-maxbackup", type=int, default=None,
+              help="Rotated audit logs kept (default 0: all). [JOBPLANE_AUDIT_LOG_MAXBACKUP]")
+@click.option("--audit-log-maxage", type=int, default=None, metavar="DAYS",
+              help="Days rotated audit logs are kept (default 0: forever). [JOBPLANE_AUDIT_LOG_MAXAGE]")
 @click.option("--log-level", default=None,
               type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
               help="Log level (default info). [JOBPLANE_LOG_LEVEL]")

@@ -69,3 +69,35 @@ def test_credentials_never_above_metadata():
 def test_bad_policies(text, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_policy(text)
+
+
+def test_rotation_keeps_the_newest_backups(tmp_path):
+    import json
+    import stat
+
+    from jobplane.apiserver.audit import AuditLog, Policy
+    from jobplane.clock import FakeClock
+
+    class Ticking(FakeClock):
+        def tick(self) -> None:
+            self._now += 1
+
+    clock = Ticking(1_800_000_000.0)
+    log = AuditLog(tmp_path / "audit.log", Policy((), (), "Metadata"), clock, max_size_mb=1, max_backups=2)
+    log.max_bytes = 2000  # a 1 MB file would take thousands of events
+    user = authenticated("alice")
+    for i in range(40):
+        clock.tick()
+        record = log.begin(user, Attributes("get", True, "ns", "", "pods", "", f"p{i}"), method="GET",
+                           uri=f"/api/v1/namespaces/ns/pods/p{i}", source_ip="10.0.0.1", user_agent="t")
+        assert record is not None
+        log.finish(record, 200, decision="allow")
+    log.close()
+    backups = log.backups()
+    assert len(backups) == 2 and all(p.name.startswith("audit-2027-") and p.suffix == ".log" for p in backups)
+    for p in [*backups, tmp_path / "audit.log"]:
+        assert p.stat().st_size <= 2000 and stat.S_IMODE(p.stat().st_mode) == 0o600
+        for line in p.read_text().splitlines():
+            assert json.loads(line)["kind"] == "Event"
+    last = [json.loads(line) for line in (tmp_path / "audit.log").read_text().splitlines()]
+    assert last[-1]["objectRef"]["name"] == "p39" and last[-1]["stage"] == "ResponseComplete"
