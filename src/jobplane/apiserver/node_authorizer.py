@@ -220,9 +220,12 @@ _GRAPH_READS = {"secrets": ("get", "list", "watch"), "configmaps": ("get", "list
 class NodeAuthorizer:
     """No opinion for anyone but nodes; for a node, the graph, its lease, then the node rules."""
 
+    RECHECK_HOLD = 2.0  # seconds a refused re-check is not repeated for the same request
+
     def __init__(self, graph: NodeGraph, service: Any = None) -> None:
         self.graph = graph
         self.service = service  # for ``recheck`` against the store
+        self._refused: dict[tuple[str, Attributes], float] = {}
 
     def authorize(self, user: UserInfo, a: Attributes) -> Decision:
         node = node_name_of(user)
@@ -284,15 +287,38 @@ class NodeAuthorizer:
             return False
         if self.authorize(user, a)[1] != NO_PATH.format(node):
             return False  # refused for another reason than a missing edge
+        # a node asking again and again for what it may not read costs one store read per
+        # request and object every RECHECK_HOLD seconds, not one per request
+        now = self.service.clock.now()
+        if now < self._refused.get((node, a), 0.0):
+            return False
+        if len(self._refused) > 10_000:
+            self._refused = {k: t for k, t in self._refused.items() if t > now}
+        found = await self._recheck(node, a)
+        if not found:
+            self._refused[(node, a)] = now + self.RECHECK_HOLD
+        return found
+
+    async def _recheck(self, node: str, a: Attributes) -> bool:
+        """The answer from the store itself (the graph is left to its watch: a pod read here
+        and deleted a moment later must not leave an edge behind)."""
         namespace = a.namespace or None
         listed = await self.service.list(PODS, namespace, field_selector=f"spec.nodeName={node}")
+        refs: set[Ref] = set()
         for pod in listed["items"]:
-            self.graph.apply_pod("MODIFIED", pod)
-        if a.resource in ("persistentvolumes",):
-            claims = await self.service.list(PERSISTENTVOLUMECLAIMS, None)
-            for pvc in claims["items"]:
-                self.graph.apply_claim("MODIFIED", pvc)
-        return self.graph.reaches(node, a.resource, a.namespace, a.name)
+            if _pod_node(pod) == node:
+                refs |= pod_references(pod)
+        if a.resource != "persistentvolumes":
+            return (a.resource, a.namespace, a.name) in refs
+        for kind, ns, claim in refs:
+            if kind == "persistentvolumeclaims":
+                try:
+                    pvc = await self.service.get(PERSISTENTVOLUMECLAIMS, ns, claim)
+                except errors.StatusError:
+                    continue
+                if (pvc.get("spec") or {}).get("volumeName") == a.name:
+                    return True
+        return False
 
 
 # ---------------------------------------------------------------- NodeRestriction

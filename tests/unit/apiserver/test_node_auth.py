@@ -144,3 +144,33 @@ def test_labels_a_node_may_not_set_on_itself():
     for key in ("node-role.kubernetes.io/control-plane", "node-restriction.kubernetes.io/dedicated",
                 "a.node-restriction.kubernetes.io/b", "k8s.io/x", "sub.k8s.io/x", "kubernetes.io/other"):
         assert restricted_node_label(key), key
+
+
+def test_recheck_reads_the_store_and_holds_refusals():
+    import asyncio
+
+    from jobplane.api.registry import PODS
+    from jobplane.apiserver.service import ApiService
+    from jobplane.clock import FakeClock
+    from jobplane.storage.memory import MemoryStore
+
+    async def run() -> None:
+        store = MemoryStore()
+        await store.start()
+        service = ApiService(store, FakeClock())
+        await service.ensure_default_namespaces()
+        graph = NodeGraph()  # not fed: as if its watch had not seen the pod yet
+        authz = NodeAuthorizer(graph, service)
+        n1 = node_user("n1")
+        used = Attributes("get", True, "default", "", "secrets", "", "s1")
+        other = Attributes("get", True, "default", "", "secrets", "", "s2")
+        await service.create(PODS, "default", {"metadata": {"name": "p"}, "spec": {
+            "nodeName": "n1", "containers": [{"name": "c", "image": "x", "envFrom": [{"secretRef": {"name": "s1"}}]}]}})
+        assert authz.authorize(n1, used)[0] is False
+        assert await authz.recheck(n1, used) is True
+        assert graph.pods == {}  # the graph stays its watch's
+        assert await authz.recheck(n1, other) is False
+        assert (("n1", other)) in authz._refused
+        await store.close()
+
+    asyncio.run(run())
