@@ -239,6 +239,10 @@ class Server:
             service.admission_plugins.append(NodeRestriction())
         if "RBAC" in modes:
             service.admission_plugins.append(RbacEscalationCheck(chain, self.rbac))
+        if service.authorizer is not None:
+            from jobplane.apiserver.certificates_admission import CertificateSignerCheck
+
+            service.admission_plugins.append(CertificateSignerCheck(chain))
         return authenticator
 
     async def _start_controllers(self, client: Client) -> None:

@@ -213,7 +213,21 @@ def test_user_certificate_through_kubectl_certificate_approve(env, tmp_path):
     srv.kubectl("create", "-f", "-", input=json.dumps(csr), check=True)
     time.sleep(1)
     assert srv.kubectl("get", "csr", "bob", "-o", "jsonpath={.status}").stdout in ("", "{}")  # pending
-    srv.kubectl("certificate", "approve", "bob", check=True)
+    # update on the approval subresource is not enough: approving needs ``approve`` on the signer
+    srv.kubectl("create", "clusterrole", "csr-approver", "--verb=get,list,update",
+                "--resource=certificatesigningrequests,certificatesigningrequests/approval", check=True)
+    srv.kubectl("create", "clusterrolebinding", "carl-csr", "--clusterrole=csr-approver", "--user=carl", check=True)
+    refused = srv.kubectl("certificate", "approve", "bob", "--as=carl")
+    assert 'user not permitted to approve requests with signerName "kubernetes.io/kube-apiserver-client"' in \
+        refused.stderr
+    signer_role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+                   "metadata": {"name": "client-signer"},
+                   "rules": [{"apiGroups": ["certificates.k8s.io"], "resources": ["signers"], "verbs": ["approve"],
+                              "resourceNames": ["kubernetes.io/kube-apiserver-client"]}]}
+    srv.kubectl("create", "-f", "-", input=json.dumps(signer_role), check=True)
+    srv.kubectl("create", "clusterrolebinding", "carl-signer", "--clusterrole=client-signer", "--user=carl",
+                check=True)
+    srv.kubectl("certificate", "approve", "bob", "--as=carl", check=True)
     cert = _until(lambda: srv.kubectl("get", "csr", "bob", "-o", "jsonpath={.status.certificate}").stdout, 20,
                   "the signed certificate")
     (tmp_path / "bob.crt").write_bytes(base64.b64decode(cert))
