@@ -7,6 +7,8 @@ import json
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
@@ -190,6 +192,33 @@ def kill_pod_processes(data_dir: Path) -> None:
             os.kill(sup, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+class AgentProcess:
+    """A standalone ``jobplane agent`` started by a test: its output is collected, and ``stop``
+    ends it, then SIGKILLs what its node supervisor still runs (pods outlive their agent)."""
+
+    def __init__(self, agent_args: list[str], data_dir: Path, env: dict[str, str],
+                 prefix: list[str] | None = None) -> None:
+        self.data_dir = data_dir
+        cmd = [*(prefix or []), sys.executable, "-m", "jobplane", "agent", *agent_args,
+               "--data-dir", str(data_dir)]
+        self.output: list[str] = []
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                     env={**env, "PYTHONUNBUFFERED": "1"})
+        stdout = self.proc.stdout
+        assert stdout is not None
+        threading.Thread(target=lambda: self.output.extend(stdout), daemon=True).start()
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        kill_pod_processes(self.data_dir)
 
 
 def cluster_factory(server_factory: Callable[..., Any]) -> Iterator[Callable[..., Cluster]]:

@@ -11,45 +11,20 @@ import json
 import stat
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from jobs_helpers import AgentProcess, wait_for
 
 NODE = "boot-node"
 
 
-class Agent:
-    def __init__(self, srv, data_dir: Path, token_file: Path) -> None:
-        cmd = [sys.executable, "-m", "jobplane", "agent", "--server", srv.url, "--bootstrap-token-file",
-               str(token_file), "--ca-file", str(srv.ca_file()), "--name", NODE, "--data-dir", str(data_dir),
-               "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"]
-        self.output: list[str] = []
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**srv.env, "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+def _agent(srv, data_dir: Path, token_file: Path) -> AgentProcess:
+    return AgentProcess(["--server", srv.url, "--bootstrap-token-file", str(token_file),
+                         "--ca-file", str(srv.ca_file()), "--name", NODE,
+                         "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"], data_dir, srv.env)
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +37,10 @@ def env(module_server_factory, tmp_path_factory):
     token_file = root / "bootstrap-token"
     token_file.write_text(token + "\n")
     token_file.chmod(0o600)
-    agent = Agent(srv, root / "agent", token_file)
+    agent = _agent(srv, root / "agent", token_file)
     try:
-        _until(lambda: srv.kubectl("get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')]"
-                                   ".status}").stdout == "True", 60, "the agent's node to be Ready")
+        wait_for(lambda: srv.kubectl("get", "node", NODE, "-o", "jsonpath={.status.conditions[?(@.type=='Ready')]"
+                                   ".status}").stdout == "True", 60, 0.2, "the agent's node to be Ready")
         yield srv, root / "agent", token
     finally:
         agent.stop()
@@ -138,8 +113,8 @@ def test_node_reads_only_what_its_pods_use_and_changes_only_its_own(env):
                "name": "c", "image": "busybox", "command": ["sh", "-c", "echo $K"],
                "env": [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "used", "key": "k"}}}]}]}}
     srv.kubectl("create", "-f", "-", input=json.dumps(pod), check=True)
-    _until(lambda: srv.kubectl("-n", "na", "get", "pod", "reader", "-o", "jsonpath={.status.phase}").stdout
-           == "Succeeded", 60, "the pod to run on the agent's node")
+    wait_for(lambda: srv.kubectl("-n", "na", "get", "pod", "reader", "-o", "jsonpath={.status.phase}").stdout
+           == "Succeeded", 60, 0.2, "the pod to run on the agent's node")
     assert srv.kubectl("-n", "na", "logs", "reader", check=True).stdout == "v1\n"
     # another node and a pod bound to it
     srv.kubectl("create", "-f", "-", check=True, input=json.dumps(
@@ -228,8 +203,8 @@ def test_user_certificate_through_kubectl_certificate_approve(env, tmp_path):
     srv.kubectl("create", "clusterrolebinding", "carl-signer", "--clusterrole=client-signer", "--user=carl",
                 check=True)
     srv.kubectl("certificate", "approve", "bob", "--as=carl", check=True)
-    cert = _until(lambda: srv.kubectl("get", "csr", "bob", "-o", "jsonpath={.status.certificate}").stdout, 20,
-                  "the signed certificate")
+    cert = wait_for(lambda: srv.kubectl("get", "csr", "bob", "-o", "jsonpath={.status.certificate}").stdout, 20,
+                  0.2, "the signed certificate")
     (tmp_path / "bob.crt").write_bytes(base64.b64decode(cert))
     (tmp_path / "bob.key").write_bytes(key_pem(key))
     who = subprocess.run(["/usr/bin/kubectl", "--server", srv.url, "--certificate-authority", str(srv.ca_file()),

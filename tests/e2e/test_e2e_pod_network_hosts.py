@@ -11,12 +11,10 @@ import os
 import secrets
 import shutil
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 import pytest
-from jobs_helpers import kill_pod_processes, wait_for
+from jobs_helpers import AgentProcess, wait_for
 
 from jobplane.agent.sandbox import detect
 
@@ -60,33 +58,16 @@ def hosts():
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
 
 
-class NetnsAgent:
-    def __init__(self, ns: str, name: str, srv, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        pki = srv.data_dir / "pki"
-        cmd = ["ip", "netns", "exec", ns, sys.executable, "-m", "jobplane", "agent", "--server", srv.url,
-               "--token-file", str(pki / "token"), "--ca-file", str(pki / "ca.crt"), "--name", name,
-               "--data-dir", str(data_dir), "--port", "0"]
-        self.output: list[str] = []
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**srv.env, "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        kill_pod_processes(self.data_dir)
+def _netns_agent(ns: str, name: str, srv, data_dir: Path) -> AgentProcess:
+    pki = srv.data_dir / "pki"
+    return AgentProcess(["--server", srv.url, "--token-file", str(pki / "token"), "--ca-file", str(pki / "ca.crt"),
+                         "--name", name, "--port", "0"], data_dir, srv.env, prefix=["ip", "netns", "exec", ns])
 
 
 def test_pod_to_pod_example_across_two_hosts(hosts, server_factory, tmp_path):
     bridge_ip, machines = hosts
     srv = server_factory("--no-agent", "--host", bridge_ip)
-    agents = [NetnsAgent(ns, f"host-{i}", srv, tmp_path / f"agent{i}") for i, (ns, _) in enumerate(machines)]
+    agents = [_netns_agent(ns, f"host-{i}", srv, tmp_path / f"agent{i}") for i, (ns, _) in enumerate(machines)]
     try:
         def ready_nodes():
             nodes = json.loads(srv.kubectl("get", "nodes", "-o", "json", check=True).stdout)["items"]

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+from jobs_helpers import AgentProcess, wait_for
 
 from pgtest import PG_DSN, fresh_schema, postgres_available
 
@@ -31,39 +31,14 @@ def schema_url():
         yield f"{PG_DSN}{sep}schema={schema}"
 
 
-class AgentProcess:
-    def __init__(self, data_dir: Path, servers: list, pki: Path, name: str, bootstrap_token: Path | None = None) -> None:
-        data_dir.mkdir(parents=True)
-        urls = [arg for srv in servers for arg in ("--server", srv.url)]
-        credential = ["--bootstrap-token-file", str(bootstrap_token)] if bootstrap_token else \
-            ["--token-file", str(pki / "token")]
-        cmd = [sys.executable, "-m", "jobplane", "agent", *urls, *credential,
-               "--ca-file", str(pki / "ca.crt"), "--name", name, "--data-dir", str(data_dir),
-               "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"]
-        self.output: list[str] = []
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                     env={**servers[0].env, "PYTHONUNBUFFERED": "1"})
-        threading.Thread(target=lambda: self.output.extend(self.proc.stdout), daemon=True).start()
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-
-def _until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        result = check()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+def _agent(data_dir: Path, servers: list, pki: Path, name: str, bootstrap_token: Path | None = None) -> AgentProcess:
+    data_dir.mkdir(parents=True)
+    urls = [arg for srv in servers for arg in ("--server", srv.url)]
+    credential = ["--bootstrap-token-file", str(bootstrap_token)] if bootstrap_token else \
+        ["--token-file", str(pki / "token")]
+    return AgentProcess([*urls, *credential, "--ca-file", str(pki / "ca.crt"), "--name", name,
+                         "--address", "127.0.0.1", "--port", "0", "--node-ip", "127.0.0.1"],
+                        data_dir, servers[0].env)
 
 
 def _holder(srv) -> str:
@@ -94,8 +69,8 @@ def test_two_servers_one_store_standalone_agent(tmp_path, schema_url, server_fac
                                str(a.kubeconfig)], env=a.env, capture_output=True, text=True, check=True)
         token_file = tmp_path / "bootstrap-token"
         token_file.write_text(made.stdout)
-        agent = AgentProcess(tmp_path / "agent" / "data", [a, b], pki, "scaleout-node", token_file)
-        node = _until(lambda: a.kubectl("get", "node", "scaleout-node", "-o", "yaml").stdout, 30, "node")
+        agent = _agent(tmp_path / "agent" / "data", [a, b], pki, "scaleout-node", token_file)
+        node = wait_for(lambda: a.kubectl("get", "node", "scaleout-node", "-o", "yaml").stdout, 30, 0.2, "node")
         status = yaml.safe_load(node)["status"]
         port = status["daemonEndpoints"]["kubeletEndpoint"]["Port"]
         assert port > 0
@@ -121,7 +96,7 @@ def test_two_servers_one_store_standalone_agent(tmp_path, schema_url, server_fac
         killed = time.monotonic()
         b.kubectl("create", "job", "second", "--image=busybox", "--", "sh", "-c", "echo after failover",
                   check=True)
-        new_leader = _until(lambda: (h := _holder(b)) and h != leader and h, 30, "B to take the lease")
+        new_leader = wait_for(lambda: (h := _holder(b)) and h != leader and h, 30, 0.2, "B to take the lease")
         took_over = time.monotonic() - killed
         assert 10 <= took_over <= 25, took_over  # 15 s lease + up to 4.4 s retry
         b.kubectl("wait", "--for=condition=complete", "job/second", "--timeout=30s", check=True, timeout=40)
