@@ -23,7 +23,6 @@ local-path volumes) changes only the PersistentVolumes it provisioned.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -41,8 +40,7 @@ from jobplane.api.registry import (
 )
 from jobplane.apiserver.authz import Decision
 from jobplane.apiserver.identity import UserInfo, current_user, node_name_of
-
-log = logging.getLogger(__name__)
+from jobplane.apiserver.mirror import mirror
 
 Obj = dict[str, Any]
 Ref = tuple[str, str, str]  # (resource, namespace, name)
@@ -177,36 +175,13 @@ class NodeGraph:
     # -- feeding from the store ----------------------------------------------------------
 
     async def start(self, service: Any) -> None:
-        for info, apply in ((PODS, self.apply_pod), (PERSISTENTVOLUMECLAIMS, self.apply_claim)):
-            listed = await service.list(info, None)
-            for obj in listed["items"]:
-                apply("ADDED", obj)
-            rv = (listed.get("metadata") or {}).get("resourceVersion")
-            self._tasks.append(asyncio.create_task(self._follow(service, info, apply, rv),
-                                                   name=f"node-graph-{info.plural}"))
+        for info, apply, reset in ((PODS, self.apply_pod, self._reset_pods),
+                                   (PERSISTENTVOLUMECLAIMS, self.apply_claim, self.claims.clear)):
+            self._tasks.append(await mirror(service, info, apply, reset, f"node-graph-{info.plural}"))
 
-    async def _follow(self, service: Any, info: ResourceInfo, apply: Any, rv: str | None) -> None:
-        while True:
-            try:
-                async for event, obj in service.watch(info, None, resource_version=rv):
-                    if event == "BOOKMARK":
-                        continue
-                    apply(event, obj)
-                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - e.g. 410 Gone: relist
-                log.warning("node graph: %s watch ended (%s): relisting", info.plural, exc)
-                listed = await service.list(info, None)
-                if info is PODS:
-                    self.pods.clear()
-                    self.refs.clear()
-                else:
-                    self.claims.clear()
-                for obj in listed["items"]:
-                    apply("ADDED", obj)
-                rv = (listed.get("metadata") or {}).get("resourceVersion")
-                await asyncio.sleep(0.1)
+    def _reset_pods(self) -> None:
+        self.pods.clear()
+        self.refs.clear()
 
     async def stop(self) -> None:
         tasks, self._tasks = self._tasks, []

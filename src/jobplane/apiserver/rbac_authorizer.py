@@ -8,7 +8,7 @@ are cached until any RBAC object changes, so a repeated GET costs one dict looku
 from __future__ import annotations
 
 import asyncio
-import logging
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -25,8 +25,7 @@ from jobplane.api.registry import (
 )
 from jobplane.apiserver.authz import Decision
 from jobplane.apiserver.identity import UserInfo
-
-log = logging.getLogger(__name__)
+from jobplane.apiserver.mirror import mirror
 
 _CACHE_MAX = 50_000
 Obj = dict[str, Any]
@@ -162,31 +161,13 @@ class RbacAuthorizer:
     async def start(self, service: Any) -> None:
         """List every RBAC kind into the index, then follow the changes in the background."""
         for info in RBAC_KINDS:
-            listed = await service.list(info, None)
-            for obj in listed["items"]:
-                self.apply(info, "ADDED", obj)
-            rv = (listed.get("metadata") or {}).get("resourceVersion")
-            self._tasks.append(asyncio.create_task(self._follow(service, info, rv), name=f"rbac-{info.plural}"))
+            self._tasks.append(await mirror(service, info, functools.partial(self.apply, info),
+                                            functools.partial(self._forget, info), f"rbac-{info.plural}"))
 
-    async def _follow(self, service: Any, info: ResourceInfo, rv: str | None) -> None:
-        while True:
-            try:
-                async for event, obj in service.watch(info, None, resource_version=rv):
-                    if event == "BOOKMARK":
-                        continue
-                    self.apply(info, event, obj)
-                    rv = (obj.get("metadata") or {}).get("resourceVersion") or rv
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - e.g. 410 Gone: relist
-                log.warning("rbac %s watch ended (%s): relisting", info.plural, exc)
-                listed = await service.list(info, None)
-                for key in list(self._keys(info)):
-                    self.apply(info, "DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
-                for obj in listed["items"]:
-                    self.apply(info, "ADDED", obj)
-                rv = (listed.get("metadata") or {}).get("resourceVersion")
-                await asyncio.sleep(0.1)
+    def _forget(self, info: ResourceInfo) -> None:
+        """Before a relist: every object of ``info`` deleted (so the caches built on them go too)."""
+        for key in list(self._keys(info)):
+            self.apply(info, "DELETED", {"metadata": {"namespace": key[0], "name": key[1]}})
 
     def _keys(self, info: ResourceInfo) -> list[tuple[str, str]]:
         if info is ROLES:
