@@ -207,13 +207,7 @@ def _requester(csr: Obj, user: UserInfo | None) -> None:
         return
     for key in ("username", "uid", "groups", "extra"):
         spec.pop(key, None)
-    spec["username"] = user.name
-    if user.uid:
-        spec["uid"] = user.uid
-    if user.groups:
-        spec["groups"] = list(user.groups)
-    if user.extra:
-        spec["extra"] = {k: list(v) for k, v in user.extra.items()}
+    spec.update(user.to_status())  # the same fields, in the same shape
 
 
 class ApiService:
