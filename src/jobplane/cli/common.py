@@ -192,6 +192,17 @@ def parse_duration(text: str) -> float:
     return total
 
 
+def positive_duration(text: str, option: str) -> float:
+    """A positive Go duration given to a click option; a bad one is that option's usage error."""
+    try:
+        seconds = parse_duration(text)
+    except CliError as exc:
+        raise click.BadParameter(str(exc), param_hint=option) from None
+    if seconds <= 0:
+        raise click.BadParameter("must be positive", param_hint=option)
+    return seconds
+
+
 def fill_type(info: ResourceInfo, obj: Obj) -> Obj:
     """Items of a list come without kind/apiVersion; kubectl prints them with."""
     if "kind" not in obj or "apiVersion" not in obj:

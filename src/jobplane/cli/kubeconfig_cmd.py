@@ -43,7 +43,7 @@ def kubeconfig(user: str, groups: tuple[str, ...], namespace: str, expires: str,
     from jobplane.apiserver import kubeconfig as kc
     from jobplane.apiserver import usercerts
     from jobplane.certs import write_private
-    from jobplane.cli.common import CliError, parse_duration
+    from jobplane.cli.common import positive_duration
 
     settings, pki = _pki_dir(data_dir, pki_dir)
     if not (pki / "ca.key").exists():
@@ -52,12 +52,7 @@ def kubeconfig(user: str, groups: tuple[str, ...], namespace: str, expires: str,
         serials = usercerts.revoke(pki, user=user)
         click.echo(f"revoked {len(serials)} certificate(s) of user {user!r}", err=True)
         return
-    try:
-        lifetime = parse_duration(expires)
-    except CliError as exc:
-        raise click.BadParameter(str(exc), param_hint="--expires") from None
-    if lifetime <= 0:
-        raise click.BadParameter("must be positive", param_hint="--expires")
+    lifetime = positive_duration(expires, "--expires")
     if server is None:
         admin = settings.kubeconfig_path
         if not admin.exists():

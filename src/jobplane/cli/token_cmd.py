@@ -117,14 +117,9 @@ def delete(tokens: tuple[str, ...], kubeconfig: str | None, data_dir: Path | Non
 def create(ttl: str, description: str, kubeconfig: str | None, data_dir: Path | None) -> None:
     """Create a bootstrap token and print it (the only time it is shown)."""
     from jobplane.apiserver import bootstraptokens as bt
-    from jobplane.cli.common import CliError, error_text, parse_duration
+    from jobplane.cli.common import error_text, positive_duration
 
-    try:
-        seconds = parse_duration(ttl)
-    except CliError as exc:
-        raise click.BadParameter(str(exc), param_hint="--ttl") from None
-    if seconds <= 0:
-        raise click.BadParameter("must be positive", param_hint="--ttl")
+    seconds = positive_duration(ttl, "--ttl")
     client = _client(kubeconfig, data_dir)
 
     async def run() -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import click
 import pytest
 
 from jobplane.api import registry
@@ -96,3 +97,18 @@ def test_pick_container_and_logging_rank() -> None:
     pending = {"metadata": {"name": "x"}, "spec": {}, "status": {"phase": "Pending"}}
     running = {"metadata": {"name": "y"}, "spec": {"nodeName": "n"}, "status": {"phase": "Running"}}
     assert sorted([pending, running], key=logs_cmd.logging_rank)[0] is running
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("soon", 'time: invalid duration "soon"'),
+    ("0s", "must be positive"),
+    ("-1h", "must be positive"),
+])
+def test_positive_duration_refuses_with_the_option_named(text, message):
+    with pytest.raises(click.BadParameter) as info:
+        common.positive_duration(text, "--ttl")
+    assert (info.value.param_hint, info.value.message) == ("--ttl", message)
+
+
+def test_positive_duration_in_seconds():
+    assert common.positive_duration("1h30m", "--expires") == 5400.0
