@@ -102,7 +102,7 @@ def test_pick_container_and_logging_rank() -> None:
 @pytest.mark.parametrize(("text", "message"), [
     ("soon", 'time: invalid duration "soon"'),
     ("0s", "must be positive"),
-    ("-1h", "must be positive"),
+    ("-5", "must be positive"),
 ])
 def test_positive_duration_refuses_with_the_option_named(text, message):
     with pytest.raises(click.BadParameter) as info:
