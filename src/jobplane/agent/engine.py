@@ -41,6 +41,7 @@ from jobplane import podlogs
 from jobplane.agent.execsession import ExecSpec, ProcessSession
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, HostProcessRuntime, ProcessSpec
 from jobplane.agent.sandbox import Mount
+from jobplane.agent.supervisor import claim_held, run_recorded
 from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -625,7 +626,10 @@ class EngineRuntime(HostProcessRuntime):
             argv = [*spec.argv, *argv]
         spec.state_dir.mkdir(parents=True, exist_ok=True)
         record = spec.state_dir / ENGINE_FILE
-        if record.exists():  # an attempt the agent never recorded may have left it behind
+        state = str(spec.state_dir)
+        if record.exists() and not claim_held(state) and not run_recorded(state):
+            # an attempt that never started its client may have left the container behind; one
+            # whose waiter lives or recorded a start is followed below, never removed under it
             await self.remove(image.name)
         record.write_text(json.dumps({"engine": self.engine, "name": image.name, "memory": bool(image.memory)}))
         client = ProcessSpec(argv=argv, executable=shutil.which(argv[0]) or argv[0], env=env, cwd="/",

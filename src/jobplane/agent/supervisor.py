@@ -494,10 +494,15 @@ def claim_run(state_dir: str) -> int:
     except BlockingIOError:
         os.close(fd)
         raise RunClaimed("the container is being started by an earlier request") from None
-    if any(os.path.exists(os.path.join(state_dir, f)) for f in (PID_FILE, EXIT_FILE)):
+    if run_recorded(state_dir):
         os.close(fd)
         raise RunClaimed("the container was started by an earlier request")
     return fd
+
+
+def run_recorded(state_dir: str) -> bool:
+    """Whether a waiter recorded starting (``pid.json``) or ending (``exit.json``) this run."""
+    return any(os.path.exists(os.path.join(state_dir, f)) for f in (PID_FILE, EXIT_FILE))
 
 
 def claim_held(state_dir: str) -> bool:

@@ -11,6 +11,7 @@ import pytest
 
 from jobplane.agent import images
 from jobplane.agent.engine import (
+    ENGINE_FILE,
     EngineRuntime,
     ImageSpec,
     _engine_time,
@@ -172,3 +173,50 @@ def test_runtime_selection(monkeypatch, tmp_path: Path):
     answers["docker"] = (None, "docker does not answer: Cannot connect to the Docker daemon")
     rt, why = engine.select("auto", FakeClock(), tmp_path)
     assert rt is None and "podman is not installed" in why and "Cannot connect" in why
+
+
+@pytest.mark.parametrize(("earlier", "removed"), [
+    ("nothing", True),      # an attempt that never got as far as its client: its leftover goes
+    ("pid.json", False),    # the earlier waiter started it: followed, not removed under it
+    ("exit.json", False),
+    ("claim", False),       # a live waiter holds the claim: it may be starting it right now
+])
+def test_a_retried_start_removes_a_leftover_only_when_no_waiter_owns_the_run(tmp_path: Path, monkeypatch,
+                                                                             earlier, removed):
+    import asyncio
+    import fcntl
+    import os
+
+    from jobplane.agent import supervisor
+    from jobplane.agent.runtime import HostProcessRuntime, ProcessSpec
+
+    rt = EngineRuntime(FakeClock(), "podman", data_dir=tmp_path, binary="/usr/bin/podman")
+    removals: list[str] = []
+
+    async def remove(name: str) -> None:
+        removals.append(name)
+
+    async def inner_start(self, spec):
+        return None
+
+    monkeypatch.setattr(rt, "remove", remove)
+    monkeypatch.setattr(HostProcessRuntime, "start", inner_start)
+    state = tmp_path / "run"
+    state.mkdir()
+    (state / ENGINE_FILE).write_text("{}")  # an earlier attempt got this far
+    if earlier in ("pid.json", "exit.json"):
+        (state / earlier).write_text("{}")
+    held = None
+    if earlier == "claim":
+        held = os.open(state / supervisor.CLAIM_FILE, os.O_RDONLY | os.O_CREAT, 0o600)
+        fcntl.flock(held, fcntl.LOCK_EX)
+    image = ImageSpec(image="localhost/bb:1", image_ref="abc123", command=[], args=[], env={},
+                      name="k8s_main_p_default_u_0", pod_name="k8s_POD_p_default_u", hostname="p", labels={})
+    spec = ProcessSpec(argv=[], executable="", env={}, cwd=None, state_dir=state, log_path=tmp_path / "0.log",
+                       done_path=tmp_path / "0.done", image=image)
+    try:
+        asyncio.run(rt.start(spec))
+    finally:
+        if held is not None:
+            os.close(held)
+    assert removals == (["k8s_main_p_default_u_0"] if removed else [])
