@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 PACKAGES = ("core/v1", "batch/v1", "coordination/v1", "discovery/v1", "storage/v1", "node/v1",
-            "rbac/v1", "policy/v1", "authorization/v1", "authentication/v1")
+            "rbac/v1", "policy/v1", "authorization/v1", "authentication/v1", "certificates/v1")
 _STRUCT = re.compile(r"^type (\w+) struct \{")
 _SCALAR = re.compile(r"^type (\w+) (string|int32|int64|bool|float64|map\[.*|\[\].*)\s*$")
 _FIELD = re.compile(r"^\t(\w+)\s+([\w.*\[\]]+)\s+`json:\"([^\",]*)")

@@ -21,6 +21,7 @@ _FILES = {
     "apis/discovery.k8s.io/v1": "apis__discovery.k8s.io__v1_openapi.json",
     "apis/storage.k8s.io/v1": "apis__storage.k8s.io__v1_openapi.json",
     "apis/node.k8s.io/v1": "apis__node.k8s.io__v1_openapi.json",
+    "apis/certificates.k8s.io/v1": "apis__certificates.k8s.io__v1_openapi.json",
     # Built from upstream's schemas of these groups (same shapes, shorter descriptions).
     "apis/rbac.authorization.k8s.io/v1": "apis__rbac.authorization.k8s.io__v1_openapi.json",
     "apis/authorization.k8s.io/v1": "apis__authorization.k8s.io__v1_openapi.json",

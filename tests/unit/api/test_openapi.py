@@ -8,7 +8,7 @@ from jobplane.api import openapi
 def test_documents_are_the_shipped_bytes() -> None:
     docs = openapi.documents()
     assert set(docs) == {"api/v1", "apis/batch/v1", "apis/discovery.k8s.io/v1", "apis/storage.k8s.io/v1",
-                         "apis/node.k8s.io/v1", "apis/authentication.k8s.io/v1",
+                         "apis/node.k8s.io/v1", "apis/certificates.k8s.io/v1", "apis/authentication.k8s.io/v1",
                          "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1"}
     assert hashlib.sha256(docs["apis/discovery.k8s.io/v1"]).hexdigest() == (
         "89c718eac1f1db2d49e6029c5dedefdeca2fb5fee470a9f96f2951f08e5190f2")
@@ -16,6 +16,8 @@ def test_documents_are_the_shipped_bytes() -> None:
         "eb37f206e8b9e097e6e16faf8c4778cbe1c77a2a4d6f21d8f5ec723564e2bb4d")
     assert hashlib.sha256(docs["apis/node.k8s.io/v1"]).hexdigest() == (
         "93df193868b3d77aa76e768c4afadfd846036a4dc8b16a290026058818f22403")
+    assert hashlib.sha256(docs["apis/certificates.k8s.io/v1"]).hexdigest() == (
+        "8eb26a08f4700b58d8156a9e605c575fa543a479f277583873a9c981fa74bbf0")
     assert hashlib.sha256(docs["api/v1"]).hexdigest() == (
         "e70786b2b36d53fa99dd72910f2ef82a12384abc8d28ce144ebc9899c32b109c")
     assert hashlib.sha256(docs["apis/batch/v1"]).hexdigest() == (
