@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from jobs_helpers import cluster_factory
+from jobs_helpers import cluster_factory, kill_pod_processes
 
 KUBECTL = "/usr/bin/kubectl"
 READY_TIMEOUT = 60.0
@@ -115,7 +115,8 @@ class JobplaneServer:
 
 def _servers(new_root: Callable[[int], Path]) -> Iterator[Callable[..., JobplaneServer]]:
     """Body of the server fixtures: ``make(*flags)`` starts a server in ``new_root(n)``;
-    teardown stops each one and prints its output (shown by pytest only when a test failed)."""
+    teardown stops each one, ends what its node supervisor still runs, and prints its output
+    (shown by pytest only when a test failed)."""
     started: list[JobplaneServer] = []
 
     def make(*flags: str) -> JobplaneServer:
@@ -128,6 +129,7 @@ def _servers(new_root: Callable[[int], Path]) -> Iterator[Callable[..., Jobplane
     refused = []
     for srv in started:
         srv.stop()
+        kill_pod_processes(srv.data_dir)  # pods outlive their server by design; not a test's
         print(f"--- server output ({srv.data_dir}) ---\n" + "".join(srv.output[-200:]))
         refused += [line for line in srv.output if _OWN_COMPONENT_REFUSED.search(line)]
     # the controllers and the embedded agent act with least-privilege identities: a refusal of

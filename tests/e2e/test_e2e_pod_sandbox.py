@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -21,15 +20,10 @@ pytestmark = pytest.mark.skipif(not SUPPORT.available, reason=f"no sandbox here:
 
 
 @pytest.fixture(scope="module")
-def srv():
-    # Outside /tmp: the sandbox gives each pod its own /tmp, which would hide it anyway.
-    root = Path(tempfile.mkdtemp(prefix="jobplane-e2e-", dir="/var/tmp"))
-    server = JobplaneServer(root)
-    server.start()
-    yield server
-    server.stop()
-    print("--- server output ---\n" + "".join(server.output[-200:]))
-    shutil.rmtree(root, ignore_errors=True)
+def srv(module_server_factory):
+    # module_server_factory's root is under /var/tmp (tests/conftest.py), outside /tmp: the
+    # sandbox gives each pod its own /tmp, which would hide it
+    return module_server_factory()
 
 
 def _index_logs(srv: JobplaneServer, namespace: str, job: str) -> list[str]:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from conftest import KUBECTL, JobplaneServer
+from conftest import KUBECTL
 
 CRONJOB_V1BETA1 = """\
 apiVersion: batch/v1beta1
@@ -20,12 +20,8 @@ spec:
 
 
 @pytest.fixture(scope="module")
-def srv(tmp_path_factory):
-    server = JobplaneServer(tmp_path_factory.mktemp("verbs"))
-    server.start()
-    yield server
-    server.stop()
-    print("--- server output ---\n" + "".join(server.output[-200:]))
+def srv(module_server_factory):
+    return module_server_factory()
 
 
 def test_unserved_version_says_no_matches_for_kind(srv, tmp_path):
