@@ -7,57 +7,34 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from image_helpers import BUSYBOX, LIMITS, busybox_rootfs, import_image, why_no_podman
+from image_helpers import podman as _podman
 from jobs_helpers import Cluster, condition, kill_pod_processes, wait_for
 
 from conftest import JobplaneServer
 
-PODMAN = shutil.which("podman")
-BUSYBOX = "/bin/busybox"
 MARKER = "only-in-image"
-LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
-
-
-def _podman(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    assert PODMAN is not None
-    return subprocess.run([PODMAN, *args], capture_output=True, text=True, check=check, timeout=120)
-
-
-def _why_no_podman() -> str:
-    if PODMAN is None:
-        return "podman is not installed (apt-get install podman runc)"
-    if not os.path.exists(BUSYBOX):
-        return "busybox-static is not installed (apt-get install busybox-static): the test images need it"
-    return ""
 
 
 @pytest.fixture(scope="module")
 def images(tmp_path_factory):
     """Two images made here: ``plain`` (busybox, /etc/marker, CMD cat /etc/marker) and ``ep``
     (ENTRYPOINT ["/bin/echo", "ep"], CMD ["cmd1"]). Skips when podman cannot run a container."""
-    why = _why_no_podman()
+    why = why_no_podman()
     if why:
         pytest.skip(why)
     tag = f"jpe2e-{uuid.uuid4().hex[:8]}"
-    root = tmp_path_factory.mktemp("rootfs")
-    fs = root / "fs"
-    (fs / "bin").mkdir(parents=True)
-    (fs / "etc").mkdir()
-    shutil.copy(BUSYBOX, fs / "bin" / "busybox")
-    for tool in ("sh", "cat", "echo", "sleep", "head", "tr", "true", "hostname", "ls", "env", "id"):
-        (fs / "bin" / tool).symlink_to("busybox")
-    (fs / "etc" / "marker").write_text(MARKER + "\n")
-    tar = root / "fs.tar"
-    subprocess.run(["tar", "-C", str(fs), "-cf", str(tar), "."], check=True)
+    tools = ("sh", "cat", "echo", "sleep", "head", "tr", "true", "hostname", "ls", "env", "id")
+    tar = busybox_rootfs(tools).add_text("/etc/marker", MARKER + "\n").write(tmp_path_factory.mktemp("rootfs") / "fs.tar")
     plain, ep = f"localhost/{tag}:1", f"localhost/{tag}-ep:1"
-    _podman("import", "--change", 'CMD ["/bin/sh","-c","cat /etc/marker"]', str(tar), plain)
-    _podman("import", "--change", 'ENTRYPOINT ["/bin/echo","ep"]', "--change", 'CMD ["cmd1"]', str(tar), ep)
+    import_image(tar, plain, ['CMD ["/bin/sh","-c","cat /etc/marker"]'])
+    import_image(tar, ep, ['ENTRYPOINT ["/bin/echo","ep"]', 'CMD ["cmd1"]'])
     try:
         probe = _podman("run", "--rm", "--network", "host", *LIMITS, plain, check=False)
         if probe.returncode != 0 or MARKER not in probe.stdout:
@@ -461,15 +438,7 @@ def test_docker_runs_a_pod_from_its_image(server_factory, tmp_path):
         pytest.skip(f"no Docker daemon answers here ({why})")
     if not os.path.exists(BUSYBOX):
         pytest.skip("busybox-static is not installed (apt-get install busybox-static)")
-    fs = tmp_path / "fs"
-    (fs / "bin").mkdir(parents=True)
-    (fs / "etc").mkdir()
-    shutil.copy(BUSYBOX, fs / "bin" / "busybox")
-    for tool in ("sh", "cat"):
-        (fs / "bin" / tool).symlink_to("busybox")
-    (fs / "etc" / "marker").write_text(MARKER + "\n")
-    tar = tmp_path / "fs.tar"
-    subprocess.run(["tar", "-C", str(fs), "-cf", str(tar), "."], check=True)
+    tar = busybox_rootfs(("sh", "cat")).add_text("/etc/marker", MARKER + "\n").write(tmp_path / "fs.tar")
     image = f"localhost/jpe2e-docker-{uuid.uuid4().hex[:8]}:1"
     subprocess.run(["docker", "import", str(tar), image], check=True, capture_output=True)
     srv = server_factory("--runtime", "docker")
