@@ -49,6 +49,19 @@ if ! command -v podman >/dev/null 2>&1 || ! command -v runc >/dev/null 2>&1 || [
   fi
 fi
 
+# Debian's docker-registry (distribution 2.8) and python3-redis: the Redis work-queue task's e2e
+# test serves its images from a local registry and builds its worker image from the host's python3
+# with python3-redis (the image runtime's redis test is skipped without them).
+if ! command -v docker-registry >/dev/null 2>&1 || ! dpkg -s python3-redis >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    apt-get install -y -q docker-registry python3-redis >/dev/null 2>&1 || \
+      (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q docker-registry python3-redis >/dev/null 2>&1) || \
+      echo "warning: could not install docker-registry and python3-redis; the Redis work-queue e2e test will be skipped" >&2
+  else
+    echo "note: install Debian's docker-registry and python3-redis for the Redis work-queue e2e test" >&2
+  fi
+fi
+
 # Debian's Chromium and its driver: the dashboard's browser tests and bench/bench_dashboard.py.
 if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
   if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
