@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from jobplane import metrics, storage
+from jobplane import gcpolicy, metrics, storage
 from jobplane.agent.agent import Agent
 from jobplane.agent.embedded import run_embedded
 from jobplane.aio import cancel_and_wait
@@ -355,13 +355,17 @@ async def serve(settings: Settings, announce: Callable[[str], None] = print) -> 
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     server = Server(settings)
+    restore_gc: Callable[[], None] | None = None
     try:
         await server.start()
+        restore_gc = gcpolicy.install()
         announce(f"jobplane server ready at {server.url} (kubeconfig: {settings.kubeconfig_path})")
         await stop.wait()
         log.info("shutting down")
     finally:
         await server.stop()
+        if restore_gc is not None:
+            restore_gc()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(sig)
 

@@ -12,7 +12,8 @@ continue tokens, compacted with the mirror's history: ``history`` revisions or
 ``history_bytes``, whichever is smaller), ``meta`` (the global
 revision, so it survives restarts even when the newest change was a delete).
 All SQL runs on one dedicated thread so the event loop keeps serving reads while a
-batch commits.
+batch commits; WAL checkpoints run on another (``storage.checkpointer``), so a commit only
+appends to the WAL and never waits for a checkpoint's syncs.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 
 from jobplane.storage.base import StorageError
 from jobplane.storage.batched import BatchedStore
+from jobplane.storage.checkpointer import Checkpointer
 from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
 from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
 
@@ -52,6 +54,7 @@ class SqliteStore(BatchedStore):
         self._pool: ThreadPoolExecutor | None = None
         self._disk_compacted = 0
         self._lock_fd: int | None = None
+        self._checkpointer: Checkpointer | None = None
 
     async def _run(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
@@ -76,10 +79,14 @@ class SqliteStore(BatchedStore):
         self._lock()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(f"PRAGMA synchronous={'FULL' if self._fsync else 'NORMAL'}")
+        synchronous = "FULL" if self._fsync else "NORMAL"
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA busy_timeout=10000")
+        conn.execute("PRAGMA wal_autocheckpoint=0")  # checkpoints run on their own thread
         conn.executescript(_SCHEMA)
         self._conn = conn
+        self._checkpointer = Checkpointer(self.path, synchronous=synchronous)
+        self._checkpointer.start()
         (rev,) = conn.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
         objects = conn.execute("SELECT key, rev, obj FROM objects").fetchall()
         history = [Change(r, k, TYPE_NAMES[t], o, p) for r, k, t, o, p in conn.execute(
@@ -95,6 +102,9 @@ class SqliteStore(BatchedStore):
         self._pool = None
 
     def _close(self) -> None:
+        if self._checkpointer is not None:
+            self._checkpointer.stop()  # first: the writer's close then checkpoints what is left
+            self._checkpointer = None
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -127,6 +137,10 @@ class SqliteStore(BatchedStore):
         conn = self._conn
         upserts, deletes = final_states(changes)
         last = changes[-1].rev
+        ck = self._checkpointer
+        if ck is not None and ck.restart_wanted:  # rare: see storage.checkpointer
+            ck.restart_wanted = False
+            conn.execute("PRAGMA wal_checkpoint(RESTART)")
         conn.execute("BEGIN IMMEDIATE")
         try:
             if upserts:
@@ -142,6 +156,8 @@ class SqliteStore(BatchedStore):
                 conn.execute("DELETE FROM events WHERE rev <= ?", (floor,))
                 self._disk_compacted = floor
             conn.execute("COMMIT")
+            if ck is not None:
+                ck.committed()
         except BaseException:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")

@@ -1,0 +1,74 @@
+"""Garbage-collector policy of a long-running server: full collections stay short.
+
+CPython's full (generation 2) collection visits every object the collector tracks, and the
+server keeps many for as long as it runs: the store mirror's history and entries, every
+informer's cached objects (a decoded Lease is 8 tracked containers, a Pod dozens), the
+imported modules and schemas. On the benchmark machine a full collection costs about 0.4 µs
+of CPU per tracked object; with 10,000 Leases created it paused the event loop 75-400 ms
+(bench/RESULTS.md §11), which was the whole p99 of ``bench_api.py`` CREATE.
+
+The policy: once the server is up, and after every full collection, the survivors are
+frozen (``gc.freeze``: moved to the permanent generation, which collections skip), so the
+next full collection visits only what became long-lived since. Frozen objects are still
+freed by reference counting; only reference cycles among them wait, until the frozen set
+has grown by ``THAW_FACTOR`` since the last thaw. Then it is thawed and the next full
+collection visits everything once, like CPython's own rule (a full collection when the
+long-lived set grew by a quarter) but rarer, so garbage held by frozen cycles stays bounded
+by the live heap.
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+THAW_FACTOR = 2.0  # thaw when the frozen set has grown this much since the last thaw
+MIN_THAW = 200_000  # ... and by at least this many objects (small heaps: collect rarely)
+
+
+def should_thaw(frozen: int, baseline: int, factor: float = THAW_FACTOR, minimum: int = MIN_THAW) -> bool:
+    """Whether the frozen set (``frozen`` objects, ``baseline`` after the last thaw) is due
+    for one complete collection."""
+    return frozen - baseline >= max(minimum, (factor - 1.0) * baseline)
+
+
+class _Policy:
+    def __init__(self) -> None:
+        self.baseline = 0
+        self.thawed = False  # the next full collection visits the whole heap
+
+    def on_gc(self, phase: str, info: dict[str, Any]) -> None:
+        if phase != "stop" or info.get("generation") != 2:
+            return
+        # runs in whichever thread triggered the collection, with the GIL: only list moves here
+        if self.thawed:
+            self.thawed = False
+            gc.freeze()
+            self.baseline = gc.get_freeze_count()
+            return
+        gc.freeze()
+        if should_thaw(gc.get_freeze_count(), self.baseline):
+            gc.unfreeze()
+            self.thawed = True
+
+
+def install() -> Callable[[], None]:
+    """Collect and freeze what startup built, then keep freezing survivors of full
+    collections. Returns the function that restores the default behaviour."""
+    gc.collect()
+    gc.freeze()
+    policy = _Policy()
+    policy.baseline = gc.get_freeze_count()
+    gc.callbacks.append(policy.on_gc)
+    log.debug("gc policy: %d objects frozen at startup", policy.baseline)
+
+    def uninstall() -> None:
+        if policy.on_gc in gc.callbacks:
+            gc.callbacks.remove(policy.on_gc)
+        gc.unfreeze()
+
+    return uninstall
