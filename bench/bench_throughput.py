@@ -17,10 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import shutil
 import statistics
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,15 +46,103 @@ def xargs_baseline(n: int, parallelism: int) -> float:
     return time.perf_counter() - t
 
 
-async def run_job(srv, n: int, parallelism: int, timeout: float, image: str = "local") -> tuple[float, dict]:
+WRITE_RE = re.compile(r'^jobplane_storage_(writes|write_bytes)_total\{resource="([^"]*)",type="([^"]*)"\} (\S+)$', re.M)
+
+
+async def store_writes(api) -> dict[tuple[str, str], list[float]]:
+    """(resource, event type) -> [changes, bytes] committed so far (the server's /metrics)."""
+    async with api.get("/metrics") as r:
+        text = await r.text()
+    out: dict[tuple[str, str], list[float]] = {}
+    for what, resource, etype, value in WRITE_RE.findall(text):
+        out.setdefault((resource, etype), [0.0, 0.0])[0 if what == "writes" else 1] = float(value)
+    return out
+
+
+async def run_job(srv, n: int, parallelism: int, timeout: float, image: str = "local"
+                  ) -> tuple[float, dict, dict[tuple[str, str], list[float]]]:
+    """Seconds from create to finished, the final Job, and the store writes the Job made."""
     async with srv.session() as api:
         body = indexed_job("throughput", n, parallelism, ["true"], image)
+        before = await store_writes(api)
         t = time.perf_counter()
         async with api.post("/apis/batch/v1/namespaces/default/jobs", json=body) as r:
             assert r.status == 201, await r.text()
         job = await wait_job_finished(api, "default", "throughput", timeout, poll=0.05)
         elapsed = time.perf_counter() - t
-        return elapsed, job
+        await asyncio.sleep(1.0)  # the agent's and controllers' last writes (events, finalizers)
+        after = await store_writes(api)
+        diff = {k: [v[0] - before.get(k, [0, 0])[0], v[1] - before.get(k, [0, 0])[1]] for k, v in after.items()}
+        return elapsed, job, {k: v for k, v in diff.items() if v[0]}
+
+
+def supervisor_pid(data_dir: Path, server_pid: int) -> int | None:
+    """The node supervisor of ``data_dir`` (its own session, so not a child of the server)."""
+    want = str(data_dir).encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"supervisor.py") for a in argv) and any(a.startswith(want) for a in argv):
+            try:
+                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
+            except (OSError, ValueError):
+                continue
+            if ppid != server_pid:  # not the first process, which forks the supervisor and exits
+                return int(entry.name)
+    return None
+
+
+class SupervisorSpy:
+    """py-spy of the node supervisor, which the agent starts with its first container: a thread
+    waits for it to appear, then records it until the block ends."""
+
+    def __init__(self, data_dir: Path, server_pid: int, out: str | None) -> None:
+        self.data_dir, self.server_pid, self.out = data_dir, server_pid, out
+        self.spy: PySpy | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._wait, daemon=True)
+
+    def _wait(self) -> None:
+        while not self._stop.wait(0.02):
+            pid = supervisor_pid(self.data_dir, self.server_pid)
+            if pid:
+                self.spy = PySpy(pid, self.out).__enter__()
+                return
+
+    def __enter__(self) -> SupervisorSpy:
+        if self.out:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self.out:
+            self._thread.join()
+        if self.spy is not None:
+            self.spy.__exit__()
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU of ``pid`` and its reaped children (/proc/PID/stat fields 14-17)."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def print_writes(title: str, writes: dict[tuple[str, str], list[float]], pods: int) -> None:
+    rows = [[resource, etype, n / pods, size / pods, size / n]
+            for (resource, etype), (n, size) in sorted(writes.items(), key=lambda kv: -kv[1][0])]
+    n_all, size_all = sum(v[0] for v in writes.values()), sum(v[1] for v in writes.values())
+    rows.append(["all", "", n_all / pods, size_all / pods, size_all / max(n_all, 1)])
+    print_table(title, ["resource", "type", "writes per pod", "bytes per pod", "bytes per write"], rows)
 
 
 def main() -> None:
@@ -60,7 +150,11 @@ def main() -> None:
     p.add_argument("--completions", type=int, default=2000)
     p.add_argument("--parallelism", type=int, default=50)
     p.add_argument("--timeout", type=float, default=900)
-    p.add_argument("--profile", default=None, help="py-spy raw profile of the server during the job")
+    p.add_argument("--profile", default=None,
+                   help="py-spy raw profile of the server during the job (sandbox on); the node supervisor's "
+                        "goes to the same name with .supervisor before the extension")
+    p.add_argument("--modes", choices=["both", "on", "off"], default="both",
+                   help="the sandbox modes to run (both: on and off, alternating)")
     p.add_argument("--rounds", type=int, default=1,
                    help="run sandbox on/off this many times, alternating (on a shared machine the load drifts "
                         "during a run; the median of alternating rounds is fairer than one of each)")
@@ -75,9 +169,14 @@ def main() -> None:
     base_rate = args.completions / base
     rows: list[list] = [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-"]]
     rss_rows = []
+    cpu_rows: list[list] = []
+    write_tables: list[tuple[str, dict[tuple[str, str], list[float]]]] = []
     # The pod sandbox (bubblewrap, the default) and without it, in the same run.
     modes: list[tuple[str, list[str], str]] = [("sandbox on", [], "local"), ("sandbox off", ["--no-sandbox"], "local")]
+    if args.modes != "both":
+        modes = [m for m in modes if m[0] == f"sandbox {args.modes}"]
     modes = modes * args.rounds
+    print(f"load average at start: {os.getloadavg()[0]:.2f}")
     rates: dict[str, list[float]] = {}
     if args.runtime != "host":
         modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
@@ -87,8 +186,15 @@ def main() -> None:
         srv = start_server(agent=True, data_dir=data_dir, extra=flags)
         try:
             time.sleep(1.0)  # let the agent register its node
-            with PySpy(srv.pid, args.profile if mode == "sandbox on" else None):
-                elapsed, job = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout, image))
+            profile = args.profile if mode == "sandbox on" else None
+            sup_profile = f"{Path(profile).with_suffix('')}.supervisor{Path(profile).suffix}" if profile else None
+            sup = supervisor_pid(srv.data_dir, srv.pid)
+            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup)
+            with PySpy(srv.pid, profile), SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
+                elapsed, job, writes = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout,
+                                                           image))
+            sup = sup or supervisor_pid(srv.data_dir, srv.pid)  # started with the first container
+            cpu = cpu_seconds(srv.pid) - cpu0[0], cpu_seconds(sup) - cpu0[1]
             rss = srv.peak_rss_mb()
         finally:
             where = srv.data_dir
@@ -104,16 +210,25 @@ def main() -> None:
             print("WARNING: job status", orjson.dumps(st).decode())
         rate = args.completions / elapsed
         rates.setdefault(mode, []).append(rate)
-        label = f" #{round_no // 2 + 1}, load {os.getloadavg()[0]:.1f}" if args.rounds > 1 else ""
+        per_round = len(modes) // max(args.rounds, 1)
+        label = f" #{round_no // per_round + 1}, load {os.getloadavg()[0]:.1f}" if args.rounds > 1 else ""
+        write_tables.append((f"Store writes per completed pod ({mode}{label})", writes))
+        cpu_rows.append([f"{mode}{label}", 1000 * cpu[0] / args.completions,
+                         1000 * cpu[1] / args.completions if sup else "-"])
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
                      f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"])
         rss_rows.append([f"peak RSS MiB ({mode})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
                 ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
     print_table("Server peak RSS (VmHWM)", ["metric", "value", "target", "result"], rss_rows)
+    print_table("CPU per completed pod (ms; server process, node supervisor with its reaped containers)",
+                ["run", "server ms/pod", "supervisor + containers ms/pod"], cpu_rows)
+    for title, writes in write_tables:
+        print_writes(title, writes, args.completions)
+    print(f"load average at end: {os.getloadavg()[0]:.2f}")
     if args.rounds > 1:
-        on, off = statistics.median(rates["sandbox on"]), statistics.median(rates["sandbox off"])
-        print(f"\nmedian processes/s: sandbox on {on:.1f}, off {off:.1f}, on/off {on / off:.2f}")
+        medians = {m: statistics.median(r) for m, r in rates.items()}
+        print("\nmedian processes/s: " + ", ".join(f"{m} {v:.1f}" for m, v in medians.items()))
 
 
 if __name__ == "__main__":

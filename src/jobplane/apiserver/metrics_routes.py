@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from aiohttp import web
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from jobplane.api import errors, registry
 from jobplane.apiserver import negotiation
@@ -62,7 +62,18 @@ def storage_families(store: Store) -> Iterable[Metric]:
         objects.add_metric([info.group_resource], float(count(prefix + "/")))
     rev = GaugeMetricFamily("jobplane_storage_revision", "The store's current revision (every write adds one).")
     rev.add_metric([], float(store.current_revision()))
-    return [objects, rev]
+    families: list[Metric] = [objects, rev]
+    tallies = getattr(store, "write_counts", None)
+    if tallies is not None:
+        writes = CounterMetricFamily("jobplane_storage_writes", "Changes committed to the store since the server "
+                                     "started, by storage resource and event type.", labels=["resource", "type"])
+        written = CounterMetricFamily("jobplane_storage_write_bytes", "JSON bytes of the changes committed to the "
+                                      "store since the server started.", labels=["resource", "type"])
+        for (resource, etype), (n, size) in sorted(tallies().items()):
+            writes.add_metric([resource, etype], float(n))
+            written.add_metric([resource, etype], float(size))
+        families += [writes, written]
+    return families
 
 
 def install(handler: ApiHandler, metrics: Metrics, store: Store) -> None:

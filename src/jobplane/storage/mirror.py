@@ -37,6 +37,11 @@ DEFAULT_HISTORY_BYTES = 64 * 2**20  # ... and at most this many bytes of them, w
 CHANGE_OVERHEAD = 160  # bytes a history entry costs beyond its JSON (Change object, deque slot)
 
 
+def resource_of(key: str) -> str:
+    """The storage prefix of a key (``/pods/ns/name`` -> ``pods``)."""
+    return key.split("/", 2)[1] if key.startswith("/") else key.split("/", 1)[0]
+
+
 def change_size(ch: Change) -> int:
     """What a change costs the history budget: its event and previous-state bytes (the latter
     often shared with a neighbour, so this over-counts: the budget is an upper bound)."""
@@ -160,6 +165,9 @@ class Mirror:
         self._hist_bytes = 0
         self._watchers: set[_Watcher] = set()
         self.closed = False
+        # (resource, event type) -> [changes, bytes written]: what every write cost, by kind
+        # (``jobplane_storage_writes_total``; bench_throughput.py divides them per pod)
+        self.write_counts: dict[tuple[str, str], list[int]] = {}
 
     # ------------------------------------------------------------------ loading
 
@@ -188,9 +196,14 @@ class Mirror:
 
     def apply(self, changes: list[Change]) -> None:
         """Apply committed changes (in revision order) and fan them out to watchers."""
-        entries, index, keys = self._entries, self._index, self._keys
+        entries, index, keys, counts = self._entries, self._index, self._keys, self.write_counts
         for ch in changes:
             key = ch.key
+            tally = counts.get(kind := (resource_of(key), ch.type))
+            if tally is None:
+                tally = counts[kind] = [0, 0]
+            tally[0] += 1
+            tally[1] += len(ch.data)
             entry = entries.get(key)
             if ch.type == DELETED:
                 if entry is not None:

@@ -25,6 +25,10 @@ class MirroredStore(Store):
         """How many objects are stored under ``prefix`` (metrics; no database read)."""
         return self._mirror.count_prefix(prefix)
 
+    def write_counts(self) -> dict[tuple[str, str], list[int]]:
+        """(resource, ADDED|MODIFIED|DELETED) -> [changes, bytes] committed since start."""
+        return self._mirror.write_counts
+
     async def get(self, key: str) -> dict[str, Any]:
         obj: dict[str, Any] = orjson.loads(await self.get_bytes(key))
         return obj
