@@ -1155,26 +1155,51 @@ class PodWorker:
                 return False
 
     async def _setup_pod(self) -> None:
-        self.pod_dir.mkdir(parents=True, exist_ok=True)
         sandboxed = self.isolated
         root = os.geteuid() == 0
-        volumes = volume_dirs(self.pod, self.pod_dir, memory_tmpfs=sandboxed and root,
-                              pvc_paths=await self._pvc_paths())
+        pvc_paths = await self._pvc_paths()
         fsg = security.fs_group(self.pod) if root else None
+        projections = await self._projections()
+        hosts_text = hostname_text = None
+        if sandboxed:
+            hosts_text = hosts.hosts_file(self.pod, self.config.pod_ip, self.hosts_extra(), _HOST_ENTRIES())
+            hostname_text = hosts.pod_hostname(self.pod) + "\n"
+        # The pod's files in one thread hop: a few dozen mkdir/open/write/symlink calls that take
+        # milliseconds on a busy disk, and the event loop is the API server's too (embedded agent).
+        volumes, state_fd = await asyncio.to_thread(
+            self._make_pod_files, sandboxed and root, pvc_paths, fsg, projections, hosts_text, hostname_text,
+            self._state_fd is None)
+        for name, seen, _files in projections:
+            self._projected[name] = seen
+        if state_fd is not None:
+            if self._state_fd is None:
+                self._state_fd, self._state_saved = state_fd, b" " * os.fstat(state_fd).st_size
+            else:
+                os.close(state_fd)
+        self.volumes = volumes
+
+    def _make_pod_files(self, memory_tmpfs: bool, pvc_paths: dict[str, Path], fsg: int | None,
+                        projections: list[tuple[str, Any, projection.Payload]], hosts_text: str | None,
+                        hostname_text: str | None, open_state: bool) -> tuple[dict[str, Path], int | None]:
+        """The pod's directory, volumes, projected files, /etc/hosts, /etc/hostname and /tmp
+        (blocking: runs in a thread); also opens the state file when asked."""
+        self.pod_dir.mkdir(parents=True, exist_ok=True)
+        volumes = volume_dirs(self.pod, self.pod_dir, memory_tmpfs=memory_tmpfs, pvc_paths=pvc_paths)
         if fsg is not None:
             for vol in (self.pod.get("spec") or {}).get("volumes") or ():
                 if "emptyDir" in vol and vol.get("name") in volumes:
                     os.chown(volumes[vol["name"]], -1, fsg)
                     os.chmod(volumes[vol["name"]], 0o2777)
-        await self._write_projections(volumes)
-        if sandboxed:
+        for name, _seen, files in projections:
+            projection.write_atomic(volumes[name], files, fsg)
+        if hosts_text is not None and hostname_text is not None:
             tmp = self.pod_dir / TMP_DIR
             if not tmp.is_dir():
                 tmp.mkdir()
                 os.chmod(tmp, 0o1777)
-            self._write_hosts()
-            hosts.write_in_place(self.pod_dir / HOSTNAME_FILE, hosts.pod_hostname(self.pod) + "\n")
-        self.volumes = volumes
+            hosts.write_in_place(self.pod_dir / HOSTS_FILE, hosts_text)
+            hosts.write_in_place(self.pod_dir / HOSTNAME_FILE, hostname_text)
+        return volumes, (self._open_state() if open_state else None)
 
     def _write_hosts(self) -> None:
         text = hosts.hosts_file(self.pod, self.config.pod_ip, self.hosts_extra(), _HOST_ENTRIES())
@@ -1208,11 +1233,10 @@ class PodWorker:
                 out[claim] = Path(path)
         return out
 
-    async def _write_projections(self, volumes: dict[str, Path]) -> bool:
-        """ConfigMap, Secret, downward API and projected volumes: (re)write their files when
-        what they show changed; True when something was rewritten."""
-        changed = False
-        group = security.fs_group(self.pod) if os.geteuid() == 0 else None
+    async def _projections(self) -> list[tuple[str, Any, projection.Payload]]:
+        """The ConfigMap, Secret, downward API and projected volumes whose files must be
+        (re)written: (volume, what its files are made of, the files), looked up now."""
+        out: list[tuple[str, Any, projection.Payload]] = []
         for vol in (self.pod.get("spec") or {}).get("volumes") or ():
             if not any(k in vol for k in ("configMap", "secret", "downwardAPI", "projected")):
                 continue
@@ -1226,11 +1250,19 @@ class PodWorker:
                  if found[ref] is not None else None) for ref in found))
             if self._projected.get(vol["name"]) == seen:
                 continue
-            files = projection.payload(vol, self.pod, found.get)
+            out.append((vol["name"], seen, projection.payload(vol, self.pod, found.get)))
+        return out
+
+    async def _write_projections(self, volumes: dict[str, Path]) -> bool:
+        """ConfigMap, Secret, downward API and projected volumes: (re)write their files when
+        what they show changed; True when something was rewritten."""
+        changed = False
+        group = security.fs_group(self.pod) if os.geteuid() == 0 else None
+        for name, seen, files in await self._projections():
             # In a thread: a dozen creates and symlinks take milliseconds on some file systems,
             # and the event loop is the API server's too (the embedded agent).
-            changed |= await asyncio.to_thread(projection.write_atomic, volumes[vol["name"]], files, group)
-            self._projected[vol["name"]] = seen
+            changed |= await asyncio.to_thread(projection.write_atomic, volumes[name], files, group)
+            self._projected[name] = seen
         return changed
 
     async def _lookup(self, ref: tuple[Any, ...]) -> Any:

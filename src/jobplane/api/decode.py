@@ -252,34 +252,45 @@ def _time_parse_error(text: str, layout: str) -> str:
     return f"{prefix}: value out of range"
 
 
+_GOOD_TIMES = 4096
+
+
 def _time_range_error(text: str, m: re.Match[str]) -> str | None:
-    month, day, hour, minute, second = (int(m.group(i)) for i in (2, 3, 4, 5, 6))
-    quoted = orjson.dumps(text).decode()
+    month, day, hour, minute, second = (int(x) for x in m.group(2, 3, 4, 5, 6))
     if not 1 <= month <= 12:
-        return f"parsing time {quoted}: month out of range"
-    if not 1 <= day <= 31:
-        return f"parsing time {quoted}: day out of range"
-    if hour > 23:
-        return f"parsing time {quoted}: hour out of range"
-    if minute > 59:
-        return f"parsing time {quoted}: minute out of range"
-    if second > 59:
-        return f"parsing time {quoted}: second out of range"
-    return None
+        what = "month"
+    elif not 1 <= day <= 31:
+        what = "day"
+    elif hour > 23:
+        what = "hour"
+    elif minute > 59:
+        what = "minute"
+    elif second > 59:
+        what = "second"
+    else:
+        return None
+    return f"parsing time {orjson.dumps(text).decode()}: {what} out of range"
 
 
 @functools.cache
 def _timestamp(layout: str) -> Checker:
     """``metav1.Time`` / ``MicroTime`` ``UnmarshalJSON``: a string in RFC 3339."""
+    good: set[str] = set()  # times seen to parse (second-granularity times repeat across objects)
+
     def check(value: Any) -> None:
         if type(value) is not str:
             raise _custom(str(DecodeError(value, "string", "string")))
+        if value in good:
+            return
         m = _TIME_RE.match(value)
         if m is None or (layout == _RFC3339_MICRO and len(m.group(7) or "") != 7):
             raise _custom(_time_parse_error(value, layout))
         problem = _time_range_error(value, m)
         if problem:
             raise _custom(problem)
+        if len(good) >= _GOOD_TIMES:
+            good.clear()
+        good.add(value)
     return check
 
 

@@ -20,16 +20,21 @@ PATCH_TYPES = (JSON_PATCH, MERGE_PATCH, STRATEGIC_MERGE_PATCH)
 _REJECTED = "the server rejected our request due to an error in our request"
 
 
-def apply_patch(info: ResourceInfo, original: dict[str, Any], patch: Any, patch_type: str) -> dict[str, Any]:
-    """Return a new object; ``original`` is not mutated. ``patch`` is the decoded JSON body.
-    Raises ``StatusError`` (400 BadRequest / 422) for a malformed patch or a failed ``test`` op."""
+def apply_patch(info: ResourceInfo, original: dict[str, Any], patch: Any, patch_type: str, *,
+                owned: bool = False) -> dict[str, Any]:
+    """Return a new object; ``original`` is not mutated unless ``owned`` (the caller's own copy,
+    e.g. a fresh decode of the stored bytes: patched in place, no clone). ``patch`` is the
+    decoded JSON body. Raises ``StatusError`` (400 BadRequest / 422) for a malformed patch or a
+    failed ``test`` op."""
     media = patch_type.split(";", 1)[0].strip().lower()
+    if not owned:
+        original = clone(original)
     if media == JSON_PATCH:
         return _json_patch(original, patch)
     if media == MERGE_PATCH:
         if not isinstance(patch, dict):
             raise errors.bad_request("Invalid JSON Patch")
-        merged: dict[str, Any] = merge_patch(clone(original), patch)
+        merged: dict[str, Any] = merge_patch(original, patch)
         return merged
     if media == STRATEGIC_MERGE_PATCH:
         if not isinstance(patch, dict):
@@ -37,7 +42,7 @@ def apply_patch(info: ResourceInfo, original: dict[str, Any], patch: Any, patch_
                 f"json: cannot unmarshal {_go_kind(patch)} into Go value of type map[string]interface {{}}")
         node = openapi.node_for(info.group, info.version, info.kind) or openapi.generic_object_node()
         try:
-            return _merge_map(clone(original), clone(patch), node)
+            return _merge_map(original, clone(patch), node)
         except _SMPError as exc:
             raise _smp_status(exc) from None
     raise errors.unsupported_media_type(patch_type)
@@ -86,14 +91,14 @@ class _PatchFailed(Exception):
     pass
 
 
-def _json_patch(original: dict[str, Any], ops: Any) -> dict[str, Any]:
+def _json_patch(doc: Any, ops: Any) -> dict[str, Any]:
+    """``ops`` applied to ``doc`` (the caller's own copy, changed in place)."""
     if not isinstance(ops, list):
         raise errors.bad_request(f"json: cannot unmarshal {_go_kind(ops)} into Go value of type jsonpatch.Patch")
     for op in ops:
         if not isinstance(op, dict):
             raise errors.bad_request(
                 f"json: cannot unmarshal {_go_kind(op)} into Go value of type jsonpatch.Operation")
-    doc: Any = clone(original)
     try:
         for op in ops:
             doc = _apply_op(doc, op)

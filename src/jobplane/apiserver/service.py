@@ -72,6 +72,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
+import orjson
+
 from jobplane.api import admission, decode, errors, fieldmanager, managedfields, meta, pods
 from jobplane.api.patch import APPLY_PATCH, apply_patch
 from jobplane.api.registry import (
@@ -214,6 +216,11 @@ class ApiService:
     def __init__(self, store: Store, clock: Clock | None = None, *, service_cidr: str = DEFAULT_SERVICE_CIDR) -> None:
         self.store = store
         self.clock = clock or Clock()
+        # Every revision above this one was written through this service, which type-checks
+        # each create, update and patch before storing it (the only other writes change
+        # fields the server sets): informers in this process need not check those again.
+        # None when other processes write to the store too (PostgreSQL).
+        self.typed_after: int | None = None if getattr(store, "shared", False) else store.current_revision()
         self.cluster_ips = ClusterIPAllocator(store, service_cidr)
         self.tokens: ServiceAccountTokens | None = None  # set by the server from its PKI
         # Set by the server: the authorizer chain (``apiserver.authz``; None: no checks, as
@@ -596,8 +603,14 @@ class ApiService:
         key = info.storage_key(namespace if info.namespaced else None, name)
 
         async def attempt() -> Obj:
-            old = await self._get_stored(info, namespace, name)
-            new = apply_patch(info, old, patch, patch_type)
+            try:
+                data = await self.store.get_bytes(key)
+            except KeyNotFound:
+                raise errors.not_found(info.plural, info.group, name) from None
+            # Two decodes of the stored bytes: the old object, and the patch's own working copy
+            # (cheaper than decoding once and deep-copying).
+            old = orjson.loads(data)
+            new = apply_patch(info, orjson.loads(data), patch, patch_type, owned=True)
             try:
                 decode.check(info.group, info.version, info.kind, new)
             except decode.DecodeError as exc:

@@ -112,6 +112,8 @@ class Informer:
         self._start_lock = asyncio.Lock()
         self.relists = 0  # number of lists done (1 after start); handy for tests and metrics
         self._checker = _checker_for(resource)
+        typed_after = getattr(client, "typed_after", None)
+        self._typed_after: int | None = typed_after() if callable(typed_after) else None
         self.malformed: dict[str, str] = {}  # key -> resourceVersion of objects skipped as malformed
 
     # -- handlers and indices ----------------------------------------------------------
@@ -219,6 +221,19 @@ class Informer:
             self.malformed.pop(object_key(obj), None)
         return True
 
+    def _checked_on_write(self, rv: str) -> bool:
+        """Whether the object at ``rv`` was type-checked when it was written (a revision this
+        process's API service wrote), so decoding it again here cannot fail. Objects stored
+        before (by an older server) are checked, here and in every list."""
+        typed_after = self._typed_after
+        if typed_after is None:
+            return False
+        try:
+            checked = int(rv) > typed_after
+        except ValueError:
+            return False
+        return checked
+
     def _replace(self, items: Iterable[Obj], resource_version: str) -> None:
         fresh: dict[str, Obj] = {}
         for o in items:
@@ -302,7 +317,10 @@ class Informer:
             return
         if etype == "ERROR":
             raise StatusError.from_status(obj)
-        if etype != "DELETED" and not self._well_typed(obj):
+        if etype != "DELETED" and self._checked_on_write(rv):
+            if self.malformed:
+                self.malformed.pop(object_key(obj), None)
+        elif etype != "DELETED" and not self._well_typed(obj):
             if rv:
                 self._resource_version = rv
             return

@@ -100,6 +100,10 @@ class InProcessClient(Client):
         self.user = user
         self.field_manager = field_manager
 
+    def typed_after(self) -> int | None:
+        """Revisions above this were type-checked when written (``ApiService.typed_after``)."""
+        return self.service.typed_after
+
     def as_manager(self, field_manager: str) -> InProcessClient:
         """The same transport and user, writing as another field manager."""
         return InProcessClient(self.service, self.user, field_manager=field_manager)

@@ -37,6 +37,8 @@ _SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]{0,40}$")
 
 
 class PostgresStore(BatchedStore):
+    shared = True  # other servers write to the same database
+
     def __init__(self, dsn: str, *, schema: str = "jobplane", history: int = DEFAULT_HISTORY,
                  history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
         if not _SCHEMA_RE.match(schema):
