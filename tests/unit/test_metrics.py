@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import orjson
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -57,3 +58,23 @@ async def test_each_server_counts_in_its_own_registry():
     assert parsed(first)[("workqueue_adds_total", (("name", "q"),))] == 3
     assert parsed(second)[("workqueue_adds_total", (("name", "q"),))] == 1
     assert parsed(second)[("workqueue_work_duration_seconds_count", (("name", "q"),))] == 1
+
+
+async def test_storage_writes_counted_by_resource_and_event_type():
+    from jobplane.apiserver.metrics_routes import storage_families
+    from jobplane.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    await store.start()
+    pod = {"metadata": {"name": "p", "namespace": "ns"}, "spec": {}}
+    created = await store.create("pods/ns/p", pod)
+    await store.update("pods/ns/p", {**created, "status": {"phase": "Running"}}, None)
+    await store.create("jobs.batch/ns/j", {"metadata": {"name": "j", "namespace": "ns"}})
+    await store.delete("pods/ns/p", None)
+    got = samples(storage_families(store))
+    assert got[("jobplane_storage_writes_total", (("resource", "pods"), ("type", "ADDED")))] == 1
+    assert got[("jobplane_storage_writes_total", (("resource", "pods"), ("type", "MODIFIED")))] == 1
+    assert got[("jobplane_storage_writes_total", (("resource", "pods"), ("type", "DELETED")))] == 1
+    assert got[("jobplane_storage_writes_total", (("resource", "jobs.batch"), ("type", "ADDED")))] == 1
+    assert got[("jobplane_storage_write_bytes_total", (("resource", "pods"), ("type", "ADDED")))] == \
+        len(orjson.dumps(created))
