@@ -4,6 +4,7 @@ not decode, and nothing is stored."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -199,3 +200,39 @@ async def test_informer_skips_malformed_objects_from_an_older_store_with_one_war
     warnings = [r for r in caplog.records if "skipping default/bad" in r.getMessage()]
     assert len(warnings) == 1
     assert "JobSpec.spec.parallelism of type int32" in warnings[0].getMessage()
+
+
+async def test_informer_checks_objects_stored_before_the_service_and_trusts_its_writes(clock):
+    """Objects an older server stored are checked (and skipped while malformed); a write through
+    this process's service was checked on the way in, so its watch event is taken as is."""
+    from jobplane.api.registry import JOBS as JOBS_INFO
+    from jobplane.apiserver.service import ApiService
+    from jobplane.client.inproc import InProcessClient
+    from jobplane.storage.memory import MemoryStore
+
+    store = MemoryStore()
+    await store.start()
+    await store.create("namespaces//default", {"metadata": {"name": "default"}})
+    bad = job("bad", parallelism="5")
+    bad["metadata"].update(namespace="default", uid="u1", creationTimestamp="2024-01-01T00:00:00Z")
+    await store.create(JOBS_INFO.storage_key("default", "bad"), bad)
+    service = ApiService(store, clock)
+    assert service.typed_after == store.current_revision()
+    client = InProcessClient(service)
+    informer = Informer(client, "jobs")
+    await informer.start()
+    try:
+        assert informer.get("default", "bad") is None and "default/bad" in informer.malformed
+        checked: list[str] = []
+        check = informer._checker
+        informer._checker = lambda obj: (checked.append(obj["metadata"]["name"]), check(obj))
+        await client.create("jobs", job("good"), "default")
+        for _ in range(100):
+            if informer.get("default", "good") is not None:
+                break
+            await asyncio.sleep(0.01)
+        assert informer.get("default", "good") is not None
+        assert checked == []  # checked by the service when it was created
+    finally:
+        await informer.stop()
+        await store.close()
