@@ -10,11 +10,15 @@ host's: only what was asked for is in it.
 
 from __future__ import annotations
 
+import glob
 import io
+import json
 import os
 import shutil
+import signal
 import subprocess
 import tarfile
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
@@ -251,3 +255,42 @@ def import_image(tar: Path, name: str, changes: Iterable[str] = (), env: Mapping
         args += ["--change", change]
     podman(*args, str(tar), name, env=env)
     return name
+
+
+def end_lost_containers(graph: Path, run: Path) -> list[str]:
+    """End what podman lost track of in the store at ``graph`` (run root ``run``) after its
+    ``rm --force``: a client killed between ``runc create`` and ``runc start`` leaves conmon and
+    ``runc init`` behind, and a container killed under a running ``rm`` can leave runc's record.
+    runc deletes them (its root is shared with every other store: only bundles under ``graph``
+    are touched), the conmon processes naming ``run`` are killed, their cgroups removed. The ids."""
+    runc = shutil.which("runc")
+    ids: list[str] = []
+    if runc:
+        listed = subprocess.run([runc, "list", "--format", "json"], capture_output=True, text=True)
+        records = (json.loads(listed.stdout or "null") or []) if listed.returncode == 0 else []
+        ids = [c["id"] for c in records if str(c.get("bundle", "")).startswith(f"{graph}/")]
+        for cid in ids:
+            subprocess.run([runc, "delete", "--force", cid], capture_output=True)
+    marker = str(run).encode()
+    for entry in Path("/proc").iterdir():
+        try:
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
+        except OSError:
+            continue
+        if cmdline and os.path.basename(cmdline[0]) == b"conmon" and any(marker in arg for arg in cmdline):
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    deadline = time.monotonic() + 5
+    for cid in ids:  # a cgroup is busy until its last process has gone
+        paths = glob.glob(f"/sys/fs/cgroup/*/libpod-{cid}*") + glob.glob(f"/sys/fs/cgroup/*/*/libpod-{cid}*")
+        for path in sorted(paths, key=len, reverse=True):
+            while os.path.isdir(path):
+                try:
+                    os.rmdir(path)
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.05)
+    return ids

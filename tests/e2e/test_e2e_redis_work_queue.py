@@ -20,6 +20,7 @@ other tests' or the host's images, and teardown removes all of it.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import os
 import re
@@ -33,7 +34,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from image_helpers import PATH, busybox_rootfs, debian_python_packages, import_image, podman, why_no_podman
+from image_helpers import (
+    PATH,
+    busybox_rootfs,
+    debian_python_packages,
+    end_lost_containers,
+    import_image,
+    podman,
+    why_no_podman,
+)
 from jobs_helpers import AgentProcess, Cluster, wait_for
 
 HERE = Path(__file__).parent
@@ -144,8 +153,9 @@ def _start_registry(sb: Sandbox, root: Path) -> subprocess.Popen:
     return proc
 
 
-def _teardown_engine(sb: Sandbox, roots: tuple[Path, ...]) -> None:
-    """Whatever podman still holds in this test's store: containers, pods, images, mounts."""
+def _teardown_engine(sb: Sandbox, roots: tuple[Path, Path]) -> None:
+    """Whatever podman still holds in this test's store (``roots``: graph and run root):
+    containers, pods, images, runc's records, mounts."""
     ids = sb.podman("ps", "--all", "--quiet", check=False).stdout.split()
     if ids:
         sb.podman("rm", "--force", "--time", "0", *ids, check=False)
@@ -153,9 +163,12 @@ def _teardown_engine(sb: Sandbox, roots: tuple[Path, ...]) -> None:
     if pods:
         sb.podman("pod", "rm", "--force", *pods, check=False)
     sb.podman("rmi", "--all", "--force", check=False)
+    lost = end_lost_containers(*roots)
+    if lost:
+        print(f"ended {len(lost)} container(s) podman had lost track of: {lost}")
     for line in reversed(Path("/proc/mounts").read_text().splitlines()):
         mountpoint = line.split()[1]
-        if mountpoint.startswith(tuple(f"{r}/" for r in roots)):
+        if mountpoint.startswith((f"{roots[0]}/", f"{roots[1]}/")):
             subprocess.run(["umount", "--lazy", mountpoint], capture_output=True)
 
 
@@ -188,7 +201,7 @@ def sandbox(tutorial_rootfs, tmp_path_factory) -> Iterator[Sandbox]:
             sb.podman("rmi", local)  # the pods get them from the registry only
         yield sb
     finally:
-        _teardown_engine(sb, (root, run))
+        _teardown_engine(sb, (root / "graph", run))
         if registry is not None:
             os.killpg(registry.pid, signal.SIGTERM)
             registry.wait(10)
@@ -216,6 +229,9 @@ def cl(sandbox, module_server_factory, tmp_path_factory) -> Iterator[Cluster]:
         wait_for(ready, 30, 0.2, "the agent's node to be Ready")
         yield cl
     finally:
+        # the agent stops what it runs, as on a node; what it leaves is the sandbox's to remove
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            cl.kubectl("delete", "jobs,pods", "--all", "--wait=true", "--timeout=30s", timeout=40)
         agent.stop()
         print("--- agent output ---\n" + "".join(agent.output[-150:]))
 
