@@ -91,6 +91,20 @@ async def test_main_exit_kills_the_rest_of_its_group(tmp_path, rt):
     assert proc_start_time(bg) is None  # killed, and reaped by the supervisor
 
 
+async def test_exit_is_reported_when_the_killed_group_lets_go_of_the_pipes(tmp_path, rt):
+    """The waiter wakes on the pipes' hang-up once the rest of the group is killed, not on a
+    timer: its exit is what tells the supervisor (and the pod's status) the container ended."""
+    took = []
+    for i in range(8):
+        run = replace(spec(tmp_path, ["sh", "-c", "sleep 30 & exit 0"], "/bin/sh"), state_dir=tmp_path / f"run{i}",
+                      log_path=tmp_path / "logs" / f"{i}.log", done_path=tmp_path / "logs" / f"{i}.done")
+        h = await rt.start(run)
+        t0 = time.monotonic()
+        assert (await asyncio.wait_for(h.wait(), 5)).exit_code == 0
+        took.append(time.monotonic() - t0)
+    assert sorted(took)[len(took) // 2] < 0.018  # the waiter's drain timer alone was 20 ms
+
+
 async def test_adopt_after_agent_restart(tmp_path, rt):
     """A new runtime (a restarted agent) reconnects to the running supervisor: a running
     container's exit arrives as a notification, a finished one reads its exit file."""
