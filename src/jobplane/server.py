@@ -118,6 +118,7 @@ class Server:
     controller_ctx: ControllerContext | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     agent_task: asyncio.Task[None] | None = None
+    agent_process: Any = None  # agentproc.AgentProcess: the agent in its own process (--processes 2)
     client: Client | None = None
     elector: LeaderElector | None = None  # on a shared store
     election_task: asyncio.Task[None] | None = None
@@ -128,6 +129,7 @@ class Server:
     rbac: Any = None  # apiserver.rbac_authorizer.RbacAuthorizer
     node_graph: Any = None  # apiserver.node_authorizer.NodeGraph
     audit: Any = None  # apiserver.audit.AuditLog
+    authenticator: Authenticator | None = None
 
     async def start(self) -> None:
         s = self.settings
@@ -152,7 +154,7 @@ class Server:
         self.guard = ConnectionGuard(
             max_unauthenticated=connguard.effective_limit(s.max_unauthenticated_connections),
             header_timeout=s.request_header_timeout)
-        authenticator = await self._secure(s, self.service)
+        self.authenticator = authenticator = await self._secure(s, self.service)
         app = create_app(self.service, token=self.token, pods_dir=s.pods_dir, openapi=load_default(),
                          server_address=f"{url_host(s.host)}:{s.port}", clock=self.clock,
                          authenticator=authenticator, guard=self.guard, request_timeout=s.request_timeout)
@@ -202,9 +204,12 @@ class Server:
             from jobplane.agent.embedded import default_node_name
             from jobplane.apiserver.identity import node_user
 
-            # the embedded agent acts as its node, as a standalone one does with its certificate
-            node = node_user(s.node_name or default_node_name())
-            self.agent_task = self._start_agent(client.as_user(node).as_manager("kubelet"))
+            node_name = s.node_name or default_node_name()
+            if s.processes >= 2:
+                await self._start_agent_process(node_name)
+            else:
+                # the embedded agent acts as its node, as a standalone one does with its certificate
+                self.agent_task = self._start_agent(client.as_user(node_user(node_name)).as_manager("kubelet"))
 
         kubeconfig.write_kubeconfig(s.kubeconfig_path, self.url, material.ca_pem(), self.token)
 
@@ -316,11 +321,27 @@ class Server:
         task.add_done_callback(_log_task_failure)
         return task
 
+    async def _start_agent_process(self, node_name: str) -> None:
+        """The agent as a child process on the API's unix socket (``agentproc``). Its pods'
+        exec, attach, port-forward and usage figures are reached through its log endpoint,
+        as a standalone agent's; their log files are in this server's pods dir as before."""
+        from jobplane.agent.embedded import api_host
+        from jobplane.agentproc import AgentProcess
+
+        assert self.runner is not None and self.authenticator is not None
+        handler = self.runner.app[HANDLER_KEY]
+        handler.set_local_node(node_name, None)  # port-forward dials the loopback, as for the in-process agent
+        self.agent_process = AgentProcess(self.settings, node_name)
+        await self.agent_process.start(self.runner, self.authenticator, api_host=api_host(self.settings),
+                                       api_port=self.port, admin_token=self.token)
+
     async def stop(self) -> None:
         """Agent first (it detaches from its pods, which keep running), then controllers, event
         recorders, HTTP, and the store last."""
         if self.agent_task is not None:
             await cancel_and_wait([self.agent_task])
+        if self.agent_process is not None:
+            await self.agent_process.stop()  # SIGTERM, its grace, SIGKILL: before the API it talks to closes
         if self.election_task is not None:
             await cancel_and_wait([self.election_task])  # stops the controllers and releases the lease
         await self._stop_controllers()

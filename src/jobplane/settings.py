@@ -24,6 +24,10 @@ class Settings:
     # "sqlite" (file DIR/state.db) or a postgresql:// URL
     database: str = "sqlite"
     agent: bool = True
+    # --processes: 1 runs everything in one asyncio process; 2 (the default) runs the node
+    # agent and its per-pod file work in a child process of its own (as upstream's kubelet is
+    # apart from kube-apiserver), so a second core does its share.
+    processes: int = 2
     node_name: str = ""  # default: the host name
     # Run each container in a bubblewrap sandbox (pods fall back to plain host processes
     # when bwrap cannot run here).

@@ -16,13 +16,18 @@ def default_node_name() -> str:
     return (platform.node() or "localhost").lower()
 
 
+def api_host(settings: Settings) -> str:
+    """Where the server's own pods reach its API: its bind address, the loopback for a wildcard."""
+    return settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+
+
 async def run_embedded(client: Client, settings: Settings, clock: Clock, api_port: int | None = None,
                        on_start: Callable[[Agent], None] | None = None) -> None:
     """Run an agent for node ``settings.node_name`` (default: the host name) on
     ``settings.data_dir`` until cancelled. The API server reads container logs from the
     same ``DIR/pods`` directory; ``on_start`` lets it reach the agent for pod streams
     (exec, attach, port-forward) without a network hop."""
-    host = settings.host if settings.host not in ("0.0.0.0", "::", "") else "127.0.0.1"
+    host = api_host(settings)
     agent = Agent(client, settings.node_name or default_node_name(), settings.data_dir, clock,
                   sandbox=settings.sandbox, hidden=(settings.data_dir, settings.pki_dir),
                   api_host=host, api_port=api_port, ca_file=settings.pki_dir / "ca.crt",

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import logging
+import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -110,6 +111,11 @@ class CertDenyList:
         return serial.upper().lstrip("0") in {s.lstrip("0") for s in self._serials} if self._serials else False
 
 
+def _on_unix_socket(transport: Any) -> bool:
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    return sock is not None and sock.family == socket.AF_UNIX
+
+
 class Authenticator:
     """The chain: bearer token (static map, then the registered token authenticators), then
     the client certificate. ``authenticate`` returns the user or raises 401."""
@@ -121,10 +127,17 @@ class Authenticator:
         if admin_token:
             self.tokens["Bearer " + admin_token] = ADMIN
         self.token_authenticators: list[TokenAuthenticator] = []
+        # tokens valid only on a unix-socket connection (the server's own agent process)
+        self.local_tokens: dict[str, UserInfo] = {}
         self.deny_list = deny_list or CertDenyList(None)
 
     def add_token_authenticator(self, fn: TokenAuthenticator) -> None:
         self.token_authenticators.append(fn)
+
+    def add_local_token(self, token: str, user: UserInfo) -> None:
+        """Accept ``token`` as ``user`` on unix-socket connections only: a socket credential
+        (never valid over TCP, never answered by TokenReview)."""
+        self.local_tokens["Bearer " + token] = user
 
     async def authenticate_token(self, token: str) -> UserInfo | None:
         """A bare token (no ``Bearer``): what TokenReview and the agent's log endpoint ask."""
@@ -142,6 +155,8 @@ class Authenticator:
             user = self.tokens.get(authorization)
             if user is not None:
                 return user
+            if self.local_tokens and authorization in self.local_tokens and _on_unix_socket(transport):
+                return self.local_tokens[authorization]
             scheme, _, token = authorization.partition(" ")
             if scheme.lower() == "bearer" and token.strip():
                 user = await self.authenticate_token(token.strip())

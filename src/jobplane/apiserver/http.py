@@ -705,7 +705,9 @@ class ApiHandler:
 
     def set_local_node(self, node_name: str, opener: Any, usage: Any = None) -> None:
         """The embedded agent: pods on ``node_name`` are streamed through ``opener(kind,
-        namespace, name, options)`` and measured by ``usage()`` instead of over the network."""
+        namespace, name, options)`` and measured by ``usage()`` instead of over the network
+        (``opener`` None: an agent process of this server, reached at its log endpoint like
+        any node's, but its pods' ports are on this machine's loopback)."""
         self.local_node = (node_name, opener)
         self.local_usage = (node_name, usage) if usage is not None else None
 
@@ -749,11 +751,11 @@ class ApiHandler:
             raise errors.bad_request("Upgrade request required")
         node = (pod.get("spec") or {}).get("nodeName")
         local = getattr(self, "local_node", None)
-        if local is not None and local[0] == node:
+        if local is not None and local[0] == node and local[1] is not None:
             opener = local[1]
             ns, name = route.namespace or "", route.name
             return await rc.serve(request, opts, lambda o: opener(kind, ns, name, o))
-        endpoint = await self._log_endpoint(pod)
+        endpoint = await self._node_endpoint(pod)
         if endpoint is None:
             raise errors.internal_error(f"no streaming endpoint for node {node}")
         return await podstreams.relay(request, endpoint, kind, pod, opts, self.token)
@@ -817,8 +819,16 @@ class ApiHandler:
         """The pod's node's log endpoint when its files are not in this server's data dir."""
         from jobplane.apiserver import logs
 
+        if logs.is_local(self.pods_dir, pod):
+            return None
+        return await self._node_endpoint(pod)
+
+    async def _node_endpoint(self, pod: dict[str, Any]) -> str | None:
+        """``host:port`` of the pod's node's endpoint (logs, exec, attach, usage)."""
+        from jobplane.apiserver import logs
+
         node_name = (pod.get("spec") or {}).get("nodeName")
-        if not node_name or logs.is_local(self.pods_dir, pod):
+        if not node_name:
             return None
         try:
             node = await self.service.get(registry.NODES, None, node_name)

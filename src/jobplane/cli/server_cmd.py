@@ -55,6 +55,9 @@ def check_runtime(choice: str, agent: bool = True) -> None:
                    "every server on one PostgreSQL database at the same one. [JOBPLANE_PKI_PATH]")
 @click.option("--agent/--no-agent", "agent", default=None,
               help="Run the embedded node agent (default on). [JOBPLANE_AGENT]")
+@click.option("--processes", type=click.IntRange(1, 2), default=None,
+              help="2 (default): the node agent runs in a child process of its own, restarted if it "
+                   "dies; 1: everything in one process (tests, tiny machines). [JOBPLANE_PROCESSES]")
 @click.option("--node-name", default=None, help="Node name of the embedded agent (default: host name).")
 @click.option("--sandbox/--no-sandbox", "sandbox", default=None,
               help="Run each container in a bubblewrap sandbox (default on; pods run unsandboxed "

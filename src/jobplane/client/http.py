@@ -170,8 +170,9 @@ class HttpClient(Client):
                  cert_data: bytes | None = None, key_data: bytes | None = None,
                  namespace: str = "default", request_timeout: float = 60.0,
                  user_agent: str = USER_AGENT, on_warning: Callable[[str], None] | None = None,
-                 max_connections: int = 100, session: Any = None) -> None:
+                 max_connections: int = 100, session: Any = None, unix_socket: str | None = None) -> None:
         self.server = server.rstrip("/")
+        self.unix_socket = unix_socket  # reach ``server`` over this socket (the server's own agent process)
         self.token = token
         self.namespace = namespace  # the kubeconfig context's namespace, for callers (CLI)
         self.request_timeout = request_timeout
@@ -204,6 +205,9 @@ class HttpClient(Client):
 
     # -- plumbing ----------------------------------------------------------------------
     def _get_session(self) -> Any:
+        if self._session is None and self.unix_socket is not None:
+            self._session = aiohttp.ClientSession(connector=aiohttp.UnixConnector(
+                path=self.unix_socket, limit=self.max_connections, keepalive_timeout=60))
         if self._session is None:
             connector = aiohttp.TCPConnector(ssl=self._ssl if self._ssl is not None else False,
                                              limit=self.max_connections, keepalive_timeout=60)
