@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 SOCKET_NAME = "api.sock"
 RUN_DIR = "run"
 MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes, NUL included
+# the server says ready once its agent registered the Node (or after this long), as the
+# in-process agent has by the first request
+READY_TIMEOUT = 30.0
 
 
 def socket_dir(data_dir: Path) -> tuple[Path, bool]:
@@ -82,7 +85,8 @@ class AgentProcess:
                           ca_file=str(s.pki_dir / "ca.crt"), api_host=api_host, api_port=api_port,
                           sandbox=s.sandbox, runtime=s.runtime, allow_privileged=s.allow_privileged,
                           log_level=s.log_level)
-        self.child = SupervisedChild("agent", [sys.executable, "-m", "jobplane.agent.child"], cfg.encode())
+        self.child = SupervisedChild("agent", [sys.executable, "-m", "jobplane.agent.child"], cfg.encode(),
+                                     ready_timeout=READY_TIMEOUT)
         await self.child.start()
 
     async def stop(self) -> None:

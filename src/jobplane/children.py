@@ -21,6 +21,8 @@ from jobplane.clock import Clock
 
 log = logging.getLogger(__name__)
 
+READY_FD_ENV = "JOBPLANE_CHILD_READY_FD"  # a pipe the child writes "ready" to (``signal_ready``)
+
 
 @dataclass(frozen=True)
 class RestartBackoff:
@@ -43,7 +45,7 @@ class SupervisedChild:
 
     def __init__(self, name: str, argv: Sequence[str], config: bytes, *, clock: Clock | None = None,
                  backoff: RestartBackoff | None = None, term_timeout: float = 10.0,
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, ready_timeout: float | None = None) -> None:
         self.name = name
         self.argv = list(argv)
         self.config = config if config.endswith(b"\n") else config + b"\n"
@@ -51,6 +53,8 @@ class SupervisedChild:
         self.backoff = backoff or RestartBackoff()
         self.term_timeout = term_timeout
         self.env = env
+        # start() waits this long for the first child to say it is ready (None: not at all)
+        self.ready_timeout = ready_timeout
         self.proc: asyncio.subprocess.Process | None = None
         self.restarts = 0  # how many times a child that exited was started again
         self.exits: list[int | None] = []  # the exit status of each child that ended on its own
@@ -63,15 +67,40 @@ class SupervisedChild:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None and self.proc.returncode is None else None
 
-    async def start(self) -> None:
+    async def start(self) -> bool:
         """Spawn the first child (an OSError here is the caller's: nothing is running yet),
-        then watch it in the background."""
-        await self._spawn()
+        then watch it in the background. With ``ready_timeout``, first wait for the child to
+        say it is ready; returns whether it did (a child that dies first is restarted as any)."""
+        ready = await self._spawn(want_ready=self.ready_timeout is not None)
         self._task = asyncio.create_task(self._watch(), name=f"child:{self.name}")
+        if ready is None:
+            return True
+        try:
+            said = await asyncio.wait_for(ready.readline(), self.ready_timeout)
+        except TimeoutError:
+            said = b""
+        if said.strip() != b"ready":
+            log.warning("%s process did not become ready within %gs", self.name, self.ready_timeout)
+        return said.strip() == b"ready"
 
-    async def _spawn(self) -> None:
+    async def _spawn(self, want_ready: bool = False) -> asyncio.StreamReader | None:
         self.started.clear()
-        proc = await asyncio.create_subprocess_exec(*self.argv, stdin=asyncio.subprocess.PIPE, env=self.env)
+        env = self.env
+        ready: asyncio.StreamReader | None = None
+        pass_fds: tuple[int, ...] = ()
+        if want_ready:
+            r, w = os.pipe()
+            env = {**(env if env is not None else os.environ), READY_FD_ENV: str(w)}
+            pass_fds = (w,)
+            loop = asyncio.get_running_loop()
+            ready = asyncio.StreamReader()
+            await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(ready), os.fdopen(r, "rb", 0))
+        try:
+            proc = await asyncio.create_subprocess_exec(*self.argv, stdin=asyncio.subprocess.PIPE, env=env,
+                                                        pass_fds=pass_fds)
+        finally:
+            for fd in pass_fds:
+                os.close(fd)  # the child's copy is the only writer: its death reads as EOF
         assert proc.stdin is not None
         proc.stdin.write(self.config)
         with contextlib.suppress(ConnectionError):  # it died at once: _watch sees the exit
@@ -80,6 +109,7 @@ class SupervisedChild:
         self._started_at = self.clock.now()
         self.started.set()
         log.info("%s process started (pid %d)", self.name, proc.pid)
+        return ready
 
     async def _watch(self) -> None:
         delay: float | None = None
@@ -144,6 +174,20 @@ def _describe(code: int | None) -> str:
         except ValueError:
             return f"signal {-code}"
     return f"status {code}"
+
+
+def signal_ready() -> None:
+    """In a child: tell a parent that waits (``ready_timeout``) that we are ready."""
+    fd = os.environ.pop(READY_FD_ENV, None)
+    if fd is None:
+        return
+    try:
+        os.write(int(fd), b"ready\n")
+    except (OSError, ValueError):
+        pass
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            os.close(int(fd))
 
 
 async def watch_parent(stdin_fd: int = 0) -> None:

@@ -20,7 +20,7 @@ from jobplane.children import RestartBackoff, SupervisedChild
 CHILD = textwrap.dedent("""
     import asyncio, os, signal, sys
     from pathlib import Path
-    from jobplane.children import watch_parent
+    from jobplane.children import signal_ready, watch_parent
 
     cfg = sys.stdin.buffer.readline().decode().split()
     out = Path(cfg[0])
@@ -28,6 +28,8 @@ CHILD = textwrap.dedent("""
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     with out.open("a") as f:
         f.write(f"{os.getpid()}\\n")
+    if "never-ready" not in cfg:
+        signal_ready()
     asyncio.run(watch_parent())
     with out.open("a") as f:
         f.write("parent-gone\\n")
@@ -98,6 +100,21 @@ async def test_stop_sends_sigterm_then_kills_a_child_that_stays(tmp_path):
     assert child.restarts == 0  # a stopped child is not restarted
     await asyncio.sleep(0.3)
     assert len(out.read_text().split()) == 1
+
+
+async def test_start_waits_for_the_child_to_say_ready(tmp_path):
+    child, out = _child(tmp_path, ready_timeout=20.0)
+    try:
+        assert await child.start() is True
+        assert out.read_text().split()  # it had started its work when it said so
+    finally:
+        await child.stop()
+    slow, _ = _child(tmp_path, "never-ready", ready_timeout=0.3)
+    try:
+        assert await slow.start() is False
+        assert slow.pid is not None  # still running: readiness is the parent's wait, not a verdict
+    finally:
+        await slow.stop()
 
 
 async def test_stop_ends_a_child_that_obeys_sigterm_at_once(tmp_path):

@@ -19,8 +19,10 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -78,7 +80,7 @@ async def hold_node_lock(data_dir: Path) -> int:
 async def run(cfg: ChildConfig) -> None:
     from jobplane.agent.agent import Agent, private_dir
     from jobplane.agent.logserver import LogEndpoint
-    from jobplane.children import watch_parent
+    from jobplane.children import signal_ready, watch_parent
     from jobplane.client.http import HttpClient
     from jobplane.clock import Clock
 
@@ -94,6 +96,7 @@ async def run(cfg: ChildConfig) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(agent.run(), name="agent")
     parent = asyncio.create_task(watch_parent(), name="parent-watch")
+    ready = asyncio.create_task(_when_registered(agent, signal_ready), name="ready")
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         done, _ = await asyncio.wait({task, parent}, return_when=asyncio.FIRST_COMPLETED)
@@ -104,8 +107,19 @@ async def run(cfg: ChildConfig) -> None:
             await task  # an agent that failed raises here: exit non-zero, the server restarts us
     finally:
         parent.cancel()
+        ready.cancel()
         await client.close()
         os.close(lock)
+
+
+async def _when_registered(agent: Any, then: Callable[[], None]) -> None:
+    """Call ``then`` once the Node is registered and the pod informer synced: what the server
+    waits for before it says ready, as the in-process agent gets there before the first
+    request in practice."""
+    while not (agent.heartbeat is None or agent.heartbeat.node is not None) or \
+            agent.informer is None or not agent.informer.has_synced:
+        await asyncio.sleep(0.02)
+    then()
 
 
 def main() -> None:
