@@ -1,5 +1,9 @@
 """End-to-end fixtures: a real ``jobplane server`` subprocess (own data dir, own HOME, port 0)
-driven by ``/usr/bin/kubectl`` and the ``kubernetes`` client."""
+driven by ``/usr/bin/kubectl`` and the ``kubernetes`` client.
+
+The servers run in the mode ``JOBPLANE_PROCESSES`` names (the flag's environment twin, passed
+on to each server; unset: the default, the agent in a child process); ``scripts/test.sh``
+runs the suite in both modes."""
 
 from __future__ import annotations
 

@@ -1,0 +1,109 @@
+"""``jobplane server --processes 2``: the node agent in a child process. A crash of the child
+is noticed and it is restarted; its running pods keep running and stay reachable (exec,
+logs) through the new child; stopping or killing the server ends the child."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from jobs_helpers import wait_for
+
+
+def agent_children(server_pid: int) -> list[int]:
+    """The server's agent processes (children running ``jobplane.agent.child``)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[1]) == server_pid and fields[0] != "Z" and b"jobplane.agent.child" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return True
+    return state == "Z"
+
+
+POD = """\
+apiVersion: v1
+kind: Pod
+metadata: {name: steady}
+spec:
+  restartPolicy: Never
+  terminationGracePeriodSeconds: 2
+  containers:
+  - {name: c, image: local, command: [sh, -c, 'echo started; exec sleep 600']}
+"""
+
+
+def running(cl, name: str) -> dict | None:
+    pod = cl.core.read_namespaced_pod(name, "default", _preload_content=False)
+    import json
+
+    obj = json.loads(pod.data)
+    return obj if (obj.get("status") or {}).get("phase") == "Running" else None
+
+
+@pytest.mark.skipif(os.environ.get("JOBPLANE_PROCESSES", "2") == "1", reason="runs in the default-mode pass (its flags are explicit)")
+def test_agent_child_crash_restart_keeps_pods_and_stop_ends_it(cluster):
+    cl = cluster("--processes", "2")
+    server_pid = cl.srv.proc.pid
+    first = wait_for(lambda: agent_children(server_pid), 10, what="the agent child")
+    assert len(first) == 1
+    cl.kubectl("apply", "-f", "-", input=POD, check=True)
+    before = wait_for(lambda: running(cl, "steady"), 30, what="pod steady running")
+    assert cl.kubectl("exec", "steady", "--", "echo", "in-pod", check=True).stdout.strip() == "in-pod"
+
+    os.kill(first[0], signal.SIGKILL)
+    second = wait_for(lambda: [p for p in agent_children(server_pid) if p != first[0]], 20,
+                      what="a restarted agent child")
+    # the pod was not restarted: same container, still running, reachable through the new child
+    time.sleep(0.5)
+    after = running(cl, "steady")
+    assert after is not None
+    cs_before, cs_after = before["status"]["containerStatuses"][0], after["status"]["containerStatuses"][0]
+    assert cs_after["restartCount"] == cs_before["restartCount"] == 0
+    assert cs_after["state"]["running"]["startedAt"] == cs_before["state"]["running"]["startedAt"]
+    out = wait_for(lambda: cl.kubectl("exec", "steady", "--", "echo", "again").stdout.strip() == "again", 20,
+                   what="exec through the restarted agent")
+    assert out
+    assert "started" in cl.kubectl("logs", "steady", check=True).stdout
+    assert any(f"agent process (pid {first[0]}) exited with signal SIGKILL" in line for line in cl.srv.output)
+
+    # the new child handles a deletion: the pod terminates and goes
+    cl.kubectl("delete", "pod", "steady", "--wait=true", "--timeout=30s", check=True)
+
+    assert cl.srv.stop() == 0
+    assert gone(second[0])
+
+
+@pytest.mark.skipif(os.environ.get("JOBPLANE_PROCESSES", "2") == "1", reason="runs in the default-mode pass (its flags are explicit)")
+def test_agent_child_ends_when_the_server_is_killed(cluster):
+    cl = cluster("--processes", "2")
+    child = wait_for(lambda: agent_children(cl.srv.proc.pid), 10, what="the agent child")[0]
+    cl.kill_server()
+    wait_for(lambda: gone(child), 15, what="the agent child to end after its server")
+    cl.restart()  # a new server on the same directory gets a new agent, and a Ready node
+    wait_for(lambda: agent_children(cl.srv.proc.pid), 10, what="the new agent child")
+    wait_for(lambda: "Ready" in cl.kubectl("get", "nodes").stdout, 20, what="node Ready")
+
+
+def test_one_process_mode_has_no_agent_child(cluster):
+    cl = cluster("--processes", "1")
+    time.sleep(0.5)
+    assert agent_children(cl.srv.proc.pid) == []
+    wait_for(lambda: " Ready " in cl.kubectl("get", "nodes").stdout, 20, what="node Ready")
