@@ -7,6 +7,7 @@ below 200 MB.
 
 Usage: .venv/bin/python bench/bench_throughput.py [--completions 2000] [--parallelism 50]
                                                   [--profile FILE.txt] [--runtime host|podman|docker]
+                                                  [--modes both|on|off] [--processes 1,2] [--rounds N]
 
 ``--runtime podman`` (or docker) adds a run of the image runtime (each container from a small
 local busybox image through the engine) beside the host runtime's, in the same run.
@@ -31,6 +32,7 @@ from benchlib import (
     PySpy,
     bench_image,
     indexed_job,
+    jobplane_processes,
     print_machine,
     print_table,
     remove_engine_leftovers,
@@ -162,6 +164,9 @@ def main() -> None:
                    help="create the server's data dir here (e.g. /dev/shm to take the disk out of the loop)")
     p.add_argument("--runtime", choices=["host", "podman", "docker"], default="host",
                    help="also run the image runtime through this engine (host: the host runtime only)")
+    p.add_argument("--processes", default="",
+                   help="server --processes values to run in each mode, alternating, e.g. 1,2 (default: the "
+                        "server's own)")
     args = p.parse_args()
     print_machine()
 
@@ -175,27 +180,41 @@ def main() -> None:
     modes: list[tuple[str, list[str], str]] = [("sandbox on", [], "local"), ("sandbox off", ["--no-sandbox"], "local")]
     if args.modes != "both":
         modes = [m for m in modes if m[0] == f"sandbox {args.modes}"]
+    procs = [n.strip() for n in args.processes.split(",") if n.strip()]
+    if procs:
+        modes = [(f"{mode}, --processes {n}", [*flags, "--processes", n], image)
+                 for mode, flags, image in modes for n in procs]
+    per_round = len(modes)
     modes = modes * args.rounds
-    print(f"load average at start: {os.getloadavg()[0]:.2f}")
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rates: dict[str, list[float]] = {}
+    ratios: dict[str, list[float]] = {}
     if args.runtime != "host":
         modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
     for round_no, (mode, flags, image) in enumerate(modes):
+        if args.rounds > 1 and round_no and round_no % per_round == 0:  # a baseline per round
+            base = xargs_baseline(args.completions, args.parallelism)
+            base_rate = args.completions / base
+            rows.append([f"xargs -P {args.parallelism} (baseline, round {round_no // per_round + 1})", base,
+                         base_rate, "1.00x", "-", "-"])
         data_dir = (Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent))
                     if args.data_dir_parent else None)
         srv = start_server(agent=True, data_dir=data_dir, extra=flags)
         try:
             time.sleep(1.0)  # let the agent register its node
-            profile = args.profile if mode == "sandbox on" else None
+            profile = args.profile if round_no == 0 else None
             sup_profile = f"{Path(profile).with_suffix('')}.supervisor{Path(profile).suffix}" if profile else None
             sup = supervisor_pid(srv.data_dir, srv.pid)
-            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup)
+            agent = next((pid for pid, role in jobplane_processes(srv.pid, srv.data_dir).items()
+                          if role == "agent process"), None)
+            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup), cpu_seconds(agent)
             with PySpy(srv.pid, profile), SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
                 elapsed, job, writes = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout,
                                                            image))
             sup = sup or supervisor_pid(srv.data_dir, srv.pid)  # started with the first container
-            cpu = cpu_seconds(srv.pid) - cpu0[0], cpu_seconds(sup) - cpu0[1]
-            rss = srv.peak_rss_mb()
+            cpu = cpu_seconds(srv.pid) - cpu0[0], cpu_seconds(sup) - cpu0[1], cpu_seconds(agent) - cpu0[2]
+            by_process = srv.peak_rss_by_process()
+            rss = sum(by_process.values())
         finally:
             where = srv.data_dir
             srv.stop()
@@ -210,25 +229,29 @@ def main() -> None:
             print("WARNING: job status", orjson.dumps(st).decode())
         rate = args.completions / elapsed
         rates.setdefault(mode, []).append(rate)
-        per_round = len(modes) // max(args.rounds, 1)
+        ratios.setdefault(mode, []).append(rate / base_rate)
         label = f" #{round_no // per_round + 1}, load {os.getloadavg()[0]:.1f}" if args.rounds > 1 else ""
         write_tables.append((f"Store writes per completed pod ({mode}{label})", writes))
         cpu_rows.append([f"{mode}{label}", 1000 * cpu[0] / args.completions,
+                         1000 * cpu[2] / args.completions if agent else "-",
                          1000 * cpu[1] / args.completions if sup else "-"])
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
                      f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"])
-        rss_rows.append([f"peak RSS MiB ({mode})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
+        parts = ", ".join(f"{k} {v:.0f}" for k, v in by_process.items())
+        rss_rows.append([f"peak RSS MiB ({mode}{label}: {parts})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
                 ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
-    print_table("Server peak RSS (VmHWM)", ["metric", "value", "target", "result"], rss_rows)
-    print_table("CPU per completed pod (ms; server process, node supervisor with its reaped containers)",
-                ["run", "server ms/pod", "supervisor + containers ms/pod"], cpu_rows)
+    print_table("Peak RSS of all jobplane processes (VmHWM summed: server, agent process, node supervisor)",
+                ["metric", "value", "target", "result"], rss_rows)
+    print_table("CPU per completed pod (ms; server process, its agent process, node supervisor with its reaped "
+                "containers)", ["run", "server ms/pod", "agent process ms/pod", "supervisor + containers ms/pod"],
+                cpu_rows)
     for title, writes in write_tables:
         print_writes(title, writes, args.completions)
-    print(f"load average at end: {os.getloadavg()[0]:.2f}")
+    print(f"load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if args.rounds > 1:
-        medians = {m: statistics.median(r) for m, r in rates.items()}
-        print("\nmedian processes/s: " + ", ".join(f"{m} {v:.1f}" for m, v in medians.items()))
+        print("\nmedian over rounds: " + "; ".join(
+            f"{m}: {statistics.median(rates[m]):.1f}/s, {statistics.median(ratios[m]):.3f}x xargs" for m in rates))
 
 
 if __name__ == "__main__":

@@ -49,10 +49,20 @@ class ServerProc:
         return self.proc.pid
 
     def peak_rss_mb(self) -> float:
-        return peak_rss_mb(self.pid)
+        """Peak RSS of every jobplane process of this server together (server, its agent
+        child, the node supervisor): the sum of each one's VmHWM (an upper bound of the
+        peak of the sum). Read it before ``stop``."""
+        return sum(self.peak_rss_by_process().values())
+
+    def peak_rss_by_process(self) -> dict[str, float]:
+        """VmHWM in MiB of each jobplane process of this server, by role."""
+        out: dict[str, float] = {}
+        for pid, role in jobplane_processes(self.pid, self.data_dir).items():
+            out[role] = out.get(role, 0.0) + peak_rss_mb(pid)
+        return out
 
     def rss_mb(self) -> float:
-        return _status_kb(self.pid, "VmRSS") / 1024
+        return sum(_status_kb(pid, "VmRSS") for pid in jobplane_processes(self.pid, self.data_dir)) / 1024
 
     def ssl_context(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.ca_file))
@@ -116,6 +126,46 @@ def _status_kb(pid: int, key: str) -> int:
         if line.startswith(key + ":"):
             return int(line.split()[1])
     return 0
+
+
+def _proc_table() -> dict[int, tuple[int, bytes]]:
+    """pid -> (parent pid, command line) of every process now."""
+    table = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] != "Z":
+            table[int(entry.name)] = (int(fields[1]), cmdline)
+    return table
+
+
+def jobplane_processes(server_pid: int, data_dir: Path) -> dict[int, str]:
+    """pid -> role of a server's jobplane processes: the server, its descendants running
+    jobplane code (the agent child), and the node supervisor of its data dir (a session of
+    its own, not a descendant). Pod containers are not jobplane's."""
+    table = _proc_table()
+    roles = {server_pid: "server"} if server_pid in table else {}
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    todo = list(children.get(server_pid, ()))
+    while todo:
+        pid = todo.pop()
+        cmd = table[pid][1]
+        if b"jobplane.agent.child" in cmd:
+            roles[pid] = "agent process"
+        todo.extend(children.get(pid, ()))
+    where = str(data_dir).encode()
+    for pid, (_, cmd) in table.items():
+        if b"supervisor.py" in cmd and where in cmd:
+            roles[pid] = "node supervisor"
+    return roles
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -136,7 +136,8 @@ def test_pod_to_pod_communication_example(srv):
     # Service; each pod pings the others as example-job-N.headless-svc until all answer.
     srv.kubectl("create", "namespace", "p2p", check=True)
     srv.kubectl("apply", "-n", "p2p", "-f", str(MANIFESTS / "job-pod-to-pod.yaml"), check=True)
-    done = srv.kubectl("wait", "-n", "p2p", "--for=condition=complete", "job/example-job", "--timeout=60s")
+    done = srv.kubectl("wait", "-n", "p2p", "--for=condition=complete", "job/example-job", "--timeout=60s",
+                       timeout=90)  # kubectl's own timeout first, so the diagnostics below run
     if done.returncode != 0:  # say why: the pods, their logs and events, the names they see
         pods = srv.kubectl("get", "pods", "-n", "p2p", "-o", "wide").stdout
         logs = srv.kubectl("logs", "-n", "p2p", "-l", "job-name=example-job", "--tail=5", "--prefix").stdout

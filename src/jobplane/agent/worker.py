@@ -201,6 +201,7 @@ class PodWorker:
         self.failures: dict[str, int] = {}
         self.links: list[str] = []
         self.volumes: dict[str, Path] | None = None
+        self._hosts_version = 0  # the DNS view version /etc/hosts was last written from
         self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
         self.gpu_ids: list[int] = []
         self.stopping = False
@@ -1202,6 +1203,9 @@ class PodWorker:
         return volumes, (self._open_state() if open_state else None)
 
     def _write_hosts(self) -> None:
+        # the DNS view's version these names are from: the refresh loop compares against it, so
+        # a change between this first write and the loop's start is not lost
+        self._hosts_version = self.config.dns.version if self.config.dns is not None else 0
         text = hosts.hosts_file(self.pod, self.config.pod_ip, self.hosts_extra(), _HOST_ENTRIES())
         hosts.write_in_place(self.pod_dir / HOSTS_FILE, text)
 
@@ -1302,7 +1306,6 @@ class PodWorker:
             return
 
         async def loop() -> None:
-            seen = self.config.dns.version if self.config.dns is not None else 0
             while not self.stopping:
                 await self.clock.sleep(self.config.volume_refresh)
                 # Each on its own: a volume that cannot be refreshed (its ConfigMap went away)
@@ -1316,8 +1319,7 @@ class PodWorker:
                     log.info("pod %s/%s: volume refresh failed: %s", self.namespace, self.name, exc)
                 try:
                     version = self.config.dns.version if self.config.dns is not None else 0
-                    if self.isolated and version != seen:
-                        seen = version
+                    if self.isolated and version != self._hosts_version:
                         self._write_hosts()
                 except OSError as exc:
                     log.info("pod %s/%s: /etc/hosts refresh failed: %s", self.namespace, self.name, exc)
