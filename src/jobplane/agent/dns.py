@@ -95,6 +95,7 @@ class DnsView:
         self._services: Informer | None = None
         self._slices: Informer | None = None
         self._cache: dict[str, tuple[int, list[tuple[str, list[str]]]]] = {}
+        self._change = asyncio.Event()  # set (and replaced) at each change: wait_change
 
     @property
     def active(self) -> bool:
@@ -112,6 +113,20 @@ class DnsView:
 
     def _changed(self, *_args: object) -> None:
         self.version += 1
+        self._change.set()
+        self._change = asyncio.Event()
+
+    async def wait_change(self, version: int, timeout: float) -> None:
+        """Return once the view is newer than ``version``, or after ``timeout`` seconds."""
+        if self.version != version:
+            return
+        change = asyncio.ensure_future(self._change.wait())
+        timer = asyncio.ensure_future(self.clock.sleep(timeout))
+        try:
+            await asyncio.wait({change, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            change.cancel()
+            timer.cancel()
 
     async def run(self) -> None:
         """Start the informers once the server serves both kinds (retrying until it does)."""

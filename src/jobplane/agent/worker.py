@@ -68,6 +68,7 @@ Obj = dict[str, Any]
 HOSTS_FILE = "etc-hosts"
 HOSTNAME_FILE = "etc-hostname"
 TMP_DIR = "tmp"
+HOSTS_COALESCE = 0.1  # seconds between two /etc/hosts rewrites of one pod
 _HOST_ENTRIES = functools.lru_cache(maxsize=1)(hosts.host_entries)
 
 
@@ -1299,34 +1300,40 @@ class PodWorker:
         return token
 
     def _start_volume_refresh(self) -> None:
-        """Keep ConfigMap/Secret/downward API volumes and /etc/hosts current while the pod runs."""
+        """Keep ConfigMap/Secret/downward API volumes current while the pod runs (every
+        ``volume_refresh`` seconds), and /etc/hosts as soon as the cluster's names change: a
+        peer's name may exist only briefly (the pod-to-pod example's peers finish once they
+        have pinged everyone), so a hosts file a poll late can miss it for good."""
         needs = any(any(k in v for k in ("configMap", "secret", "downwardAPI", "projected"))
                     for v in (self.pod.get("spec") or {}).get("volumes") or ())
-        if not needs and (self.config.dns is None or not self.isolated):
-            return
+        dns = self.config.dns
 
-        async def loop() -> None:
+        async def volumes_loop() -> None:
             while not self.stopping:
                 await self.clock.sleep(self.config.volume_refresh)
-                # Each on its own: a volume that cannot be refreshed (its ConfigMap went away)
-                # must not keep /etc/hosts from following the cluster's names.
                 try:
-                    if needs and self.volumes is not None:
+                    if self.volumes is not None:
                         await self._write_projections(self.volumes)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep the last good contents
                     log.info("pod %s/%s: volume refresh failed: %s", self.namespace, self.name, exc)
+
+        async def hosts_loop() -> None:
+            while not self.stopping:
+                await dns.wait_change(self._hosts_version, self.config.volume_refresh)
                 try:
-                    version = self.config.dns.version if self.config.dns is not None else 0
-                    if self.isolated and version != self._hosts_version:
+                    if dns.version != self._hosts_version:
                         self._write_hosts()
                 except OSError as exc:
                     log.info("pod %s/%s: /etc/hosts refresh failed: %s", self.namespace, self.name, exc)
+                await self.clock.sleep(HOSTS_COALESCE)  # a burst of changes: one write per pod
 
-        task = asyncio.ensure_future(loop())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        loops = ([volumes_loop()] if needs else []) + ([hosts_loop()] if dns is not None and self.isolated else [])
+        for coro in loops:
+            task = asyncio.ensure_future(coro)
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def _gpu_env(self, cspec: Obj) -> dict[str, str]:
         gpus = self.config.gpus

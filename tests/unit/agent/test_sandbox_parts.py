@@ -167,3 +167,24 @@ def test_service_and_pod_names():
     assert "example-job-1.headless-svc.default.svc.cluster.local" not in got  # not ready
     assert got["api.other.svc.cluster.local"] == ("10.0.0.3", ["api.other.svc.cluster.local", "api.other.svc",
                                                                "api.other"])
+
+
+async def test_dns_view_wakes_waiters_at_a_change_or_after_the_timeout():
+    """A pod's /etc/hosts follows a change at once (a peer's name may live only briefly)."""
+    import asyncio
+
+    from jobplane.clock import FakeClock
+
+    clock = FakeClock()
+    view = dns.DnsView(client=None, clock=clock)  # type: ignore[arg-type]
+    waiter = asyncio.ensure_future(view.wait_change(view.version, 2.0))
+    await asyncio.sleep(0)
+    assert not waiter.done()
+    view._changed()
+    await asyncio.wait_for(waiter, 1.0)  # no clock advance needed
+    await asyncio.wait_for(view.wait_change(0, 2.0), 1.0)  # already newer: at once
+    idle = asyncio.ensure_future(view.wait_change(view.version, 2.0))
+    for _ in range(5):  # the waiter's timer is asleep on the clock
+        await asyncio.sleep(0)
+    await clock.advance(2.0)
+    await asyncio.wait_for(idle, 1.0)
