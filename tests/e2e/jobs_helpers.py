@@ -235,3 +235,13 @@ def cluster_factory(server_factory: Callable[..., Any]) -> Iterator[Callable[...
     for cl in made:
         cl.srv.stop()
         kill_pod_processes(cl.srv.data_dir)
+
+
+def pinged_in_order(log: str, count: int = 3) -> bool:
+    """The pod-to-pod example's log: each peer pinged once, in index order, the last line the
+    last peer's success. A failure may sit between two successes: a name appears when its
+    pod is ready, so the next peer may not be resolvable yet."""
+    lines = log.splitlines()
+    successes = [line for line in lines if line.startswith("Successfully pinged")]
+    return bool(lines) and lines[-1] == successes[-1] and successes == [
+        f"Successfully pinged pod: example-job-{n}.headless-svc" for n in range(count)]

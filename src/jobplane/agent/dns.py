@@ -85,6 +85,32 @@ def entries(services: list[Obj], slices: list[Obj], pod_namespace: str) -> list[
     return out
 
 
+Entry = tuple[str, list[str]]
+EntryKey = tuple[str, tuple[str, ...]]
+
+
+def with_lingering(current: list[Entry], seen: dict[EntryKey, float], now: float,
+                   linger: float) -> tuple[list[Entry], dict[EntryKey, float], float | None]:
+    """``current`` plus the entries that left it less than ``linger`` seconds ago, the new
+    last-seen times, and when the next lingering entry expires (None: none lingers).
+
+    Cluster DNS answers outlive their records: CoreDNS caches them (``cache 30`` in the
+    default Corefile), so a pod that resolved a peer a moment before the peer finished still
+    reaches it. A hosts file rewritten the instant an endpoint leaves would lose such a peer
+    for good (the pod-to-pod example's last pod, pinging once a second, missed peers that had
+    pinged everyone and finished within that second)."""
+    fresh: dict[EntryKey, float] = {(addr, tuple(names)): now for addr, names in current}
+    out = list(current)
+    expiry: float | None = None
+    for key, last in seen.items():
+        if key in fresh or now - last >= linger:
+            continue
+        fresh[key] = last
+        out.append((key[0], list(key[1])))
+        expiry = last + linger if expiry is None else min(expiry, last + linger)
+    return out, fresh, expiry
+
+
 class DnsView:
     """Services and EndpointSlices of the whole cluster, watched once per agent."""
 

@@ -31,6 +31,7 @@ from jobplane import podlogs
 from jobplane.agent import hosts, images, podconfig, projection, security
 from jobplane.agent import probes as pr
 from jobplane.agent import status as st
+from jobplane.agent.dns import with_lingering
 from jobplane.agent.engine import ImageSpec, PullError, container_name, pod_sandbox_name
 from jobplane.agent.execsession import ExecSpec, run_to_end
 from jobplane.agent.prober import ContainerProber, run_check, run_hook, within
@@ -69,6 +70,7 @@ HOSTS_FILE = "etc-hosts"
 HOSTNAME_FILE = "etc-hostname"
 TMP_DIR = "tmp"
 HOSTS_COALESCE = 0.1  # seconds between two /etc/hosts rewrites of one pod
+HOSTS_LINGER = 30.0  # a name stays this long after it left the cluster's (CoreDNS's cache 30)
 _HOST_ENTRIES = functools.lru_cache(maxsize=1)(hosts.host_entries)
 
 
@@ -203,6 +205,8 @@ class PodWorker:
         self.links: list[str] = []
         self.volumes: dict[str, Path] | None = None
         self._hosts_version = 0  # the DNS view version /etc/hosts was last written from
+        self._hosts_seen: dict[Any, float] = {}  # names in /etc/hosts and when last current (with_lingering)
+        self._hosts_expiry: float | None = None  # when a name kept after it left expires
         self._tokens: dict[tuple[Any, ...], tuple[str, float]] = {}
         self.gpu_ids: list[int] = []
         self.stopping = False
@@ -1207,7 +1211,9 @@ class PodWorker:
         # the DNS view's version these names are from: the refresh loop compares against it, so
         # a change between this first write and the loop's start is not lost
         self._hosts_version = self.config.dns.version if self.config.dns is not None else 0
-        text = hosts.hosts_file(self.pod, self.config.pod_ip, self.hosts_extra(), _HOST_ENTRIES())
+        extra, self._hosts_seen, self._hosts_expiry = with_lingering(
+            self.hosts_extra(), self._hosts_seen, self.clock.now(), HOSTS_LINGER)
+        text = hosts.hosts_file(self.pod, self.config.pod_ip, extra, _HOST_ENTRIES())
         hosts.write_in_place(self.pod_dir / HOSTS_FILE, text)
 
     def hosts_extra(self) -> list[tuple[str, list[str]]]:
@@ -1323,7 +1329,8 @@ class PodWorker:
             while not self.stopping:
                 await dns.wait_change(self._hosts_version, self.config.volume_refresh)
                 try:
-                    if dns.version != self._hosts_version:
+                    expired = self._hosts_expiry is not None and self.clock.now() >= self._hosts_expiry
+                    if dns.version != self._hosts_version or expired:
                         self._write_hosts()
                 except OSError as exc:
                     log.info("pod %s/%s: /etc/hosts refresh failed: %s", self.namespace, self.name, exc)

@@ -188,3 +188,17 @@ async def test_dns_view_wakes_waiters_at_a_change_or_after_the_timeout():
         await asyncio.sleep(0)
     await clock.advance(2.0)
     await asyncio.wait_for(idle, 1.0)
+
+
+def test_names_linger_after_they_leave_the_cluster():
+    """A peer that just finished stays resolvable a while, as cluster DNS answers are cached."""
+    a = ("10.0.0.1", ["a.svc.ns.svc.cluster.local", "a.svc"])
+    b = ("10.0.0.2", ["b.svc.ns.svc.cluster.local", "b.svc"])
+    out, seen, expiry = dns.with_lingering([a, b], {}, now=100.0, linger=30.0)
+    assert out == [a, b] and expiry is None
+    out, seen, expiry = dns.with_lingering([b], seen, now=110.0, linger=30.0)
+    assert out == [b, a] and expiry == 130.0  # current first: a name that moved resolves anew
+    out, seen, expiry = dns.with_lingering([b], seen, now=129.0, linger=30.0)
+    assert out == [b, a]
+    out, seen, expiry = dns.with_lingering([b], seen, now=130.0, linger=30.0)
+    assert out == [b] and expiry is None
