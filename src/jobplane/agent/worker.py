@@ -1168,7 +1168,7 @@ class PodWorker:
         projections = await self._projections()
         hosts_text = hostname_text = None
         if sandboxed:
-            hosts_text = hosts.hosts_file(self.pod, self.config.pod_ip, self.hosts_extra(), _HOST_ENTRIES())
+            hosts_text = self._hosts_text()
             hostname_text = hosts.pod_hostname(self.pod) + "\n"
         # The pod's files in one thread hop: a few dozen mkdir/open/write/symlink calls that take
         # milliseconds on a busy disk, and the event loop is the API server's too (embedded agent).
@@ -1207,14 +1207,17 @@ class PodWorker:
             hosts.write_in_place(self.pod_dir / HOSTNAME_FILE, hostname_text)
         return volumes, (self._open_state() if open_state else None)
 
-    def _write_hosts(self) -> None:
-        # the DNS view's version these names are from: the refresh loop compares against it, so
-        # a change between this first write and the loop's start is not lost
+    def _hosts_text(self) -> str:
+        """The pod's /etc/hosts now. Records the DNS view's version the names are from (the
+        refresh loop compares against it, so a change between the first write and the loop's
+        start is not lost) and which names linger."""
         self._hosts_version = self.config.dns.version if self.config.dns is not None else 0
         extra, self._hosts_seen, self._hosts_expiry = with_lingering(
             self.hosts_extra(), self._hosts_seen, self.clock.now(), HOSTS_LINGER)
-        text = hosts.hosts_file(self.pod, self.config.pod_ip, extra, _HOST_ENTRIES())
-        hosts.write_in_place(self.pod_dir / HOSTS_FILE, text)
+        return hosts.hosts_file(self.pod, self.config.pod_ip, extra, _HOST_ENTRIES())
+
+    def _write_hosts(self) -> None:
+        hosts.write_in_place(self.pod_dir / HOSTS_FILE, self._hosts_text())
 
     def hosts_extra(self) -> list[tuple[str, list[str]]]:
         """Names other than the pod's own for its /etc/hosts (the agent's DNS view sets it)."""
