@@ -70,8 +70,14 @@ def pod_row(pod: Obj, log_file: str | None, log_bytes: int) -> Obj:
 
 def build_record(job: Obj, pods: list[Obj], logs: dict[str, tuple[str | None, int]], archived_at: str) -> Obj:
     """The record of ``job``; ``logs`` maps pod uid -> (log file name, size)."""
-    md = job.get("metadata") or {}
     rows = [pod_row(p, *logs.get((p.get("metadata") or {}).get("uid", ""), (None, 0))) for p in pods]
+    return record_of(job, rows, archived_at)
+
+
+def record_of(job: Obj, rows: list[Obj], archived_at: str) -> Obj:
+    """The record of ``job`` from its pods' rows (``pod_row``), which it sorts in place: the
+    archiver builds each row as it reads the pod, so a Job's pods are never all decoded at once."""
+    md = job.get("metadata") or {}
     rows.sort(key=lambda r: (r["index"] if r["index"] is not None else -1, r["startedAt"] or "", r["name"]))
     return {
         "apiVersion": API_VERSION,

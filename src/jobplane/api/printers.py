@@ -7,10 +7,12 @@ cheap: ``kubectl get`` on 10,000 pods runs this for every object.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
+
+import orjson
 
 from jobplane.api import pods, printers_objects
 from jobplane.api.registry import ResourceInfo
@@ -629,12 +631,15 @@ def columns_for(info: ResourceInfo) -> list[Obj]:
     return _printer(info.kind)[0]
 
 
-def to_table(info: ResourceInfo, objects: list[dict[str, Any]], *, now: float,
+def to_table(info: ResourceInfo, objects: Iterable[dict[str, Any]], *, now: float,
              list_metadata: dict[str, Any] | None = None, include_object: str = "Metadata",
-             with_definitions: bool = True) -> dict[str, Any]:
+             with_definitions: bool = True, encode_objects: bool = False) -> dict[str, Any]:
     """A ``meta.k8s.io/v1`` Table. Each row has ``cells`` and ``object`` (a
     PartialObjectMetadata when include_object == "Metadata", the full object for
-    "Object", none for "None")."""
+    "Object", none for "None"). ``encode_objects``: each row's object is serialised at once
+    (an ``orjson.Fragment``, for ``orjson.dumps`` of the Table), so with ``objects`` decoded
+    lazily only one object is held decoded at a time."""
+    encode = orjson.dumps if encode_objects else None
     columns, printer = _printer(info.kind)
     rows = []
     is_pod = info.kind == "Pod"
@@ -651,6 +656,8 @@ def to_table(info: ResourceInfo, objects: list[dict[str, Any]], *, now: float,
                              "metadata": obj.get("metadata") or {}}
         elif include_object == "Object":
             row["object"] = obj
+        if encode is not None and "object" in row:
+            row["object"] = orjson.Fragment(encode(row["object"]))
         rows.append(row)
     meta: Obj = {}
     for key in ("resourceVersion", "continue", "remainingItemCount", "selfLink"):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
@@ -458,13 +458,13 @@ class ApiHandler:
     def _table_mode(self, request: web.Request) -> bool:
         return negotiation.accept_mode(request.headers.get("Accept")) == negotiation.MODE_TABLE
 
-    def _table(self, request: web.Request, info: ResourceInfo, items: list[dict[str, Any]],
+    def _table(self, request: web.Request, info: ResourceInfo, items: Iterable[dict[str, Any]],
                list_metadata: dict[str, Any]) -> dict[str, Any]:
         from jobplane.api import printers
 
         include = request.query.get("includeObject") or "Metadata"
         return printers.to_table(info, items, now=self.clock.now(), list_metadata=list_metadata,
-                                 include_object=include)
+                                 include_object=include, encode_objects=True)
 
     async def _get(self, request: web.Request, route: Route) -> web.Response:
         obj = await self.service.get(route.info, route.namespace, route.object_name)
@@ -489,6 +489,11 @@ class ApiHandler:
             from_storage = bool(int_param(query, "limit") or query.get("continue")
                                 or query.get("resourceVersionMatch") == "Exact")
             await self.service.wait_for_revision(rv, wait=not from_storage)
+        if table and not query.get("continue"):
+            list_meta, items = await self.service.list_lazily(
+                route.info, route.namespace, label_selector=query.get("labelSelector") or None,
+                field_selector=query.get("fieldSelector") or None)
+            return json_response(self._table(request, route.info, items, list_meta))
         result = await self.service.list(
             route.info, route.namespace, label_selector=query.get("labelSelector") or None,
             field_selector=query.get("fieldSelector") or None, limit=limit,

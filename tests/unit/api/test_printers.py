@@ -250,3 +250,17 @@ def test_unknown_kind_default_table() -> None:
     table = to_table(info, [{"metadata": {"name": "w", "creationTimestamp": "2024-01-01T00:00:00Z"}}], now=NOW)
     assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Created At"]
     assert table["rows"][0]["cells"] == ["w", "2024-01-01T00:00:00Z"]
+
+
+@pytest.mark.parametrize("include", ["Metadata", "Object", "None"])
+def test_encoded_rows_serialise_as_the_plain_table(include: str) -> None:
+    """``encode_objects`` (the HTTP list path, objects decoded one at a time from a generator)
+    gives the same JSON as the dict rows."""
+    import orjson
+
+    objs = [job(succeeded=1), job(active=1)]
+    objs[1]["metadata"]["name"] = "second"
+    plain = to_table(registry.JOBS, objs, now=NOW, include_object=include)
+    encoded = to_table(registry.JOBS, (o for o in objs), now=NOW, include_object=include, encode_objects=True)
+    assert orjson.loads(orjson.dumps(encoded)) == orjson.loads(orjson.dumps(plain))
+    assert len(encoded["rows"]) == 2

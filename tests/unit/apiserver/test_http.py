@@ -52,6 +52,12 @@ class RecordingService(ApiService):
         return await super().list(info, namespace, label_selector=label_selector, field_selector=field_selector,
                                   limit=limit, continue_=continue_)
 
+    async def list_lazily(self, info, namespace, *, label_selector=None, field_selector=None):
+        self.calls.append(("list_lazily", (info.plural, namespace), {"label_selector": label_selector,
+                                                                     "field_selector": field_selector}))
+        return await super().list_lazily(info, namespace, label_selector=label_selector,
+                                         field_selector=field_selector)
+
     def watch(self, info, namespace, *, resource_version=None, label_selector=None, field_selector=None):
         self.calls.append(("watch", (info.plural, namespace), {"resource_version": resource_version,
                                                                "field_selector": field_selector}))
@@ -227,16 +233,22 @@ async def test_create_get_list_table(env, monkeypatch):
 
     seen = {}
 
-    def fake_table(info, objects, *, now, list_metadata=None, include_object="Metadata", with_definitions=True):
-        seen.update(kind=info.kind, n=len(objects), meta=list_metadata)
+    def fake_table(info, objects, *, now, list_metadata=None, include_object="Metadata", with_definitions=True,
+                   encode_objects=False):
+        seen.update(kind=info.kind, names=[o["metadata"]["name"] for o in objects], meta=list_metadata,
+                    encode=encode_objects)
         return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": []}
 
     monkeypatch.setattr("jobplane.api.printers.to_table", fake_table)
     resp = await client.get(JOBS + "?limit=500", headers={**AUTH, "Accept": TABLE_ACCEPT})
     assert (await resp.json())["kind"] == "Table"
-    assert seen == {"kind": "Job", "n": 2, "meta": {"resourceVersion": str(service.store.current_revision())}}
-    # kubectl's table pages come back as one: the service is asked for everything
-    assert service.calls[-1][2]["limit"] is None
+    assert seen == {"kind": "Job", "names": ["pi", "unlabelled"], "encode": True,
+                    "meta": {"resourceVersion": str(service.store.current_revision())}}
+    # kubectl's table pages come back as one: the service is asked for everything, one
+    # object decoded at a time
+    assert service.calls[-1][0] == "list_lazily"
+    resp = await client.get(JOBS + "?labelSelector=a%3Db", headers={**AUTH, "Accept": TABLE_ACCEPT})
+    assert seen["names"] == ["pi"] and service.calls[-1][2]["label_selector"] == "a=b"
 
 
 async def test_create_errors(env):
