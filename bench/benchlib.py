@@ -89,8 +89,11 @@ class ServerProc:
 
 
 def start_server(*, agent: bool, data_dir: Path | None = None, extra: list[str] | None = None,
-                 timeout: float = 60.0) -> ServerProc:
-    """Start ``jobplane server --port 0`` and wait for its ``ready`` line and kubeconfig."""
+                 timeout: float = 60.0, env: dict[str, str] | None = None, prefix: list[str] | None = None
+                 ) -> ServerProc:
+    """Start ``jobplane server --port 0`` and wait for its ``ready`` line and kubeconfig.
+    ``env``: added to the environment (``PYTHONPATH`` to another checkout's ``src`` runs its
+    code for a same-run baseline); ``prefix``: a command to run it under."""
     owns = data_dir is None
     if data_dir is None:
         data_dir = Path(tempfile.mkdtemp(prefix="jp-bench-"))
@@ -98,7 +101,10 @@ def start_server(*, agent: bool, data_dir: Path | None = None, extra: list[str] 
     args = [str(JOBPLANE), "server", "--data-dir", str(data_dir), "--port", "0", "--log-level", "warning",
             "--agent" if agent else "--no-agent", *(extra or [])]
     logf = open(log_file, "w+b")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+    if env and env.get("PYTHONPATH"):
+        args[0:1] = [sys.executable, "-m", "jobplane"]  # the console script would pin this checkout
+    proc = subprocess.Popen([*(prefix or []), *args], stdout=logf, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, **(env or {})})
     deadline = time.monotonic() + timeout
     url = None
     while time.monotonic() < deadline:
@@ -171,6 +177,116 @@ def jobplane_processes(server_pid: int, data_dir: Path) -> dict[int, str]:
 def peak_rss_mb(pid: int) -> float:
     """Peak resident set size (VmHWM) of a live process, in MiB."""
     return _status_kb(pid, "VmHWM") / 1024
+
+
+def _proc_table() -> dict[int, tuple[int, list[bytes], str]]:
+    """pid -> (parent pid, argv, executable path) of every process we may read."""
+    out: dict[int, tuple[int, list[bytes], str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            exe = os.readlink(entry / "exe")
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(entry.name)] = (ppid, argv, exe)
+    return out
+
+
+def jobplane_pids(server_pid: int, data_dir: Path) -> list[int]:
+    """The jobplane processes of one server: the server, every Python process below it (an
+    agent child, helpers), and the node supervisor(s) serving a data dir inside ``data_dir``
+    with their Python helpers. Pods are not counted: a container (bwrap, ``true``, podman)
+    is workload, not jobplane; a pod that ran Python itself would be (the benchmarks run
+    ``true``)."""
+    table = _proc_table()
+    children: dict[int, list[int]] = {}
+    for pid, (ppid, _, _) in table.items():
+        children.setdefault(ppid, []).append(pid)
+    prefix = str(Path(data_dir).resolve()).encode()
+    roots = [server_pid] + [pid for pid, (_, argv, _) in table.items()
+                            if any(a.endswith(b"jobplane/agent/supervisor.py") for a in argv)
+                            and any(a.startswith(prefix) for a in argv)]
+    found: list[int] = []
+    todo = list(dict.fromkeys(roots))
+    while todo:
+        pid = todo.pop()
+        if pid in found or pid not in table:
+            continue
+        if pid in roots or "python" in os.path.basename(table[pid][2]):
+            found.append(pid)
+        todo.extend(children.get(pid, ()))
+    return found
+
+
+class RssSampler:
+    """Peak of the SUM of resident memory over a server's jobplane processes (``jobplane_pids``),
+    sampled every ``period`` seconds in a thread, and the sum of their own peaks (VmHWM; an
+    upper bound of the true peak of the sum, which sampling can only under-estimate)."""
+
+    def __init__(self, server_pid: int, data_dir: Path, period: float = 0.25) -> None:
+        import threading
+
+        self.server_pid, self.data_dir, self.period = server_pid, data_dir, period
+        self.peak_sum_mb = 0.0
+        self.last_sum_mb = 0.0
+        self.hwm_mb: dict[int, float] = {}  # pid -> its last seen VmHWM
+        self.names: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._rescan = 0.0
+        self._pids: list[int] = []
+
+    def __enter__(self) -> RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sample()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.period):
+            self.sample()
+
+    def sample(self) -> None:
+        now = time.monotonic()
+        if now >= self._rescan:  # new processes (an agent child, a supervisor) appear rarely
+            self._pids, self._rescan = jobplane_pids(self.server_pid, self.data_dir), now + 2.0
+        total = 0.0
+        for pid in self._pids:
+            try:
+                rss = _status_kb(pid, "VmRSS") / 1024
+                self.hwm_mb[pid] = max(self.hwm_mb.get(pid, 0.0), _status_kb(pid, "VmHWM") / 1024)
+                if pid not in self.names:
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                    self.names[pid] = _role(argv)
+            except (OSError, ValueError):
+                continue
+            total += rss
+        self.last_sum_mb = total
+        self.peak_sum_mb = max(self.peak_sum_mb, total)
+
+    @property
+    def sum_hwm_mb(self) -> float:
+        return sum(self.hwm_mb.values())
+
+    def describe(self) -> str:
+        parts = [f"{self.names.get(pid, '?')} {mb:.0f}" for pid, mb in sorted(self.hwm_mb.items())]
+        return "peak RSS MiB by process: " + ", ".join(parts)
+
+
+def _role(argv: list[bytes]) -> str:
+    text = b" ".join(argv).decode(errors="replace")
+    if "supervisor.py" in text:
+        return "supervisor"
+    for word in ("server", "agent"):
+        if f" {word}" in text:
+            return word
+    return os.path.basename(argv[0].decode(errors="replace")) if argv else "?"
 
 
 def machine_info() -> dict[str, str]:

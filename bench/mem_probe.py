@@ -21,6 +21,25 @@ from pathlib import Path
 from benchlib import indexed_job, peak_rss_mb
 
 
+def print_breakdown(mirror) -> None:
+    """Objects and JSON bytes per resource, and Events per reason: what the store holds."""
+    import collections
+
+    import orjson
+
+    per: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    reasons: collections.Counter[str] = collections.Counter()
+    for key, e in mirror._entries.items():
+        res = key.split("/")[1] if key.startswith("/") else key.split("/")[0]
+        per[res][0] += 1
+        per[res][1] += len(e.data)
+        if res in ("events", "events.k8s.io"):
+            reasons[orjson.loads(e.data).get("reason", "?")] += 1
+    for res, (n, b) in sorted(per.items(), key=lambda kv: -kv[1][1])[:8]:
+        print(f"  store {res}: {n} objects, {b / 2**20:.1f} MiB JSON ({b // max(n, 1)} B each)")
+    print(f"  event reasons: {dict(reasons.most_common(10))}")
+
+
 async def main_async(args: argparse.Namespace) -> None:
     import os
 
@@ -63,14 +82,21 @@ async def main_async(args: argparse.Namespace) -> None:
           f"undelivered changes per watcher (top 5): {buffered[:5]}")
     if hasattr(mirror, "stats"):
         print(f"mirror stats: {mirror.stats()}")
+    print_breakdown(mirror)
     infs = getattr(srv.controller_ctx.informers, "_informers", {})
     for name, inf in (infs.items() if isinstance(infs, dict) else []):
-        print(f"informer {name}: {len(inf.keys())} cached objects")
+        print(f"informer {name}: {len(inf.keys())} cached objects, {inf.relists} lists")
     if args.tracemalloc:
         snap = tracemalloc.take_snapshot()
         print("\ntop allocation sites (tracemalloc, by file:line):")
         for stat in snap.statistics("lineno")[:15]:
             print(f"  {stat.size / 2**20:7.1f} MiB  {stat.traceback[0]}")
+        if args.frames > 1:
+            print("\ntop allocation tracebacks:")
+            for stat in snap.statistics("traceback")[:args.tracebacks]:
+                print(f"  {stat.size / 2**20:7.1f} MiB in {stat.count} blocks")
+                for line in stat.traceback.format(limit=args.frames):
+                    print("    " + line)
     await srv.stop()
 
 
@@ -78,9 +104,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--completions", type=int, default=1000)
     p.add_argument("--tracemalloc", action="store_true")
+    p.add_argument("--frames", type=int, default=1, help="tracemalloc frames per allocation (tracebacks if > 1)")
+    p.add_argument("--tracebacks", type=int, default=8, help="how many of the largest tracebacks to print")
     args = p.parse_args()
     if args.tracemalloc:
-        tracemalloc.start(1)
+        tracemalloc.start(args.frames)
     asyncio.run(main_async(args))
 
 
