@@ -74,8 +74,6 @@ from typing import Any, TypeVar, cast
 
 import orjson
 
-import orjson
-
 from jobplane.api import admission, decode, errors, fieldmanager, managedfields, meta, pods
 from jobplane.api.patch import APPLY_PATCH, apply_patch
 from jobplane.api.registry import (
