@@ -2,7 +2,7 @@
 its embedded agent must finish; record wall time and the peak of the SUM of resident memory over
 all jobplane processes (target <= 400 MiB at 100,000 completions, shipped defaults): the server,
 any Python process below it (an agent child) and the node supervisor of its data dir; pods are
-not counted (``benchlib.jobplane_pids``). Sampled every 0.25 s; the sum of each process's own
+not counted (``benchlib.jobplane_processes``). Sampled every 0.25 s; the sum of each process's own
 peak (VmHWM) is printed beside it as an upper bound. Then ``kubectl get pods`` over the pods
 left (the real /usr/bin/kubectl, default chunking) and a server-side Table list (target <= 1 s).
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import platform
 import re
@@ -134,102 +135,96 @@ def _status_kb(pid: int, key: str) -> int:
     return 0
 
 
-def _proc_table() -> dict[int, tuple[int, bytes]]:
-    """pid -> (parent pid, command line) of every process now."""
-    table = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            cmdline = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if fields[0] != "Z":
-            table[int(entry.name)] = (int(fields[1]), cmdline)
-    return table
-
-
-def jobplane_processes(server_pid: int, data_dir: Path) -> dict[int, str]:
-    """pid -> role of a server's jobplane processes: the server, its descendants running
-    jobplane code (the agent child), and the node supervisor of its data dir (a session of
-    its own, not a descendant). Pod containers are not jobplane's."""
-    table = _proc_table()
-    roles = {server_pid: "server"} if server_pid in table else {}
-    children: dict[int, list[int]] = {}
-    for pid, (ppid, _) in table.items():
-        children.setdefault(ppid, []).append(pid)
-    todo = list(children.get(server_pid, ()))
-    while todo:
-        pid = todo.pop()
-        cmd = table[pid][1]
-        if b"jobplane.agent.child" in cmd:
-            roles[pid] = "agent process"
-        todo.extend(children.get(pid, ()))
-    where = str(data_dir).encode()
-    for pid, (_, cmd) in table.items():
-        if b"supervisor.py" in cmd and where in cmd:
-            roles[pid] = "node supervisor"
-    return roles
-
-
 def peak_rss_mb(pid: int) -> float:
     """Peak resident set size (VmHWM) of a live process, in MiB."""
     return _status_kb(pid, "VmHWM") / 1024
 
 
 def _proc_table() -> dict[int, tuple[int, list[bytes], str]]:
-    """pid -> (parent pid, argv, executable path) of every process we may read."""
+    """pid -> (parent pid, argv, executable path) of every live (not zombie) process we may read."""
     out: dict[int, tuple[int, list[bytes], str]] = {}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            ppid = int((entry / "stat").read_bytes().rsplit(b")", 1)[1].split()[1])
+            fields = (entry / "stat").read_bytes().rsplit(b")", 1)[1].split()
             argv = (entry / "cmdline").read_bytes().split(b"\0")
             exe = os.readlink(entry / "exe")
         except (OSError, ValueError, IndexError):
             continue
-        out[int(entry.name)] = (ppid, argv, exe)
+        if fields[0] != b"Z":
+            out[int(entry.name)] = (int(fields[1]), argv, exe)
     return out
 
 
-def jobplane_pids(server_pid: int, data_dir: Path) -> list[int]:
-    """The jobplane processes of one server: the server, every Python process below it (an
-    agent child, helpers), and the node supervisor(s) serving a data dir inside ``data_dir``
-    with their Python helpers. Pods are not counted: a container (bwrap, ``true``, podman)
-    is workload, not jobplane; a pod that ran Python itself would be (the benchmarks run
-    ``true``)."""
+def node_supervisors(data_dir: Path, table: dict[int, tuple[int, list[bytes], str]] | None = None) -> list[int]:
+    """The node supervisor processes serving a data dir inside ``data_dir`` (each has a
+    session of its own, so it is no descendant of the server or agent that started it)."""
+    table = _proc_table() if table is None else table
+    prefix = str(Path(data_dir).resolve()).encode()
+    return [pid for pid, (_, argv, _) in table.items()
+            if any(a.endswith(b"jobplane/agent/supervisor.py") for a in argv) and any(a.startswith(prefix) for a in argv)]
+
+
+def jobplane_processes(server_pid: int, data_dir: Path, more: list[tuple[int, Path]] | None = None
+                      ) -> dict[int, str]:
+    """pid -> role of the jobplane processes of a server (and of standalone agents, ``more``:
+    (pid, data dir) each): the process itself, every Python process below it (the agent
+    child, helpers), and the node supervisor(s) of its data dir with their Python helpers.
+    Pods are not counted: a container (bwrap, ``true``, podman) is workload, not jobplane;
+    a pod that ran Python itself would be (the benchmarks run ``true``)."""
     table = _proc_table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in table.items():
         children.setdefault(ppid, []).append(pid)
-    prefix = str(Path(data_dir).resolve()).encode()
-    roots = [server_pid] + [pid for pid, (_, argv, _) in table.items()
-                            if any(a.endswith(b"jobplane/agent/supervisor.py") for a in argv)
-                            and any(a.startswith(prefix) for a in argv)]
-    found: list[int] = []
-    todo = list(dict.fromkeys(roots))
+    roots = [(server_pid, data_dir, "server"), *((pid, d, "agent") for pid, d in (more or []))]
+    roles: dict[int, str] = {}
+    todo: list[tuple[int, str | None]] = []
+    for pid, where, role in roots:
+        todo.append((pid, role))
+        todo += [(sup, "node supervisor") for sup in node_supervisors(where, table)]
     while todo:
-        pid = todo.pop()
-        if pid in found or pid not in table:
+        pid, role = todo.pop()
+        if pid in roles or pid not in table:
             continue
-        if pid in roots or "python" in os.path.basename(table[pid][2]):
-            found.append(pid)
-        todo.extend(children.get(pid, ()))
-    return found
+        argv, exe = table[pid][1], table[pid][2]
+        if role is None:
+            if "python" not in os.path.basename(exe):
+                continue  # a container, and what runs below it
+            role = "agent process" if b"jobplane.agent.child" in b" ".join(argv) else "python helper"
+        roles[pid] = role
+        todo += [(child, None) for child in children.get(pid, ())]
+    return roles
+
+
+def kill_node(data_dir: Path) -> None:
+    """SIGKILL what the node supervisor(s) of ``data_dir`` still run (each container is its
+    own process group), then the supervisors: pods outlive their agent by design, and a
+    benchmark must not leave them behind."""
+    table = _proc_table()
+    for sup in node_supervisors(data_dir, table):
+        for pid, (ppid, _, _) in table.items():
+            if ppid == sup:
+                try:
+                    os.killpg(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(sup, signal.SIGKILL)
 
 
 class RssSampler:
-    """Peak of the SUM of resident memory over a server's jobplane processes (``jobplane_pids``),
+    """Peak of the SUM of resident memory over a server's jobplane processes (``jobplane_processes``),
     sampled every ``period`` seconds in a thread, and the sum of their own peaks (VmHWM; an
     upper bound of the true peak of the sum, which sampling can only under-estimate)."""
 
-    def __init__(self, server_pid: int, data_dir: Path, period: float = 0.25) -> None:
+    def __init__(self, server_pid: int, data_dir: Path, period: float = 0.25,
+                 more: list[tuple[int, Path]] | None = None) -> None:
         import threading
 
         self.server_pid, self.data_dir, self.period = server_pid, data_dir, period
+        self.more = more or []  # (pid, data dir) of standalone agents, counted too
         self.peak_sum_mb = 0.0
         self.last_sum_mb = 0.0
         self.hwm_mb: dict[int, float] = {}  # pid -> its last seen VmHWM
@@ -255,15 +250,14 @@ class RssSampler:
     def sample(self) -> None:
         now = time.monotonic()
         if now >= self._rescan:  # new processes (an agent child, a supervisor) appear rarely
-            self._pids, self._rescan = jobplane_pids(self.server_pid, self.data_dir), now + 2.0
+            found = jobplane_processes(self.server_pid, self.data_dir, self.more)
+            self._pids, self._rescan = list(found), now + 2.0
+            self.names.update(found)
         total = 0.0
         for pid in self._pids:
             try:
                 rss = _status_kb(pid, "VmRSS") / 1024
                 self.hwm_mb[pid] = max(self.hwm_mb.get(pid, 0.0), _status_kb(pid, "VmHWM") / 1024)
-                if pid not in self.names:
-                    argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-                    self.names[pid] = _role(argv)
             except (OSError, ValueError):
                 continue
             total += rss
@@ -277,16 +271,6 @@ class RssSampler:
     def describe(self) -> str:
         parts = [f"{self.names.get(pid, '?')} {mb:.0f}" for pid, mb in sorted(self.hwm_mb.items())]
         return "peak RSS MiB by process: " + ", ".join(parts)
-
-
-def _role(argv: list[bytes]) -> str:
-    text = b" ".join(argv).decode(errors="replace")
-    if "supervisor.py" in text:
-        return "supervisor"
-    for word in ("server", "agent"):
-        if f" {word}" in text:
-            return word
-    return os.path.basename(argv[0].decode(errors="replace")) if argv else "?"
 
 
 def machine_info() -> dict[str, str]:
