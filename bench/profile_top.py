@@ -33,7 +33,7 @@ def summarise(path: Path, top: int) -> tuple[int, int, list[tuple[str, int]], li
     self_t: Counter[str] = Counter()
     incl: Counter[str] = Counter()
     total = idle = 0
-    lines = [ln.rpartition(" ") for ln in path.read_text().splitlines()]
+    lines = [ln.rpartition(" ") for ln in path.read_text(errors="replace").splitlines()]
     lines = [(stack.split(";"), int(count)) for stack, _, count in lines if stack and count.isdigit()]
     loop_thread = next((f[0] for f, _ in lines if f[0].startswith("thread") and
                         ("MainThread" in f[0] or any("run_forever" in x for x in f))), None)

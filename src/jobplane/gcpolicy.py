@@ -10,48 +10,60 @@ of CPU per tracked object; with 10,000 Leases created it paused the event loop 7
 The policy: once the server is up, and after every full collection, the survivors are
 frozen (``gc.freeze``: moved to the permanent generation, which collections skip), so the
 next full collection visits only what became long-lived since. Frozen objects are still
-freed by reference counting; only reference cycles among them wait, until the frozen set
-has grown by ``THAW_FACTOR`` since the last thaw. Then it is thawed and the next full
-collection visits everything once, like CPython's own rule (a full collection when the
-long-lived set grew by a quarter) but rarer, so garbage held by frozen cycles stays bounded
-by the live heap.
+freed by reference counting; only reference cycles among them wait, until the process has
+grown by ``THAW_FACTOR`` (and ``MIN_THAW``) since the last complete collection. Then they
+are thawed and the next full collection visits everything once, like CPython's own rule (a
+full collection when the long-lived set grew by a quarter) but rarer, so garbage held by
+frozen cycles stays bounded by the live heap.
 """
 
 from __future__ import annotations
 
 import gc
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
 
-THAW_FACTOR = 2.0  # thaw when the frozen set has grown this much since the last thaw
-MIN_THAW = 200_000  # ... and by at least this many objects (small heaps: collect rarely)
+THAW_FACTOR = 2.0  # thaw when the heap has grown this much since the last complete collection
+MIN_THAW = 64 * 2**20  # ... and by at least this many bytes (small heaps: collect rarely)
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
-def should_thaw(frozen: int, baseline: int, factor: float = THAW_FACTOR, minimum: int = MIN_THAW) -> bool:
-    """Whether the frozen set (``frozen`` objects, ``baseline`` after the last thaw) is due
-    for one complete collection."""
-    return frozen - baseline >= max(minimum, (factor - 1.0) * baseline)
+def heap_bytes() -> int:
+    """The process's resident size: a cheap stand-in for the heap (``gc.get_freeze_count``
+    walks every frozen object, as slow as the collection it is meant to avoid)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return sys.getallocatedblocks() * 64
+
+
+def should_thaw(size: int, baseline: int, factor: float = THAW_FACTOR, minimum: int = MIN_THAW) -> bool:
+    """Whether the heap (``size`` bytes, ``baseline`` after the last complete collection) has
+    grown enough that the frozen objects are due for one complete collection."""
+    return size - baseline >= max(minimum, (factor - 1.0) * baseline)
 
 
 class _Policy:
-    def __init__(self) -> None:
-        self.baseline = 0
+    def __init__(self, measure: Callable[[], int] = heap_bytes) -> None:
+        self.measure = measure
+        self.baseline = measure()
         self.thawed = False  # the next full collection visits the whole heap
 
     def on_gc(self, phase: str, info: dict[str, Any]) -> None:
         if phase != "stop" or info.get("generation") != 2:
             return
         # runs in whichever thread triggered the collection, with the GIL: only list moves here
-        if self.thawed:
-            self.thawed = False
-            gc.freeze()
-            self.baseline = gc.get_freeze_count()
-            return
         gc.freeze()
-        if should_thaw(gc.get_freeze_count(), self.baseline):
+        if self.thawed:  # that was the complete collection
+            self.thawed = False
+            self.baseline = self.measure()
+        elif should_thaw(self.measure(), self.baseline):
             gc.unfreeze()
             self.thawed = True
 
@@ -62,9 +74,8 @@ def install() -> Callable[[], None]:
     gc.collect()
     gc.freeze()
     policy = _Policy()
-    policy.baseline = gc.get_freeze_count()
     gc.callbacks.append(policy.on_gc)
-    log.debug("gc policy: %d objects frozen at startup", policy.baseline)
+    log.debug("gc policy installed: startup objects frozen")
 
     def uninstall() -> None:
         if policy.on_gc in gc.callbacks:

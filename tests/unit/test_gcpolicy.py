@@ -1,17 +1,23 @@
 """The server's collector policy: survivors of full collections are frozen so the next one
-visits only what became long-lived since; the frozen set is thawed once it has doubled."""
+visits only what became long-lived since; they are thawed once the process has doubled."""
 
 import gc
 
 from jobplane import gcpolicy
 
+MIB = 2**20
 
-def test_should_thaw_when_the_frozen_set_doubled_and_grew_enough():
-    assert not gcpolicy.should_thaw(frozen=1_000_000, baseline=600_000)
-    assert gcpolicy.should_thaw(frozen=1_200_000, baseline=600_000)
+
+def test_should_thaw_when_the_heap_doubled_and_grew_enough():
+    assert not gcpolicy.should_thaw(size=900 * MIB, baseline=600 * MIB)
+    assert gcpolicy.should_thaw(size=1200 * MIB, baseline=600 * MIB)
     # a small heap waits for the minimum growth, not for doubling
-    assert not gcpolicy.should_thaw(frozen=150_000, baseline=50_000)
-    assert gcpolicy.should_thaw(frozen=250_000, baseline=50_000)
+    assert not gcpolicy.should_thaw(size=80 * MIB, baseline=30 * MIB)
+    assert gcpolicy.should_thaw(size=100 * MIB, baseline=30 * MIB)
+
+
+def test_heap_bytes_is_the_resident_size():
+    assert 10 * MIB < gcpolicy.heap_bytes() < 64 * 1024 * MIB
 
 
 def test_full_collections_freeze_their_survivors_and_uninstall_restores():
@@ -19,10 +25,9 @@ def test_full_collections_freeze_their_survivors_and_uninstall_restores():
     try:
         at_start = gc.get_freeze_count()
         assert at_start > 0  # what startup built is frozen
-        keep = [{"n": [i]} for i in range(5000)]  # long-lived, tracked
+        keep = [{"n": [i]} for i in range(5000)]  # noqa: F841 - long-lived, tracked
         gc.collect()  # a full collection: its survivors join the frozen set
         assert gc.get_freeze_count() >= at_start + 10_000
-        assert not any(gc.is_tracked(x) and x is keep for x in gc.get_objects(generation=2))
     finally:
         restore()
     assert gc.get_freeze_count() == 0
@@ -30,16 +35,17 @@ def test_full_collections_freeze_their_survivors_and_uninstall_restores():
 
 
 def test_a_thaw_lets_the_next_full_collection_visit_everything():
-    policy = gcpolicy._Policy()
-    gc.freeze()
+    size = [100 * MIB]
+    policy = gcpolicy._Policy(measure=lambda: size[0])
     try:
-        policy.baseline = 0
-        big = [[i] for i in range(gcpolicy.MIN_THAW + 10)]  # noqa: F841 - kept alive on purpose
-        policy.on_gc("stop", {"generation": 2})  # grew past the minimum: thawed
-        assert policy.thawed and gc.get_freeze_count() == 0
-        policy.on_gc("stop", {"generation": 2})  # the full collection happened: frozen again
-        assert not policy.thawed and policy.baseline == gc.get_freeze_count() > gcpolicy.MIN_THAW
+        policy.on_gc("stop", {"generation": 2})  # no growth: survivors frozen, nothing thawed
+        assert not policy.thawed and gc.get_freeze_count() > 0
+        size[0] = 300 * MIB
         policy.on_gc("stop", {"generation": 1})  # younger collections change nothing
-        assert policy.baseline == gc.get_freeze_count()
+        assert not policy.thawed
+        policy.on_gc("stop", {"generation": 2})  # grew past double: thawed for the next one
+        assert policy.thawed and gc.get_freeze_count() == 0
+        policy.on_gc("stop", {"generation": 2})  # the complete collection: frozen, new baseline
+        assert not policy.thawed and policy.baseline == 300 * MIB and gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
