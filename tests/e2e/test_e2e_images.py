@@ -10,6 +10,7 @@ import os
 import subprocess
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -258,6 +259,97 @@ def test_exec_and_delete_remove_the_containers(cl, images):
     assert _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}")
     cl.kubectl("delete", "pod", "sleeper", "--wait=true", check=True)
     wait_for(lambda: not _containers(cl.srv, f"label=io.kubernetes.pod.uid={uid}"), 20, 0.2, "containers gone")
+
+
+def _podman_path() -> str:
+    from image_helpers import PODMAN
+
+    assert PODMAN is not None
+    return PODMAN
+
+
+def _engine_started_at(name: str) -> datetime:
+    """The engine's ``.State.StartedAt`` of a container (RFC 3339 with nanoseconds)."""
+    raw = json.loads(_podman("container", "inspect", name).stdout)[0]["State"]["StartedAt"]
+    head, _, frac = raw.rstrip("Z").partition(".")
+    return datetime.fromisoformat(head).replace(tzinfo=UTC) + timedelta(microseconds=int((frac + "000000")[:6]))
+
+
+def test_running_only_once_the_engine_runs_the_container(images, tmp_path):
+    """kubelet reports a container running once the runtime started it, not while the engine's
+    client is still creating it. The engine here is slow to create (its ``run`` waits 2 s
+    before podman's): every watch event that says running (and the Ready that ``kubectl wait``
+    sees) finds the container running in podman, and startedAt is the engine's start (RFC
+    3339 keeps whole seconds)."""
+    from kubernetes import watch as k8s_watch
+
+    from conftest import JobplaneServer
+
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    slow = bin_dir / "podman"
+    slow.write_text(f'#!/bin/sh\n[ "$1" = run ] && sleep 2\nexec {_podman_path()} "$@"\n')
+    slow.chmod(0o755)
+    srv = JobplaneServer(tmp_path / "srv", ("--runtime", "podman"))
+    srv.env["PATH"] = f"{bin_dir}:{srv.env.get('PATH', '')}"
+    srv.start()
+    cl = Cluster(srv)
+    try:
+        def apply(name: str) -> None:
+            cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+                "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": images["plain"], "command": ["sleep", "600"]}]}})
+
+        # early-a: every event from its creation on, until the first that says running
+        since = cl.core.list_namespaced_pod("default").metadata.resource_version
+        apply("early-a")
+        w = k8s_watch.Watch()
+        seen = None
+        for event in w.stream(cl.core.list_namespaced_pod, "default", field_selector="metadata.name=early-a",
+                              resource_version=since, timeout_seconds=60):
+            statuses = event["object"].status.container_statuses or []
+            if statuses and statuses[0].state.running is not None:
+                uid = event["object"].metadata.uid
+                seen = (statuses[0], _containers(srv, f"label=io.kubernetes.pod.uid={uid}", "status=running"))
+                w.stop()
+            elif statuses:
+                assert statuses[0].state.waiting.reason == "ContainerCreating" and not statuses[0].ready
+        assert seen is not None, "early-a never ran"
+        status, listed = seen
+        assert listed, "reported running before podman runs the container"
+        assert status.state.running.started_at >= _engine_started_at(listed[0]).replace(microsecond=0)
+        # early-b: kubectl wait for Ready, then podman at once
+        apply("early-b")
+        cl.kubectl("wait", "--for=condition=Ready", "pod/early-b", "--timeout=60s", check=True)
+        pod = _pod(cl, "early-b")
+        listed = _containers(srv, f"label=io.kubernetes.pod.uid={pod['metadata']['uid']}", "status=running")
+        assert listed, "Ready before podman runs the container"
+        started = datetime.fromisoformat(_state(pod)["running"]["startedAt"].replace("Z", "+00:00"))
+        assert started >= _engine_started_at(listed[0]).replace(microsecond=0)
+        cl.kubectl("delete", "pod", "early-a", "early-b", "--wait=true", check=True)
+    finally:
+        srv.stop()
+        kill_pod_processes(srv.data_dir)
+        _remove_all(srv)
+
+
+def test_hooks_and_probes_run_in_the_running_container(cl, images):
+    """postStart, startup and readiness probes begin once the engine runs the container: the
+    hook's exec lands in it, the startup probe sees the hook's file, the pod turns Ready."""
+    cl.apply({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "hooked"}, "spec": {
+        "terminationGracePeriodSeconds": 1,
+        "containers": [{"name": "main", "image": images["plain"], "command": ["sleep", "600"],
+                        "volumeMounts": [{"name": "w", "mountPath": "/w"}],
+                        "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo hooked > /w/hook"]}}},
+                        "startupProbe": {"exec": {"command": ["cat", "/w/hook"]}, "periodSeconds": 1},
+                        "readinessProbe": {"exec": {"command": ["cat", "/etc/marker"]}, "periodSeconds": 1}}],
+        "volumes": [{"name": "w", "emptyDir": {}}]}})
+    cl.kubectl("wait", "--for=condition=Ready", "pod/hooked", "--timeout=60s", check=True)
+    status = _pod(cl, "hooked")["status"]["containerStatuses"][0]
+    assert status["started"] and status["ready"] and status["restartCount"] == 0
+    assert cl.kubectl("exec", "hooked", "--", "cat", "/w/hook", check=True).stdout.strip() == "hooked"
+    assert not [e for e in _events(cl, "hooked") if e[0] == "Warning"]
+    cl.kubectl("delete", "pod", "hooked", "--wait=true", check=True)
 
 
 def test_on_failure_restarts_in_place_with_a_cpu_limit(cl, images):

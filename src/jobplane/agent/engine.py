@@ -9,6 +9,12 @@ exit status, which is the container's. The engine keeps the container itself (co
 dockerd), so the agent stops it through the engine (``kill --signal``), reads how it
 ended (``inspect``: exit code, OOM kill, start error) and then removes it.
 
+The client starts long before the container does (the engine still creates it), so the
+container is running only once the engine says so, as kubelet's are: the client writes the
+container's id to a cid file once it has created it (``--cidfile``, both engines; a stat
+while waiting), then ``inspect`` (usually once) gives the engine's ``StartedAt``. Until then
+the container waits (ContainerCreating): no Ready, no probes, no postStart hook.
+
 Every container carries labels naming its pod (``io.kubernetes.pod.uid``/``namespace``/
 ``name``, ``io.kubernetes.container.name``) and the agent that made it
 (``jobplane.dev/agent``), and a name in the dockershim style
@@ -48,6 +54,11 @@ log = logging.getLogger(__name__)
 
 ENGINES = ("podman", "docker")
 ENGINE_FILE = "engine.json"
+CID_FILE = "cid"  # in a container run's state dir: the engine writes the container's id there once it created it
+# Seeing a new container run: its cid file is looked for this often (a stat, no process), then
+# the engine is asked (one ``inspect`` each) after these pauses, the last one repeated.
+CID_POLL = 0.025
+START_POLLS = (0.0, 0.05, 0.1, 0.2, 0.4)
 IMAGE_ID_TTL = 5.0
 NODE_STATUS_MAX_IMAGES = 50
 REMOVAL_WAIT = 10.0  # at shutdown, for ended containers still being removed
@@ -113,6 +124,30 @@ def uid_of(name: str) -> str | None:
     return parts[4] if len(parts) >= 5 and parts[0] == "k8s" else None
 
 
+CREATING, RUNNING, NEVER, ABSENT = "creating", "running", "never", "absent"
+
+
+def start_seen(state: dict[str, Any] | None) -> tuple[str, float | None]:
+    """What the engine's record (``inspect``'s ``State``) says of a container's start:
+    (RUNNING, its StartedAt) once it runs or has run (StartedAt None when the engine gives
+    none), (CREATING, None) while it is being created or started, (NEVER, None) when it ended
+    without running, (ABSENT, None) when the engine has no such container (yet, or any more)."""
+    if state is None:
+        return ABSENT, None
+    started = _engine_time(state.get("StartedAt"))
+    status = str(state.get("Status") or "").lower()
+    if started is not None or status in ("running", "paused") or state.get("Running") is True:
+        return RUNNING, started
+    if status in ("exited", "stopped", "dead", "removing"):
+        return NEVER, None
+    return CREATING, None
+
+
+def start_poll_delay(attempt: int) -> float:
+    """The pause before the ``attempt``-th (from 0) look at a created container's state."""
+    return START_POLLS[min(attempt, len(START_POLLS) - 1)]
+
+
 def entrypoint_argv(engine: str, command: list[str], args: list[str]) -> tuple[list[str], list[str]]:
     """The engine options and trailing words that give Kubernetes's rules: ``command``
     replaces the image's ENTRYPOINT (and drops its CMD), ``args`` replace its CMD; neither
@@ -172,7 +207,7 @@ class EngineHandle(ContainerHandle):
     supervisor), then the engine's record (``inspect``), then the container is removed."""
 
     def __init__(self, runtime: EngineRuntime, name: str, inner: ContainerHandle | None, log_path: Path | None,
-                 memory: bool) -> None:
+                 memory: bool, cid_path: Path | None = None) -> None:
         self.rt = runtime
         self.name = name
         self.inner = inner
@@ -185,6 +220,39 @@ class EngineHandle(ContainerHandle):
         self._lock = asyncio.Lock()
         self._signals: set[asyncio.Task] = set()
         self.seen_running = False  # the engine has reported it running (it can be entered)
+        self.cid_path = cid_path
+        self._client_ended = False
+        self._start: asyncio.Future[float | None] | None = None
+
+    async def running_since(self) -> float | None:
+        """The engine's start time of the container once it runs (the moment it was seen
+        running when the engine gives none); None when it ended without running. One watch
+        per container, shared by every caller."""
+        if self._start is None:
+            self._start = asyncio.ensure_future(self._watch_start())
+        return await asyncio.shield(self._start)
+
+    def _client_alive(self) -> bool:
+        return self.inner is not None and not self._client_ended and _client_running(self.inner)
+
+    async def _watch_start(self) -> float | None:
+        """Until the engine runs it: while its client lives and the engine has not written the
+        container's id, only the cid file is looked at; then ``inspect`` with a short back-off.
+        A client that is gone leaves the engine's record to decide, once."""
+        clock = self.rt.clock
+        while self.cid_path is not None and not _has_content(self.cid_path) and self._client_alive():
+            await clock.sleep(CID_POLL)
+        attempt = 0
+        while True:
+            alive = self._client_alive()
+            seen, at = start_seen(await self.rt.inspect(self.name))
+            if seen == RUNNING:
+                self.seen_running = True
+                return at if at is not None else clock.now()
+            if seen == NEVER or not alive:
+                return None
+            attempt += 1
+            await clock.sleep(start_poll_delay(attempt))
 
     async def wait(self) -> ExitInfo:
         async with self._lock:
@@ -194,6 +262,9 @@ class EngineHandle(ContainerHandle):
 
     async def _ended(self) -> ExitInfo:
         client = await self.inner.wait() if self.inner is not None else None
+        self._client_ended = True
+        # the start watch reads the engine's record: it must see it before it is removed
+        await self.running_since()
         if client is not None and client.exit_code == 0 and client.reason is None:
             # it ran and exited 0 (the client exits 125-127 when it cannot start it): nothing
             # to learn from the engine's record
@@ -260,6 +331,15 @@ class EngineHandle(ContainerHandle):
             await self.rt.clock.sleep(0.1)
 
 
+def _has_content(path: Path) -> bool:
+    """Whether the engine wrote the cid file (podman opens it empty before it creates the
+    container and writes the id after)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
+
+
 def _client_running(inner: ContainerHandle) -> bool:
     try:
         os.kill(inner.pid, 0)
@@ -319,6 +399,7 @@ class EngineRuntime(HostProcessRuntime):
     """Pods from images through ``podman`` or ``docker`` (``engine``)."""
 
     runs_images = True
+    confirms_start = True
 
     def __init__(self, clock: Clock, engine: str = "podman", *, data_dir: Path | None = None,
                  binary: str | None = None, version: str = "", poll_interval: float = 0.5) -> None:
@@ -555,11 +636,14 @@ class EngineRuntime(HostProcessRuntime):
 
     # ------------------------------------------------------------ containers
 
-    def run_argv(self, spec: ImageSpec) -> tuple[list[str], dict[str, str]]:
+    def run_argv(self, spec: ImageSpec, cidfile: Path | None = None) -> tuple[list[str], dict[str, str]]:
         """The engine's ``run`` command line for ``spec`` and the client's environment (the
         container's variables travel as ``-e NAME``, their values in the environment, so
-        secrets never show in a process listing)."""
+        secrets never show in a process listing). ``cidfile``: where the engine writes the
+        container's id once it has created it."""
         argv = [self.binary, "run", "--name", spec.name, "--pull", "never", "--log-driver", "none"]
+        if cidfile is not None:
+            argv += ["--cidfile", str(cidfile)]
         if self.engine == "podman" and spec.shared:
             argv += ["--pod", spec.pod_name]
         elif self.engine == "podman":
@@ -621,7 +705,8 @@ class EngineRuntime(HostProcessRuntime):
             made.mkdir(parents=True, exist_ok=True)
             os.chmod(made, 0o777)
             image.mounts = [*image.mounts, Mount(str(made), image.workdir)]
-        argv, env = self.run_argv(image)
+        cid_path = spec.state_dir / CID_FILE
+        argv, env = self.run_argv(image, cid_path)
         if spec.argv and spec.argv[0] != self.binary:  # a wrapper (the attach relay) holds the client
             argv = [*spec.argv, *argv]
         spec.state_dir.mkdir(parents=True, exist_ok=True)
@@ -631,11 +716,13 @@ class EngineRuntime(HostProcessRuntime):
             # an attempt that never started its client may have left the container behind; one
             # whose waiter lives or recorded a start is followed below, never removed under it
             await self.remove(image.name)
+        with contextlib.suppress(FileNotFoundError):  # the engine refuses to overwrite one
+            cid_path.unlink()
         record.write_text(json.dumps({"engine": self.engine, "name": image.name, "memory": bool(image.memory)}))
         client = ProcessSpec(argv=argv, executable=shutil.which(argv[0]) or argv[0], env=env, cwd="/",
                              state_dir=spec.state_dir, log_path=spec.log_path, done_path=spec.done_path)
         inner = await super().start(client)
-        return EngineHandle(self, image.name, inner, spec.log_path, bool(image.memory))
+        return EngineHandle(self, image.name, inner, spec.log_path, bool(image.memory), cid_path)
 
     def adopt(self, pid: int, pid_start: str | None, state_dir: Path, done_path: Path) -> ContainerHandle | None:
         try:
@@ -645,7 +732,7 @@ class EngineRuntime(HostProcessRuntime):
         inner = super().adopt(pid, pid_start, state_dir, done_path)
         log_path = done_path.with_suffix(".log")
         # No client any more: the engine's record decides (EngineHandle waits for a running one).
-        return EngineHandle(self, str(meta["name"]), inner, log_path, bool(meta.get("memory")))
+        return EngineHandle(self, str(meta["name"]), inner, log_path, bool(meta.get("memory")), state_dir / CID_FILE)
 
     async def close(self) -> None:
         """The agent stops: let the removals of ended containers finish (a few seconds at most),
@@ -668,21 +755,12 @@ class EngineRuntime(HostProcessRuntime):
                                                    stdin=spec.stdin, size=spec.size))
 
 
-    async def _until_running(self, handle: EngineHandle, limit: float = 30.0, poll: float = 0.05) -> None:
-        """Wait (at most ``limit``) until the engine runs the container: the client ``start``
-        launched may still be creating it when a postStart hook or a probe comes to exec in
-        it (CRI's StartContainer returns only once it runs). Once seen running, no more asking."""
-        waited = 0.0
-        while not handle.seen_running and waited < limit:
-            state = await self.inspect(handle.name)
-            status = (state or {}).get("Status")
-            if status == "running" or (state or {}).get("Running") is True:
-                handle.seen_running = True
-                return
-            if status in ("exited", "stopped", "dead"):
-                return  # exec will say so
-            await self.clock.sleep(poll)
-            waited += poll
+    async def _until_running(self, handle: EngineHandle, limit: float = 30.0) -> None:
+        """Wait (at most ``limit``) until the engine runs the container (the worker reports it
+        running only then, so this waits only for an exec that comes earlier)."""
+        if not handle.seen_running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(handle.running_since(), limit)
 
 
 def select(choice: str, clock: Clock, data_dir: Path) -> tuple[EngineRuntime | None, str]:

@@ -78,12 +78,21 @@ class ContainerHandle(abc.ABC):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, sig)
 
+    async def running_since(self) -> float | None:
+        """When the container began to run, once it does (epoch seconds); None when it ended
+        without running. Asked only of runtimes whose ``confirms_start`` is set."""
+        return None
+
 
 class Runtime(abc.ABC):
     # Whether (and how) containers run in a per-container sandbox; none unless a runtime says so.
     sandbox: sbx.SandboxSupport = sbx.SandboxSupport(None, reason="not supported by this runtime")
     # Whether containers run from their images (``ProcessSpec.image``; ``agent/engine.py``).
     runs_images: bool = False
+    # Whether a started container runs only once its handle's ``running_since`` says so (the
+    # image runtime: the engine creates and starts it after its client starts); else it runs
+    # from the moment ``start`` returns, as a host process does.
+    confirms_start: bool = False
 
     @property
     def runtime_version(self) -> str:

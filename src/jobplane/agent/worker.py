@@ -435,9 +435,9 @@ class PodWorker:
     async def _run_once(self, rec: st.ContainerRecord, cspec: Obj) -> ExitInfo | None:
         """Start (or re-adopt) the process and wait for it to end."""
         handle = None
-        if not rec.running and rec.terminated is None:
+        if not rec.pid and rec.terminated is None:
             self._recover_unrecorded_start(rec)
-        if rec.running and rec.pid:
+        if rec.pid and rec.terminated is None:
             await self.runtime.prepare()
             run_dir = self._run_dir(rec)
             handle = self.runtime.adopt(rec.pid, rec.pid_start, run_dir,
@@ -449,6 +449,7 @@ class PodWorker:
                                     "its exit code is unknown")
                 self.stop(0)
                 return ExitInfo(137, self.clock.now(), "ContainerStatusUnknown", LOST_MESSAGE)
+            rec.container_id = getattr(handle, "container_id", None) or rec.container_id
         if handle is None:
             if self.stopping or not await self._await_config(rec, cspec):
                 return None
@@ -462,18 +463,28 @@ class PodWorker:
             rec.container_id = getattr(handle, "container_id", None) or f"jobplane://{handle.pid}"
             ref = self.image_refs.get(rec.name, "") if self.runtime.runs_images else ""
             rec.image_id = ref if not ref or ":" in ref else f"sha256:{ref}"
-            rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
+            if self.runtime.confirms_start:  # running once the engine says so (below)
+                rec.state = {"waiting": {"reason": "ContainerCreating"}}
+                self._save_state()  # the attempt's pid, for re-adoption meanwhile
+            else:
+                rec.state = {"running": {"startedAt": rfc3339(self.clock.now())}}
             new = True
         else:
             new = False
         self.handles[rec.name] = handle
-        self._watch(rec, cspec, new)
-        if new:
-            self._save_state()
-            self._report_soon(self.config.running_report_delay)
         if self.stopping:  # stop() raced with the start
             self._spawn(self._kill(rec.name, handle, self.stop_grace))
         try:
+            if not rec.running:  # started (or re-adopted) before the runtime ran it
+                since = await handle.running_since()
+                if since is not None:  # else it ended without running: wait() says how
+                    rec.state = {"running": {"startedAt": rfc3339(since)}}
+                    new = True  # nothing (postStart) ran for it yet
+            if rec.running:
+                self._watch(rec, cspec, new)
+                if new:
+                    self._save_state()
+                    self._report_soon(self.config.running_report_delay)
             info = await handle.wait()
             if info.reason == "StartError" and self.runtime.runs_images:  # the engine could not start it
                 self._event("Warning", "Failed", f"Error: {info.message}")
@@ -738,7 +749,8 @@ class PodWorker:
             return
         rec.pid, rec.pid_start = int(started["pid"]), started.get("start")
         rec.container_id = f"jobplane://{rec.pid}"
-        rec.state = {"running": {"startedAt": rfc3339(float(started.get("startedAt") or self.clock.now()))}}
+        if not self.runtime.confirms_start:  # else it runs once the runtime says so
+            rec.state = {"running": {"startedAt": rfc3339(float(started.get("startedAt") or self.clock.now()))}}
         self._save_state()
 
     async def _start_container(self, rec: st.ContainerRecord, cspec: Obj) -> ContainerHandle | ExitInfo | None:
