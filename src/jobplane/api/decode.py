@@ -356,7 +356,12 @@ def _object_checker(struct: str, go_type: str, fields: dict[str, Checker]) -> Ch
                         exc.struct = struct
                 raise
     _ZEROS[check] = {}
+    _OBJECT_FIELDS[check] = (struct, fields)
     return check
+
+
+# object checker -> (Go struct name, field checkers): lets ``check_touched`` walk into a struct
+_OBJECT_FIELDS: dict[Checker, tuple[str, dict[str, Checker]]] = {}
 
 
 class _Forward:
@@ -520,6 +525,43 @@ def checker_for(group: str, version: str, kind: str) -> Checker | None:
 @functools.cache
 def object_meta_checker() -> Checker:
     return _compiler.component("io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta")
+
+
+def check_touched(group: str, version: str, kind: str, obj: dict[str, Any], touched: Any) -> None:
+    """``check`` of an object made from a well-typed one by changing only the places
+    ``touched`` names (a tree of dicts whose ``True`` leaves are changed subtrees; see
+    ``api.patch.touched``): only those are walked. Same error as ``check``: the untouched parts
+    cannot fail, and the touched ones are visited in the object's own order."""
+    c = checker_for(group, version, kind)
+    if c is None:
+        check(group, version, kind, obj)
+        return
+    _check_touched(c, obj, touched)
+
+
+def _check_touched(c: Checker, value: Any, touched: Any) -> None:
+    while isinstance(c, _Forward):
+        c = c.target
+    found = _OBJECT_FIELDS.get(c)
+    if touched is True or found is None or type(value) is not dict or type(touched) is not dict:
+        c(value)
+        return
+    struct, fields = found
+    for k, v in value.items():
+        t = touched.get(k)
+        if t is None or v is None:
+            continue
+        sub = fields.get(k)
+        if sub is None:
+            continue
+        try:
+            _check_touched(sub, v, t)
+        except DecodeError as exc:
+            if not exc.custom:
+                exc.fields.append(k)
+                if exc.struct is None:
+                    exc.struct = struct
+            raise
 
 
 def check(group: str, version: str, kind: str, obj: dict[str, Any]) -> None:

@@ -48,6 +48,55 @@ def apply_patch(info: ResourceInfo, original: dict[str, Any], patch: Any, patch_
     raise errors.unsupported_media_type(patch_type)
 
 
+def touched(patch: Any, patch_type: str, result: dict[str, Any]) -> Any:
+    """Where a merge or JSON patch may have changed ``result``: a tree of dicts whose ``True``
+    leaves are changed subtrees (a superset is fine), for ``decode.check_touched``; None when
+    that is not known (other patch types, the whole object replaced)."""
+    media = patch_type.split(";", 1)[0].strip().lower()
+    if media == MERGE_PATCH and isinstance(patch, dict):
+        return _merge_touched(patch)
+    if media == JSON_PATCH and isinstance(patch, list):
+        return _json_touched(patch, result)
+    return None
+
+
+def _merge_touched(patch: dict[str, Any]) -> dict[str, Any]:
+    """A merge patch changes exactly its own keys: nested objects merge, anything else replaces."""
+    return {k: _merge_touched(v) if isinstance(v, dict) else True for k, v in patch.items()}
+
+
+def _json_touched(ops: list[Any], result: dict[str, Any]) -> dict[str, Any] | None:
+    """Each op's target (and a move's source), cut at the first list or missing key: that
+    list, or the object that lost a key, is checked whole."""
+    tree: dict[str, Any] = {}
+    for op in ops:
+        if not isinstance(op, dict) or op.get("op") == "test":
+            continue
+        for path in (op.get("path"), op.get("from")) if op.get("op") == "move" else (op.get("path"),):
+            try:
+                tokens = _pointer(path)
+            except _PatchFailed:
+                return None
+            prefix: list[str] = []
+            node: Any = result
+            for token in tokens:
+                if not isinstance(node, dict) or token not in node:
+                    break
+                prefix.append(token)
+                node = node[token]
+            if not prefix:
+                return None
+            at = tree
+            for token in prefix[:-1]:
+                nxt = at.setdefault(token, {})
+                if nxt is True:
+                    break
+                at = nxt
+            else:
+                at[prefix[-1]] = True
+    return tree
+
+
 def clone(value: Any) -> Any:
     """Deep copy of a JSON value (faster than copy.deepcopy)."""
     if isinstance(value, dict | list):

@@ -76,6 +76,7 @@ import orjson
 
 from jobplane.api import admission, decode, errors, fieldmanager, managedfields, meta, pods
 from jobplane.api.patch import APPLY_PATCH, apply_patch
+from jobplane.api.patch import touched as patch_touched
 from jobplane.api.registry import (
     CERTIFICATESIGNINGREQUESTS,
     ENDPOINTSLICES,
@@ -250,6 +251,15 @@ class ApiService:
             raise WroteInBetween from None
         except KeyNotFound:
             raise errors.not_found(info.plural, info.group, name) from None
+
+    def _typed(self, stored: Obj) -> bool:
+        """Whether ``stored`` was type-checked when this service wrote it (``typed_after``)."""
+        if self.typed_after is None:
+            return False
+        try:
+            return int(stored["metadata"].get("resourceVersion") or 0) > self.typed_after
+        except (TypeError, ValueError):
+            return False
 
     async def _get_stored(self, info: ResourceInfo, namespace: str | None, name: str) -> Obj:
         try:
@@ -628,8 +638,13 @@ class ApiService:
             # (cheaper than decoding once and deep-copying).
             old = orjson.loads(data)
             new = apply_patch(info, orjson.loads(data), patch, patch_type, owned=True)
+            # An object this service stored was well typed: only what the patch changed can fail.
+            changed = patch_touched(patch, patch_type, new) if self._typed(old) else None
             try:
-                decode.check(info.group, info.version, info.kind, new)
+                if changed is None:
+                    decode.check(info.group, info.version, info.kind, new)
+                else:
+                    decode.check_touched(info.group, info.version, info.kind, new, changed)
             except decode.DecodeError as exc:
                 raise decode.patch_error(patch_type, patch, new, exc) from None
             if (new.get("metadata") or {}).get("resourceVersion") != old["metadata"].get("resourceVersion"):
