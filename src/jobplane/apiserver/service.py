@@ -510,6 +510,9 @@ class ApiService:
         else:
             from_rev = await self.wait_for_revision(resource_version)
         stream = self.store.watch(prefix, from_rev)
+        # key -> whether the object of its last change seen here matched: that object is the
+        # next change's previous one, so most MODIFIED events need no decode of it.
+        matched: dict[str, bool] = {}
         try:
             async for ev in stream:
                 obj = ev.object
@@ -518,15 +521,21 @@ class ApiService:
                     continue
                 now_match = pred(obj)
                 if ev.type == "ADDED":
+                    matched[ev.key] = now_match
                     if now_match:
                         yield "ADDED", _with_type(info, dict(obj))
                     continue
                 if ev.type == "DELETED":
+                    matched.pop(ev.key, None)
                     if now_match:
                         yield "DELETED", _with_type(info, dict(obj))
                     continue
-                prev = ev.prev_object
-                was_match = pred(prev) if prev is not None else now_match
+                was: bool | None = matched.get(ev.key)
+                matched[ev.key] = now_match
+                if was is None:
+                    prev = ev.prev_object
+                    was = pred(prev) if prev is not None else now_match
+                was_match = was
                 if now_match and was_match:
                     yield "MODIFIED", _with_type(info, dict(obj))
                 elif now_match:

@@ -93,3 +93,28 @@ async def test_watchers_share_one_decoded_object_per_change(inproc):
     assert oa["metadata"] is ob["metadata"] and oa["spec"] is ob["spec"]  # top level: a shallow copy
     await a.aclose()
     await b.aclose()
+
+
+async def test_selector_watch_turns_leaving_and_entering_into_deleted_and_added(inproc):
+    """A label-selected watch: MODIFIED while the object stays selected, DELETED when it
+    leaves the selection, ADDED when it comes back (with a pod that was selected before the
+    watch started, so its first MODIFIED is judged by its previous state)."""
+    await inproc.create("pods", pod("p", app="x"), "default")
+    await inproc.create("pods", pod("q", app="y"), "default")
+    rv = (await inproc.list("pods", "default"))["metadata"]["resourceVersion"]
+    stream = inproc.watch("pods", "default", resource_version=rv, label_selector="app=x")
+    seen: list[tuple[str, str, str]] = []
+
+    async def collect(n: int) -> None:
+        while len(seen) < n:
+            etype, obj = await stream.__anext__()
+            seen.append((etype, obj["metadata"]["name"], obj["metadata"]["labels"].get("app", "")))
+
+    task = asyncio.ensure_future(collect(6))
+    for labels, name in (({"app": "x", "v": "1"}, "p"), ({"app": "z"}, "p"), ({"app": "x"}, "q"),
+                         ({"app": "x"}, "p"), ({"v": "2"}, "q"), ({"app": "y"}, "q")):
+        await inproc.patch("pods", name, {"metadata": {"labels": labels}}, "default", patch_type=MERGE_PATCH)
+    await asyncio.wait_for(task, 2)
+    assert seen == [("MODIFIED", "p", "x"), ("DELETED", "p", "z"), ("ADDED", "q", "x"), ("ADDED", "p", "x"),
+                    ("MODIFIED", "q", "x"), ("DELETED", "q", "y")]
+    await stream.aclose()
