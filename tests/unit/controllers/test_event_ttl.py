@@ -42,6 +42,15 @@ def test_tracker_orders_by_expiry_and_skips_outdated_entries():
     assert t.next_expiry() is None and len(t) == 2  # forgotten only when the delete is seen
 
 
+def test_tracker_deletes_with_the_latest_resource_version_seen():
+    t = ExpiryTracker(ttl=100)
+    t.observe(event("a", 50) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "7"}}, 0)
+    # changed without a new last timestamp (same expiry): the delete's precondition follows
+    assert not t.observe(event("a", 50) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "9"}}, 0)
+    t.observe(event("b", 60) | {"metadata": {"name": "b", "namespace": "d", "resourceVersion": "x1"}}, 0)
+    assert t.pop_due(200) == [("d/a", "9"), ("d/b", "x1")]
+
+
 async def test_deletes_events_one_ttl_after_last_timestamp(inproc, clock):
     now = clock.now()
     await inproc.create("events", event("old", now - 3000), "default")

@@ -3,6 +3,7 @@ watchers and then dropped, a label index that tracks label changes."""
 
 import asyncio
 
+import orjson
 import pytest
 
 from jobplane.api.selectors import parse_label_selector
@@ -117,3 +118,45 @@ def test_compiled_label_matcher_agrees_with_matches(text, labels, want):
     sel = parse_label_selector(text)
     assert sel.matches(labels) is want
     assert sel.matcher()(labels) is want
+
+
+def event(name, **labels):
+    return {"kind": "Event", "metadata": {"name": name, "namespace": "default", "labels": labels},
+            "message": "x" * 600}  # over PACK_MIN, so it is kept compressed once cold
+
+
+async def test_cold_events_are_kept_compressed_and_read_back_the_same():
+    store = MemoryStore(history=2)
+    made = [await store.create(f"events/default/e{i}", event(f"e{i}", app="x")) for i in range(4)]
+    await store.create("pods/default/p", {**pod("p"), "status": {"message": "x" * 600}})
+    await store.create("pods/default/q", pod("q"))
+    mirror = store._mirror
+    # e0..e3 left the two-revision history unchanged: cold, compressed; pods never are
+    assert mirror.stats()["packed"] == 4
+    assert not mirror._entries["pods/default/p"].packed
+    assert len(mirror._entries["events/default/e0"].data) < 300
+    assert await store.get("events/default/e0") == made[0]
+    assert [o["metadata"]["name"] for o in (await store.list("events/", label_hint={"app": "x"})).items] == \
+        ["e0", "e1", "e2", "e3"]
+    assert (await store.list_bytes("events/")).items[0] == await store.get_bytes("events/default/e0")
+    # a write over a compressed object: the watch sees the right previous state, and the
+    # object is plain again until it goes cold
+    w = store.watch("events/")
+    task = asyncio.ensure_future(w.__anext__())
+    await asyncio.sleep(0)
+    changed = {**made[0], "message": "y" * 600}
+    await store.update("events/default/e0", changed, made[0]["metadata"]["resourceVersion"])
+    ev = await task
+    assert ev.prev_object == made[0] and ev.object["message"] == changed["message"]
+    assert not mirror._entries["events/default/e0"].packed
+    deleted = await store.delete("events/default/e1")  # its last state comes from the compressed bytes
+    assert deleted["message"] == made[1]["message"]
+    await w.aclose()
+
+
+def test_a_loaded_mirror_compresses_the_events_its_history_does_not_hold():
+    m = Mirror(history=10)
+    data = [(f"events/default/e{i}", i + 1, orjson.dumps(event(f"e{i}"))) for i in range(3)]
+    m.load(3, data, [])
+    assert m.stats()["packed"] == 3 and m.get_bytes("events/default/e1") == data[1][2]
+    assert m.lookup("events/default/e2") == (3, data[2][2])
