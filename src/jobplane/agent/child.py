@@ -78,6 +78,7 @@ async def hold_node_lock(data_dir: Path) -> int:
 
 
 async def run(cfg: ChildConfig) -> None:
+    from jobplane import gcpolicy
     from jobplane.agent.agent import Agent, private_dir
     from jobplane.agent.logserver import LogEndpoint
     from jobplane.children import signal_ready, watch_parent
@@ -96,7 +97,11 @@ async def run(cfg: ChildConfig) -> None:
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(agent.run(), name="agent")
     parent = asyncio.create_task(watch_parent(), name="parent-watch")
-    ready = asyncio.create_task(_when_registered(agent, signal_ready), name="ready")
+    def registered() -> None:
+        gcpolicy.install()  # it caches every pod of its node: keep its full collections short too
+        signal_ready()
+
+    ready = asyncio.create_task(_when_registered(agent, registered), name="ready")
     loop.add_signal_handler(signal.SIGTERM, task.cancel)
     try:
         done, _ = await asyncio.wait({task, parent}, return_when=asyncio.FIRST_COMPLETED)
