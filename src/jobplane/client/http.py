@@ -27,7 +27,7 @@ from jobplane.api import errors
 from jobplane.api.errors import StatusError
 from jobplane.api.registry import ResourceInfo
 from jobplane.client.base import MERGE_PATCH, Client, Obj
-from jobplane.client.inproc import resource_info, update_target
+from jobplane.client.targets import resource_info, update_target
 
 log = logging.getLogger(__name__)
 

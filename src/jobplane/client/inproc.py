@@ -27,11 +27,12 @@ import orjson
 from jobplane.api import errors
 from jobplane.api.pods import binding_target
 from jobplane.api.rbac import Attributes
-from jobplane.api.registry import ResourceInfo, resolve
+from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver.authz import check_async, name_from_field_selector
 from jobplane.apiserver.identity import UserInfo, current_user
 from jobplane.apiserver.service import ApiService
 from jobplane.client.base import MERGE_PATCH, Client, Obj
+from jobplane.client.targets import resource_info, update_target
 from jobplane.storage.base import StorageError
 
 
@@ -41,27 +42,6 @@ def copy_obj(obj: Any) -> Any:
 
 
 _copy = copy_obj
-
-
-def resource_info(resource: str) -> ResourceInfo:
-    """``registry.resolve`` with the apiserver's 404 for unknown kinds."""
-    try:
-        return resolve(resource)
-    except KeyError:
-        raise errors.resource_not_found_path() from None
-
-
-def update_target(resource: str, body: Obj, namespace: str | None) -> tuple[ResourceInfo, str | None, str]:
-    """Kind, namespace and name an update of ``body`` goes to (both transports): the namespace
-    from the body's metadata unless given; 400 without a name."""
-    info = resource_info(resource)
-    md = body.get("metadata") or {}
-    if namespace is None and info.namespaced:
-        namespace = md.get("namespace")
-    name = md.get("name")
-    if not name:
-        raise errors.bad_request("name is required for update")
-    return info, _ns(info, namespace), name
 
 
 def _ns(info: ResourceInfo, namespace: str | None) -> str | None:
