@@ -144,6 +144,8 @@ def main() -> None:
                      "jobs)", p50, p99, max(ms), f"{p50 / percentile(b1, 50):.0f}x", "p50 50 / p99 250",
                      "PASS" if p50 <= 50 and p99 <= 250 else "FAIL"])
         parts = ", ".join(f"{k} {v:.0f}" for k, v in by_process.items())
+        print(f"[{time.strftime('%H:%M:%S')}] {mode}{label}: p50 {p50:.1f} ms, p99 {p99:.1f} ms, peak RSS "
+              f"{sum(by_process.values()):.0f} MiB ({parts})", flush=True)
         notes.append(f"{mode}{label}: peak RSS {sum(by_process.values()):.0f} MiB over all jobplane processes "
                      f"({parts}); mean {sum(ms) / len(ms):.1f} ms")
     print_table("Apply-to-first-container-started latency (ms)",

@@ -238,6 +238,8 @@ def main() -> None:
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
                      f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"])
         parts = ", ".join(f"{k} {v:.0f}" for k, v in by_process.items())
+        print(f"[{time.strftime('%H:%M:%S')}] {mode}{label}: {rate:.1f} pods/s ({rate / base_rate:.3f}x xargs "
+              f"{base_rate:.0f}/s), peak RSS {rss:.0f} MiB ({parts})", flush=True)
         rss_rows.append([f"peak RSS MiB ({mode}{label}: {parts})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
                 ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
