@@ -16,8 +16,10 @@ similar events about one object (same type and reason, 10 distinct messages with
 10 minutes) are combined into one "(combined from similar events): ..." Event, and a
 token bucket per source and object (burst 25, one more every 5 minutes) drops the excess.
 
-Writes go through one background task per recorder, in call order, so a repeat always
-finds the Event its first occurrence created. Failures are logged, never raised: events
+Writes go through a few background tasks per recorder, each event by its aggregation key
+to always the same one, in call order, so a repeat always finds the Event its first
+occurrence created, while events of different objects are written side by side (over HTTP,
+as the server's agent process writes them, one at a time fell behind a busy node). Failures are logged, never raised: events
 are best effort, as in client-go.
 """
 
@@ -40,6 +42,7 @@ log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 _CACHE_SIZE = 4096
+WRITERS = 4  # concurrent writers per recorder (events of one aggregation key share one)
 
 
 def involved_object(obj: Obj) -> Obj:
@@ -72,9 +75,10 @@ class EventRecorder:
         self.component = component
         self.clock = clock
         self.host = host
-        self._pending: collections.deque[tuple[Obj, str, str, str, float, tuple[str, ...]]] = collections.deque()
+        self._pending: list[collections.deque[tuple[Obj, str, str, str, float, tuple[str, ...]]]] = [
+            collections.deque() for _ in range(WRITERS)]
         self._correlator = EventCorrelator()
-        self._worker: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None] | None] = [None] * WRITERS
         # aggregation key -> (namespace, event name, count)
         self._seen: collections.OrderedDict[tuple[str, ...], tuple[str, str, int]] = collections.OrderedDict()
         self._closed = False
@@ -87,27 +91,35 @@ class EventRecorder:
         verdict = self._correlator.correlate((self.component, self.host), ref, type_, reason, message, now)
         if verdict is None:
             return  # spam filter: this source has said too much about this object lately
-        self._pending.append((ref, type_, reason, verdict.message, now, verdict.key))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._drain(), name=f"events:{self.component}")
+        shard = hash(verdict.key) % WRITERS
+        self._pending[shard].append((ref, type_, reason, verdict.message, now, verdict.key))
+        worker = self._workers[shard]
+        if worker is None or worker.done():
+            self._workers[shard] = asyncio.get_running_loop().create_task(
+                self._drain(self._pending[shard]), name=f"events:{self.component}")
 
     async def close(self) -> None:
         """Drop what is not written yet and stop; later events are ignored."""
         self._closed = True
-        self._pending.clear()
-        worker, self._worker = self._worker, None
-        if worker is not None and not worker.done():
-            worker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await worker
+        for pending in self._pending:
+            pending.clear()
+        workers, self._workers = self._workers, [None] * WRITERS
+        for worker in workers:
+            if worker is not None and not worker.done():
+                worker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
 
     async def flush(self) -> None:
-        while self._worker is not None and not self._worker.done():
-            await asyncio.shield(self._worker)
+        while True:
+            busy = [w for w in self._workers if w is not None and not w.done()]
+            if not busy:
+                return
+            await asyncio.shield(busy[0])
 
-    async def _drain(self) -> None:
-        while self._pending:
-            item = self._pending.popleft()
+    async def _drain(self, pending: collections.deque[tuple[Obj, str, str, str, float, tuple[str, ...]]]) -> None:
+        while pending:
+            item = pending.popleft()
             try:
                 await self._write(*item)
             except Exception as exc:  # noqa: BLE001 - events are best effort
