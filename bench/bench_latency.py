@@ -10,7 +10,7 @@ Baseline, in the same run: spawning the same process directly (``subprocess.Pope
 until it has started, and until it has exited), N times.
 
 Usage: .venv/bin/python bench/bench_latency.py [--jobs 100] [--runtime host|podman|docker]
-                                               [--rounds N] [--sandbox on,off] [--processes 1,2]
+                                               [--rounds N] [--modes both|on|off] [--processes 1,2]
 
 ``--runtime podman`` (or docker) adds the image runtime (a small local busybox image through
 the engine) beside the host runtime's runs.
@@ -93,8 +93,8 @@ def main() -> None:
     p.add_argument("--timeout", type=float, default=30)
     p.add_argument("--runtime", choices=["host", "podman", "docker"], default="host",
                    help="also measure the image runtime through this engine")
-    p.add_argument("--sandbox", default="on,off",
-                   help="sandbox modes to run, in this order each round: on, off or on,off (default)")
+    p.add_argument("--modes", choices=["both", "on", "off"], default="both",
+                   help="the sandbox modes to run (both: on and off)")
     p.add_argument("--processes", default="",
                    help="server --processes values to run each round, e.g. 1,2 (default: the server's own)")
     p.add_argument("--rounds", type=int, default=1, help="run every mode this many times, alternating")
@@ -117,7 +117,7 @@ def main() -> None:
     sandbox_flags = {"on": [], "off": ["--no-sandbox"]}
     procs = [p.strip() for p in args.processes.split(",") if p.strip()] or [""]
     one_round: list[tuple[str, list[str], str]] = []
-    for sb in [m.strip() for m in args.sandbox.split(",") if m.strip()]:
+    for sb in ["on", "off"] if args.modes == "both" else [args.modes]:
         for n in procs:
             one_round.append((f"sandbox {sb}" + (f", --processes {n}" if n else ""),
                               sandbox_flags[sb] + (["--processes", n] if n else []), "local"))
