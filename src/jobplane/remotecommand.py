@@ -104,6 +104,27 @@ def is_websocket(request: web.Request) -> bool:
     return request.headers.get("Upgrade", "").lower() == "websocket"
 
 
+async def await_terminal_size(ws: web.WebSocketResponse, opts: StreamOptions) -> tuple[StreamOptions, list[Any]]:
+    """For a TTY session: the client's first messages until its terminal size (clients send
+    it right away, so the command starts at that size), ``FIRST_RESIZE_WAIT`` at most.
+    Returns the options with the size and the messages read (the caller still owes them to
+    the session or the relay)."""
+    pending: list[Any] = []
+    deadline = asyncio.get_running_loop().time() + FIRST_RESIZE_WAIT
+    with contextlib.suppress(TimeoutError):
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), deadline - asyncio.get_running_loop().time())
+            pending.append(msg)
+            data = msg.data if msg.type == WSMsgType.BINARY else \
+                msg.data.encode() if msg.type == WSMsgType.TEXT else b""
+            size = _resize(data) if data[:1] == bytes([RESIZE]) else None
+            if size:
+                return replace(opts, size=size), pending
+            if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or len(data) > 1:
+                break  # stdin data or the end: start now
+    return opts, pending
+
+
 async def serve(request: web.Request, opts: StreamOptions, open_session: SessionOpener) -> web.StreamResponse:
     """Upgrade to a channel WebSocket, run the session, send its status, close."""
     ws = web.WebSocketResponse(protocols=PROTOCOLS, autoping=True, max_msg_size=0)
@@ -111,24 +132,11 @@ async def serve(request: web.Request, opts: StreamOptions, open_session: Session
     version = ws.ws_protocol or "channel.k8s.io"
     pending: list[Any] = []
     if opts.tty:
-        # clients send the terminal size right away: start the command at that size
-        deadline = asyncio.get_running_loop().time() + FIRST_RESIZE_WAIT
-        with contextlib.suppress(TimeoutError):
-            while True:
-                msg = await asyncio.wait_for(ws.receive(), deadline - asyncio.get_running_loop().time())
-                pending.append(msg)
-                data = msg.data if msg.type == WSMsgType.BINARY else \
-                    msg.data.encode() if msg.type == WSMsgType.TEXT else b""
-                size = _resize(data) if data[:1] == bytes([RESIZE]) else None
-                if size:
-                    opts = replace(opts, size=size)
-                    break
-                if msg.type not in (WSMsgType.BINARY, WSMsgType.TEXT) or len(data) > 1:
-                    break  # stdin data or the end: start now
+        opts, pending = await await_terminal_size(ws, opts)
     try:
         session = await open_session(opts)
     except Exception as exc:  # noqa: BLE001 - any failure to start is reported on the error channel
-        await _send_status(ws, version, failure_status(str(exc)))
+        await send_status(ws, version, failure_status(str(exc)))
         await ws.close()
         return ws
     reader = asyncio.create_task(_pump_input(ws, session, version, pending))
@@ -138,7 +146,7 @@ async def serve(request: web.Request, opts: StreamOptions, open_session: Session
                 continue
             await ws.send_bytes(bytes([channel]) + data)
         status = await session.wait()
-        await _send_status(ws, version, status)
+        await send_status(ws, version, status)
     except (ConnectionError, asyncio.CancelledError):
         raise
     finally:
@@ -151,7 +159,7 @@ async def serve(request: web.Request, opts: StreamOptions, open_session: Session
     return ws
 
 
-async def _send_status(ws: web.WebSocketResponse, version: str, status: dict[str, Any]) -> None:
+async def send_status(ws: web.WebSocketResponse, version: str, status: dict[str, Any]) -> None:
     if ws.closed:
         return
     if version in ("v4.channel.k8s.io", "v5.channel.k8s.io"):

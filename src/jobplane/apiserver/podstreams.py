@@ -56,22 +56,34 @@ def _query(opts: rc.StreamOptions) -> str:
 
 async def relay(request: web.Request, endpoint: str, kind: str, pod: dict[str, Any], opts: rc.StreamOptions,
                 token: str | None) -> web.StreamResponse:
-    """Proxy the WebSocket to the node agent frame by frame, with the client's subprotocols."""
+    """Proxy the WebSocket to the node agent frame by frame, in the subprotocol the client and
+    this server agree on. A TTY session's first resize is read here before the agent is
+    dialled and sent first, so the agent (which waits ``rc.FIRST_RESIZE_WAIT`` for it from
+    its own accept) starts the command at the client's size however long the dial took."""
     meta = pod["metadata"]
     path = "/".join(quote(p, safe="") for p in (meta.get("namespace", ""), meta["name"], opts.container))
     url = f"wss://{endpoint}/{kind}/{path}?{_query(opts)}"
-    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",") if p.strip()]
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    ws = web.WebSocketResponse(protocols=rc.PROTOCOLS, max_msg_size=0)
+    await ws.prepare(request)
+    version = ws.ws_protocol or "channel.k8s.io"
+    pending: list[Any] = []
+    if opts.tty:
+        _, pending = await rc.await_terminal_size(ws, opts)
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=None, sock_connect=10))
     try:
-        upstream = await session.ws_connect(url, protocols=offered or rc.PROTOCOLS, headers=headers, ssl=False,
-                                            max_msg_size=0)
+        upstream = await session.ws_connect(url, protocols=(ws.ws_protocol,) if ws.ws_protocol else rc.PROTOCOLS,
+                                            headers=headers, ssl=False, max_msg_size=0)
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         await session.close()
-        raise errors.internal_error(f"error dialing backend: {exc}") from None
-    ws = web.WebSocketResponse(protocols=(upstream.protocol,) if upstream.protocol else rc.PROTOCOLS,
-                               max_msg_size=0)
-    await ws.prepare(request)
+        await rc.send_status(ws, version, rc.failure_status(f"error dialing backend: {exc}"))
+        await ws.close()
+        return ws
+    for msg in pending:
+        if msg.type == WSMsgType.BINARY:
+            await upstream.send_bytes(msg.data)
+        elif msg.type == WSMsgType.TEXT:
+            await upstream.send_str(msg.data)
 
     async def down() -> None:
         async for msg in upstream:
