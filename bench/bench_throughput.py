@@ -90,10 +90,11 @@ def supervisor_pid(data_dir: Path, server_pid: int) -> int | None:
             continue
         if any(a.endswith(b"supervisor.py") for a in argv) and any(a.startswith(want) for a in argv):
             try:
-                ppid = int((entry / "stat").read_text().rpartition(")")[2].split()[1])
-            except (OSError, ValueError):
+                session = int((entry / "stat").read_text().rpartition(")")[2].split()[3])
+            except (OSError, ValueError, IndexError):
                 continue
-            if ppid != server_pid:  # not the first process, which forks the supervisor and exits
+            # The first process leads a new session, forks the supervisor and exits: skip it.
+            if session != int(entry.name):
                 return int(entry.name)
     return None
 
@@ -153,8 +154,8 @@ def main() -> None:
     p.add_argument("--parallelism", type=int, default=50)
     p.add_argument("--timeout", type=float, default=900)
     p.add_argument("--profile", default=None,
-                   help="py-spy raw profile of the server during the job (sandbox on); the node supervisor's "
-                        "goes to the same name with .supervisor before the extension")
+                   help="py-spy raw profile of the server during the job (first round); the node supervisor's "
+                        "and the agent process's go to the same name with .supervisor / .agent before the extension")
     p.add_argument("--modes", choices=["both", "on", "off"], default="both",
                    help="the sandbox modes to run (both: on and off, alternating)")
     p.add_argument("--rounds", type=int, default=1,
@@ -208,7 +209,9 @@ def main() -> None:
             agent = next((pid for pid, role in jobplane_processes(srv.pid, srv.data_dir).items()
                           if role == "agent process"), None)
             cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup), cpu_seconds(agent)
-            with PySpy(srv.pid, profile), SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
+            agent_profile = f"{Path(profile).with_suffix('')}.agent{Path(profile).suffix}" if profile else None
+            with PySpy(srv.pid, profile), PySpy(agent or 0, agent_profile if agent else None), \
+                    SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
                 elapsed, job, writes = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout,
                                                            image))
             sup = sup or supervisor_pid(srv.data_dir, srv.pid)  # started with the first container
