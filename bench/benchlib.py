@@ -170,9 +170,9 @@ def jobplane_processes(server_pid: int, data_dir: Path, more: list[tuple[int, Pa
                       ) -> dict[int, str]:
     """pid -> role of the jobplane processes of a server (and of standalone agents, ``more``:
     (pid, data dir) each): the process itself, every Python process below it (the agent
-    child, helpers), and the node supervisor(s) of its data dir with their Python helpers.
-    Pods are not counted: a container (bwrap, ``true``, podman) is workload, not jobplane;
-    a pod that ran Python itself would be (the benchmarks run ``true``)."""
+    child, helpers), and the node supervisor(s) of its data dir. Pods are not counted: what
+    a supervisor starts is a container (bwrap, ``true``, podman), workload, even while it is
+    still the supervisor's fork before its exec."""
     table = _proc_table()
     children: dict[int, list[int]] = {}
     for pid, (ppid, _, _) in table.items():
@@ -182,7 +182,8 @@ def jobplane_processes(server_pid: int, data_dir: Path, more: list[tuple[int, Pa
     todo: list[tuple[int, str | None]] = []
     for pid, where, role in roots:
         todo.append((pid, role))
-        todo += [(sup, "node supervisor") for sup in node_supervisors(where, table)]
+        for sup in node_supervisors(where, table):
+            roles[sup] = "node supervisor"  # its children are containers
     while todo:
         pid, role = todo.pop()
         if pid in roles or pid not in table:
