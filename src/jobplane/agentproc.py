@@ -68,7 +68,7 @@ class AgentProcess:
         return self.dir / SOCKET_NAME
 
     async def start(self, runner: web.AppRunner, authenticator: Authenticator, *, api_host: str, api_port: int,
-                    admin_token: str) -> None:
+                    admin_token: str, typed_after: int | None = None) -> None:
         s = self.settings
         self.dir, self._owns_dir = socket_dir(s.data_dir)
         path = self.socket_path
@@ -84,7 +84,7 @@ class AgentProcess:
                           log_token=admin_token, hidden=list(dict.fromkeys(hidden)),
                           ca_file=str(s.pki_dir / "ca.crt"), api_host=api_host, api_port=api_port,
                           sandbox=s.sandbox, runtime=s.runtime, allow_privileged=s.allow_privileged,
-                          log_level=s.log_level)
+                          log_level=s.log_level, typed_after=typed_after)
         self.child = SupervisedChild("agent", [sys.executable, "-m", "jobplane.agent.child"], cfg.encode(),
                                      ready_timeout=READY_TIMEOUT)
         await self.child.start()

@@ -333,7 +333,8 @@ class Server:
         handler.set_local_node(node_name, None)  # port-forward dials the loopback, as for the in-process agent
         self.agent_process = AgentProcess(self.settings, node_name)
         await self.agent_process.start(self.runner, self.authenticator, api_host=api_host(self.settings),
-                                       api_port=self.port, admin_token=self.token)
+                                       api_port=self.port, admin_token=self.token,
+                                       typed_after=self.service.typed_after if self.service is not None else None)
 
     async def stop(self) -> None:
         """Agent first (it detaches from its pods, which keep running), then controllers, event

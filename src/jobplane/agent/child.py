@@ -51,6 +51,7 @@ class ChildConfig:
     runtime: str = "host"
     allow_privileged: bool = False
     log_level: str = "info"
+    typed_after: int | None = None  # the server's ApiService.typed_after (informers skip re-checks)
 
     def encode(self) -> bytes:
         return orjson.dumps(asdict(self)) + b"\n"
@@ -88,7 +89,8 @@ async def run(cfg: ChildConfig) -> None:
     data_dir = Path(cfg.data_dir)
     private_dir(data_dir)
     lock = await hold_node_lock(data_dir)
-    client = HttpClient("http://localhost", token=cfg.token, unix_socket=cfg.socket, user_agent=USER_AGENT)
+    client = HttpClient("http://localhost", token=cfg.token, unix_socket=cfg.socket, user_agent=USER_AGENT,
+                        typed_after=cfg.typed_after)
     agent = Agent(client, cfg.node_name, data_dir, Clock(), sandbox=cfg.sandbox,
                   hidden=tuple(Path(p) for p in cfg.hidden), api_host=cfg.api_host, api_port=cfg.api_port,
                   ca_file=Path(cfg.ca_file) if cfg.ca_file else None, runtime_choice=cfg.runtime,

@@ -170,9 +170,13 @@ class HttpClient(Client):
                  cert_data: bytes | None = None, key_data: bytes | None = None,
                  namespace: str = "default", request_timeout: float = 60.0,
                  user_agent: str = USER_AGENT, on_warning: Callable[[str], None] | None = None,
-                 max_connections: int = 100, session: Any = None, unix_socket: str | None = None) -> None:
+                 max_connections: int = 100, session: Any = None, unix_socket: str | None = None,
+                 typed_after: int | None = None) -> None:
         self.server = server.rstrip("/")
         self.unix_socket = unix_socket  # reach ``server`` over this socket (the server's own agent process)
+        # the server's ``ApiService.typed_after``, when this client talks to one server that
+        # says so (its own agent process): informers need not type-check what it wrote
+        self._typed_after = typed_after
         self.token = token
         self.namespace = namespace  # the kubeconfig context's namespace, for callers (CLI)
         self.request_timeout = request_timeout
@@ -196,6 +200,10 @@ class HttpClient(Client):
         return cls(cfg.server, cfg.token, ca_file=cfg.ca_file, ca_data=cfg.ca_data, insecure=cfg.insecure,
                    cert_file=cfg.cert_file, key_file=cfg.key_file, cert_data=cfg.cert_data,
                    key_data=cfg.key_data, namespace=cfg.namespace, **kwargs)
+
+    def typed_after(self) -> int | None:
+        """Revisions above this were type-checked when the server wrote them (None: unknown)."""
+        return self._typed_after
 
     @staticmethod
     def informer_watch_timeout() -> int:

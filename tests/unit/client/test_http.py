@@ -162,3 +162,16 @@ async def test_iter_lines_handles_long_and_unterminated_lines():
 def test_plain_http_needs_no_tls():
     c = HttpClient("http://127.0.0.1:8080", None)
     assert c._ssl is None
+
+
+def test_typed_after_is_what_the_server_said_and_informers_trust_it() -> None:
+    """The server's agent process is told the server's ``typed_after``: its informers skip
+    re-checking objects that server wrote; any other HTTP client knows nothing."""
+    from jobplane.client.informer import Informer
+
+    assert HttpClient("https://x").typed_after() is None
+    local = HttpClient("http://localhost", unix_socket="/nonexistent", typed_after=41)
+    assert local.typed_after() == 41
+    informer = Informer(local, "pods")
+    assert informer._checked_on_write("42") and not informer._checked_on_write("41")
+    assert not Informer(HttpClient("https://x"), "pods")._checked_on_write("42")
