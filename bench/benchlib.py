@@ -162,8 +162,9 @@ def node_supervisors(data_dir: Path, table: dict[int, tuple[int, list[bytes], st
     session of its own, so it is no descendant of the server or agent that started it)."""
     table = _proc_table() if table is None else table
     prefix = str(Path(data_dir).resolve()).encode()
-    return [pid for pid, (_, argv, _) in table.items()
-            if any(a.endswith(b"jobplane/agent/supervisor.py") for a in argv) and any(a.startswith(prefix) for a in argv)]
+    found = {pid for pid, (_, argv, _) in table.items()
+             if any(a.endswith(b"jobplane/agent/supervisor.py") for a in argv) and any(a.startswith(prefix) for a in argv)}
+    return [pid for pid in found if table[pid][0] not in found]  # not its forks before their exec
 
 
 def jobplane_processes(server_pid: int, data_dir: Path, more: list[tuple[int, Path]] | None = None
