@@ -24,10 +24,12 @@ class Settings:
     # "sqlite" (file DIR/state.db) or a postgresql:// URL
     database: str = "sqlite"
     agent: bool = True
-    # --processes: 1 runs everything in one asyncio process; 2 (the default) runs the node
+    # --processes: 1 (the default) runs everything in one asyncio process; 2 runs the node
     # agent and its per-pod file work in a child process of its own (as upstream's kubelet is
-    # apart from kube-apiserver), so a second core does its share.
-    processes: int = 2
+    # apart from kube-apiserver). 1 is the default because on the 2-core machines measured the
+    # split cost 11-12 % of short-pod throughput and ~70 MiB (bench/RESULTS.md §15): serving
+    # the child over HTTP costs the server about what the in-process agent did.
+    processes: int = 1
     node_name: str = ""  # default: the host name
     # Run each container in a bubblewrap sandbox (pods fall back to plain host processes
     # when bwrap cannot run here).

@@ -2,8 +2,8 @@
 driven by ``/usr/bin/kubectl`` and the ``kubernetes`` client.
 
 The servers run in the mode ``JOBPLANE_PROCESSES`` names (the flag's environment twin, passed
-on to each server; unset: the default, the agent in a child process); ``scripts/test.sh``
-runs the suite in both modes."""
+on to each server; unset: the default, one process); ``scripts/test.sh`` runs the suite in
+both modes."""
 
 from __future__ import annotations
 

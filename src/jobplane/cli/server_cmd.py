@@ -56,8 +56,8 @@ def check_runtime(choice: str, agent: bool = True) -> None:
 @click.option("--agent/--no-agent", "agent", default=None,
               help="Run the embedded node agent (default on). [JOBPLANE_AGENT]")
 @click.option("--processes", type=click.IntRange(1, 2), default=None,
-              help="2 (default): the node agent runs in a child process of its own, restarted if it "
-                   "dies; 1: everything in one process (tests, tiny machines). [JOBPLANE_PROCESSES]")
+              help="1 (default): everything in one process; 2: the node agent runs in a child process "
+                   "of its own, restarted if it dies. [JOBPLANE_PROCESSES]")
 @click.option("--node-name", default=None, help="Node name of the embedded agent (default: host name).")
 @click.option("--sandbox/--no-sandbox", "sandbox", default=None,
               help="Run each container in a bubblewrap sandbox (default on; pods run unsandboxed "
