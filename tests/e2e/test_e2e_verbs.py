@@ -133,7 +133,12 @@ def test_exec_tty_gets_terminal_and_size(srv, running_pod):
     import shlex
     import subprocess
 
-    cmd = f"stty cols 101 rows 33; {KUBECTL} exec -it {running_pod} -- sh -c 'tty; stty size; exit 5'"
+    # The command starts at the client's size when the first resize arrives within
+    # rc.FIRST_RESIZE_WAIT; on a loaded machine kubectl can send it later, and the resize then
+    # reaches the running terminal (as upstream, where the runtime applies resizes as they
+    # come): wait up to 5 s for it rather than read the size once.
+    wait = 'n=0; while [ "$(stty size)" = "0 0" ] && [ $n -lt 50 ]; do sleep 0.1; n=$((n+1)); done'
+    cmd = f"stty cols 101 rows 33; {KUBECTL} exec -it {running_pod} -- sh -c '{wait}; tty; stty size; exit 5'"
     out = subprocess.run(["script", "-qec", cmd, "/dev/null"], env=srv.env, capture_output=True, text=True,
                          timeout=60, stdin=subprocess.DEVNULL)
     # (the local terminal may echo a control character around the output)
