@@ -350,14 +350,20 @@ def _object_checker(struct: str, go_type: str, fields: dict[str, Checker]) -> Ch
             try:
                 c(v)
             except DecodeError as exc:
-                if not exc.custom:
-                    exc.fields.append(k)
-                    if exc.struct is None:
-                        exc.struct = struct
+                _located(exc, k, struct)
                 raise
     _ZEROS[check] = {}
     _OBJECT_FIELDS[check] = (struct, fields)
     return check
+
+
+def _located(exc: DecodeError, key: str, struct: str) -> None:
+    """Record, on the way out, the field and innermost Go struct a type error was found in
+    (the whole-object check and ``check_touched`` name it alike); a custom message keeps its own."""
+    if not exc.custom:
+        exc.fields.append(key)
+        if exc.struct is None:
+            exc.struct = struct
 
 
 # object checker -> (Go struct name, field checkers): lets ``check_touched`` walk into a struct
@@ -557,10 +563,7 @@ def _check_touched(c: Checker, value: Any, touched: Any) -> None:
         try:
             _check_touched(sub, v, t)
         except DecodeError as exc:
-            if not exc.custom:
-                exc.fields.append(k)
-                if exc.struct is None:
-                    exc.struct = struct
+            _located(exc, k, struct)
             raise
 
 
