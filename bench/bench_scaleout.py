@@ -28,7 +28,6 @@ import asyncio
 import collections
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import subprocess
@@ -50,6 +49,9 @@ from benchlib import (
     start_server,
     wait_job_finished,
 )
+
+sys.path.insert(0, str(ROOT / "tests" / "e2e"))
+from netns_hosts import netns_hosts as _netns_hosts  # noqa: E402 - the e2e tests' helper
 
 PG_DEFAULT = os.environ.get("JOBPLANE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 MODES = ("sqlite", "pg", "pg-2hosts")
@@ -81,39 +83,10 @@ def pg_schema(dsn: str) -> Iterator[str]:
 # ------------------------------------------------------------------ hosts (network namespaces)
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
-@contextlib.contextmanager
-def netns_hosts(count: int) -> Iterator[tuple[str, list[tuple[str, str]]]]:
-    """A bridge in this namespace (the server's side) and ``count`` namespaces on it, each
-    with one veth and its own address: (bridge address, [(namespace, address)])."""
-    tag = secrets.token_hex(2)
-    subnet = f"10.212.{int(tag, 16) % 150 + 100}"
-    bridge = f"jpbb{tag}"
-    made: list[str] = []
-    _ip("link", "add", bridge, "type", "bridge")
-    try:
-        _ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
-        _ip("link", "set", bridge, "up")
-        hosts = []
-        for i in range(1, count + 1):
-            ns, outer, inner = f"jpbh{tag}{i}", f"jpbv{tag}{i}", f"jpbp{tag}{i}"
-            _ip("netns", "add", ns)
-            made.append(ns)
-            _ip("link", "add", outer, "type", "veth", "peer", "name", inner)
-            _ip("link", "set", inner, "netns", ns)
-            _ip("link", "set", outer, "master", bridge, "up")
-            _ip("-n", ns, "addr", "add", f"{subnet}.{10 + i}/24", "dev", inner)
-            _ip("-n", ns, "link", "set", inner, "up")
-            _ip("-n", ns, "link", "set", "lo", "up")
-            hosts.append((ns, f"{subnet}.{10 + i}"))
-        yield f"{subnet}.1", hosts
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+def netns_hosts(count: int) -> contextlib.AbstractContextManager[tuple[str, list[tuple[str, str]]]]:
+    """``count`` network-namespace hosts on a bridge (tests/e2e/netns_hosts.py), named apart
+    from the e2e tests' so both can run at once."""
+    return _netns_hosts(count, prefix="jpb", octet=212)
 
 
 # ------------------------------------------------------------------ agents

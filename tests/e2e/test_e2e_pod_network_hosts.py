@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 from jobs_helpers import AgentProcess, pinged_in_order, wait_for
+from netns_hosts import netns_hosts
 
 from jobplane.agent.sandbox import detect
 
@@ -24,38 +23,11 @@ pytestmark = pytest.mark.skipif(
     reason="needs root, ip (iproute2), ping and the pod sandbox")
 
 
-def ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
-
-
 @pytest.fixture
 def hosts():
     """A bridge in this namespace (the server's side) and two namespaces on it."""
-    tag = secrets.token_hex(2)
-    subnet = f"10.213.{int(tag, 16) % 150 + 100}"
-    bridge = f"jpb{tag}"
-    made: list[str] = []
-    ip("link", "add", bridge, "type", "bridge")
-    try:
-        ip("addr", "add", f"{subnet}.1/24", "dev", bridge)
-        ip("link", "set", bridge, "up")
-        out = []
-        for i in (1, 2):
-            ns, outer, inner = f"jph{tag}{i}", f"jpv{tag}{i}", f"jpp{tag}{i}"
-            ip("netns", "add", ns)
-            made.append(ns)
-            ip("link", "add", outer, "type", "veth", "peer", "name", inner)
-            ip("link", "set", inner, "netns", ns)
-            ip("link", "set", outer, "master", bridge, "up")
-            ip("-n", ns, "addr", "add", f"{subnet}.{10 + i}/24", "dev", inner)
-            ip("-n", ns, "link", "set", inner, "up")
-            ip("-n", ns, "link", "set", "lo", "up")
-            out.append((ns, f"{subnet}.{10 + i}"))
-        yield f"{subnet}.1", out
-    finally:
-        for ns in made:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        subprocess.run(["ip", "link", "del", bridge], capture_output=True)
+    with netns_hosts(2, prefix="jp", octet=213) as made:
+        yield made
 
 
 def _netns_agent(ns: str, name: str, srv, data_dir: Path) -> AgentProcess:
