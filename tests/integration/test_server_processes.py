@@ -13,6 +13,7 @@ import pytest
 from jobplane.apiserver.identity import ADMIN, node_user
 from jobplane.server import Server
 from jobplane.settings import Settings
+from proctools import alive
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -35,12 +36,6 @@ async def _node(server: Server, name: str, port_not: int | None = None, timeout:
     raise AssertionError(f"node {name} did not register: {last!r}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 async def test_agent_child_is_supervised_and_stopped_before_the_store(tmp_path):
@@ -71,7 +66,7 @@ async def test_agent_child_is_supervised_and_stopped_before_the_store(tmp_path):
         close = store.close
 
         async def close_after_child() -> None:
-            stopped_first.append(not _alive(second) or proc.child.proc.returncode is not None)
+            stopped_first.append(not alive(second) or proc.child.proc.returncode is not None)
             await close()
 
         store.close = close_after_child  # type: ignore[method-assign]

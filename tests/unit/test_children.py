@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from jobplane.children import RestartBackoff, SupervisedChild
+from proctools import alive
 
 # A child as the server's: the configuration line first, then stdin watched for the parent.
 CHILD = textwrap.dedent("""
@@ -65,12 +66,6 @@ async def _lines(path: Path, count: int, timeout: float = 20.0) -> list[str]:
     raise AssertionError(f"{path}: fewer than {count} lines: {path.read_text() if path.exists() else ''!r}")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
 
 
 async def test_a_crashed_child_is_restarted(tmp_path):
@@ -81,12 +76,12 @@ async def test_a_crashed_child_is_restarted(tmp_path):
         assert child.pid == first
         os.kill(first, signal.SIGKILL)
         second = int((await _lines(out, 2))[1])
-        assert second != first and _alive(second)
+        assert second != first and alive(second)
         assert child.restarts == 1 and child.exits == [-signal.SIGKILL]
         assert child.pid == second
     finally:
         await child.stop()
-    assert not _alive(second)
+    assert not alive(second)
 
 
 async def test_stop_sends_sigterm_then_kills_a_child_that_stays(tmp_path):
@@ -96,7 +91,7 @@ async def test_stop_sends_sigterm_then_kills_a_child_that_stays(tmp_path):
     t = time.monotonic()
     code = await child.stop()
     assert code == -signal.SIGKILL and 0.4 < time.monotonic() - t < 5
-    assert not _alive(pid)
+    assert not alive(pid)
     assert child.restarts == 0  # a stopped child is not restarted
     await asyncio.sleep(0.3)
     assert len(out.read_text().split()) == 1
@@ -148,9 +143,9 @@ def test_the_child_stops_when_its_parent_dies(tmp_path):
         pid = int(out.read_text().split()[0])
         proc.kill()
         proc.wait()
-        while _alive(pid) and time.monotonic() < deadline:
+        while alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert not _alive(pid)
+        assert not alive(pid)
         assert out.read_text().split()[-1] == "parent-gone"
     finally:
         proc.kill()
