@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 import orjson
-from benchlib import PySpy, ServerProc, print_machine, print_table, start_server
+from benchlib import PySpy, ServerProc, print_machine, print_table, record_summary, start_server
 
 REFERENCE = {"get": 4400.0, "create": 2450.0, "list": 228.0, "rss_mb": 510.0}
 WRK = shutil.which("wrk") or "/usr/bin/wrk"
@@ -187,6 +187,7 @@ def http_bench(args: argparse.Namespace) -> tuple[list[list], float]:
         srv.stop()
     table = []
     for label, r, ref in rows:
+        record_summary("api", op=label, rps=r["rps"], p50_ms=r["p50_ms"], p99_ms=r["p99_ms"], rss_mb=rss)
         ratio = f"{r['rps'] / ref:.2f}x" if ref else "-"
         table.append([label, r["rps"], r["p50_ms"], r["p99_ms"], r["requests"], r["non2xx"],
                       f"{ref:,.0f}" if ref else "-", ratio])

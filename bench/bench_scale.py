@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import orjson
-from benchlib import PySpy, RssSampler, indexed_job, print_machine, print_table, start_server
+from benchlib import PySpy, RssSampler, indexed_job, print_machine, print_table, record_summary, start_server
 
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
@@ -206,6 +206,9 @@ def main() -> None:
                  ["sum of per-process peaks during the job (MiB, upper bound)", job_hwm, "-", "-"],
                  ["peak of the RSS sum during the lists (MiB)", rss_lists.peak_sum_mb, "-", "-"],
                  ["sum of per-process peaks incl. the lists (MiB)", rss_lists.sum_hwm_mb, "-", "-"]])
+    record_summary("scale", completions=args.completions, succeeded=st.get("succeeded", 0),
+                   rate=args.completions / elapsed, rss_peak_mb=job_peak, rss_lists_mb=rss_lists.peak_sum_mb,
+                   kubectl_s=rows[0][1], kubectl_nochunk_s=rows[1][1], table_s=rows[2][1], pods_left=pods_left)
     print(who)
     print_table(f"Listing the pods left ({pods_left:,} after PodGC)",
                 ["command", "seconds", "rows", "target", "result"], rows)

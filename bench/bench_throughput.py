@@ -35,6 +35,7 @@ from benchlib import (
     jobplane_processes,
     print_machine,
     print_table,
+    record_summary,
     remove_engine_leftovers,
     start_server,
     wait_job_finished,
@@ -244,6 +245,8 @@ def main() -> None:
         print(f"[{time.strftime('%H:%M:%S')}] {mode}{label}: {rate:.1f} pods/s ({rate / base_rate:.3f}x xargs "
               f"{base_rate:.0f}/s), peak RSS {rss:.0f} MiB ({parts})", flush=True)
         rss_rows.append([f"peak RSS MiB ({mode}{label}: {parts})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
+        record_summary("throughput", mode=mode, rate=rate, xargs=base_rate, rss_mb=rss,
+                       server_ms=1000 * cpu[0] / args.completions, completions=args.completions)
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
                 ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
     print_table("Peak RSS of all jobplane processes (VmHWM summed: server, agent process, node supervisor)",

@@ -421,3 +421,13 @@ def remove_engine_leftovers(engine: str, data_dir: Path) -> None:
                               text=True).stdout.split()
         if pods:
             subprocess.run([engine, "pod", "rm", "--force", *pods], capture_output=True)
+
+
+def record_summary(bench: str, **figures: Any) -> None:
+    """Append one benchmark's key figures to ``$JOBPLANE_BENCH_SUMMARY`` (a JSON-lines file) so
+    ``bench/targets.py`` can print the issue's target table at the end of ``run_all.sh``."""
+    path = os.environ.get("JOBPLANE_BENCH_SUMMARY")
+    if path:
+        row = {"bench": bench, "time": time.strftime("%H:%M:%S"), "load": os.getloadavg()[0], **figures}
+        with open(path, "ab") as f:
+            f.write(orjson.dumps(row) + b"\n")
