@@ -34,10 +34,11 @@ def print_breakdown(mirror) -> None:
         per[res][0] += 1
         per[res][1] += len(e.data)
         if res in ("events", "events.k8s.io"):
-            reasons[orjson.loads(e.data).get("reason", "?")] += 1
+            reasons[orjson.loads(e.raw()).get("reason", "?")] += 1
     for res, (n, b) in sorted(per.items(), key=lambda kv: -kv[1][1])[:8]:
         print(f"  store {res}: {n} objects, {b / 2**20:.1f} MiB JSON ({b // max(n, 1)} B each)")
-    print(f"  event reasons: {dict(reasons.most_common(10))}")
+    print(f"  event reasons: {dict(reasons.most_common(10))} (events kept only in the database: "
+          f"{getattr(mirror, '_spilled_counts', {})})")
 
 
 async def main_async(args: argparse.Namespace) -> None:

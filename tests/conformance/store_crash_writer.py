@@ -1,7 +1,8 @@
 """Crash-test helper: writes objects forever, printing each key once its create returned.
 
-Usage: store_crash_writer.py sqlite:PATH | postgres:SCHEMA:DSN. The test SIGKILLs it mid-stream
-and checks every printed key survived.
+Usage: store_crash_writer.py sqlite:PATH | postgres:SCHEMA:DSN [RESOURCE]. The test SIGKILLs it
+mid-stream and checks every printed key survived. RESOURCE (default pods) is the storage prefix
+written: ``events`` are kept in the database only.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ def open_spec(spec: str):
     return PostgresStore(dsn, schema=schema)
 
 
-async def main(spec: str) -> None:
+async def main(spec: str, resource: str) -> None:
     store = open_spec(spec)
     await store.start()
 
     async def writer(w: int) -> None:
         i = 0
         while True:
-            key = f"pods/crash/w{w}-{i}"
+            key = f"{resource}/crash/w{w}-{i}"
             await store.create(key, {"metadata": {"name": f"w{w}-{i}"}, "spec": {"pad": "x" * 200}})
             sys.stdout.write(key + "\n")
             sys.stdout.flush()
@@ -40,4 +41,4 @@ async def main(spec: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else "pods"))

@@ -377,11 +377,12 @@ async def test_restart_keeps_objects_revision_and_history(backend: Any) -> None:
     assert rv(c) == rev + 1
 
 
-async def test_acknowledged_writes_survive_kill_9(backend: Any) -> None:
+@pytest.mark.parametrize("resource", ["pods", "events"])  # events: read back from the database only
+async def test_acknowledged_writes_survive_kill_9(backend: Any, resource: str) -> None:
     if not backend.durable:
         pytest.skip("not a durable backend")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
-    proc = subprocess.Popen([sys.executable, str(CRASH_WRITER), backend.spec()], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(CRASH_WRITER), backend.spec(), resource], stdout=subprocess.PIPE,
                             env=env, text=True)
     acked: list[str] = []
     assert proc.stdout is not None
@@ -407,6 +408,7 @@ async def test_acknowledged_writes_survive_kill_9(backend: Any) -> None:
             missing.append(key)
     assert missing == []
     assert store.current_revision() >= len(acked)
+    assert store.count_prefix(f"{resource}/") >= len(acked)  # type: ignore[attr-defined]
 
 
 async def test_shared_database_between_servers(backend: Any) -> None:

@@ -24,8 +24,9 @@ MAX_BATCH = 2000
 
 
 class BatchedStore(MirroredStore):
-    def __init__(self, history: int, history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
-        super().__init__(history, history_bytes)
+    def __init__(self, history: int, history_bytes: int = DEFAULT_HISTORY_BYTES,
+                 spilled: tuple[str, ...] = ()) -> None:
+        super().__init__(history, history_bytes, spilled)
         self._pending: list[WriteOp] = []
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None

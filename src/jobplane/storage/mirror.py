@@ -14,7 +14,13 @@ The durable backends (and the memory store) keep their committed state here so
 * history is bytes only, bounded by revisions *and* bytes (whichever is smaller);
 * a change's decoded event is shared by the live watchers it was fanned out to, and
   dropped when the last of them has delivered it (replays decode privately);
-* a label index (``labelindex``) lets label-selected LISTs visit only matching keys.
+* a label index (``labelindex``) lets label-selected LISTs visit only matching keys;
+* the durable stores keep Events (``SPILLED_PREFIXES``) out of it altogether, as upstream
+  keeps them out of its watch cache: a 100,000-pod run writes 400,000 of them, kept for the
+  1 h TTL, and even compressed they were most of the memory. Their changes still pass
+  through the history (watches are unchanged), but the current objects are only in the
+  database; the store reads them there (``MirroredStore``), and the mirror keeps only how
+  many there are (``count_prefix``, for ``apiserver_storage_objects``).
 
 The mirror is fed only with committed ``Change`` records in revision order, and every
 revision is exactly one change, so history is contiguous: the change for revision
@@ -45,11 +51,19 @@ CHANGE_OVERHEAD = 160  # bytes a history entry costs beyond its JSON (Change obj
 PACKED_PREFIXES = ("events/",)  # storage keys whose cold objects are kept compressed
 PACK_MIN = 256  # ... when at least this long (smaller ones gain little)
 PACK_LEVEL = 1  # zlib's fastest level: most of the gain at a fraction of the CPU
+SPILLED_PREFIXES = ("events/",)  # storage keys whose current objects a durable store reads from its database
+TOO_OLD_CONTINUE = ("The provided continue parameter is too old to display a consistent list result. "
+                    "You can start a new list without the continue parameter.")
 
 
 def resource_of(key: str) -> str:
     """The storage prefix of a key (``/pods/ns/name`` -> ``pods``)."""
     return key.split("/", 2)[1] if key.startswith("/") else key.split("/", 1)[0]
+
+
+def prefix_end(prefix: str) -> str:
+    """The least string above every string that starts with ``prefix`` (a range's upper bound)."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
 
 
 def change_size(ch: Change) -> int:
@@ -159,6 +173,46 @@ def _carries(obj: Any, pairs: tuple[tuple[str, str], ...]) -> bool:
     return bool(labels) and all(labels.get(k) == v for k, v in pairs)  # type: ignore[union-attr]
 
 
+class Page:
+    """One list page being filled, in key order: the predicate, the label hint (checked only
+    where the label index did not already: ``check_hint``), the limit and the continue token."""
+
+    __slots__ = ("at_rev", "predicate", "limit", "raw", "hinted", "items", "last")
+
+    def __init__(self, at_rev: int, predicate: Predicate | None, limit: int | None, raw: bool,
+                 label_hint: Mapping[str, str] | None) -> None:
+        self.at_rev = at_rev
+        self.predicate = predicate
+        self.limit = limit
+        self.raw = raw
+        self.hinted = tuple(label_hint.items()) if label_hint else ()
+        self.items: list[Any] = []
+        self.last = ""
+
+    def add(self, key: str, data: bytes, check_hint: bool) -> bool:
+        """Offer the object at ``key``; False when it matches but the page is full already
+        (the caller then ends the page with ``cut``)."""
+        obj = None
+        check_hint = check_hint and bool(self.hinted)
+        if self.predicate is not None or check_hint:
+            obj = orjson.loads(data)  # one decode serves the predicate and the item
+            if check_hint and not _carries(obj, self.hinted):
+                return True
+            if self.predicate is not None and not self.predicate(obj):
+                return True
+        if self.limit and len(self.items) >= self.limit:
+            return False
+        self.items.append(data if self.raw else (obj if obj is not None else orjson.loads(data)))
+        self.last = key
+        return True
+
+    def cut(self, remaining: int | None) -> ListResult:
+        return ListResult(self.items, self.at_rev, encode_continue(self.at_rev, self.last), remaining)
+
+    def done(self) -> ListResult:
+        return ListResult(self.items, self.at_rev)
+
+
 class _Watcher:
     __slots__ = ("prefix", "buf", "wake", "overflowed", "closed")
 
@@ -177,8 +231,13 @@ class _Watcher:
 
 
 class Mirror:
-    def __init__(self, history: int = DEFAULT_HISTORY, history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
+    def __init__(self, history: int = DEFAULT_HISTORY, history_bytes: int = DEFAULT_HISTORY_BYTES,
+                 spilled: tuple[str, ...] = ()) -> None:
         self.history = max(0, history)
+        # storage prefixes whose current objects are not kept here (the store reads them from
+        # its database); only how many there are, per prefix
+        self.spilled = spilled
+        self._spilled_counts = dict.fromkeys(spilled, 0)
         self.history_bytes = max(0, history_bytes)
         self.rev = 0
         self.compact_rev = 0  # watches may start at revisions >= this
@@ -195,8 +254,15 @@ class Mirror:
 
     # ------------------------------------------------------------------ loading
 
-    def load(self, rev: int, objects: Iterable[tuple[str, int, bytes]], history: list[Change]) -> None:
-        """Reset to a loaded state: current objects at ``rev`` plus the tail of history."""
+    def spills(self, key: str) -> bool:
+        """Whether ``key`` (or a list prefix) is under a spilled prefix: read from the database."""
+        return bool(self.spilled) and key.startswith(self.spilled)
+
+    def load(self, rev: int, objects: Iterable[tuple[str, int, bytes]], history: list[Change],
+             spilled_counts: Mapping[str, int] | None = None) -> None:
+        """Reset to a loaded state: current objects at ``rev`` (none under a spilled prefix:
+        of those, only ``spilled_counts``) plus the tail of history."""
+        self._spilled_counts = {p: (spilled_counts or {}).get(p, 0) for p in self.spilled}
         self._entries = {}
         self._index = LabelIndex()
         for key, r, data in objects:
@@ -224,6 +290,7 @@ class Mirror:
     def apply(self, changes: list[Change]) -> None:
         """Apply committed changes (in revision order) and fan them out to watchers."""
         entries, index, keys, counts = self._entries, self._index, self._keys, self.write_counts
+        spilled = self.spilled
         for ch in changes:
             key = ch.key
             tally = counts.get(kind := (resource_of(key), ch.type))
@@ -231,13 +298,18 @@ class Mirror:
                 tally = counts[kind] = [0, 0]
             tally[0] += 1
             tally[1] += len(ch.data)
-            entry = entries.get(key)
-            if ch.type == DELETED:
+            if spilled and key.startswith(spilled):
+                if ch.type != MODIFIED:
+                    self._spilled_counts[next(p for p in spilled if key.startswith(p))] += \
+                        1 if ch.type == ADDED else -1
+            elif ch.type == DELETED:
+                entry = entries.get(key)
                 if entry is not None:
                     del entries[key]
                     del keys[bisect.bisect_left(keys, key)]
                     index.replace(key, entry.labels, NO_POSTINGS)
             else:
+                entry = entries.get(key)
                 postings = index.postings_for(ch.labels if ch.labels is not None else labels_of_bytes(ch.data))
                 if entry is None:
                     bisect.insort(keys, key)
@@ -298,7 +370,12 @@ class Mirror:
         return None if e is None else e.raw()
 
     def count_prefix(self, prefix: str) -> int:
-        """Objects whose key starts with ``prefix``: two bisections of the sorted keys."""
+        """Objects whose key starts with ``prefix``: two bisections of the sorted keys (a
+        spilled prefix: its count; below one, not known here)."""
+        if self.spilled and prefix.startswith(self.spilled):
+            if prefix not in self._spilled_counts:
+                raise ValueError(f"objects under {prefix!r} are counted only in the database")
+            return self._spilled_counts[prefix]
         keys = self._keys
         lo = bisect.bisect_left(keys, prefix)
         return bisect.bisect_left(keys, prefix + "\U0010ffff", lo) - lo
@@ -309,6 +386,7 @@ class Mirror:
                 "compact_rev": self.compact_rev, "label_pairs": len(self._index),
                 "shared_decodes": sum(1 for ch in self._hist if ch.event is not None),
                 "packed": sum(1 for e in self._entries.values() if e.packed),
+                "spilled": sum(self._spilled_counts.values()),
                 "entry_bytes": sum(len(e.data) for e in self._entries.values())}
 
     def _since(self, rev: int) -> Iterator[Change]:
@@ -332,55 +410,59 @@ class Mirror:
             keys = [k for k in keys if all(p in entries[k].labels for p in required)]
         return keys
 
+    def continue_point(self, continue_token: str | None) -> tuple[int | None, str]:
+        """(snapshot revision, last key returned) of a continue token; (None, "") without one.
+        Raises Expired when that revision was compacted away."""
+        if not continue_token:
+            return None, ""
+        at_rev, after = decode_continue(continue_token)
+        if at_rev < self.compact_rev:
+            raise Expired(TOO_OLD_CONTINUE)
+        return min(at_rev, self.rev), after
+
+    def states_at(self, prefix: str, after: str, at_rev: int) -> dict[str, bytes | None]:
+        """The state at ``at_rev`` (None: absent) of every key under ``prefix`` after ``after``
+        that changed since then: the previous state of its first change after ``at_rev``.
+        ``at_rev`` must not be older than ``compact_rev``."""
+        older: dict[str, bytes | None] = {}
+        if at_rev >= self.rev:
+            return older
+        for ch in self._since(at_rev):
+            if ch.key.startswith(prefix) and ch.key > after and ch.key not in older:
+                older[ch.key] = ch.prev
+        return older
+
     def _snapshot(self, prefix: str, after: str, at_rev: int, label_hint: Mapping[str, str] | None
                   ) -> tuple[list[str], dict[str, bytes | None]]:
         """Candidate keys under prefix after ``after`` as of ``at_rev`` (sorted), and the states
         of those changed since then (None: absent at ``at_rev``); other keys read the current
         entry. Keys changed since ``at_rev`` are candidates whatever their current labels."""
         keys = self._candidates(prefix, after, label_hint)
-        older: dict[str, bytes | None] = {}
-        if at_rev >= self.rev:
-            return keys, older
-        for ch in self._since(at_rev):
-            if ch.key.startswith(prefix) and ch.key > after and ch.key not in older:
-                older[ch.key] = ch.prev
-        keys = sorted({k for k in keys if k not in older} | {k for k, d in older.items() if d is not None})
+        older = self.states_at(prefix, after, at_rev)
+        if older:
+            keys = sorted({k for k in keys if k not in older} | {k for k, d in older.items() if d is not None})
         return keys, older
 
     def list(self, prefix: str, predicate: Predicate | None = None, limit: int | None = None,
              continue_token: str | None = None, *, raw: bool = False,
              label_hint: Mapping[str, str] | None = None) -> ListResult:
         """A consistent snapshot (module doc of storage.base); ``raw`` leaves items as orjson bytes.
-        ``label_hint``: only objects carrying those labels (found via the label index)."""
-        at_rev, after = self.rev, ""
-        if continue_token:
-            at_rev, after = decode_continue(continue_token)
-            if at_rev < self.compact_rev:
-                raise Expired("The provided continue parameter is too old to display a consistent list "
-                              "result. You can start a new list without the continue parameter.")
-            at_rev = min(at_rev, self.rev)
+        ``label_hint``: only objects carrying those labels (found via the label index). Not for
+        a spilled prefix (the store reads those from its database)."""
+        if self.spilled and any(p.startswith(prefix) or prefix.startswith(p) for p in self.spilled):
+            raise ValueError(f"objects under {prefix!r} are not all kept in memory")
+        at_rev, after = self.continue_point(continue_token)
+        if at_rev is None:
+            at_rev = self.rev
         keys, older = self._snapshot(prefix, after, at_rev, label_hint)
         entries = self._entries
-        loads = orjson.loads
-        hinted = tuple(label_hint.items()) if label_hint else ()
-        items: list[Any] = []
-        last = ""
+        page = Page(at_rev, predicate, limit, raw, label_hint)
         for i, key in enumerate(keys):
             historic = bool(older) and key in older
             data: bytes = older[key] if historic else entries[key].raw()  # type: ignore[assignment]
-            obj = None
-            if predicate is not None or (hinted and historic):
-                obj = loads(data)  # one decode serves the predicate and the item
-                if hinted and historic and not _carries(obj, hinted):
-                    continue
-                if predicate is not None and not predicate(obj):
-                    continue
-            if limit and len(items) >= limit:
-                remaining = len(keys) - i if predicate is None and not hinted else None
-                return ListResult(items, at_rev, encode_continue(at_rev, last), remaining)
-            items.append(data if raw else (obj if obj is not None else loads(data)))
-            last = key
-        return ListResult(items, at_rev)
+            if not page.add(key, data, historic):
+                return page.cut(len(keys) - i if predicate is None and not label_hint else None)
+        return page.done()
 
     async def watch(self, prefix: str, from_rev: int, predicate: Predicate | None) -> AsyncGenerator[WatchEvent, None]:
         """Replay history after ``from_rev`` then live changes (see storage.base)."""

@@ -12,6 +12,11 @@ second anyway, in case one is lost). A write returns only after its own revision
 the local mirror, so a server reads its own writes; other servers see them after the
 NOTIFY round trip (milliseconds). If a follower ever falls behind compaction it reloads
 the full state and ends its watches with Expired (clients relist).
+
+Events (``mirror.SPILLED_PREFIXES``) are not loaded into the mirror: reads of them query
+``kv`` on a connection of their own (in key order by the ``"C"`` collation, which an index
+serves, so it is the mirror's order whatever the database's collation) and wait until the
+mirror has applied the revision they read at.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from typing import Any
 import psycopg
 
 from jobplane.storage.batched import BatchedStore
-from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
+from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, SPILLED_PREFIXES, prefix_end
+from jobplane.storage.mirrored import Row
 from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
 
 log = logging.getLogger(__name__)
@@ -40,10 +46,10 @@ class PostgresStore(BatchedStore):
     shared = True  # other servers write to the same database
 
     def __init__(self, dsn: str, *, schema: str = "jobplane", history: int = DEFAULT_HISTORY,
-                 history_bytes: int = DEFAULT_HISTORY_BYTES) -> None:
+                 history_bytes: int = DEFAULT_HISTORY_BYTES, spilled: tuple[str, ...] = SPILLED_PREFIXES) -> None:
         if not _SCHEMA_RE.match(schema):
             raise ValueError(f"invalid schema name {schema!r}")
-        super().__init__(history, history_bytes)
+        super().__init__(history, history_bytes, spilled)
         self.dsn = dsn
         self.schema = schema
         self.history = max(0, history)
@@ -52,6 +58,7 @@ class PostgresStore(BatchedStore):
         self._wconn: psycopg.AsyncConnection[Any] | None = None
         self._rconn: psycopg.AsyncConnection[Any] | None = None
         self._lconn: psycopg.AsyncConnection[Any] | None = None
+        self._qconn: psycopg.AsyncConnection[Any] | None = None  # spilled reads
         self._tasks: list[asyncio.Task[None]] = []
         self._poke = asyncio.Event()
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
@@ -70,6 +77,7 @@ class PostgresStore(BatchedStore):
             await self._wconn.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             await self._wconn.execute(
                 f"CREATE TABLE IF NOT EXISTS {t}kv (key text PRIMARY KEY, rev bigint NOT NULL, obj bytea NOT NULL)")
+            await self._wconn.execute(f'CREATE INDEX IF NOT EXISTS kv_key_c ON {t}kv (key COLLATE "C")')
             await self._wconn.execute(
                 f"CREATE TABLE IF NOT EXISTS {t}events (rev bigint PRIMARY KEY, key text NOT NULL, "
                 "type smallint NOT NULL, obj bytea NOT NULL, prev bytea)")
@@ -79,6 +87,7 @@ class PostgresStore(BatchedStore):
         self._lconn = await self._connect()
         await self._lconn.execute(f'LISTEN "{self._channel}"')  # before loading: no change slips through
         self._rconn = await self._connect()
+        self._qconn = await self._connect()
         await self._reload(history=True)
         self._last_compact = self._mirror.compact_rev
         loop = asyncio.get_running_loop()
@@ -95,15 +104,22 @@ class PostgresStore(BatchedStore):
             meta_row = await (await self._rconn.execute(f"SELECT rev FROM {t}meta WHERE id = 1")).fetchone()
             assert meta_row is not None  # _ensure_schema inserts it
             (rev,) = meta_row
-            objects = [(k, r, bytes(o)) for k, r, o in
-                       await (await self._rconn.execute(f"SELECT key, rev, obj FROM {t}kv")).fetchall()]
+            spilled = self._mirror.spilled
+            outside = "".join(" AND NOT starts_with(key, %s)" for _ in spilled)
+            objects = [(k, r, bytes(o)) for k, r, o in await (await self._rconn.execute(
+                f"SELECT key, rev, obj FROM {t}kv WHERE true{outside}", spilled)).fetchall()]
+            counts = {}
+            for p in spilled:
+                count_row = await (await self._rconn.execute(
+                    f"SELECT count(*) FROM {t}kv WHERE starts_with(key, %s)", (p,))).fetchone()
+                counts[p] = count_row[0] if count_row else 0
             changes: list[Change] = []
             if history:
                 cur = await self._rconn.execute(
                     f"SELECT rev, key, type, obj, prev FROM {t}events WHERE rev > %s AND rev <= %s ORDER BY rev",
                     (rev - self.history, rev))
                 changes = [_change(row) for row in await cur.fetchall()]
-        self._mirror.load(rev, objects, changes)
+        self._mirror.load(rev, objects, changes, counts)
 
     async def close(self) -> None:
         if self._wconn is None:
@@ -115,10 +131,10 @@ class PostgresStore(BatchedStore):
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
         self._tasks = []
-        for conn in (self._lconn, self._rconn, self._wconn):
+        for conn in (self._lconn, self._rconn, self._qconn, self._wconn):
             if conn is not None:
                 await conn.close()
-        self._wconn = self._rconn = self._lconn = None
+        self._wconn = self._rconn = self._lconn = self._qconn = None
         for _, fut in self._waiters:
             if not fut.done():
                 fut.cancel()
@@ -187,6 +203,35 @@ class PostgresStore(BatchedStore):
         self._waiters.append((rev, fut))
         self._poke.set()
         await fut
+
+    # ------------------------------------------------------------------ spilled reads
+
+    async def _query(self) -> psycopg.AsyncConnection[Any]:
+        if self._qconn is None or self._qconn.closed:
+            self._qconn = await self._connect()
+        return self._qconn
+
+    async def _read_key(self, key: str) -> tuple[int, bytes] | None:
+        conn = await self._query()
+        row = await (await conn.execute(f"SELECT rev, obj FROM {self._t}kv WHERE key = %s", (key,))).fetchone()
+        if row is None:
+            return None
+        await self._wait_applied(row[0])
+        return row[0], bytes(row[1])
+
+    async def _read_range(self, prefix: str, after: str, limit: int) -> tuple[int, list[Row]]:
+        t = self._t
+        conn = await self._query()
+        # one statement, one snapshot: the revision and the rows agree
+        cur = await conn.execute(
+            f"WITH m AS (SELECT rev FROM {t}meta WHERE id = 1) SELECT m.rev, k.key, k.rev, k.obj FROM m "
+            f"LEFT JOIN LATERAL (SELECT key, rev, obj FROM {t}kv WHERE key COLLATE \"C\" >= %s "
+            f"AND key COLLATE \"C\" < %s AND key COLLATE \"C\" > %s ORDER BY key COLLATE \"C\" LIMIT %s) k "
+            "ON true", (prefix, prefix_end(prefix), after, limit))
+        result = await cur.fetchall()
+        rev = result[0][0]
+        await self._wait_applied(rev)
+        return rev, [(k, r, bytes(o)) for _, k, r, o in result if k is not None]
 
     # ------------------------------------------------------------------ writes
 

@@ -7,6 +7,10 @@ not survive is a power loss / kernel crash, which may roll back the last few com
 (the database stays consistent). ``fsync=True`` selects ``synchronous=FULL`` (an fsync
 per batch) for that stronger guarantee at a throughput cost.
 
+Events (``mirror.SPILLED_PREFIXES``) are not loaded into the mirror: reads of them query
+``objects`` on the SQL thread, between commits, so a read never sees a commit the mirror has
+not applied by the time the reader resumes (the commit's completion is handled first).
+
 Tables: ``objects`` (current state), ``events`` (history for watch replay and
 continue tokens, compacted with the mirror's history: ``history`` revisions or
 ``history_bytes``, whichever is smaller), ``meta`` (the global
@@ -29,8 +33,9 @@ from typing import Any
 from jobplane.storage.base import StorageError
 from jobplane.storage.batched import BatchedStore
 from jobplane.storage.checkpointer import Checkpointer
-from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES
-from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
+from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, SPILLED_PREFIXES, prefix_end
+from jobplane.storage.mirrored import Row
+from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, Lookup, WriteOp, final_states, plan
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (key TEXT PRIMARY KEY, rev INTEGER NOT NULL, obj BLOB NOT NULL) WITHOUT ROWID;
@@ -41,12 +46,13 @@ INSERT OR IGNORE INTO meta (k, v) VALUES ('rev', 0);
 """
 
 COMPACT_EVERY = 1000  # revisions between on-disk history compactions
+KEYS_PER_QUERY = 500  # keys per ``IN (...)`` read of a batch's spilled objects
 
 
 class SqliteStore(BatchedStore):
     def __init__(self, path: Path, *, history: int = DEFAULT_HISTORY, history_bytes: int = DEFAULT_HISTORY_BYTES,
-                 fsync: bool = False) -> None:
-        super().__init__(history, history_bytes)
+                 fsync: bool = False, spilled: tuple[str, ...] = SPILLED_PREFIXES) -> None:
+        super().__init__(history, history_bytes, spilled)
         self.path = Path(path)
         self.history = max(0, history)
         self._fsync = fsync
@@ -64,17 +70,17 @@ class SqliteStore(BatchedStore):
     async def start(self) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="jobplane-sqlite")
         try:
-            rev, objects, history = await self._run(self._open)
+            rev, objects, history, counts = await self._run(self._open)
         except BaseException:
             await self._run(self._close)
             self._pool.shutdown(wait=True)
             self._pool = None
             raise
-        self._mirror.load(rev, objects, history)
+        self._mirror.load(rev, objects, history, counts)
         self._disk_compacted = self._mirror.compact_rev
         self._start_writer()
 
-    def _open(self) -> tuple[int, list[tuple[str, int, bytes]], list[Change]]:
+    def _open(self) -> tuple[int, list[Row], list[Change], dict[str, int]]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock()
         conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -88,10 +94,15 @@ class SqliteStore(BatchedStore):
         self._checkpointer = Checkpointer(self.path, synchronous=synchronous)
         self._checkpointer.start()
         (rev,) = conn.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
-        objects = conn.execute("SELECT key, rev, obj FROM objects").fetchall()
+        spilled = self._mirror.spilled
+        outside = "".join(" AND NOT (key >= ? AND key < ?)" for _ in spilled)
+        bounds = [b for p in spilled for b in (p, prefix_end(p))]
+        objects = conn.execute(f"SELECT key, rev, obj FROM objects WHERE 1{outside}", bounds).fetchall()
+        counts = {p: conn.execute("SELECT count(*) FROM objects WHERE key >= ? AND key < ?",
+                                  (p, prefix_end(p))).fetchone()[0] for p in spilled}
         history = [Change(r, k, TYPE_NAMES[t], o, p) for r, k, t, o, p in conn.execute(
             "SELECT rev, key, type, obj, prev FROM events WHERE rev > ? ORDER BY rev", (rev - self.history,))]
-        return rev, objects, history
+        return rev, objects, history, counts
 
     async def close(self) -> None:
         if self._pool is None:
@@ -123,10 +134,46 @@ class SqliteStore(BatchedStore):
             raise StorageError(f"{self.path} is in use by another jobplane process") from None
         self._lock_fd = fd
 
+    # ------------------------------------------------------------------ spilled reads (on the SQL thread)
+
+    async def _read_key(self, key: str) -> tuple[int, bytes] | None:
+        return await self._run(self._select_key, key)  # type: ignore[no-any-return]
+
+    def _select_key(self, key: str) -> tuple[int, bytes] | None:
+        assert self._conn is not None
+        row = self._conn.execute("SELECT rev, obj FROM objects WHERE key = ?", (key,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    async def _read_range(self, prefix: str, after: str, limit: int) -> tuple[int, list[Row]]:
+        return await self._run(self._select_range, prefix, after, limit)  # type: ignore[no-any-return]
+
+    def _select_range(self, prefix: str, after: str, limit: int) -> tuple[int, list[Row]]:
+        # no commit runs between these two statements: they share the one SQL thread
+        assert self._conn is not None
+        (rev,) = self._conn.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
+        rows = self._conn.execute("SELECT key, rev, obj FROM objects WHERE key >= ? AND key < ? AND key > ? "
+                                  "ORDER BY key LIMIT ?", (prefix, prefix_end(prefix), after, limit)).fetchall()
+        return rev, rows
+
+    def _select_keys(self, keys: list[str]) -> dict[str, tuple[int, bytes]]:
+        assert self._conn is not None
+        found: dict[str, tuple[int, bytes]] = {}
+        for i in range(0, len(keys), KEYS_PER_QUERY):
+            part = keys[i:i + KEYS_PER_QUERY]
+            found.update((k, (r, o)) for k, r, o in self._conn.execute(
+                f"SELECT key, rev, obj FROM objects WHERE key IN ({','.join('?' * len(part))})", part))
+        return found
+
     # ------------------------------------------------------------------ writes
 
     async def _commit_batch(self, ops: list[WriteOp]) -> list[Any]:
-        changes, results = plan(ops, self._mirror.lookup, self._mirror.rev)
+        mirror = self._mirror
+        lookup: Lookup = mirror.lookup
+        spilled = list({op.key for op in ops if mirror.spills(op.key)})
+        if spilled:  # their current state is only in the database (nothing else writes meanwhile)
+            found = await self._run(self._select_keys, spilled)
+            lookup = lambda key: found.get(key) if mirror.spills(key) else mirror.lookup(key)  # noqa: E731
+        changes, results = plan(ops, lookup, mirror.rev)
         if changes:
             await self._run(self._commit, changes)
             self._mirror.apply(changes)

@@ -28,27 +28,41 @@ def test_event_time_prefers_last_timestamp_then_event_time_then_creation():
     assert event_time({"metadata": {}}) is None
 
 
-def test_tracker_orders_by_expiry_and_skips_outdated_entries():
+def at_rv(name, at, rv):
+    return event(name, at) | {"metadata": {"name": name, "namespace": "d", "resourceVersion": rv}}
+
+
+def test_tracker_orders_by_expiry_and_keeps_outdated_entries_for_the_precondition():
     t = ExpiryTracker(ttl=100)
-    assert t.observe(event("a", 50) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "1"}}, 0)
-    assert t.observe(event("b", 10) | {"metadata": {"name": "b", "namespace": "d", "resourceVersion": "2"}}, 0)
-    # a bumped later: its old heap entry (150) must not fire
-    assert not t.observe(event("a", 200) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "3"}}, 0)
+    assert t.observe(at_rv("a", 50, "1"), 0)
+    assert t.observe(at_rv("b", 10, "2"), 0)
+    # a bumped later: its old entry (150) fires with the old resourceVersion, whose delete
+    # the precondition refuses (409); the new one fires at 300
+    assert not t.observe(at_rv("a", 200, "3"), 0)
     assert t.next_expiry() == 110
-    assert t.pop_due(160) == [("d/b", "2")]
+    assert t.pop_due(160) == [("d/b", "2"), ("d/a", "1")]
     assert t.next_expiry() == 300
     assert t.pop_due(299) == []
     assert t.pop_due(300) == [("d/a", "3")]
-    assert t.next_expiry() is None and len(t) == 2  # forgotten only when the delete is seen
+    assert t.next_expiry() is None and len(t) == 0
 
 
-def test_tracker_deletes_with_the_latest_resource_version_seen():
+def test_tracker_entries_are_small_and_keep_any_resource_version():
     t = ExpiryTracker(ttl=100)
-    t.observe(event("a", 50) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "7"}}, 0)
-    # changed without a new last timestamp (same expiry): the delete's precondition follows
-    assert not t.observe(event("a", 50) | {"metadata": {"name": "a", "namespace": "d", "resourceVersion": "9"}}, 0)
-    t.observe(event("b", 60) | {"metadata": {"name": "b", "namespace": "d", "resourceVersion": "x1"}}, 0)
-    assert t.pop_due(200) == [("d/a", "9"), ("d/b", "x1")]
+    t.observe(at_rv("a", 50, "7"), 0)
+    t.observe(at_rv("b", 60, "x1"), 0)  # not a decimal: kept as it is
+    t.observe(at_rv("c", -5000, "4"), 0)  # before the epoch: due at once, still in order
+    t.observe(event("d", 70) | {"metadata": {"name": "d", "namespace": "d"}}, 0)  # no resourceVersion
+    import sys
+    assert all(sys.getsizeof(e) <= 33 + 8 + 8 + 1 + len("d/a") for e in t._heap)
+    assert t.next_expiry() == 0.0
+    assert t.pop_due(200) == [("d/c", "4"), ("d/a", "7"), ("d/b", "x1"), ("d/d", "")]
+
+
+def test_tracker_retry_brings_a_key_back():
+    t = ExpiryTracker(ttl=100)
+    t.retry("d/a", "5", 42.5)
+    assert t.next_expiry() == 42.5 and t.pop_due(43) == [("d/a", "5")]
 
 
 async def test_deletes_events_one_ttl_after_last_timestamp(inproc, clock):
@@ -145,3 +159,13 @@ def test_server_flags_reach_the_settings(monkeypatch):
     assert seen["settings"].terminated_pod_gc_threshold == 7
     bad = CliRunner().invoke(server, ["--event-ttl", "soon"])
     assert bad.exit_code != 0 and "invalid duration" in bad.output
+
+
+async def test_an_event_deleted_meanwhile_is_let_go(inproc, clock):
+    await inproc.create("events", event("e", clock.now()), "default")
+    ctrl = EventTTLController(inproc, clock, ttl=100)
+    await ctrl._relist()
+    await inproc.delete("events", "e", "default")  # its entry stays: no per-key index
+    assert await ctrl.expire_once() == 0
+    await clock.advance(100)
+    assert await ctrl.expire_once() == 1 and len(ctrl.tracker) == 0  # 404: not retried

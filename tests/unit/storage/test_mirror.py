@@ -160,3 +160,25 @@ def test_a_loaded_mirror_compresses_the_events_its_history_does_not_hold():
     m.load(3, data, [])
     assert m.stats()["packed"] == 3 and m.get_bytes("events/default/e1") == data[1][2]
     assert m.lookup("events/default/e2") == (3, data[2][2])
+
+
+def test_a_spilling_mirror_keeps_events_history_and_count_but_not_objects():
+    from jobplane.storage.writes import Change
+
+    m = Mirror(history=3, spilled=("events/",))
+    data = [orjson.dumps(event(f"e{i}")) for i in range(3)]
+    m.apply([Change(i + 1, f"events/default/e{i}", "ADDED", data[i], None, {}) for i in range(3)])
+    m.apply([Change(4, "events/default/e0", "MODIFIED", data[1], data[0], {}),
+             Change(5, "events/default/e1", "DELETED", data[1], data[1], {}),
+             Change(6, "pods/default/p", "ADDED", orjson.dumps(pod("p")), None, {})])
+    assert list(m._entries) == ["pods/default/p"] and m.count_prefix("events/") == 2
+    assert m.get_bytes("events/default/e2") is None and m.lookup("events/default/e2") is None
+    assert m.states_at("events/", "", 3) == {"events/default/e0": data[0], "events/default/e1": data[1]}
+    assert m.stats()["spilled"] == 2 and m.stats()["history"] == 3
+    for prefix in ("events/", "events/default/", "ev", ""):  # the store reads those from its database
+        with pytest.raises(ValueError):
+            m.list(prefix)
+    with pytest.raises(ValueError):
+        m.count_prefix("events/default/")  # only the whole prefix is counted
+    m.load(9, [("pods/default/q", 9, orjson.dumps(pod("q")))], [], {"events/": 7})
+    assert m.count_prefix("events/") == 7 and m.count_prefix("pods/") == 1
