@@ -30,7 +30,13 @@ from typing import Any
 import psycopg
 
 from jobplane.storage.batched import BatchedStore
-from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, SPILLED_PREFIXES, prefix_end
+from jobplane.storage.mirror import (
+    DEFAULT_HISTORY,
+    DEFAULT_HISTORY_BYTES,
+    SPILLED_PREFIXES,
+    prefix_end,
+    range_start,
+)
 from jobplane.storage.mirrored import Row
 from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, WriteOp, final_states, plan
 
@@ -223,11 +229,12 @@ class PostgresStore(BatchedStore):
         t = self._t
         conn = await self._query()
         # one statement, one snapshot: the revision and the rows agree
+        op, start = range_start(prefix, after)
         cur = await conn.execute(
             f"WITH m AS (SELECT rev FROM {t}meta WHERE id = 1) SELECT m.rev, k.key, k.rev, k.obj FROM m "
-            f"LEFT JOIN LATERAL (SELECT key, rev, obj FROM {t}kv WHERE key COLLATE \"C\" >= %s "
-            f"AND key COLLATE \"C\" < %s AND key COLLATE \"C\" > %s ORDER BY key COLLATE \"C\" LIMIT %s) k "
-            "ON true", (prefix, prefix_end(prefix), after, limit))
+            f'LEFT JOIN LATERAL (SELECT key, rev, obj FROM {t}kv WHERE key COLLATE "C" {op} %s '
+            f'AND key COLLATE "C" < %s ORDER BY key COLLATE "C" LIMIT %s) k ON true',
+            (start, prefix_end(prefix), limit))
         result = await cur.fetchall()
         rev = result[0][0]
         await self._wait_applied(rev)

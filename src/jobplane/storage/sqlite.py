@@ -33,7 +33,13 @@ from typing import Any
 from jobplane.storage.base import StorageError
 from jobplane.storage.batched import BatchedStore
 from jobplane.storage.checkpointer import Checkpointer
-from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, SPILLED_PREFIXES, prefix_end
+from jobplane.storage.mirror import (
+    DEFAULT_HISTORY,
+    DEFAULT_HISTORY_BYTES,
+    SPILLED_PREFIXES,
+    prefix_end,
+    range_start,
+)
 from jobplane.storage.mirrored import Row
 from jobplane.storage.writes import TYPE_CODES, TYPE_NAMES, Change, Lookup, WriteOp, final_states, plan
 
@@ -151,8 +157,9 @@ class SqliteStore(BatchedStore):
         # no commit runs between these two statements: they share the one SQL thread
         assert self._conn is not None
         (rev,) = self._conn.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
-        rows = self._conn.execute("SELECT key, rev, obj FROM objects WHERE key >= ? AND key < ? AND key > ? "
-                                  "ORDER BY key LIMIT ?", (prefix, prefix_end(prefix), after, limit)).fetchall()
+        op, start = range_start(prefix, after)
+        rows = self._conn.execute(f"SELECT key, rev, obj FROM objects WHERE key {op} ? AND key < ? ORDER BY key LIMIT ?",
+                                  (start, prefix_end(prefix), limit)).fetchall()
         return rev, rows
 
     def _select_keys(self, keys: list[str]) -> dict[str, tuple[int, bytes]]:

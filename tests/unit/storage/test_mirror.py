@@ -182,3 +182,12 @@ def test_a_spilling_mirror_keeps_events_history_and_count_but_not_objects():
         m.count_prefix("events/default/")  # only the whole prefix is counted
     m.load(9, [("pods/default/q", 9, orjson.dumps(pod("q")))], [], {"events/": 7})
     assert m.count_prefix("events/") == 7 and m.count_prefix("pods/") == 1
+
+
+def test_range_start_is_one_lower_bound():
+    from jobplane.storage.mirror import prefix_end, range_start
+
+    assert range_start("events/", "") == (">=", "events/")
+    assert range_start("events/ns/", "events/a/x") == (">=", "events/ns/")  # a token from elsewhere
+    assert range_start("events/", "events/ns/e7") == (">", "events/ns/e7")
+    assert prefix_end("events/") == "events0" and prefix_end("events/ns/e1") == "events/ns/e2"
