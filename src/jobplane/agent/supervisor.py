@@ -15,10 +15,12 @@ process; this small process does all of that instead, on the other core:
   of the container's process group, and exits once the output has drained. The waiter
   holds the read ends of the container's pipes without reading them; if the supervisor
   dies (its lifeline pipe reaches end of file), each waiter takes over writing its own
-  container's log, so a container never meets a closed pipe and its exit code is never lost;
+  container's log, so a container never meets a closed pipe and its exit code is never lost.
+  The waiter's start reply (pid or error) is an event of the supervisor's selector loop like
+  any other: a slow waiter holds up no other start, output or exit;
 * a run (one ``state_dir``) is started at most once: the waiter claims it (``claim_run``,
-  a ``flock`` held for the waiter's life) before it spawns, and records ``pid.json`` before
-  anyone hears of the start; a start retried after a supervisor died mid-start meets the
+  a ``flock`` of the run directory held for the waiter's life) before it spawns, and
+  records ``pid.json`` before anyone hears of the start; a start retried after a supervisor died mid-start meets the
   claim or the record and is answered ``claimed``, never spawned twice;
 * reaps the waiters (and, as a child subreaper, whatever a container left behind), then
   writes the ``.done`` marker and tells the agent.
@@ -72,7 +74,7 @@ RECORD_RETRY_SECONDS = 1.0  # a full disk: the waiter keeps its exit record unti
 LOG_MODE = 0o640
 PID_FILE = "pid.json"  # the started container: pid, start time, startedAt
 EXIT_FILE = "exit.json"  # its exit status, written by its waiter before reaping it
-CLAIM_FILE = "claim"  # flock-ed by the run's waiter for its whole life (see claim_run)
+CLAIM_FILE = "claim"  # what a waiter of an older supervisor flock-ed instead of the run directory
 
 
 def warn(message: str) -> None:
@@ -502,17 +504,22 @@ class RunClaimed(OSError):
 
 def claim_run(state_dir: str) -> int:
     """Claim the container run of ``state_dir`` before spawning it; the returned descriptor
-    holds the claim until the waiter exits (``flock``: a killed waiter frees it).
+    (the run directory's, ``flock``-ed: a killed waiter frees it; no file to create) holds
+    the claim until the waiter exits.
 
     A run is started at most once: a start retried after its supervisor died (or after the
     agent lost the reply) meets the first waiter's claim while that one lives, and the
-    first waiter's ``pid.json`` / ``exit.json`` after it; either raises ``RunClaimed``."""
-    fd = os.open(os.path.join(state_dir, CLAIM_FILE), os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    first waiter's ``pid.json`` / ``exit.json`` after it; either raises ``RunClaimed``. A
+    waiter of an older supervisor claimed a ``claim`` file instead: that is respected too."""
+    fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(fd)
         raise RunClaimed("the container is being started by an earlier request") from None
+    if _legacy_claim_held(state_dir):
+        os.close(fd)
+        raise RunClaimed("the container is being started by an earlier request")
     if run_recorded(state_dir):
         os.close(fd)
         raise RunClaimed("the container was started by an earlier request")
@@ -524,11 +531,11 @@ def run_recorded(state_dir: str) -> bool:
     return any(os.path.exists(os.path.join(state_dir, f)) for f in (PID_FILE, EXIT_FILE))
 
 
-def claim_held(state_dir: str) -> bool:
-    """Whether a live waiter holds the run's claim (a probe: held for no time at all)."""
+def _probe_lock(path: str, flags: int) -> bool:
+    """Whether someone holds an exclusive ``flock`` on ``path`` (False when it does not exist)."""
     try:
-        fd = os.open(os.path.join(state_dir, CLAIM_FILE), os.O_RDONLY | os.O_CLOEXEC)
-    except FileNotFoundError:
+        fd = os.open(path, flags | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
         return False
     try:
         fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
@@ -537,6 +544,15 @@ def claim_held(state_dir: str) -> bool:
     finally:
         os.close(fd)  # also drops our shared lock
     return False
+
+
+def _legacy_claim_held(state_dir: str) -> bool:
+    return _probe_lock(os.path.join(state_dir, CLAIM_FILE), os.O_RDONLY)
+
+
+def claim_held(state_dir: str) -> bool:
+    """Whether a live waiter holds the run's claim (a probe: held for no time at all)."""
+    return _probe_lock(state_dir, os.O_RDONLY | os.O_DIRECTORY) or _legacy_claim_held(state_dir)
 
 
 def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int], status_w: int,
@@ -569,8 +585,28 @@ def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int
     return Waiter(spec, pid, {out[0]: "stdout", err[0]: "stderr"}, log_fd, lifeline, cgroup, rlimit).run()
 
 
-def start_container(spec: dict[str, Any], lifeline: int) -> Container:
-    """Create the run and log directories, open the log, fork the waiter that spawns the process."""
+class Starting:
+    """A container whose waiter is forked and has not replied yet: what the start holds
+    until the reply (``pid`` or ``error``) has been read from ``status_r``."""
+
+    def __init__(self, spec: dict[str, Any], waiter: int, status_r: int, writer: CriWriter, fds: dict[int, str],
+                 cgroup: str | None, rlimit: int | None) -> None:
+        self.spec = spec
+        self.waiter = waiter
+        self.status_r = status_r
+        self.writer = writer
+        self.fds = fds  # the container's output pipes (read ends) -> stream name
+        self.cgroup = cgroup
+        self.rlimit = rlimit
+        self.reply = bytearray()
+        self.status: int | None = None  # the waiter's wait status, when it was reaped before its reply was read
+        self.finished_at = 0.0
+
+
+def fork_waiter(spec: dict[str, Any], lifeline: int) -> Starting:
+    """Create the run and log directories, open the log, fork the waiter that spawns the
+    process. The waiter's reply comes on ``Starting.status_r``, closed once written: the
+    supervisor's loop waits for it as for any other event (``finish_start``)."""
     os.makedirs(spec["state_dir"], exist_ok=True)
     os.makedirs(os.path.dirname(spec["log"]), exist_ok=True)
     writer = CriWriter(os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
@@ -603,27 +639,53 @@ def start_container(spec: dict[str, Any], lifeline: int) -> Container:
             os._exit(code)
     for fd in (out[1], err[1], status_w):
         os.close(fd)
-    chunks = []
-    while chunk := os.read(status_r, 4096):
-        chunks.append(chunk)
-    os.close(status_r)
+    return Starting(spec, waiter, status_r, writer, {out[0]: "stdout", err[0]: "stderr"}, cgroup, rlimit)
+
+
+def read_reply(start: Starting) -> bool:
+    """Read what the waiter wrote; True once its end is closed (the reply is complete). A
+    non-blocking ``status_r`` returns False when nothing more is there yet."""
     try:
-        reply = json.loads(b"".join(chunks))
+        while chunk := os.read(start.status_r, 4096):
+            start.reply += chunk
+    except BlockingIOError:
+        return False
+    except OSError:
+        pass  # as good as the end: the reply read so far decides
+    return True
+
+
+def finish_start(start: Starting) -> Container:
+    """The container the waiter's (complete) reply names. For an error reply, releases what
+    the start held and raises: ``RunClaimed``, or an ``OSError`` with the waiter's errno."""
+    os.close(start.status_r)
+    try:
+        reply = json.loads(start.reply)
     except ValueError:
         reply = {"error": "the container's waiter exited before starting it"}
     if "error" in reply:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(waiter, 0)
-        for fd in (out[0], err[0]):
+        for fd in start.fds:
             os.close(fd)
-        writer.close()
+        start.writer.close()
         if reply.get("claimed"):  # the run is another waiter's: its log is not ours to end
             raise RunClaimed(reply["error"])
         with contextlib.suppress(OSError):
-            _touch(spec["done"])
+            _touch(start.spec["done"])
         raise OSError(reply.get("errno") or 0, reply["error"])
-    return Container(reply["pid"], reply.get("start"), waiter, spec, writer, {out[0]: "stdout", err[0]: "stderr"},
-                     cgroup, rlimit)
+    return Container(reply["pid"], reply.get("start"), start.waiter, start.spec, start.writer, start.fds,
+                     start.cgroup, start.rlimit)
+
+
+def start_container(spec: dict[str, Any], lifeline: int) -> Container:
+    """``fork_waiter`` and wait for its reply (blocking: for callers without a loop)."""
+    start = fork_waiter(spec, lifeline)
+    read_reply(start)
+    try:
+        return finish_start(start)
+    except OSError:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(start.waiter, 0)
+        raise
 
 
 def _touch(path: str) -> None:
@@ -648,6 +710,7 @@ class Supervisor:
         self.clients: dict[socket.socket, _Client] = {}
         self.children: dict[int, Container] = {}  # container pid -> container
         self.waiters: dict[int, Container] = {}  # waiter pid -> container
+        self.starting: dict[int, tuple[Starting, _Client, Any]] = {}  # waiter pid -> (start, requester, request id)
         # Every waiter inherits the read end; it reaches end of file when we die.
         self.lifeline, self._lifeline_w = os.pipe()
         self.had_client = False
@@ -665,7 +728,7 @@ class Supervisor:
                 handler, arg = key.data
                 handler(arg, mask)
             self._expire_drains()
-            if not self.clients and not self.children and (
+            if not self.clients and not self.children and not self.starting and (
                     self.had_client or time.monotonic() - self.born > IDLE_EXIT_SECONDS):
                 return
 
@@ -688,6 +751,7 @@ class Supervisor:
             sock.close()
             return
         sock.setblocking(False)
+        self._settle_starts()  # the hello names every container whose exit is still to come
         client = _Client(sock)
         self.clients[sock] = client
         self.had_client = True
@@ -722,16 +786,16 @@ class Supervisor:
         op = msg.get("op")
         if op == "start":
             try:
-                c = start_container(msg, self.lifeline)
+                start = fork_waiter(msg, self.lifeline)
             except (OSError, KeyError, TypeError, ValueError) as exc:
                 self._send(client, {"id": msg["id"], "error": str(exc), "errno": getattr(exc, "errno", None),
-                                    "claimed": isinstance(exc, RunClaimed)})
+                                    "claimed": False})
                 return
-            self.children[c.pid] = c
-            self.waiters[c.waiter] = c
-            for fd, stream in c.fds.items():
-                self.sel.register(fd, selectors.EVENT_READ, (self._on_pipe, (c, fd, stream)))
-            self._send(client, {"id": msg["id"], "pid": c.pid, "start": c.start})
+            # The reply is an event like any other: meanwhile the loop serves other starts,
+            # output and exits instead of blocking on this waiter.
+            os.set_blocking(start.status_r, False)
+            self.starting[start.waiter] = (start, client, msg["id"])
+            self.sel.register(start.status_r, selectors.EVENT_READ, (self._on_reply, start))
         elif op == "signal":
             child = self.children.get(int(msg["pid"]))
             if child is not None and child.status is None:  # not reaped yet: the group id is still ours
@@ -746,6 +810,39 @@ class Supervisor:
                 except (ProcessLookupError, PermissionError):
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child.pid, sig)
+
+    def _on_reply(self, start: Starting, _mask: int) -> None:
+        if self.starting.get(start.waiter, (None,))[0] is not start:
+            return  # an event of this select round for a start settled meanwhile (_settle_starts)
+        if read_reply(start):
+            self._started(start)
+
+    def _started(self, start: Starting) -> None:
+        """The waiter replied: answer the start and hold the container (or release the start)."""
+        self.sel.unregister(start.status_r)
+        _, client, rid = self.starting.pop(start.waiter)
+        try:
+            c = finish_start(start)
+        except OSError as exc:
+            self._send(client, {"id": rid, "error": str(exc), "errno": exc.errno,
+                                "claimed": isinstance(exc, RunClaimed)})
+            return
+        self.children[c.pid] = c
+        if start.status is None:
+            self.waiters[c.waiter] = c
+        else:  # the container has ended already: its waiter was reaped before the reply was read
+            self._waiter_ended(c, start.status, start.finished_at)
+        for fd, stream in c.fds.items():
+            self.sel.register(fd, selectors.EVENT_READ, (self._on_pipe, (c, fd, stream)))
+        self._send(client, {"id": rid, "pid": c.pid, "start": c.start})  # before its exit, if that came first
+        self._maybe_finish(c)
+
+    def _settle_starts(self) -> None:
+        """Wait for every pending waiter's reply (an agent connects: its hello must name them)."""
+        for start, _client, _rid in list(self.starting.values()):
+            os.set_blocking(start.status_r, True)
+            read_reply(start)
+            self._started(start)
 
     def _send(self, client: _Client, msg: dict[str, Any]) -> None:
         client.outbuf += json.dumps(msg, separators=(",", ":")).encode() + b"\n"
@@ -801,6 +898,9 @@ class Supervisor:
         with contextlib.suppress(OSError):
             while os.read(wake_fd, 4096):
                 pass
+        self._reap_children()
+
+    def _reap_children(self) -> None:
         while True:
             try:
                 pid, status = os.waitpid(-1, os.WNOHANG)
@@ -810,10 +910,17 @@ class Supervisor:
                 return
             c = self.waiters.pop(pid, None)
             if c is not None:
-                c.status = status
-                c.finished_at = time.time()
-                c.drain_deadline = time.monotonic() + DRAIN_SECONDS
+                self._waiter_ended(c, status, time.time())
                 self._maybe_finish(c)
+            elif pid in self.starting:  # ended before its reply was read, which comes next (_on_reply)
+                start = self.starting[pid][0]
+                start.status, start.finished_at = status, time.time()
+
+    @staticmethod
+    def _waiter_ended(c: Container, status: int, when: float) -> None:
+        c.status = status
+        c.finished_at = when
+        c.drain_deadline = time.monotonic() + DRAIN_SECONDS
 
     def _expire_drains(self) -> None:
         now = time.monotonic()

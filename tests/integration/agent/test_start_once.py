@@ -104,17 +104,43 @@ def _process_spec(tmp_path, marks) -> ProcessSpec:
                        log_path=tmp_path / "logs" / "0.log", done_path=tmp_path / "logs" / "0.done")
 
 
-def _hold_claim(state_dir) -> int:
-    """What a live waiter of an earlier request holds."""
+def _hold_claim(state_dir, kind: str) -> int:
+    """What a live waiter of an earlier request holds: its run directory, flock-ed; or, a
+    waiter of an older supervisor, the run's ``claim`` file."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state_dir / supervisor.CLAIM_FILE, os.O_RDONLY | os.O_CREAT, 0o600)
+    if kind == "directory":
+        fd = os.open(state_dir, os.O_RDONLY | os.O_DIRECTORY)
+    else:
+        fd = os.open(state_dir / supervisor.CLAIM_FILE, os.O_RDONLY | os.O_CREAT, 0o600)
     fcntl.flock(fd, fcntl.LOCK_EX)
     return fd
 
 
-async def test_a_start_meeting_a_live_claim_adopts_what_that_waiter_started(tmp_path, rt):
+CLAIM_KINDS = pytest.mark.parametrize("kind", ["directory", "legacy file"])
+
+
+@CLAIM_KINDS
+def test_a_held_claim_is_seen_and_refuses_a_second_claim(tmp_path, kind):
+    state = tmp_path / "run"
+    claim = _hold_claim(state, kind)
+    try:
+        assert supervisor.claim_held(str(state))
+        with pytest.raises(supervisor.RunClaimed):
+            supervisor.claim_run(str(state))
+    finally:
+        os.close(claim)
+    assert not supervisor.claim_held(str(state))
+    mine = supervisor.claim_run(str(state))
+    try:
+        assert supervisor.claim_held(str(state))
+    finally:
+        os.close(mine)
+
+
+@CLAIM_KINDS
+async def test_a_start_meeting_a_live_claim_adopts_what_that_waiter_started(tmp_path, rt, kind):
     marks = tmp_path / "marks"
-    claim = _hold_claim(tmp_path / "run")
+    claim = _hold_claim(tmp_path / "run", kind)
     start = asyncio.ensure_future(rt.start(_process_spec(tmp_path, marks)))
     first = subprocess.Popen(["sh", "-c", f"echo ran >> {marks}; exit 4"])  # the earlier waiter's container
     supervisor.write_record(str(tmp_path / "run" / supervisor.PID_FILE),
@@ -129,9 +155,10 @@ async def test_a_start_meeting_a_live_claim_adopts_what_that_waiter_started(tmp_
     assert marks.read_text().splitlines() == ["ran"]
 
 
-async def test_a_claim_whose_waiter_died_before_spawning_is_taken_over(tmp_path, rt):
+@CLAIM_KINDS
+async def test_a_claim_whose_waiter_died_before_spawning_is_taken_over(tmp_path, rt, kind):
     marks = tmp_path / "marks"
-    claim = _hold_claim(tmp_path / "run")
+    claim = _hold_claim(tmp_path / "run", kind)
     start = asyncio.ensure_future(rt.start(_process_spec(tmp_path, marks)))
     await asyncio.sleep(0)
     os.close(claim)  # the earlier waiter was killed before it spawned anything
