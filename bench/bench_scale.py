@@ -173,14 +173,17 @@ def main() -> None:
     p.add_argument("--finished", action="store_true",
                    help="with --list-only: give each pod a Succeeded status first (as PodGC's kept pods)")
     p.add_argument("--baseline", default=None, metavar="CHECKOUT",
-                   help="with --list-only: first run the same against a server from CHECKOUT/src (same run)")
+                   help="with --list-only: first run the same against a server from CHECKOUT/src (same run); "
+                        "without: run the Job on a server from CHECKOUT/src instead of this checkout")
     args = p.parse_args()
     print_machine()
     if args.list_only:
         list_only(args.list_only, args.finished, args.baseline)
         return
     load_start = os.getloadavg()
-    srv = start_server(agent=True)
+    env = {"PYTHONPATH": str(Path(args.baseline).resolve() / "src")} if args.baseline else None
+    print(f"server code: {args.baseline + '/src' if args.baseline else 'this checkout'}")
+    srv = start_server(agent=True, env=env)
     try:
         time.sleep(1.0)
         with RssSampler(srv.pid, srv.data_dir) as rss, PySpy(srv.pid, args.profile, rate=20):

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from jobplane.api import pods, printers_objects
+from jobplane.api.jsonbytes import dumps_exact
 from jobplane.api.registry import ResourceInfo
 from jobplane.api.selectors import label_selector_string
 
@@ -638,8 +639,9 @@ def to_table(info: ResourceInfo, objects: Iterable[dict[str, Any]], *, now: floa
     PartialObjectMetadata when include_object == "Metadata", the full object for
     "Object", none for "None"). ``encode_objects``: each row's object is serialised at once
     (an ``orjson.Fragment``, for ``orjson.dumps`` of the Table), so with ``objects`` decoded
-    lazily only one object is held decoded at a time."""
-    encode = orjson.dumps if encode_objects else None
+    lazily only one object is held decoded at a time (and each encoding in a right-sized block:
+    10,000 pods' rows took 39 MiB in orjson's blocks, against 14 MiB of text)."""
+    encode = dumps_exact if encode_objects else None  # each row's is kept until the Table is dumped
     columns, printer = _printer(info.kind)
     rows = []
     is_pod = info.kind == "Pod"

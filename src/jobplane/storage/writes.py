@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from jobplane.api.jsonbytes import dumps_exact
 from jobplane.storage.base import KeyExists, KeyNotFound, RevisionConflict, WatchEvent
 
 ADDED, MODIFIED, DELETED = "ADDED", "MODIFIED", "DELETED"
@@ -64,12 +65,6 @@ def with_revision(obj: dict[str, Any], rev: int) -> dict[str, Any]:
     return new
 
 
-def exact_bytes(data: bytes) -> bytes:
-    """A right-sized copy: orjson (3.x) returns bytes whose allocation is several times their
-    length (a 2.7 KB pod sits in a 32 KB block), and the store keeps these for a long time."""
-    return bytes(memoryview(data))
-
-
 def plan(ops: list[WriteOp], lookup: Lookup, rev: int) -> tuple[list[Change], list[Any]]:
     """Check ``ops`` in order starting after revision ``rev``.
 
@@ -96,7 +91,7 @@ def plan(ops: list[WriteOp], lookup: Lookup, rev: int) -> tuple[list[Change], li
             if not isinstance(source, dict):
                 raise TypeError(f"object for {op.key} must be a dict")
             result = with_revision(source, rev + 1)
-            data = exact_bytes(orjson.dumps(result))
+            data = dumps_exact(result)  # the store keeps these for a long time
         except Exception as exc:  # noqa: BLE001 - handed to that op's caller
             results.append(exc)
             continue
