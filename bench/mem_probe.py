@@ -5,7 +5,11 @@ Indexed Job of N completions of ``true``, then reports the peak RSS, the store's
 length and how many history entries still hold decoded objects, and the top allocation sites
 (tracemalloc, grouped by file). Diagnostic only; not part of run_all.sh.
 
-Usage: .venv/bin/python bench/mem_probe.py [--completions 1000] [--tracemalloc]
+With ``--lists``, then what follows a Job's end, phase by phase (the Job's archiving, then
+``kubectl get pods`` twice): the process's RSS and peak after each, and with ``--tracemalloc``
+the traced peak within the phase (``bench_scale``'s "peak during the lists").
+
+Usage: .venv/bin/python bench/mem_probe.py [--completions 1000] [--tracemalloc] [--lists]
 """
 
 from __future__ import annotations
@@ -39,6 +43,41 @@ def print_breakdown(mirror) -> None:
         print(f"  store {res}: {n} objects, {b / 2**20:.1f} MiB JSON ({b // max(n, 1)} B each)")
     print(f"  event reasons: {dict(reasons.most_common(10))} (events kept only in the database: "
           f"{getattr(mirror, '_spilled_counts', {})})")
+
+
+def _rss(pid: int) -> str:
+    status = Path(f"/proc/{pid}/status").read_text()
+    kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
+    traced = ""
+    if tracemalloc.is_tracing():
+        cur, peak = tracemalloc.get_traced_memory()
+        traced = f"; traced now {cur / 2**20:.0f} MiB, peak in the phase {peak / 2**20:.0f} MiB"
+        tracemalloc.reset_peak()
+    return f"RSS {kb['VmRSS'] / 1024:.0f} MiB (peak {kb['VmHWM'] / 1024:.0f}){traced}"
+
+
+async def after_the_job(srv, job: dict, kubeconfig: Path) -> None:
+    """Phases after the Job's end, as bench_scale runs them: the archive, then kubectl's lists."""
+    import os
+    import subprocess
+
+    from jobplane.storage.records import JobRecords
+
+    pid = os.getpid()
+    md = job["metadata"]
+    print(f"after the job: {_rss(pid)}")
+    t = time.perf_counter()
+    records = JobRecords(srv.store)
+    while not await records.exists(md["namespace"], md["name"], md["uid"]):
+        await asyncio.sleep(0.2)
+    print(f"archived in {time.perf_counter() - t:.1f}s: {_rss(pid)}")
+    env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    for extra in ([], ["--chunk-size=0"]):
+        t = time.perf_counter()
+        out = await asyncio.to_thread(subprocess.run, ["kubectl", "get", "pods", *extra], env=env,
+                                      capture_output=True, check=True)
+        print(f"kubectl get pods {' '.join(extra)}: {time.perf_counter() - t:.1f}s, "
+              f"{len(out.stdout.splitlines()) - 1} rows: {_rss(pid)}")
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -87,6 +126,8 @@ async def main_async(args: argparse.Namespace) -> None:
     infs = getattr(srv.controller_ctx.informers, "_informers", {})
     for name, inf in (infs.items() if isinstance(infs, dict) else []):
         print(f"informer {name}: {len(inf.keys())} cached objects, {inf.relists} lists")
+    if args.lists:
+        await after_the_job(srv, job, settings.kubeconfig_path)
     if args.tracemalloc:
         snap = tracemalloc.take_snapshot()
         print("\ntop allocation sites (tracemalloc, by file:line):")
@@ -105,6 +146,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--completions", type=int, default=1000)
     p.add_argument("--tracemalloc", action="store_true")
+    p.add_argument("--lists", action="store_true", help="then the Job's archiving and kubectl's lists, phase by phase")
     p.add_argument("--frames", type=int, default=1, help="tracemalloc frames per allocation (tracebacks if > 1)")
     p.add_argument("--tracebacks", type=int, default=8, help="how many of the largest tracebacks to print")
     args = p.parse_args()
