@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-.venv/bin/ruff check src tests
+.venv/bin/ruff check src tests bench
 .venv/bin/mypy
 workers="${JOBPLANE_TEST_WORKERS:-4}"
 if [ $# -gt 0 ]; then
