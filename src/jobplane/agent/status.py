@@ -243,3 +243,18 @@ def pod_status(pod: Obj, init: list[ContainerRecord], app: list[ContainerRecord]
     if init:
         status["initContainerStatuses"] = [container_status(r) for r in init]
     return status
+
+
+def hold_terminal_phase(status: Obj, previous: Obj) -> None:
+    """kubelet's status manager (``mergePodStatus``) never reports a pod terminal while its
+    containers could still run (sidecars being stopped after the main containers, containers
+    being killed): ``status`` keeps the ``previous`` phase, reason and message until they have
+    all stopped; its conditions stay those of the terminal phase. Whoever acts on the
+    terminal phase (the Job controller, ``kubectl logs`` of a finished pod) then finds every
+    container ended and its log complete."""
+    phase = previous.get("phase") or PENDING
+    if phase in TERMINAL_PHASES:
+        return
+    status["phase"] = phase
+    status["reason"] = previous.get("reason")
+    status["message"] = previous.get("message")

@@ -859,11 +859,19 @@ class PodWorker:
 
     def _pod_status(self, final: bool) -> Obj:
         phase_override = self._phase_override(final)
-        return st.pod_status(self.pod, self.init, self.app, rfc3339(self.clock.now()),
-                             start_time=self.start_time, qos=qos_class(self.pod),
-                             phase_override=phase_override,
-                             reason=self.pod_reason if phase_override else None,
-                             message=self.pod_message if phase_override else None, pod_ip=self.config.pod_ip)
+        status = st.pod_status(self.pod, self.init, self.app, rfc3339(self.clock.now()),
+                               start_time=self.start_time, qos=qos_class(self.pod),
+                               phase_override=phase_override,
+                               reason=self.pod_reason if phase_override else None,
+                               message=self.pod_message if phase_override else None, pod_ip=self.config.pod_ip)
+        if not final and status["phase"] in pods.TERMINAL_PHASES and self._may_have_running_containers():
+            st.hold_terminal_phase(status, self._last_status or self.pod.get("status") or {})
+        return status
+
+    def _may_have_running_containers(self) -> bool:
+        """A container of the pod may still run: one held by a handle (being stopped, like the
+        sidecars after the main containers) or recorded running."""
+        return bool(self.handles) or any(r.running for r in (*self.init, *self.app, *self.ephemeral))
 
     def _report_soon(self, delay: float) -> None:
         """Report after ``delay`` without waiting for it: a change that comes first joins it."""

@@ -232,3 +232,27 @@ async def test_native_sidecar_runs_beside_the_main_container_and_is_stopped_afte
     running = [s for s in c.status_patches("p") if s["phase"] == "Running"]
     assert running and all(cond["status"] == "True" for cond in running[-1]["conditions"]
                            if cond["type"] == "Initialized")
+
+
+async def test_pod_is_not_reported_finished_while_its_sidecar_is_being_stopped(tmp_path):
+    """kubelet's status manager holds a terminal phase until no container can run any more: a
+    Job whose pod says Succeeded is complete, and the sidecar's last words (written on SIGTERM,
+    after the main container ended) must be in its log by then."""
+    c = FakeClient()
+    side = "trap 'sleep 0.3; echo stopped; exit 0' TERM; while :; do sleep 0.05; done"
+    pod = make_pod(
+        terminationGracePeriodSeconds=5,
+        initContainers=[{"name": "side", "image": "x", "restartPolicy": "Always", "command": ["sh", "-c", side]}],
+        containers=[{"name": "main", "image": "x", "command": ["sleep", "0.2"]}])
+    await asyncio.wait_for(worker_for(tmp_path, c, pod).run(), 20)
+    patches = c.status_patches("p")
+    terminal = [s for s in patches if s["phase"] in ("Succeeded", "Failed")]
+    assert terminal and terminal[0]["phase"] == "Succeeded"
+    assert all("terminated" in cs["state"] for cs in terminal[0]["initContainerStatuses"] + terminal[0]["containerStatuses"])
+    # the write that saw the main container end kept the pod Running, its conditions those of
+    # a completed pod (as kubelet's: only phase, reason and message are held)
+    main_done = next(s for s in patches if "terminated" in s["containerStatuses"][0]["state"])
+    assert main_done["phase"] == "Running" and "running" in main_done["initContainerStatuses"][0]["state"]
+    ready = next(cond for cond in main_done["conditions"] if cond["type"] == "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "PodCompleted"
+    assert log_path(tmp_path, "uid-p", "side", 0).read_text().endswith("stdout F stopped\n")
