@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import gc
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -45,6 +47,25 @@ def print_breakdown(mirror) -> None:
           f"{getattr(mirror, '_spilled_counts', {})})")
 
 
+def frozen_garbage() -> str:
+    """Collect everything once, frozen objects included (as the gc policy's thaw does), keeping
+    what was unreachable in ``gc.garbage`` to count it: how much garbage was waiting for a thaw."""
+    frozen = gc.get_freeze_count()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    gc.unfreeze()
+    try:
+        gc.collect()
+        found = list(gc.garbage)
+    finally:
+        gc.garbage.clear()
+        gc.set_debug(0)
+        gc.freeze()
+    kinds = collections.Counter(type(o).__name__ for o in found)
+    size = sum(sys.getsizeof(o) for o in found)
+    return (f"{len(found):,} objects, {size / 2**20:.1f} MiB shallow (of {frozen:,} frozen); "
+            f"most common: {dict(kinds.most_common(6))}")
+
+
 def _rss(pid: int) -> str:
     status = Path(f"/proc/{pid}/status").read_text()
     kb = {line.split(":")[0]: int(line.split()[1]) for line in status.splitlines() if line.startswith(("VmRSS", "VmHWM"))}
@@ -66,18 +87,46 @@ async def after_the_job(srv, job: dict, kubeconfig: Path) -> None:
     pid = os.getpid()
     md = job["metadata"]
     print(f"after the job: {_rss(pid)}")
+    print(f"cyclic garbage the gc policy's frozen generation held: {frozen_garbage()}")
     t = time.perf_counter()
     records = JobRecords(srv.store)
     while not await records.exists(md["namespace"], md["name"], md["uid"]):
         await asyncio.sleep(0.2)
     print(f"archived in {time.perf_counter() - t:.1f}s: {_rss(pid)}")
     env = dict(os.environ, KUBECONFIG=str(kubeconfig))
+    big = _trace_big_responses()
     for extra in ([], ["--chunk-size=0"]):
         t = time.perf_counter()
         out = await asyncio.to_thread(subprocess.run, ["kubectl", "get", "pods", *extra], env=env,
                                       capture_output=True, check=True)
         print(f"kubectl get pods {' '.join(extra)}: {time.perf_counter() - t:.1f}s, "
               f"{len(out.stdout.splitlines()) - 1} rows: {_rss(pid)}")
+        for line in big:
+            print("  " + line)
+        big.clear()
+
+
+def _trace_big_responses() -> list[str]:
+    """Trace allocations (if not traced already) and, when a response body over 1 MiB is made,
+    note what was allocated at that moment (the rows and the body are both alive then)."""
+    from jobplane.apiserver import http
+
+    if not tracemalloc.is_tracing():
+        tracemalloc.start()
+    notes: list[str] = []
+    plain = http.json_response
+
+    def json_response(obj, *a, **k):
+        response = plain(obj, *a, **k)
+        if len(response.body) > 2**20:
+            cur, peak = tracemalloc.get_traced_memory()
+            notes.append(f"a {len(response.body) / 2**20:.1f} MiB body: traced {cur / 2**20:.0f} MiB (peak {peak / 2**20:.0f})")
+            for st in tracemalloc.take_snapshot().statistics("lineno")[:6]:
+                notes.append(f"  {st.size / 2**20:6.1f} MiB {st.traceback[0]}")
+        return response
+
+    http.json_response = json_response
+    return notes
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -91,6 +140,9 @@ async def main_async(args: argparse.Namespace) -> None:
     settings = Settings(data_dir=tmp, port=0, agent=True, log_level="warning")
     srv = Server(settings)
     await srv.start()
+    from jobplane import gcpolicy
+
+    gcpolicy.install()  # as ``jobplane server`` runs (server.serve)
     client = InProcessClient(srv.service)
     await asyncio.sleep(1.0)
     base = peak_rss_mb(os.getpid())

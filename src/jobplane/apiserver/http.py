@@ -36,6 +36,7 @@ from jobplane.logstream import TEXT_HEADERS, stream_text
 log = logging.getLogger(__name__)
 
 API_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
+TABLE_CHUNK = 1 << 16  # bytes of a streamed Table written at a time
 AGGREGATED_HEADERS = {"Content-Type": negotiation.AGGREGATED_CONTENT_TYPE, "Cache-Control": "no-cache, private"}
 
 VERSION_INFO = {
@@ -466,6 +467,32 @@ class ApiHandler:
         return printers.to_table(info, items, now=self.clock.now(), list_metadata=list_metadata,
                                  include_object=include, encode_objects=True)
 
+    async def _stream_table(self, request: web.Request, info: ResourceInfo, items: Iterable[dict[str, Any]],
+                            list_metadata: dict[str, Any]) -> web.StreamResponse:
+        """A Table written a row at a time as ``items`` are decoded, in chunks of
+        ``TABLE_CHUNK`` bytes: built whole, a Table of 3,000 finished pods held its rows, an
+        8 MiB body in orjson's 16 MiB block and the TLS layer's copies at once (+41 MiB traced,
+        +55 MiB RSS); 12,500 (what PodGC keeps) four times as much."""
+        from jobplane.api import printers
+
+        rows = printers.table_rows(info, items, now=self.clock.now(),
+                                   include_object=request.query.get("includeObject") or "Metadata")
+        response = web.StreamResponse(headers=API_HEADERS)
+        await response.prepare(request)
+        buf = bytearray(orjson.dumps(printers.table_head(info, list_metadata))[:-1] + b',"rows":[')
+        sep = b""
+        for row in rows:
+            buf += sep
+            buf += orjson.dumps(row)
+            sep = b","
+            if len(buf) >= TABLE_CHUNK:
+                await response.write(bytes(buf))
+                buf.clear()
+        buf += b"]}"
+        await response.write(bytes(buf))
+        await response.write_eof()
+        return response
+
     async def _get(self, request: web.Request, route: Route) -> web.Response:
         obj = await self.service.get(route.info, route.namespace, route.object_name)
         if self._table_mode(request):
@@ -473,7 +500,7 @@ class ApiHandler:
             return json_response(self._table(request, route.info, [obj], {"resourceVersion": rv}))
         return json_response(obj)
 
-    async def _list(self, request: web.Request, route: Route) -> web.Response:
+    async def _list(self, request: web.Request, route: Route) -> web.StreamResponse:
         query = request.query
         table = self._table_mode(request)
         # A Table is for a human reading `kubectl get`, which fetches every page anyway, in
@@ -493,7 +520,10 @@ class ApiHandler:
             list_meta, items = await self.service.list_lazily(
                 route.info, route.namespace, label_selector=query.get("labelSelector") or None,
                 field_selector=query.get("fieldSelector") or None)
-            return json_response(self._table(request, route.info, items, list_meta))
+            record = request.get(AUDIT_KEY)
+            if record is not None and record.level == "RequestResponse":  # the log wants the body
+                return json_response(self._table(request, route.info, items, list_meta))
+            return await self._stream_table(request, route.info, items, list_meta)
         result = await self.service.list(
             route.info, route.namespace, label_selector=query.get("labelSelector") or None,
             field_selector=query.get("fieldSelector") or None, limit=limit,

@@ -231,24 +231,35 @@ async def test_create_get_list_table(env, monkeypatch):
     assert [i["metadata"]["name"] for i in (await resp.json())["items"]] == ["pi"]
     assert service.calls[-1][2]["label_selector"] == "a=b" and service.calls[-1][2]["limit"] == 500
 
+    from jobplane.api import printers
+    from jobplane.apiserver import http
+
     seen = {}
+    real_rows = printers.table_rows
 
-    def fake_table(info, objects, *, now, list_metadata=None, include_object="Metadata", with_definitions=True,
-                   encode_objects=False):
-        seen.update(kind=info.kind, names=[o["metadata"]["name"] for o in objects], meta=list_metadata,
-                    encode=encode_objects)
-        return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "rows": []}
+    def spy_rows(info, objects, **kw):
+        objects = list(objects)
+        seen.update(kind=info.kind, names=[o["metadata"]["name"] for o in objects], **kw)
+        return real_rows(info, objects, **kw)
 
-    monkeypatch.setattr("jobplane.api.printers.to_table", fake_table)
+    monkeypatch.setattr("jobplane.api.printers.table_rows", spy_rows)
+    monkeypatch.setattr(http, "TABLE_CHUNK", 100)  # a write every row or so
     resp = await client.get(JOBS + "?limit=500", headers={**AUTH, "Accept": TABLE_ACCEPT})
-    assert (await resp.json())["kind"] == "Table"
-    assert seen == {"kind": "Job", "names": ["pi", "unlabelled"], "encode": True,
-                    "meta": {"resourceVersion": str(service.store.current_revision())}}
+    table = await resp.json()
     # kubectl's table pages come back as one: the service is asked for everything, one
-    # object decoded at a time
-    assert service.calls[-1][0] == "list_lazily"
-    resp = await client.get(JOBS + "?labelSelector=a%3Db", headers={**AUTH, "Accept": TABLE_ACCEPT})
+    # object decoded at a time, and the rows are written as they are made
+    assert resp.headers.get("Transfer-Encoding") == "chunked" and service.calls[-1][0] == "list_lazily"
+    assert seen["kind"] == "Job" and seen["names"] == ["pi", "unlabelled"]
+    assert table["kind"] == "Table" and table["apiVersion"] == "meta.k8s.io/v1"
+    assert table["metadata"] == {"resourceVersion": str(service.store.current_revision())}
+    assert [c["name"] for c in table["columnDefinitions"]][:2] == ["Name", "Status"]
+    assert [r["object"]["metadata"]["name"] for r in table["rows"]] == ["pi", "unlabelled"]
+    assert {r["object"]["kind"] for r in table["rows"]} == {"PartialObjectMetadata"}
+    assert all(len(r["cells"]) == len(table["columnDefinitions"]) for r in table["rows"])
+    resp = await client.get(JOBS + "?labelSelector=a%3Db&includeObject=None", headers={**AUTH, "Accept": TABLE_ACCEPT})
+    table = await resp.json()
     assert seen["names"] == ["pi"] and service.calls[-1][2]["label_selector"] == "a=b"
+    assert len(table["rows"]) == 1 and "object" not in table["rows"][0]
 
 
 async def test_create_errors(env):
