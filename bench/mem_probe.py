@@ -47,6 +47,23 @@ def print_breakdown(mirror) -> None:
           f"{getattr(mirror, '_spilled_counts', {})})")
 
 
+def print_census(done: int, before: collections.Counter[str] | None) -> collections.Counter[str]:
+    """Live objects by type (the gc's view: containers), and what grew since the last census."""
+    import os
+
+    gc.unfreeze()  # get_objects skips the frozen (permanent) generation, where the gc policy keeps most
+    try:
+        counts = collections.Counter(type(o).__name__ for o in gc.get_objects())
+    finally:
+        gc.freeze()
+    status = Path(f"/proc/{os.getpid()}/status").read_text()
+    rss = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS")) / 1024
+    grew = "" if before is None else ", grew: " + ", ".join(
+        f"{k} {n:+,}" for k, n in (counts - before).most_common(8))
+    print(f"census at {done:,} succeeded: RSS {rss:.0f} MiB, {sum(counts.values()):,} gc objects{grew}", flush=True)
+    return counts
+
+
 def frozen_garbage() -> str:
     """Collect everything once, frozen objects included (as the gc policy's thaw does), keeping
     what was unreachable in ``gc.garbage`` to count it: how much garbage was waiting for a thaw."""
@@ -137,7 +154,8 @@ async def main_async(args: argparse.Namespace) -> None:
     from jobplane.settings import Settings
 
     tmp = Path(tempfile.mkdtemp(prefix="jp-mem-"))
-    settings = Settings(data_dir=tmp, port=0, agent=True, log_level="warning")
+    extra = {"terminated_pod_gc_threshold": args.pod_gc_threshold} if args.pod_gc_threshold else {}
+    settings = Settings(data_dir=tmp, port=0, agent=True, log_level="warning", **extra)
     srv = Server(settings)
     await srv.start()
     from jobplane import gcpolicy
@@ -148,8 +166,12 @@ async def main_async(args: argparse.Namespace) -> None:
     base = peak_rss_mb(os.getpid())
     t = time.perf_counter()
     await client.create("jobs", indexed_job("mem", args.completions, 50, ["true"]), "default")
+    census_at = [args.completions * i // 4 for i in (2, 3, 4)] if args.census else []
+    census: collections.Counter[str] | None = None
     while True:
         job = await client.get("jobs", "mem", "default")
+        if census_at and (job.get("status") or {}).get("succeeded", 0) >= census_at[0]:
+            census = print_census(census_at.pop(0), census)
         conds = (job.get("status") or {}).get("conditions") or []
         if any(c["type"] == "Complete" and c["status"] == "True" for c in conds):
             break
@@ -198,6 +220,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--completions", type=int, default=1000)
     p.add_argument("--tracemalloc", action="store_true")
+    p.add_argument("--census", action="store_true",
+                   help="live objects by type at 1/2, 3/4 and all of the completions, and what grew between")
+    p.add_argument("--pod-gc-threshold", type=int, default=0,
+                   help="PodGC's threshold (default: the shipped 12,500), to reach its plateau sooner")
     p.add_argument("--lists", action="store_true", help="then the Job's archiving and kubectl's lists, phase by phase")
     p.add_argument("--frames", type=int, default=1, help="tracemalloc frames per allocation (tracebacks if > 1)")
     p.add_argument("--tracebacks", type=int, default=8, help="how many of the largest tracebacks to print")
