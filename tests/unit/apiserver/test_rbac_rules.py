@@ -97,3 +97,15 @@ def test_token_file_is_upstreams_csv():
     assert "" not in users
     with pytest.raises(ValueError, match="at least 3 columns"):
         authn.parse_token_file("t1,alice\n")
+
+
+def test_decision_cache_stays_small_when_every_request_names_a_new_object():
+    from jobplane.apiserver import rbac_authorizer
+    from jobplane.apiserver.identity import UserInfo
+
+    rbac = rbac_authorizer.RbacAuthorizer()
+    user = UserInfo("system:serviceaccount:kube-system:job-controller", "", ("system:authenticated",))
+    for i in range(rbac_authorizer._CACHE_MAX + 100):  # an Event's create each, never asked again
+        rbac.authorize(user, Attributes("create", True, "default", "", "events", name=f"p{i}.17f3a2b4"))
+        assert len(rbac._cache) <= rbac_authorizer._CACHE_MAX
+    assert rbac_authorizer._CACHE_MAX <= 4_096
