@@ -192,3 +192,18 @@ async def test_shared_database_event_reads(backend: Any) -> None:
     b = await two.update("events/default/a", {**a, "count": 2}, a["metadata"]["resourceVersion"])
     assert (await one.get("events/default/a")) == b
     assert one.count_prefix("events/") == 1 and two.count_prefix("events/") == 1
+
+
+async def test_event_reads_after_close_fail_as_storage_errors(backend: Any) -> None:
+    if not backend.durable:
+        pytest.skip("the memory store answers from memory after close")
+    from jobplane.storage.base import StorageError
+
+    store = backend.make()
+    await store.start()
+    await store.create("events/default/a", event("a"))
+    await store.close()
+    with pytest.raises(StorageError, match="not open"):
+        await store.get("events/default/a")
+    with pytest.raises(StorageError, match="not open"):
+        await store.list("events/")

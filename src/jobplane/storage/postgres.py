@@ -29,6 +29,7 @@ from typing import Any
 
 import psycopg
 
+from jobplane.storage.base import StorageError
 from jobplane.storage.batched import BatchedStore
 from jobplane.storage.mirror import (
     DEFAULT_HISTORY,
@@ -213,6 +214,8 @@ class PostgresStore(BatchedStore):
     # ------------------------------------------------------------------ spilled reads
 
     async def _query(self) -> psycopg.AsyncConnection[Any]:
+        if self._wconn is None:
+            raise StorageError("store is not open")
         if self._qconn is None or self._qconn.closed:
             self._qconn = await self._connect()
         return self._qconn

@@ -142,8 +142,13 @@ class SqliteStore(BatchedStore):
 
     # ------------------------------------------------------------------ spilled reads (on the SQL thread)
 
+    async def _read(self, fn: Any, *args: Any) -> Any:
+        if self._pool is None or self._closing:
+            raise StorageError("store is not open")
+        return await self._run(fn, *args)
+
     async def _read_key(self, key: str) -> tuple[int, bytes] | None:
-        return await self._run(self._select_key, key)  # type: ignore[no-any-return]
+        return await self._read(self._select_key, key)  # type: ignore[no-any-return]
 
     def _select_key(self, key: str) -> tuple[int, bytes] | None:
         assert self._conn is not None
@@ -151,7 +156,7 @@ class SqliteStore(BatchedStore):
         return None if row is None else (row[0], row[1])
 
     async def _read_range(self, prefix: str, after: str, limit: int) -> tuple[int, list[Row]]:
-        return await self._run(self._select_range, prefix, after, limit)  # type: ignore[no-any-return]
+        return await self._read(self._select_range, prefix, after, limit)  # type: ignore[no-any-return]
 
     def _select_range(self, prefix: str, after: str, limit: int) -> tuple[int, list[Row]]:
         # no commit runs between these two statements: they share the one SQL thread
