@@ -36,7 +36,7 @@ from jobplane.logstream import TEXT_HEADERS, stream_text
 log = logging.getLogger(__name__)
 
 API_HEADERS = {"Content-Type": "application/json", "Cache-Control": "no-cache, private"}
-TABLE_CHUNK = 1 << 16  # bytes of a streamed Table written at a time
+TABLE_CHUNK = 1 << 20  # bytes of a streamed Table written at a time (each write waits for the client)
 AGGREGATED_HEADERS = {"Content-Type": negotiation.AGGREGATED_CONTENT_TYPE, "Cache-Control": "no-cache, private"}
 
 VERSION_INFO = {
