@@ -141,6 +141,16 @@ def cpu_seconds(pid: int | None) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the main thread of ``pid`` (the server's event loop): the rest of the
+    server's CPU is its threads' (SQLite commits, file work handed to the default executor)."""
+    try:
+        fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def print_writes(title: str, writes: dict[tuple[str, str], list[float]], pods: int) -> None:
     rows = [[resource, etype, n / pods, size / pods, size / n]
             for (resource, etype), (n, size) in sorted(writes.items(), key=lambda kv: -kv[1][0])]
@@ -169,6 +179,9 @@ def main() -> None:
     p.add_argument("--processes", default="",
                    help="server --processes values to run in each mode, alternating, e.g. 1,2 (default: the "
                         "server's own)")
+    p.add_argument("--base-src", default=None,
+                   help="also run a server from this src/ directory (e.g. a worktree of main) as \"base\" beside "
+                        "this checkout's \"new\", alternating which goes first each round")
     args = p.parse_args()
     print_machine()
 
@@ -186,14 +199,22 @@ def main() -> None:
     if procs:
         modes = [(f"{mode}, --processes {n}", [*flags, "--processes", n], image)
                  for mode, flags, image in modes for n in procs]
-    per_round = len(modes)
-    modes = modes * args.rounds
+    variants = [("", None)]
+    if args.base_src:
+        variants = [("base", {"PYTHONPATH": str(Path(args.base_src).resolve())}), ("new", None)]
+    per_round = len(modes) * len(variants)
+    runs = []
+    for r in range(args.rounds):
+        order = variants if r % 2 == 0 else variants[::-1]
+        runs += [(f"{mode}, {tag}" if tag else mode, flags, image, env, tag) for mode, flags, image in modes
+                 for tag, env in order]
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
     if args.runtime != "host":
-        modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
-    for round_no, (mode, flags, image) in enumerate(modes):
+        runs.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime),
+                     None, ""))
+    for round_no, (mode, flags, image, env, tag) in enumerate(runs):
         if args.rounds > 1 and round_no and round_no % per_round == 0:  # a baseline per round
             base = xargs_baseline(args.completions, args.parallelism)
             base_rate = args.completions / base
@@ -201,15 +222,17 @@ def main() -> None:
                          base_rate, "1.00x", "-", "-"])
         data_dir = (Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent))
                     if args.data_dir_parent else None)
-        srv = start_server(agent=True, data_dir=data_dir, extra=flags)
+        srv = start_server(agent=True, data_dir=data_dir, extra=flags, env=env)
         try:
             time.sleep(1.0)  # let the agent register its node
-            profile = args.profile if round_no == 0 else None
+            profile = args.profile if round_no == 0 or (tag and round_no < len(variants)) else None
+            if profile and tag:
+                profile = f"{Path(profile).with_suffix('')}.{tag}{Path(profile).suffix}"
             sup_profile = f"{Path(profile).with_suffix('')}.supervisor{Path(profile).suffix}" if profile else None
             sup = supervisor_pid(srv.data_dir, srv.pid)
             agent = next((pid for pid, role in jobplane_processes(srv.pid, srv.data_dir).items()
                           if role == "agent process"), None)
-            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup), cpu_seconds(agent)
+            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup), cpu_seconds(agent), thread_cpu_seconds(srv.pid)
             agent_profile = f"{Path(profile).with_suffix('')}.agent{Path(profile).suffix}" if profile else None
             with PySpy(srv.pid, profile), PySpy(agent or 0, agent_profile if agent else None), \
                     SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
@@ -217,6 +240,7 @@ def main() -> None:
                                                            image))
             sup = sup or supervisor_pid(srv.data_dir, srv.pid)  # started with the first container
             cpu = cpu_seconds(srv.pid) - cpu0[0], cpu_seconds(sup) - cpu0[1], cpu_seconds(agent) - cpu0[2]
+            loop_cpu = thread_cpu_seconds(srv.pid) - cpu0[3]
             by_process = srv.peak_rss_by_process()
             rss = sum(by_process.values())
         finally:
@@ -236,7 +260,7 @@ def main() -> None:
         ratios.setdefault(mode, []).append(rate / base_rate)
         label = f" #{round_no // per_round + 1}, load {os.getloadavg()[0]:.1f}" if args.rounds > 1 else ""
         write_tables.append((f"Store writes per completed pod ({mode}{label})", writes))
-        cpu_rows.append([f"{mode}{label}", 1000 * cpu[0] / args.completions,
+        cpu_rows.append([f"{mode}{label}", 1000 * cpu[0] / args.completions, 1000 * loop_cpu / args.completions,
                          1000 * cpu[2] / args.completions if agent else "-",
                          1000 * cpu[1] / args.completions if sup else "-"])
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
@@ -252,7 +276,8 @@ def main() -> None:
     print_table("Peak RSS of all jobplane processes (VmHWM summed: server, agent process, node supervisor)",
                 ["metric", "value", "target", "result"], rss_rows)
     print_table("CPU per completed pod (ms; server process, its agent process, node supervisor with its reaped "
-                "containers)", ["run", "server ms/pod", "agent process ms/pod", "supervisor + containers ms/pod"],
+                "containers)", ["run", "server ms/pod", "of which event-loop thread", "agent process ms/pod",
+                                "supervisor + containers ms/pod"],
                 cpu_rows)
     for title, writes in write_tables:
         print_writes(title, writes, args.completions)
