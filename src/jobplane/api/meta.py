@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import random
-import uuid
 from datetime import UTC, datetime
 from typing import Any
+
+from jobplane.api import randomness
 
 # apiserver's generateName alphabet (no vowels, no confusable characters).
 _NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
@@ -42,14 +42,15 @@ def parse_time(value: str | None) -> float | None:
 
 
 def new_uid() -> str:
-    return str(uuid.uuid4())
+    """A new ``metadata.uid`` (a random UUID; see ``api.randomness`` for why pooled)."""
+    return randomness.uuid4()
 
 
 def generate_name(base: str) -> str:
     """``generateName`` + 5 random characters, base cut to 58 as upstream does."""
     if len(base) > _MAX_GENERATED_BASE:
         base = base[:_MAX_GENERATED_BASE]
-    return base + "".join(random.choices(_NAME_ALPHABET, k=5))
+    return base + randomness.choices(_NAME_ALPHABET, 5)
 
 
 def controller_ref(obj: dict[str, Any]) -> dict[str, Any] | None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from typing import Any
 import orjson
 import yaml
 
-from jobplane.api import meta
+from jobplane.api import meta, randomness
 from jobplane.api.rbac import Attributes
 from jobplane.apiserver.identity import UserInfo
 
@@ -232,7 +231,7 @@ class AuditLog:
             return None
         now = meta.rfc3339_micro(self.clock.now())
         event: Obj = {"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": level,
-                      "auditID": str(uuid.uuid4()), "stage": "RequestReceived", "requestURI": uri,
+                      "auditID": randomness.uuid4(), "stage": "RequestReceived", "requestURI": uri,
                       "verb": a.verb, "user": user.to_status()}
         if impersonator is not None:
             event["user"], event["impersonatedUser"] = impersonator.to_status(), user.to_status()
