@@ -10,6 +10,10 @@ import json
 import time
 
 import yaml
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from jobplane.apiserver import satokens
 
 CM_COLUMNS = ["NAME", "DATA", "AGE"]
 SECRET_COLUMNS = ["NAME", "TYPE", "DATA", "AGE"]
@@ -223,7 +227,10 @@ def test_create_token_is_a_signed_expiring_jwt_the_server_accepts(jp):
     jp.kubectl("create", "serviceaccount", "bot", check=True)
     token = jp.kubectl("create", "token", "bot", "--duration=15m", check=True).stdout.strip()
     header, claims = _jwt_part(token, 0), _jwt_part(token, 1)
-    assert header["alg"] == "RS256" and header["kid"]
+    # the algorithm is the signing key's: ES256 for the P-256 key a new data dir gets
+    key = serialization.load_pem_private_key((jp.data_dir / "pki" / "sa.key").read_bytes(), password=None)
+    assert isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name == "secp256r1"
+    assert header == {"alg": "ES256", "kid": satokens.key_id(key.public_key())}
     assert claims["sub"] == "system:serviceaccount:default:bot"
     assert claims["iss"] == "https://kubernetes.default.svc.cluster.local"
     assert claims["exp"] - claims["iat"] == 900 and claims["kubernetes.io"]["namespace"] == "default"

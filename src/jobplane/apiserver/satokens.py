@@ -1,11 +1,17 @@
-"""Service-account tokens: RS256 JWTs as kube-apiserver issues them for the TokenRequest
+"""Service-account tokens: JWTs as kube-apiserver issues them for the TokenRequest
 subresource (``serviceaccounts/<name>/token``), and their verification for authentication.
 
 The signing key lives in ``<pki>/sa.key`` (0600; ``sa.pub`` beside it), made on first start
-and shared by servers given one ``--pki-dir``. Claims follow upstream's bound tokens:
-``iss``, ``sub`` ``system:serviceaccount:<ns>:<name>``, ``aud``, ``exp``/``iat``/``nbf``,
-``jti`` and the private ``kubernetes.io`` claim naming the namespace, the account (name
-and uid) and the object the token is bound to.
+and shared by servers given one ``--pki-dir``. A new key is ECDSA P-256 and signs ES256: one
+token per pod (kubelet's kube-api-access volume) made RSA-2048's 0.75 ms signature 6 % of
+the server's event loop, and P-256 signs in about a tenth of that (bench/RESULTS.md §16b).
+kube-apiserver takes either kind as ``--service-account-signing-key-file`` and names the
+algorithm after the key, as here: a data dir made before keeps its RSA key and RS256 tokens,
+and a token verifies only under its key's algorithm.
+
+Claims follow upstream's bound tokens: ``iss``, ``sub`` ``system:serviceaccount:<ns>:<name>``,
+``aud``, ``exp``/``iat``/``nbf``, ``jti`` and the private ``kubernetes.io`` claim naming the
+namespace, the account (name and uid) and the object the token is bound to.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +27,26 @@ from typing import Any
 import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
+
+from jobplane.api import randomness
 
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 KEY_FILE = "sa.key"
 PUB_FILE = "sa.pub"
 PREFIX = "system:serviceaccount:"
+VERIFIED_CACHE = 1024  # tokens whose signature was checked (see ServiceAccountTokens._signed_claims)
+
+SigningKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+# JWS algorithm, hash and coordinate size by curve (upstream's signerFromECDSAPrivateKey)
+_EC_ALGORITHMS: dict[str, tuple[str, type[hashes.HashAlgorithm], int]] = {
+    "secp256r1": ("ES256", hashes.SHA256, 32),
+    "secp384r1": ("ES384", hashes.SHA384, 48),
+    "secp521r1": ("ES512", hashes.SHA512, 66),
+}
 
 
 def _b64(data: bytes) -> str:
@@ -37,15 +57,20 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def ensure_signing_key(pki_dir: Path) -> rsa.RSAPrivateKey:
-    """Load ``sa.key``, creating it (RSA 2048) on first start."""
+def _usable(key: object) -> SigningKey:
+    if isinstance(key, rsa.RSAPrivateKey) or (isinstance(key, ec.EllipticCurvePrivateKey)
+                                               and key.curve.name in _EC_ALGORITHMS):
+        return key
+    raise ValueError(f"unsupported service-account signing key {type(key).__name__}: RSA or ECDSA P-256/384/521")
+
+
+def ensure_signing_key(pki_dir: Path) -> SigningKey:
+    """Load ``sa.key`` (RSA or ECDSA), creating it (ECDSA P-256) on first start."""
     path = pki_dir / KEY_FILE
     if path.exists():
-        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
-        assert isinstance(key, rsa.RSAPrivateKey)
-        return key
+        return _usable(serialization.load_pem_private_key(path.read_bytes(), password=None))
     pki_dir.mkdir(parents=True, exist_ok=True)
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key = ec.generate_private_key(ec.SECP256R1())
     pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                             serialization.NoEncryption())
     tmp = pki_dir / f".{KEY_FILE}.{os.getpid()}"
@@ -63,10 +88,17 @@ def ensure_signing_key(pki_dir: Path) -> rsa.RSAPrivateKey:
     return ensure_signing_key(pki_dir)  # whichever key won the race
 
 
-def key_id(public: rsa.RSAPublicKey) -> str:
+def key_id(public: PublicKey) -> str:
     """Upstream's ``keyIDFromPublicKey``: base64url(sha256(PKIX DER))."""
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return _b64(hashlib.sha256(der).digest())
+
+
+def algorithm(public: PublicKey) -> str:
+    """The JWS ``alg`` a key signs with: RS256 for RSA, ES256/384/512 by ECDSA curve."""
+    if isinstance(public, rsa.RSAPublicKey):
+        return "RS256"
+    return _EC_ALGORITHMS[public.curve.name][0]
 
 
 @dataclass(frozen=True)
@@ -91,11 +123,34 @@ class Identity:
 
 
 class ServiceAccountTokens:
-    def __init__(self, key: rsa.RSAPrivateKey, issuer: str = ISSUER) -> None:
+    def __init__(self, key: SigningKey, issuer: str = ISSUER) -> None:
         self.key = key
-        self.public = key.public_key()
+        self.public: PublicKey = key.public_key()
         self.issuer = issuer
         self.kid = key_id(self.public)
+        self.alg = algorithm(self.public)
+        self._header = _b64(orjson.dumps({"alg": self.alg, "kid": self.kid}))
+        self._checked: OrderedDict[str, dict[str, Any]] = OrderedDict()  # token -> claims, signature good
+
+    def _sign(self, data: bytes) -> bytes:
+        """The JWS signature: PKCS#1 v1.5 for RSA; for ECDSA the fixed-size ``r || s`` of RFC
+        7518 §3.4, not the DER the library returns."""
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            return self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        _, hash_type, size = _EC_ALGORITHMS[self.key.curve.name]
+        r, s = decode_dss_signature(self.key.sign(data, ec.ECDSA(hash_type())))
+        return r.to_bytes(size, "big") + s.to_bytes(size, "big")
+
+    def _verify(self, signature: bytes, data: bytes) -> None:
+        """Raises ``InvalidSignature`` unless ``signature`` is this key's over ``data``."""
+        if isinstance(self.public, rsa.RSAPublicKey):
+            self.public.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+            return
+        _, hash_type, size = _EC_ALGORITHMS[self.public.curve.name]
+        if len(signature) != 2 * size:
+            raise InvalidSignature
+        der = encode_dss_signature(int.from_bytes(signature[:size], "big"), int.from_bytes(signature[size:], "big"))
+        self.public.verify(der, data, ec.ECDSA(hash_type()))
 
     def issue(self, namespace: str, name: str, uid: str, audiences: list[str], now: float, expires: int,
               bound: dict[str, Any] | None = None) -> str:
@@ -105,26 +160,41 @@ class ServiceAccountTokens:
             if bound.get("node"):
                 private["node"] = {"name": bound["node"]}
         claims = {"aud": audiences, "exp": int(now) + expires, "iat": int(now), "iss": self.issuer,
-                  "jti": str(uuid.uuid4()), "kubernetes.io": private, "nbf": int(now),
+                  "jti": randomness.uuid4(), "kubernetes.io": private, "nbf": int(now),
                   "sub": f"{PREFIX}{namespace}:{name}"}
-        header = {"alg": "RS256", "kid": self.kid}
-        signing_input = f"{_b64(orjson.dumps(header))}.{_b64(orjson.dumps(claims))}"
-        signature = self.key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{_b64(signature)}"
+        signing_input = f"{self._header}.{_b64(orjson.dumps(claims))}"
+        return f"{signing_input}.{_b64(self._sign(signing_input.encode()))}"
 
-    def verify(self, token: str, now: float) -> Identity | None:
-        """The account a token names, when it is ours, well signed and current; else None."""
+    def _signed_claims(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this key signed, under this key's algorithm; else None. Kept
+        for the next request with the same token (clients reuse theirs, and an ES256
+        verification costs 90 µs): only a good signature is remembered, and the caller
+        checks the times every time."""
+        claims = self._checked.get(token)
+        if claims is not None:
+            return claims
         parts = token.split(".")
         if len(parts) != 3:
             return None
         try:
             header = orjson.loads(_unb64(parts[0]))
-            if header.get("alg") != "RS256":
+            if header.get("alg") != self.alg:  # the key decides; never the token
                 return None
-            self.public.verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode(), padding.PKCS1v15(),
-                               hashes.SHA256())
+            self._verify(_unb64(parts[2]), f"{parts[0]}.{parts[1]}".encode())
             claims = orjson.loads(_unb64(parts[1]))
         except (ValueError, TypeError, AttributeError, InvalidSignature, orjson.JSONDecodeError):
+            return None
+        if not isinstance(claims, dict):
+            return None
+        self._checked[token] = claims
+        if len(self._checked) > VERIFIED_CACHE:
+            self._checked.popitem(last=False)
+        return claims
+
+    def verify(self, token: str, now: float) -> Identity | None:
+        """The account a token names, when it is ours, well signed and current; else None."""
+        claims = self._signed_claims(token)
+        if claims is None:
             return None
         if claims.get("iss") != self.issuer or not isinstance(claims.get("exp"), int):
             return None
