@@ -283,8 +283,6 @@ def test_running_only_once_the_engine_runs_the_container(images, tmp_path):
     3339 keeps whole seconds)."""
     from kubernetes import watch as k8s_watch
 
-    from conftest import JobplaneServer
-
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     slow = bin_dir / "podman"
