@@ -17,10 +17,8 @@ from jobplane.api.errors import StatusError
 from jobplane.api.patch import JSON_PATCH
 from jobplane.client.base import Client
 from jobplane.client.events import EventRecorder
-from jobplane.controllers.base import remove_finalizer
 from jobplane.controllers.job import status as st
 from jobplane.controllers.job.pods import (
-    TRACKING_FINALIZER,
     Expectations,
     FinalizerExpectations,
     is_ready,
@@ -35,6 +33,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
 SLOW_START_INITIAL_BATCH = 1
+FINALIZER_PATCH_TRIES = 5  # re-reads of a pod whose finalizer list moved under a patch
 
 
 def _namespace_terminating(exc: StatusError) -> bool:
@@ -77,20 +76,30 @@ class PodControl:
             raise
 
     async def remove_pod_finalizer(self, pod: Obj) -> None:
-        """JSON patch guarded by ``test``; on a moved list fall back to GET + PUT."""
-        patch = remove_finalizer_patch(pod)
-        if patch is None:
-            return
+        """JSON patch guarded by ``test``; when the cached finalizer list has moved, read the
+        pod again and patch against what it says. The read is a name-selected LIST, not a GET
+        (nor a PUT after it): the job controller's role, as upstream's, grants list, watch,
+        create, delete and patch on pods, and nothing more."""
         m = meta(pod)
-        try:
-            await self.client.patch("pods", m["name"], patch, m.get("namespace"), patch_type=JSON_PATCH)
-        except StatusError as exc:
-            if exc.code == 404:
+        namespace, name, uid = m.get("namespace"), m["name"], m.get("uid")
+        for _ in range(FINALIZER_PATCH_TRIES):
+            patch = remove_finalizer_patch(pod)
+            if patch is None:
                 return
-            if exc.code not in (409, 422):
-                raise
-            await remove_finalizer(self.client, "pods", m.get("namespace"), m["name"], TRACKING_FINALIZER,
-                                   uid=m.get("uid"))
+            try:
+                await self.client.patch("pods", name, patch, namespace, patch_type=JSON_PATCH)
+                return
+            except StatusError as exc:
+                if exc.code == 404:
+                    return
+                if exc.code not in (409, 422):
+                    raise
+            found = await self.client.list("pods", namespace, field_selector=f"metadata.name={name}")
+            fresh = next((p for p in found.get("items") or () if meta(p).get("uid") == uid), None)
+            if fresh is None:
+                return  # gone, or another pod of that name now: nothing of ours to release
+            pod = fresh
+        raise StatusError(409, "Conflict", f"pods \"{name}\": the finalizer list kept moving")
 
     async def remove_finalizers(self, key: str, pods: list[Obj]) -> tuple[set[str], Exception | None]:
         """Strip the tracking finalizer from ``pods``: (UIDs done, first error)."""
