@@ -136,3 +136,23 @@ async def test_uncounted_pods_recovered_after_crash(env):
     await env.until(counted)
     await env.wait_active("cr", 1)
     assert len(await env.pods("cr")) == 2
+
+
+async def test_finalizer_removal_rereads_a_moved_list_without_get(env, monkeypatch):
+    """The cached pod's tracking finalizer is no longer where the JSON patch's ``test`` looks
+    (another finalizer was added in front of it): the controller reads the pod again with a
+    name-selected LIST and patches that, never a GET or PUT, which the job controller's role
+    (upstream's: list/watch/create/delete/patch on pods) does not grant."""
+    await env.client.create("pods", orphan_pod("moved", {"x": "y"}, [TRACKING_FINALIZER]), "default")
+    stale = await env.client.get("pods", "moved", "default")
+    await env.client.patch("pods", "moved", {"metadata": {"finalizers": ["example.com/keep", TRACKING_FINALIZER]}},
+                           "default", patch_type="application/merge-patch+json")
+
+    async def no_get(*a, **kw):
+        raise AssertionError(f"GET {a}")
+
+    monkeypatch.setattr(env.client, "get", no_get)
+    monkeypatch.setattr(env.client, "update", no_get)
+    await env.ctrl.pod_control.remove_pod_finalizer(stale)
+    monkeypatch.undo()
+    assert finalizers(await env.client.get("pods", "moved", "default")) == ["example.com/keep"]
