@@ -46,10 +46,20 @@ def test_jobs_crud_selectors_pagination(jp):
         batch.create_namespaced_job("default", job_body("j0"))
     assert exc.value.status == 409
 
+    before_delete = batch.list_namespaced_job("default").metadata.resource_version
     batch.delete_namespaced_job("j1", "default", propagation_policy="Background")
     with pytest.raises(ApiException) as exc:
         batch.read_namespaced_job("j1", "default")
     assert exc.value.status == 404
+    # the state as of a revision, as etcd reads it; NotOlderThan is the current one
+    exact = batch.list_namespaced_job("default", resource_version=before_delete, resource_version_match="Exact")
+    assert "j1" in [j.metadata.name for j in exact.items] and exact.metadata.resource_version == before_delete
+    newer = batch.list_namespaced_job("default", resource_version=before_delete,
+                                      resource_version_match="NotOlderThan")
+    assert "j1" not in [j.metadata.name for j in newer.items]
+    with pytest.raises(ApiException) as exc:
+        batch.list_namespaced_job("default", resource_version_match="Exact")
+    assert exc.value.status == 422 and "resourceVersionMatch is forbidden unless resourceVersion" in exc.value.body
 
 
 def test_watch_jobs(jp):
@@ -64,6 +74,16 @@ def test_watch_jobs(jp):
         if event["type"] == "MODIFIED":
             w.stop()
     assert ("MODIFIED", "w1") in seen
+
+    # a streaming list: the state, then the bookmark that ends it, then changes
+    seen = []
+    for event in w.stream(batch.list_namespaced_job, "default", send_initial_events=True,
+                          resource_version_match="NotOlderThan", allow_watch_bookmarks=True, timeout_seconds=5):
+        md = event["raw_object"]["metadata"]
+        seen.append((event["type"], md.get("name"), (md.get("annotations") or {}).get("k8s.io/initial-events-end")))
+        if event["type"] == "BOOKMARK":
+            w.stop()
+    assert seen == [("ADDED", "w1", None), ("BOOKMARK", None, "true")]
 
 
 def test_pods_crud(jp):

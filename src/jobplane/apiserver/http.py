@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from jobplane.api import bodyparse, errors, meta, pods, registry
-from jobplane.api.query import int_param
+from jobplane.api.query import int_param, list_options
 from jobplane.api.rbac import Attributes
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import authz, fieldvalidation, impersonation, negotiation
@@ -508,18 +508,23 @@ class ApiHandler:
         # waiting). One answer with every row is what kubectl prints, much sooner; data
         # lists keep upstream's limit/continue pagination.
         limit = None if table else int_param(query, "limit") or None
-        rv = query.get("resourceVersion") or ""
+        opts = list_options(query, watch=False)
+        rv = opts.resource_version
+        if opts.continue_ and rv not in ("", "0"):
+            raise errors.bad_request("specifying resource version is not allowed when using continue")
+        at_revision = None
         if rv not in ("", "0"):
             # Not older than ``rv``: upstream's cacher waits up to 3 s for its watch cache to
             # reach it; what it hands to etcd instead (a limit, a continue, an exact match)
-            # is checked against etcd's revision at once.
-            from_storage = bool(int_param(query, "limit") or query.get("continue")
-                                or query.get("resourceVersionMatch") == "Exact")
-            await self.service.wait_for_revision(rv, wait=not from_storage)
-        if table and not query.get("continue"):
+            # is checked against etcd's revision at once. An exact match reads the state as
+            # of ``rv`` (the history's, as etcd's MVCC; 410 once compacted away).
+            from_storage = bool(int_param(query, "limit") or opts.continue_ or opts.exact)
+            revision = await self.service.wait_for_revision(rv, wait=not from_storage)
+            at_revision = revision if opts.exact else None
+        if table and not opts.continue_:
             list_meta, items = await self.service.list_lazily(
                 route.info, route.namespace, label_selector=query.get("labelSelector") or None,
-                field_selector=query.get("fieldSelector") or None)
+                field_selector=query.get("fieldSelector") or None, at_revision=at_revision)
             record = request.get(AUDIT_KEY)
             if record is not None and record.level == "RequestResponse":  # the log wants the body
                 return json_response(self._table(request, route.info, items, list_meta))
@@ -527,7 +532,7 @@ class ApiHandler:
         result = await self.service.list(
             route.info, route.namespace, label_selector=query.get("labelSelector") or None,
             field_selector=query.get("fieldSelector") or None, limit=limit,
-            continue_=query.get("continue") or None)
+            continue_=opts.continue_ or None, at_revision=at_revision)
         if table:
             return json_response(self._table(request, route.info, result["items"], result.get("metadata") or {}))
         return json_response(result)
@@ -538,14 +543,18 @@ class ApiHandler:
         if route.name is not None:
             by_name = f"metadata.name={route.name}"
             field_selector = f"{field_selector},{by_name}" if field_selector else by_name
-        rv = query.get("resourceVersion") or None
+        list_opts = list_options(query, watch=True)
+        rv = list_opts.resource_version or None
         if rv not in (None, "0"):
             await self.service.wait_for_revision(rv)  # 400 / 504 before the stream starts
+        allow_bookmarks = negotiation.truthy(query.get("allowWatchBookmarks"))
         events = self.service.watch(route.info, route.namespace, resource_version=rv,
                                     label_selector=query.get("labelSelector") or None,
-                                    field_selector=field_selector)
+                                    field_selector=field_selector,
+                                    send_initial_events=list_opts.send_initial_events,
+                                    initial_events_bookmark=allow_bookmarks)
         opts = WatchOptions(timeout_seconds=int_param(query, "timeoutSeconds"),
-                            allow_bookmarks=negotiation.truthy(query.get("allowWatchBookmarks")),
+                            allow_bookmarks=allow_bookmarks,
                             table=self._table_mode(request),
                             include_object=query.get("includeObject") or "Metadata")
         encoder = EventEncoder(route.info, opts, self.clock.now)

@@ -77,6 +77,7 @@ import orjson
 from jobplane.api import admission, decode, errors, fieldmanager, managedfields, meta, pods
 from jobplane.api.patch import APPLY_PATCH, apply_patch
 from jobplane.api.patch import touched as patch_touched
+from jobplane.api.query import INITIAL_EVENTS_END
 from jobplane.api.registry import (
     CERTIFICATESIGNINGREQUESTS,
     ENDPOINTSLICES,
@@ -103,6 +104,7 @@ from jobplane.apiserver.identity import UserInfo, current_user, service_account_
 from jobplane.apiserver.satokens import ServiceAccountTokens
 from jobplane.clock import Clock
 from jobplane.storage.base import Expired, KeyExists, KeyNotFound, RevisionConflict, Store
+from jobplane.storage.continuation import encode_continue
 
 Obj = dict[str, Any]
 
@@ -442,13 +444,15 @@ class ApiService:
 
     async def list(self, info: ResourceInfo, namespace: str | None, *, label_selector: str | None = None,
                    field_selector: str | None = None, limit: int | None = None,
-                   continue_: str | None = None) -> Obj:
+                   continue_: str | None = None, at_revision: int | None = None) -> Obj:
+        """``at_revision``: the state as of that revision (``resourceVersionMatch=Exact``)
+        instead of the current one."""
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
         try:
-            result = await self.store.list(prefix, pred, limit or None, continue_ or None, label_hint=hint)
+            result = await self.store.list(prefix, pred, limit or None,
+                                           continue_ or _exact_start(at_revision), label_hint=hint)
         except Expired as exc:
-            raise errors.gone(str(exc) or "The provided continue parameter is too old to display a "
-                              "consistent list result.") from None
+            raise _list_expired(exc, at_revision) from None
         list_meta: Obj = {"resourceVersion": str(result.revision)}
         if result.continue_token:
             list_meta["continue"] = result.continue_token
@@ -462,19 +466,26 @@ class ApiService:
         }
 
     async def list_lazily(self, info: ResourceInfo, namespace: str | None, *, label_selector: str | None = None,
-                          field_selector: str | None = None) -> tuple[Obj, Iterator[Obj]]:
+                          field_selector: str | None = None, at_revision: int | None = None
+                          ) -> tuple[Obj, Iterator[Obj]]:
         """Every selected object (no limit, no continue), decoded one at a time as the caller
         iterates: (list metadata, items). For a Table, which keeps only each row's cells and
         metadata: holding 15,000 decoded pods at once cost most of such a request in garbage
-        collector passes over the live objects."""
+        collector passes over the live objects. ``at_revision`` as for ``list``."""
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
         list_meta: Obj = {}
+        start = _exact_start(at_revision)
+        try:
+            if pred is None:
+                raw = await self.store.list_bytes(prefix, continue_token=start)
+            else:  # the predicate decoded them already
+                result = await self.store.list(prefix, pred, continue_token=start, label_hint=hint)
+        except Expired as exc:
+            raise _list_expired(exc, at_revision) from None
         if pred is None:
-            raw = await self.store.list_bytes(prefix)
             list_meta["resourceVersion"] = str(raw.revision)
             items = cast(list[bytes], raw.items)  # list_bytes: the items are JSON bytes
             return list_meta, (_with_type(info, orjson.loads(data)) for data in items)
-        result = await self.store.list(prefix, pred, label_hint=hint)  # the predicate decoded them already
         list_meta["resourceVersion"] = str(result.revision)
         return list_meta, (_with_type(info, o) for o in result.items)
 
@@ -499,14 +510,29 @@ class ApiService:
         return rev
 
     async def watch(self, info: ResourceInfo, namespace: str | None, *, resource_version: str | None = None,
-                    label_selector: str | None = None, field_selector: str | None = None
+                    label_selector: str | None = None, field_selector: str | None = None,
+                    send_initial_events: bool | None = None, initial_events_bookmark: bool = False
                     ) -> AsyncGenerator[tuple[str, Obj], None]:
+        """Changes after ``resource_version``; for none or "0", the current state as ADDED
+        events first. ``send_initial_events`` (a streaming list, WatchList): True gives the
+        current state (at least as new as ``resource_version``) as ADDED events whatever the
+        version, then, with ``initial_events_bookmark`` (the client allows bookmarks), a
+        BOOKMARK annotated ``k8s.io/initial-events-end`` at the state's revision; False gives
+        only the changes after ``resource_version``, or after now when it is none or "0"."""
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
-        if resource_version in (None, "", "0"):
+        initial = resource_version in (None, "", "0") if send_initial_events is None else send_initial_events
+        if initial:
+            if resource_version not in (None, "", "0"):
+                await self.wait_for_revision(resource_version)
             result = await self.store.list(prefix, pred, label_hint=hint)
             for obj in result.items:
                 yield "ADDED", _with_type(info, obj)
             from_rev = result.revision
+            if send_initial_events and initial_events_bookmark:
+                yield "BOOKMARK", _with_type(info, {"metadata": {
+                    "resourceVersion": str(from_rev), "annotations": {INITIAL_EVENTS_END: "true"}}})
+        elif resource_version in (None, "", "0"):
+            from_rev = self.store.current_revision()
         else:
             from_rev = await self.wait_for_revision(resource_version)
         stream = self.store.watch(prefix, from_rev)
@@ -927,3 +953,16 @@ class ApiService:
                     raise
         listed["items"] = items
         return listed
+
+
+def _exact_start(at_revision: int | None) -> str | None:
+    """A list from the start of the prefix at ``at_revision``: the continue point the store
+    already knows how to serve (its history rolls changed keys back to that revision)."""
+    return None if at_revision is None else encode_continue(at_revision, "")
+
+
+def _list_expired(exc: Expired, at_revision: int | None) -> errors.StatusError:
+    if at_revision is not None:  # etcd's answer to an exact read of a compacted revision
+        return errors.gone("The resourceVersion for the provided list is too old.")
+    return errors.gone(str(exc) or "The provided continue parameter is too old to display a "
+                       "consistent list result.")

@@ -46,23 +46,28 @@ class RecordingService(ApiService):
         return await super().create(info, namespace, body, dry_run=dry_run, field_manager=field_manager)
 
     async def list(self, info, namespace, *, label_selector=None, field_selector=None, limit=None,
-                   continue_=None):
+                   continue_=None, at_revision=None):
         self.calls.append(("list", (info.plural, namespace), {"label_selector": label_selector,
-                                                              "field_selector": field_selector, "limit": limit}))
+                                                              "field_selector": field_selector, "limit": limit,
+                                                              "at_revision": at_revision}))
         return await super().list(info, namespace, label_selector=label_selector, field_selector=field_selector,
-                                  limit=limit, continue_=continue_)
+                                  limit=limit, continue_=continue_, at_revision=at_revision)
 
-    async def list_lazily(self, info, namespace, *, label_selector=None, field_selector=None):
+    async def list_lazily(self, info, namespace, *, label_selector=None, field_selector=None, at_revision=None):
         self.calls.append(("list_lazily", (info.plural, namespace), {"label_selector": label_selector,
-                                                                     "field_selector": field_selector}))
+                                                                     "field_selector": field_selector,
+                                                                     "at_revision": at_revision}))
         return await super().list_lazily(info, namespace, label_selector=label_selector,
-                                         field_selector=field_selector)
+                                         field_selector=field_selector, at_revision=at_revision)
 
-    def watch(self, info, namespace, *, resource_version=None, label_selector=None, field_selector=None):
+    def watch(self, info, namespace, *, resource_version=None, label_selector=None, field_selector=None,
+              send_initial_events=None, initial_events_bookmark=False):
         self.calls.append(("watch", (info.plural, namespace), {"resource_version": resource_version,
-                                                               "field_selector": field_selector}))
+                                                               "field_selector": field_selector,
+                                                               "send_initial_events": send_initial_events}))
         return super().watch(info, namespace, resource_version=resource_version, label_selector=label_selector,
-                             field_selector=field_selector)
+                             field_selector=field_selector, send_initial_events=send_initial_events,
+                             initial_events_bookmark=initial_events_bookmark)
 
     async def update(self, info, namespace, name, body, subresource=None, *, dry_run=False, field_manager=None):
         self.calls.append(("update", (info.plural, namespace, name, subresource), {"body": body}))
