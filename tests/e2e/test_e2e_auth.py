@@ -192,3 +192,42 @@ def test_bound_token_stops_working_when_its_pod_is_deleted(srv):
     srv.kubectl("create", "-f", "-", input=json.dumps(pod), check=True)  # same name, new uid
     again = whoami()
     assert again.returncode == 1 and "Unauthorized" in again.stderr
+
+
+def _unb64(text: str) -> bytes:
+    import base64
+
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def test_service_account_issuer_discovery_publishes_the_keys_that_verify_its_tokens(srv):
+    """/.well-known/openid-configuration and /openid/v1/jwks, readable by every service account
+    (upstream's system:service-account-issuer-discovery binding): an outside party verifies a
+    service-account token with the published key alone."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+    token = srv.kubectl("-n", "team-a", "create", "token", "default", check=True).stdout.strip()
+    bearer = ["--server", srv.url, "--certificate-authority", str(srv.ca_file()), "--token", token]
+
+    def raw(path: str, *auth: str) -> subprocess.CompletedProcess:
+        return subprocess.run([KUBECTL, *auth, "get", "--raw", path], capture_output=True, text=True,
+                              env={"HOME": str(srv.home)})
+
+    config = json.loads(raw("/.well-known/openid-configuration", *bearer).stdout)
+    header, payload, signature = token.split(".")
+    claims, head = json.loads(_unb64(payload)), json.loads(_unb64(header))
+    assert config == {"issuer": claims["iss"], "jwks_uri": f"{srv.url}/openid/v1/jwks",
+                      "response_types_supported": ["id_token"], "subject_types_supported": ["public"],
+                      "id_token_signing_alg_values_supported": [head["alg"]]}
+    keys = json.loads(raw("/openid/v1/jwks/", *bearer).stdout)["keys"]
+    assert [(k["kid"], k["alg"], k["use"], k["kty"]) for k in keys] == [(head["kid"], "ES256", "sig", "EC")]
+    key = ec.EllipticCurvePublicNumbers(int.from_bytes(_unb64(keys[0]["x"]), "big"),
+                                        int.from_bytes(_unb64(keys[0]["y"]), "big"), ec.SECP256R1()).public_key()
+    sig = _unb64(signature)
+    key.verify(encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")),
+               f"{header}.{payload}".encode(), ec.ECDSA(hashes.SHA256()))  # raises if it does not verify
+    # a user who is no service account gets nothing unless granted it
+    denied = as_user(srv, issue(srv, "dave"), "get", "--raw", "/openid/v1/jwks")
+    assert denied.returncode == 1 and "Forbidden" in denied.stderr, denied.stderr

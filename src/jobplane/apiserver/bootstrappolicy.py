@@ -58,6 +58,8 @@ def _controller_role(name: str, rules: list[Obj]) -> Obj:
 DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
                   "/readyz", "/version", "/version/"]
 PUBLIC_INFO_URLS = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
+ISSUER_DISCOVERY_URLS = ["/.well-known/openid-configuration", "/.well-known/openid-configuration/",
+                         "/openid/v1/jwks", "/openid/v1/jwks/"]
 
 # The controllers jobplane runs, each with upstream's least-privilege role.
 CONTROLLER_ROLES: dict[str, list[Obj]] = {
@@ -147,6 +149,7 @@ def cluster_roles() -> list[Obj]:
             rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
         ]),
         _role("system:public-info-viewer", [url_rule(["get"], PUBLIC_INFO_URLS)]),
+        _role("system:service-account-issuer-discovery", [url_rule(["get"], ISSUER_DISCOVERY_URLS)]),
         _role("admin", [], aggregate_from="admin"),
         _role("edit", [], {AGG + "admin": "true"}, aggregate_from="edit"),
         _role("view", [], {AGG + "edit": "true"}, aggregate_from="view"),
@@ -273,6 +276,8 @@ def cluster_role_bindings() -> list[Obj]:
         _binding("system:basic-user", "system:basic-user", [group("system:authenticated")]),
         _binding("system:public-info-viewer", "system:public-info-viewer",
                  [group("system:authenticated"), group("system:unauthenticated")]),
+        _binding("system:service-account-issuer-discovery", "system:service-account-issuer-discovery",
+                 [group("system:serviceaccounts")]),
         _binding("system:kube-controller-manager", "system:kube-controller-manager",
                  [user("system:kube-controller-manager")]),
         _binding("system:kube-scheduler", "system:kube-scheduler", [user("system:kube-scheduler")]),

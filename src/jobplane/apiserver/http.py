@@ -22,7 +22,7 @@ from jobplane.api import bodyparse, errors, meta, pods, registry
 from jobplane.api.query import int_param, list_options
 from jobplane.api.rbac import Attributes
 from jobplane.api.registry import ResourceInfo
-from jobplane.apiserver import authz, fieldvalidation, impersonation, negotiation
+from jobplane.apiserver import authz, fieldvalidation, impersonation, negotiation, oidc
 from jobplane.apiserver.authn import Authenticator, is_public
 from jobplane.apiserver.connguard import ConnectionGuard
 from jobplane.apiserver.discovery import DiscoveryBodies
@@ -353,6 +353,8 @@ class ApiHandler:
             return web.Response(body=b"ok", headers=TEXT_HEADERS)
         if path == "/version":
             return web.Response(body=self.version_body, headers=API_HEADERS)
+        if path in oidc.PATHS:
+            return self._issuer_discovery(request, path)
         if head == "openapi":
             return self._openapi(request, parts)
         if mounted is not None:
@@ -370,6 +372,19 @@ class ApiHandler:
             raise errors.resource_not_found_path()
         body, aggregated = found
         return web.Response(body=body, headers=AGGREGATED_HEADERS if aggregated else API_HEADERS)
+
+    def _issuer_discovery(self, request: web.Request, path: str) -> web.Response:
+        """The service-account issuer's OIDC documents (``apiserver/oidc.py``)."""
+        tokens = self.service.tokens
+        if tokens is None:
+            raise errors.resource_not_found_path()
+        if request.method != "GET":
+            raise errors.StatusError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        if path.rstrip("/") == oidc.JWKS_PATH:
+            body, content_type = oidc.keyset_json(tokens), oidc.JWKS_CONTENT_TYPE
+        else:
+            body, content_type = oidc.config_json(tokens, request.host), "application/json"
+        return web.Response(body=body, headers={"Content-Type": content_type, "Cache-Control": oidc.CACHE_CONTROL})
 
     def _openapi(self, request: web.Request, parts: list[str]) -> web.Response:
         from jobplane.apiserver import openapi_routes as oa
