@@ -222,3 +222,49 @@ def test_describe_prints_probes_as_kubectl(srv):
     assert ours.returncode == 0, ours.stderr
     assert len(theirs) == 4 and probe_lines(ours.stdout) == theirs, (theirs, probe_lines(ours.stdout))
     srv.kubectl("delete", "-n", "desc", "pod/desc", "--grace-period=0", "--force", "--wait=false")
+
+
+GRPC_HEALTH_SERVER = """
+import asyncio, os, sys
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+async def main(port):
+    server = grpc.aio.server()
+    servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(servicer, server)
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    await server.start()
+    await servicer.set("", health_pb2.HealthCheckResponse.SERVING)
+    await servicer.set("db", health_pb2.HealthCheckResponse.NOT_SERVING)
+    while True:  # /shared/db-up turns "db" SERVING
+        if os.path.exists("/shared/db-up"):
+            await servicer.set("db", health_pb2.HealthCheckResponse.SERVING)
+        await asyncio.sleep(0.2)
+
+asyncio.run(main(int(sys.argv[1])))
+"""
+
+
+def test_grpc_probes_call_the_containers_health_service(srv, tmp_path):
+    """A container serving grpc.health.v1 (grpcio): the readiness probe of the overall service
+    passes, the one of a NOT_SERVING service fails with kubelet's message until it serves."""
+    port = _free_port()
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "grpc"},
+           "spec": {"restartPolicy": "Never", "volumes": [host_dir(tmp_path)], "containers": [{
+               "name": "app", "image": "python", "volumeMounts": MOUNT,
+               "command": [sys.executable, "-c", GRPC_HEALTH_SERVER, str(port)],
+               "readinessProbe": {"grpc": {"port": port}, "periodSeconds": 1}}, {
+               "name": "db", "image": "busybox", "command": ["sleep", "3600"],
+               "readinessProbe": {"grpc": {"port": port, "service": "db"}, "periodSeconds": 1,
+                                  "failureThreshold": 1}}]}}
+    apply(srv, "gp", pod)
+    wait_for(lambda: container(get(srv, "gp", "pod/grpc"), "app").get("ready") is True, timeout=40,
+             what="app ready through its gRPC health check")
+    wait_for(lambda: 'Readiness probe failed: service unhealthy (responded with "NOT_SERVING")'
+             in events(srv, "gp", "grpc"), what="db's readiness failing")
+    pod = get(srv, "gp", "pod/grpc")
+    assert container(pod, "db")["ready"] is False and condition(pod, "Ready") == "False"
+    (tmp_path / "db-up").write_text("")
+    wait_for(lambda: condition(get(srv, "gp", "pod/grpc"), "Ready") == "True", timeout=40, what="the pod Ready")
+    srv.kubectl("delete", "-n", "gp", "pod/grpc", "--grace-period=0", "--force", "--wait=false")

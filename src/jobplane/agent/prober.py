@@ -1,11 +1,10 @@
 """Running probes and lifecycle hooks: the checks themselves (a command run in the container
-through the runtime's exec seam, an HTTP GET, a TCP connect) and the timers of one
-container's probes. What the results mean is decided in ``agent/probes.py``.
+through the runtime's exec seam, an HTTP GET, a TCP connect, a gRPC health check:
+``agent/grpcprobe.py``) and the timers of one container's probes. What the results mean is
+decided in ``agent/probes.py``.
 
-Pods use their node's network, so an ``httpGet`` or ``tcpSocket`` without a host goes to
-the pod IP (the node's address). gRPC probes are not run: each check of one reports a
-Warning event saying so and counts as a success, so a pod with one still starts and
-becomes ready (its readiness then says only that the container runs).
+Pods use their node's network, so an ``httpGet`` or ``tcpSocket`` without a host, and every
+``grpc`` probe (which has no host field), goes to the pod IP (the node's address).
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from jobplane.agent import grpcprobe
 from jobplane.agent import probes as pr
 from jobplane.agent.spec import expand
 from jobplane.clock import Clock
@@ -28,7 +28,6 @@ Obj = dict[str, Any]
 ExecFn = Callable[[list[str], "float | None"], Awaitable[tuple[int, bytes]]]
 Check = tuple[pr.Outcome, str, "str | None"]  # outcome, output, error (could not be run)
 
-GRPC_UNSUPPORTED = "gRPC probes are not supported by jobplane; the check counts as a success"
 MAX_REDIRECTS = 10
 
 
@@ -211,7 +210,15 @@ async def run_check(spec: pr.ProbeSpec, cspec: Obj, pod_ip: str, exec_fn: ExecFn
             return pr.Outcome.FAILURE, _dial_error(host, port, exc), None
         return pr.Outcome.SUCCESS, "", None
     if spec.handler == "grpc":
-        return pr.Outcome.WARNING, GRPC_UNSUPPORTED, None
+        port = int(spec.action.get("port") or 0)
+        service = str(spec.action.get("service") or "")
+        progress = grpcprobe.Progress()
+        try:
+            outcome, text = await within(clock, grpcprobe.health_check(pod_ip, port, service, progress, clock.sleep),
+                                         timeout)
+        except TimeoutError:
+            return pr.Outcome.FAILURE, grpcprobe.timeout_message(pod_ip, port, timeout or 0, progress), None
+        return outcome, text, None
     return pr.Outcome.UNKNOWN, "", f"missing probe handler for container {cspec.get('name')}"
 
 

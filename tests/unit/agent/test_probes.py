@@ -247,7 +247,7 @@ async def test_errored_check_is_retried_and_thrown_away():
     prober.stop()
 
 
-async def test_run_check_exec_and_grpc():
+async def test_run_check_exec():
     clock = FakeClock()
 
     async def exec_fn(argv, timeout):
@@ -264,9 +264,6 @@ async def test_run_check_exec_and_grpc():
     slow = spec(exec={"command": ["slow", "x"]})
     assert await run_check(slow, cspec, "127.0.0.1", exec_fn, clock) == (
         pr.Outcome.FAILURE, 'command "slow x" timed out', None)
-    grpc = pr.ProbeSpec.parse(pr.READINESS, {"grpc": {"port": 1}})
-    outcome, output, error = await run_check(grpc, cspec, "127.0.0.1", exec_fn, clock)
-    assert outcome == pr.Outcome.WARNING and "not supported" in output and error is None
 
 
 async def test_a_check_that_raises_counts_as_errored_and_probing_goes_on():
