@@ -2,6 +2,7 @@
 watchers and then dropped, a label index that tracks label changes."""
 
 import asyncio
+import os
 
 import orjson
 import pytest
@@ -131,7 +132,7 @@ async def test_cold_events_are_kept_compressed_and_read_back_the_same():
     await store.create("pods/default/p", {**pod("p"), "status": {"message": "x" * 600}})
     await store.create("pods/default/q", pod("q"))
     mirror = store._mirror
-    # e0..e3 left the two-revision history unchanged: cold, compressed; pods never are
+    # e0..e3 left the two-revision history unchanged: cold, compressed; p is still in it
     assert mirror.stats()["packed"] == 4
     assert not mirror._entries["pods/default/p"].packed
     assert len(mirror._entries["events/default/e0"].data) < 300
@@ -191,3 +192,40 @@ def test_range_start_is_one_lower_bound():
     assert range_start("events/ns/", "events/a/x") == (">=", "events/ns/")  # a token from elsewhere
     assert range_start("events/", "events/ns/e7") == (">", "events/ns/e7")
     assert prefix_end("events/") == "events0" and prefix_end("events/ns/e1") == "events/ns/e2"
+
+
+def finished(name, i):
+    return {**pod(name), "spec": {"nodeName": "vm", "containers": [{"name": "main", "image": "busybox"}]},
+            "status": {"phase": "Succeeded", "message": f"container {i} of the same job exited 0 " * 20}}
+
+
+async def test_cold_pods_are_packed_against_a_sibling_and_read_back_the_same():
+    store = MemoryStore(history=1)
+    made = [await store.create(f"pods/default/p{i}", finished(f"p{i}", i)) for i in range(5)]
+    await store.create("configmaps/default/c", {"kind": "ConfigMap", "metadata": {"name": "c", "namespace": "default"},
+                                                "data": {"k": "v" * 600}})
+    entries = store._mirror._entries
+    assert all(entries[f"pods/default/p{i}"].packed for i in range(5))
+    assert not entries["configmaps/default/c"].packed  # only Events and pods are packed
+    first, later = entries["pods/default/p0"], [entries[f"pods/default/p{i}"] for i in range(1, 5)]
+    # the first primes the dictionary; its siblings pack to a fraction of what it did alone
+    assert first.zdict is None and all(e.zdict is not None for e in later)
+    assert max(len(e.data) for e in later) * 3 < len(first.data)
+    for i, obj in enumerate(made):
+        assert await store.get(f"pods/default/p{i}") == obj
+    assert (await store.list("pods/")).items == made
+    # a pod unlike the dictionary becomes the next one; packed pods keep theirs
+    odd = await store.create("pods/default/z", {"kind": "Pod", "metadata": {"name": "z", "namespace": "default"},
+                                                "data": os.urandom(600).hex()})
+    await store.create("configmaps/default/d", {"kind": "ConfigMap", "metadata": {"name": "d", "namespace": "default"}})
+    assert entries["pods/default/z"].packed and await store.get("pods/default/z") == odd
+    assert store._mirror._packer._dicts["pods"] != later[0].zdict
+    assert (await store.list("pods/")).items[:5] == made
+    # an update of a packed pod: the watch's previous state is the stored one
+    w = store.watch("pods/")
+    task = asyncio.ensure_future(w.__anext__())
+    await asyncio.sleep(0)
+    await store.update("pods/default/p3", {**made[3], "status": {"phase": "Failed"}}, made[3]["metadata"]["resourceVersion"])
+    ev = await task
+    assert ev.prev_object == made[3] and not entries["pods/default/p3"].packed
+    await w.aclose()
