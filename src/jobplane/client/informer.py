@@ -102,10 +102,11 @@ class Informer:
         self._cache: dict[str, Obj] = {}
         self._handlers: builtins.list[_Handler] = []
         self._index_fns: dict[str, IndexFn] = {NAMESPACE_INDEX: _namespace_index}
-        # index name -> value -> set of keys
+        # index name -> value -> set of keys. What a cached object was indexed under is
+        # computed again from it when it leaves (cached objects are never mutated, index
+        # functions are pure): keeping those values per key cost ~0.9 KB a pod with the
+        # controllers' 8 pod indexes, 11 MB at PodGC's 12,500 finished pods.
         self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
-        # key -> index name -> values the object was indexed under
-        self._indexed_values: dict[str, dict[str, builtins.list[str]]] = {}
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -137,9 +138,7 @@ class Informer:
         index: dict[str, set[str]] = {}
         self._indices[name] = index
         for key, obj in self._cache.items():
-            values = self._safe_index(fn, obj)
-            self._indexed_values.setdefault(key, {})[name] = values
-            for v in values:
+            for v in self._safe_index(fn, obj):
                 index.setdefault(v, set()).add(key)
 
     def by_index(self, name: str, value: str) -> builtins.list[Obj]:
@@ -346,35 +345,35 @@ class Informer:
 
     # -- cache + index maintenance -----------------------------------------------------
     def _cache_put(self, key: str, obj: Obj) -> None:
-        if key in self._cache:
-            self._unindex(key)
+        old = self._cache.get(key)
         self._cache[key] = obj
-        per_index: dict[str, builtins.list[str]] = {}
+        indices = self._indices
         for name, fn in self._index_fns.items():
             values = self._safe_index(fn, obj)
-            per_index[name] = values
-            index = self._indices[name]
+            if old is not None:
+                before = self._safe_index(fn, old)
+                if before == values:
+                    continue
+                self._unindex(indices[name], key, before)
+            index = indices[name]
             for v in values:
                 index.setdefault(v, set()).add(key)
-        self._indexed_values[key] = per_index
 
     def _cache_delete(self, key: str) -> Obj | None:
-        if key not in self._cache:
-            return None
-        self._unindex(key)
-        return self._cache.pop(key)
+        old = self._cache.pop(key, None)
+        if old is not None:
+            for name, fn in self._index_fns.items():
+                self._unindex(self._indices[name], key, self._safe_index(fn, old))
+        return old
 
-    def _unindex(self, key: str) -> None:
-        for name, values in self._indexed_values.pop(key, {}).items():
-            index = self._indices.get(name)
-            if index is None:
-                continue
-            for v in values:
-                keys = index.get(v)
-                if keys is not None:
-                    keys.discard(key)
-                    if not keys:
-                        del index[v]
+    @staticmethod
+    def _unindex(index: dict[str, set[str]], key: str, values: builtins.list[str]) -> None:
+        for v in values:
+            keys = index.get(v)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del index[v]
 
     @staticmethod
     def _safe_index(fn: IndexFn, obj: Obj) -> builtins.list[str]:

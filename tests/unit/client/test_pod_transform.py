@@ -70,6 +70,36 @@ def test_same_revision_shares_one_compact_object():
     assert compact_terminal_pod(full_pod(rv="10")) is not compact_terminal_pod(a)
 
 
+def test_sibling_pods_share_their_repeated_parts_and_nothing_else():
+    a, b = full_pod("a"), full_pod("b")
+    b["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] = "4"
+    ca, cb = compact_terminal_pod(a), compact_terminal_pod(b)
+    for path in (("spec",), ("metadata", "ownerReferences"), ("metadata", "finalizers"), ("status", "conditions")):
+        x, y = ca, cb
+        for k in path:
+            x, y = x[k], y[k]
+        assert x is y
+        assert path == ("spec",) or x == _at(a, path) == _at(b, path)
+    # the pod's own parts are its own
+    assert ca["metadata"] is not cb["metadata"] and ca["status"] is not cb["status"]
+    assert ca["metadata"]["annotations"] != cb["metadata"]["annotations"]
+    # equal as Python values is not enough: true, 1 and 1.0 are different JSON
+    c, d = full_pod("c"), full_pod("d")
+    c["metadata"]["ownerReferences"][0]["controller"] = 1
+    assert compact_terminal_pod(c)["metadata"]["ownerReferences"][0]["controller"] is not True
+    assert compact_terminal_pod(d)["metadata"]["ownerReferences"][0]["controller"] is True
+    # a different condition is not shared
+    d2 = full_pod("e")
+    d2["status"]["conditions"][0]["lastTransitionTime"] = "2026-11-22T21:00:09Z"
+    assert compact_terminal_pod(d2)["status"]["conditions"] == d2["status"]["conditions"] != ca["status"]["conditions"]
+
+
+def _at(obj, path):
+    for k in path:
+        obj = obj[k]
+    return obj
+
+
 class ListOnlyClient:
     def __init__(self, items):
         self.items = items
