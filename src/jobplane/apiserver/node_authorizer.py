@@ -124,6 +124,9 @@ def pod_references(pod: Obj) -> set[Ref]:
     return out
 
 
+REFSETS_MAX = 4096
+
+
 def _pod_node(pod: Obj) -> str:
     return (pod.get("spec") or {}).get("nodeName") or ""
 
@@ -135,6 +138,9 @@ class NodeGraph:
         self.pods: dict[tuple[str, str], tuple[str, frozenset[Ref]]] = {}  # (ns, name) -> (node, refs)
         self.refs: dict[str, Counter[Ref]] = {}  # node -> references of its pods
         self.claims: dict[tuple[str, str], str] = {}  # (ns, claim) -> bound volume name
+        # one frozenset per distinct set of references: the pods of one template share it
+        # (~0.4 KB a pod less, 5 MB at PodGC's 12,500 finished pods); cleared whole when full
+        self._refsets: dict[frozenset[Ref], frozenset[Ref]] = {}
         self._tasks: list[asyncio.Task] = []
 
     def apply_pod(self, event: str, pod: Obj) -> None:
@@ -152,7 +158,12 @@ class NodeGraph:
         if event == "DELETED" or not node:
             return
         refs = frozenset(pod_references(pod))
-        self.pods[key] = (node, refs)
+        shared = self._refsets.get(refs)
+        if shared is None:
+            if len(self._refsets) >= REFSETS_MAX:
+                self._refsets.clear()
+            shared = self._refsets[refs] = refs
+        self.pods[key] = (node, shared)
         self.refs.setdefault(node, Counter()).update(refs)
 
     def apply_claim(self, event: str, pvc: Obj) -> None:

@@ -102,11 +102,12 @@ class Informer:
         self._cache: dict[str, Obj] = {}
         self._handlers: builtins.list[_Handler] = []
         self._index_fns: dict[str, IndexFn] = {NAMESPACE_INDEX: _namespace_index}
-        # index name -> value -> set of keys. What a cached object was indexed under is
-        # computed again from it when it leaves (cached objects are never mutated, index
-        # functions are pure): keeping those values per key cost ~0.9 KB a pod with the
-        # controllers' 8 pod indexes, 11 MB at PodGC's 12,500 finished pods.
-        self._indices: dict[str, dict[str, set[str]]] = {NAMESPACE_INDEX: {}}
+        # index name -> value -> its keys: the key itself while it is the only one (the
+        # garbage collector's uid index has one per pod: a set each was 5 MB at 12,500),
+        # else a set. What a cached object was indexed under is computed again from it when
+        # it leaves (cached objects are never mutated, index functions are pure): keeping
+        # those values per key cost ~0.9 KB a pod with the controllers' 8 pod indexes.
+        self._indices: dict[str, dict[str, str | set[str]]] = {NAMESPACE_INDEX: {}}
         self._resource_version = ""
         self._synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -135,22 +136,24 @@ class Informer:
 
     def add_index(self, name: str, fn: IndexFn) -> None:
         self._index_fns[name] = fn
-        index: dict[str, set[str]] = {}
+        index: dict[str, str | set[str]] = {}
         self._indices[name] = index
         for key, obj in self._cache.items():
             for v in self._safe_index(fn, obj):
-                index.setdefault(v, set()).add(key)
+                _index_add(index, v, key)
 
     def by_index(self, name: str, value: str) -> builtins.list[Obj]:
-        keys = self._indices[name].get(value, ())
-        return [self._cache[k] for k in sorted(keys)]
+        return [self._cache[k] for k in self.index_keys(name, value)]
 
     def index_values(self, name: str) -> builtins.list[str]:
         """The values of index ``name`` that some cached object has."""
-        return [v for v, keys in self._indices[name].items() if keys]
+        return list(self._indices[name])
 
     def index_keys(self, name: str, value: str) -> builtins.list[str]:
-        return sorted(self._indices[name].get(value, ()))
+        keys = self._indices[name].get(value)
+        if keys is None:
+            return []
+        return [keys] if isinstance(keys, str) else sorted(keys)
 
     # -- cache reads -------------------------------------------------------------------
     def get(self, namespace: str | None, name: str) -> Obj | None:
@@ -357,7 +360,7 @@ class Informer:
                 self._unindex(indices[name], key, before)
             index = indices[name]
             for v in values:
-                index.setdefault(v, set()).add(key)
+                _index_add(index, v, key)
 
     def _cache_delete(self, key: str) -> Obj | None:
         old = self._cache.pop(key, None)
@@ -367,13 +370,20 @@ class Informer:
         return old
 
     @staticmethod
-    def _unindex(index: dict[str, set[str]], key: str, values: builtins.list[str]) -> None:
+    def _unindex(index: dict[str, str | set[str]], key: str, values: builtins.list[str]) -> None:
         for v in values:
             keys = index.get(v)
-            if keys is not None:
-                keys.discard(key)
-                if not keys:
+            if keys is None:
+                continue
+            if isinstance(keys, str):
+                if keys == key:
                     del index[v]
+                continue
+            keys.discard(key)
+            if len(keys) == 1:
+                index[v] = next(iter(keys))
+            elif not keys:
+                del index[v]
 
     @staticmethod
     def _safe_index(fn: IndexFn, obj: Obj) -> builtins.list[str]:
@@ -405,6 +415,17 @@ class Informer:
         for h in self._handlers:
             if h.on_delete is not None:
                 self._call(h.on_delete, obj)
+
+
+def _index_add(index: dict[str, str | set[str]], value: str, key: str) -> None:
+    keys = index.get(value)
+    if keys is None:
+        index[value] = key
+    elif isinstance(keys, str):
+        if keys != key:
+            index[value] = {keys, key}
+    else:
+        keys.add(key)
 
 
 def _checker_for(resource: str) -> decode.Checker | None:

@@ -58,7 +58,13 @@ def test_graph_follows_pods_and_claims():
     assert authz.authorize(n1, Attributes("list", True, "ns", "", "secrets"))[0] is False
     token = Attributes("create", True, "ns", "", "serviceaccounts", "token", "builder")
     assert authz.authorize(n1, token) == (True, "")
+    # a sibling of the same template shares the one set of references, and keeps them
+    # reachable while it is bound to the node
+    graph.apply_pod("ADDED", {**pod, "metadata": {**pod["metadata"], "name": "p2"}})
+    assert graph.pods[("ns", "p2")][1] is graph.pods[("ns", "p")][1]
     graph.apply_pod("DELETED", pod)
+    assert authz.authorize(n1, get("secrets", "env-secret")) == (True, "")
+    graph.apply_pod("DELETED", {**pod, "metadata": {**pod["metadata"], "name": "p2"}})
     assert authz.authorize(n1, get("secrets", "env-secret"))[0] is False
     assert authz.authorize(n1, token)[0] is False
     # other users: no opinion; node rules for the rest

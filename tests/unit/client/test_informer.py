@@ -177,9 +177,17 @@ async def test_late_handler_gets_synthetic_adds_and_index_works():
     await settle()
     assert inf.by_index("app", "x") == []
     assert sorted(o["metadata"]["name"] for o in inf.by_index("app", "y")) == ["a", "b"]
+    assert inf.index_keys("app", "y") == ["default/a", "other/b"] and inf.index_values("app") == ["y"]
+    q.put_nowait(("DELETED", pod("a", 6, app="y")))
+    q.put_nowait(("MODIFIED", pod("b", 7, "other", app="x")))
+    await settle()
+    assert inf.index_keys("app", "x") == ["other/b"] and inf.index_values("app") == ["x"]
+    q.put_nowait(("ADDED", pod("a", 8, app="y")))
+    await settle()
     # An index added late covers what is cached.
     inf.add_index("ns", lambda o: [o["metadata"]["namespace"]])
     assert [o["metadata"]["name"] for o in inf.by_index("ns", "other")] == ["b"]
+    assert inf.index_keys("ns", "default") == ["default/a"]
     await inf.stop()
 
 
