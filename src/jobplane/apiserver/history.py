@@ -20,6 +20,7 @@ import contextlib
 import logging
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
@@ -149,13 +150,13 @@ class Archiver:
         log.debug("archived job %s/%s (%d pods)", ns, name, len(rows))
         return stored
 
-    async def _pods_of(self, namespace: str, uid: str) -> list[bytes]:
+    async def _pods_of(self, namespace: str, uid: str) -> Sequence[bytes]:
         """The stored bytes of the namespace's pods that carry the Job's uid label, found through
         the label index (a store without one ignores the hint and lists the namespace: the
         caller checks the label on each pod it decodes, so no pod is decoded twice)."""
         result = await self.store.list_bytes(registry.PODS.storage_key(namespace, ""),
                                              label_hint={CONTROLLER_UID: uid})
-        return cast(list[bytes], result.items)  # list_bytes: the items are JSON bytes
+        return cast(Sequence[bytes], result.items)  # list_bytes: JSON bytes, inflated one at a time
 
     async def _save_log(self, pod: Obj, folder: Path) -> tuple[str | None, int]:
         """Copy each container's current log into ``folder``; (file name, bytes) or (None, 0)."""

@@ -30,7 +30,7 @@ Contract (tests/conformance runs it against every backend):
 from __future__ import annotations
 
 import abc
-from collections.abc import AsyncGenerator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,7 +68,7 @@ class WatchEvent:
 
 @dataclass
 class ListResult:
-    items: list[dict[str, Any]]
+    items: Sequence[Any]  # list_bytes: JSON bytes, read one at a time (mirror.RawItems)
     revision: int
     continue_token: str | None = None
     remaining: int | None = None
@@ -147,7 +147,7 @@ class Store(abc.ABC):
         import orjson
 
         result = await self.list(prefix, predicate, limit, continue_token, label_hint=label_hint)
-        result.items = [orjson.dumps(o) for o in result.items]  # type: ignore[misc]
+        result.items = [orjson.dumps(o) for o in result.items]
         return result
 
     async def guaranteed_update(

@@ -32,8 +32,8 @@ import asyncio
 import bisect
 import collections
 import itertools
-from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping
-from typing import Any
+from collections.abc import AsyncGenerator, Iterable, Iterator, Mapping, Sequence
+from typing import Any, overload
 
 import orjson
 
@@ -95,6 +95,10 @@ class _Entry:
         """The object's JSON bytes."""
         return inflate(self.data, self.zdict) if self.packed else self.data
 
+    def stored(self) -> bytes | _Packed:
+        """The bytes, or a handle that inflates them later (``RawItems``)."""
+        return _Packed(self.data, self.zdict) if self.packed else self.data
+
     def set(self, rev: int, data: bytes, labels: Postings) -> None:
         self.rev, self.data, self.labels, self.packed, self.zdict = rev, data, labels, False, None
 
@@ -103,6 +107,54 @@ class _Entry:
         if not self.packed and len(self.data) >= PACK_MIN:
             self.data, self.zdict = packer.pack(prefix, self.data)
             self.packed = True
+
+
+class _Packed:
+    """A packed object's stored form as a raw list captured it: inflated when read."""
+
+    __slots__ = ("data", "zdict")
+
+    def __init__(self, data: bytes, zdict: bytes | None) -> None:
+        self.data = data
+        self.zdict = zdict
+
+
+def _unpacked(item: bytes | _Packed) -> bytes:
+    return inflate(item.data, item.zdict) if type(item) is _Packed else item  # type: ignore[return-value]
+
+
+class RawItems(Sequence[bytes]):
+    """The items of a raw list (``list_bytes``): each object's JSON bytes, inflated as it is
+    read. The Table of ``kubectl get pods`` and a Job's archiving read 12,500 finished pods
+    one at a time; inflated all at once they would hold 63 MB for the whole request."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: list[bytes | _Packed]) -> None:
+        self._items = items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @overload
+    def __getitem__(self, i: int) -> bytes: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[bytes]: ...
+
+    def __getitem__(self, i: int | slice) -> bytes | list[bytes]:
+        if isinstance(i, slice):
+            return [_unpacked(x) for x in self._items[i]]
+        return _unpacked(self._items[i])
+
+    def __iter__(self) -> Iterator[bytes]:
+        return map(_unpacked, self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+
+    def __repr__(self) -> str:
+        return f"RawItems({list(self)!r})"
 
 
 class _Event(WatchEvent):
@@ -197,28 +249,31 @@ class Page:
         self.items: list[Any] = []
         self.last = ""
 
-    def add(self, key: str, data: bytes, check_hint: bool) -> bool:
+    def add(self, key: str, data: bytes | _Packed, check_hint: bool) -> bool:
         """Offer the object at ``key``; False when it matches but the page is full already
         (the caller then ends the page with ``cut``)."""
         obj = None
         check_hint = check_hint and bool(self.hinted)
         if self.predicate is not None or check_hint:
-            obj = orjson.loads(data)  # one decode serves the predicate and the item
+            obj = orjson.loads(_unpacked(data))  # one decode serves the predicate and the item
             if check_hint and not _carries(obj, self.hinted):
                 return True
             if self.predicate is not None and not self.predicate(obj):
                 return True
         if self.limit and len(self.items) >= self.limit:
             return False
-        self.items.append(data if self.raw else (obj if obj is not None else orjson.loads(data)))
+        self.items.append(data if self.raw else (obj if obj is not None else orjson.loads(_unpacked(data))))
         self.last = key
         return True
 
+    def _items(self) -> Sequence[Any]:
+        return RawItems(self.items) if self.raw else self.items
+
     def cut(self, remaining: int | None) -> ListResult:
-        return ListResult(self.items, self.at_rev, encode_continue(self.at_rev, self.last), remaining)
+        return ListResult(self._items(), self.at_rev, encode_continue(self.at_rev, self.last), remaining)
 
     def done(self) -> ListResult:
-        return ListResult(self.items, self.at_rev)
+        return ListResult(self._items(), self.at_rev)
 
 
 class _Watcher:
@@ -468,7 +523,8 @@ class Mirror:
         page = Page(at_rev, predicate, limit, raw, label_hint)
         for i, key in enumerate(keys):
             historic = bool(older) and key in older
-            data: bytes = older[key] if historic else entries[key].raw()  # type: ignore[assignment]
+            data = older[key] if historic else entries[key].stored()
+            assert data is not None  # a key absent at the snapshot is no candidate
             if not page.add(key, data, historic):
                 return page.cut(len(keys) - i if predicate is None and not label_hint else None)
         return page.done()

@@ -229,3 +229,22 @@ async def test_cold_pods_are_packed_against_a_sibling_and_read_back_the_same():
     ev = await task
     assert ev.prev_object == made[3] and not entries["pods/default/p3"].packed
     await w.aclose()
+
+
+async def test_a_raw_list_inflates_packed_pods_one_at_a_time():
+    from jobplane.storage.mirror import RawItems
+
+    store = MemoryStore(history=1)
+    made = [await store.create(f"pods/default/p{i}", finished(f"p{i}", i)) for i in range(4)]
+    raw = await store.list_bytes("pods/")
+    assert isinstance(raw.items, RawItems)
+    # what the list holds is the packed form (the first three are cold), not their JSON
+    held = raw.items._items
+    assert [isinstance(x, bytes) for x in held] == [False, False, False, True]
+    assert sum(len(x.data) for x in held[:3]) * 2 < sum(len(orjson.dumps(o)) for o in made[:3])
+    assert [orjson.loads(b) for b in raw.items] == made
+    assert orjson.loads(raw.items[1]) == made[1] and [orjson.loads(b) for b in raw.items[2:]] == made[2:]
+    assert raw.items == [orjson.dumps(o) for o in made] and len(raw.items) == 4
+    # a change after the list does not reach it: it captured the stored form at its revision
+    await store.update("pods/default/p0", {**made[0], "status": {"phase": "Failed"}}, made[0]["metadata"]["resourceVersion"])
+    assert orjson.loads(raw.items[0]) == made[0]
