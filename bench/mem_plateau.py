@@ -8,7 +8,11 @@ fills the history with Events (``--history-fill`` MiB, default the shipped 64) s
 bytes are no longer shared with it, as at the plateau. It then prints the RSS and what holds
 it (tracemalloc by file:line; with ``--frames N`` the largest tracebacks).
 
-Usage: .venv/bin/python bench/mem_plateau.py [--pods 12500] [--frames 1] [--no-trace]
+With ``--table N`` it then times N pod Tables (the server side of ``kubectl get pods``, in
+process); ``--no-pack`` keeps cold pods plain, as the mirror did before, for a same-run
+comparison.
+
+Usage: .venv/bin/python bench/mem_plateau.py [--pods 12500] [--frames 1] [--no-trace] [--table 3] [--no-pack]
 """
 
 from __future__ import annotations
@@ -86,12 +90,29 @@ async def gather_chunked(coros: list[Any], size: int = 500) -> None:
         await asyncio.gather(*coros[i:i + size])
 
 
+async def time_tables(srv: Any, rounds: int) -> None:
+    """The server side of ``kubectl get pods`` (rows streamed as decoded), in process."""
+    from jobplane.api import printers
+    from jobplane.api.registry import PODS
+
+    for _ in range(rounds):
+        t = time.perf_counter()
+        cpu = time.process_time()
+        meta, items = await srv.service.list_lazily(PODS, "default")
+        n = sum(1 for _ in printers.table_rows(PODS, items, now=time.time()))
+        print(f"pod Table of {n} rows: {time.perf_counter() - t:.2f} s ({time.process_time() - cpu:.2f} s CPU)")
+
+
 async def main_async(args: argparse.Namespace) -> None:
     from jobplane import gcpolicy
     from jobplane.client.inproc import InProcessClient
     from jobplane.server import Server
     from jobplane.settings import Settings
 
+    if args.no_pack:  # the mirror as before: only Events kept compressed
+        from jobplane.storage import mirror
+
+        mirror.PACKED_PREFIXES = ("events/",)
     tmp = Path(tempfile.mkdtemp(prefix="jp-plateau-"))
     settings = Settings(data_dir=tmp, port=0, agent=True, log_level="warning")
     srv = Server(settings)
@@ -130,6 +151,8 @@ async def main_async(args: argparse.Namespace) -> None:
     print(f"mirror: {m.stats()}")
     for name, inf in srv.controller_ctx.informers._informers.items():
         print(f"informer {name}: {len(inf.keys())} cached")
+    if args.table:
+        await time_tables(srv, args.table)
     if args.trace:
         snap = tracemalloc.take_snapshot()
         total = sum(s.size for s in snap.statistics("filename"))
@@ -149,6 +172,8 @@ def main() -> None:
     p.add_argument("--pods", type=int, default=12500)
     p.add_argument("--history-fill", type=int, default=64, help="MiB of Events written after the pods")
     p.add_argument("--no-trace", dest="trace", action="store_false")
+    p.add_argument("--table", type=int, default=0, metavar="N", help="then time N pod Tables (server side)")
+    p.add_argument("--no-pack", action="store_true", help="keep cold pods plain (the mirror before packing)")
     p.add_argument("--frames", type=int, default=1)
     p.add_argument("--top", type=int, default=25)
     p.add_argument("--tracebacks", type=int, default=12)
