@@ -141,6 +141,18 @@ def cpu_seconds(pid: int | None) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
+def supervisor_cpu_seconds(pid: int | None) -> float:
+    """``cpu_seconds`` of the node supervisor plus that of its live children: the waiters it
+    keeps between containers (with the containers they reaped) have not been reaped yet."""
+    if not pid:
+        return 0.0
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        kids = []
+    return cpu_seconds(pid) + sum(cpu_seconds(int(k)) for k in kids)
+
+
 def thread_cpu_seconds(pid: int) -> float:
     """User + system CPU of the main thread of ``pid`` (the server's event loop): the rest of the
     server's CPU is its threads' (SQLite commits, file work handed to the default executor)."""
@@ -232,14 +244,14 @@ def main() -> None:
             sup = supervisor_pid(srv.data_dir, srv.pid)
             agent = next((pid for pid, role in jobplane_processes(srv.pid, srv.data_dir).items()
                           if role == "agent process"), None)
-            cpu0 = cpu_seconds(srv.pid), cpu_seconds(sup), cpu_seconds(agent), thread_cpu_seconds(srv.pid)
+            cpu0 = cpu_seconds(srv.pid), supervisor_cpu_seconds(sup), cpu_seconds(agent), thread_cpu_seconds(srv.pid)
             agent_profile = f"{Path(profile).with_suffix('')}.agent{Path(profile).suffix}" if profile else None
             with PySpy(srv.pid, profile), PySpy(agent or 0, agent_profile if agent else None), \
                     SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
                 elapsed, job, writes = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout,
                                                            image))
             sup = sup or supervisor_pid(srv.data_dir, srv.pid)  # started with the first container
-            cpu = cpu_seconds(srv.pid) - cpu0[0], cpu_seconds(sup) - cpu0[1], cpu_seconds(agent) - cpu0[2]
+            cpu = cpu_seconds(srv.pid) - cpu0[0], supervisor_cpu_seconds(sup) - cpu0[1], cpu_seconds(agent) - cpu0[2]
             loop_cpu = thread_cpu_seconds(srv.pid) - cpu0[3]
             by_process = srv.peak_rss_by_process()
             rss = sum(by_process.values())

@@ -8,22 +8,26 @@ process; this small process does all of that instead, on the other core:
   in the child), each in its own session / process group, stdin from ``/dev/null``;
 * reads every container's stdout/stderr in one selector loop and writes kubelet's CRI
   log lines to ``<restartCount>.log``;
-* starts each container through a **waiter**: a child forked from the supervisor (no exec,
-  so it costs a fork and shares the supervisor's pages) that spawns the container, is its
-  parent, and waits for it. When the container exits, the waiter records the exact exit
-  status in ``exit.json`` (atomically, by rename) *before* reaping it, kills what is left
-  of the container's process group, and exits once the output has drained. The waiter
-  holds the read ends of the container's pipes without reading them; if the supervisor
-  dies (its lifeline pipe reaches end of file), each waiter takes over writing its own
-  container's log, so a container never meets a closed pipe and its exit code is never lost.
-  The waiter's start reply (pid or error) is an event of the supervisor's selector loop like
-  any other: a slow waiter holds up no other start, output or exit;
+* starts each container through a **waiter**: a child forked from the supervisor (no exec)
+  that spawns the container, is its parent, and waits for it. When the container exits, the
+  waiter records the exact exit status in ``exit.json`` (atomically, by rename) *before*
+  reaping it, kills what is left of the container's process group, and says ``done`` (with
+  that record) once the output has drained. The waiter holds the read ends of the
+  container's pipes without reading them; if the supervisor dies (its lifeline pipe reaches
+  end of file), each waiter takes over writing its own container's log, so a container never
+  meets a closed pipe and its exit code is never lost. A waiter runs one container at a time
+  and is then kept for the next start (``IDLE_WAITERS``): the fork, the copy-on-write
+  faults it causes on both sides and the waiter's exit are paid once per waiter, not once per
+  container. A start reaches its waiter on a socket pair (the spec as a JSON line, the pipes
+  and the log as ``SCM_RIGHTS``); the reply (pid or error) and ``done`` are events of the
+  supervisor's selector loop like any other: a slow waiter holds up no other start, output or exit;
 * a run (one ``state_dir``) is started at most once: the waiter claims it (``claim_run``,
   a ``flock`` of the run directory held for the waiter's life) before it spawns, and
   records ``pid.json`` before anyone hears of the start; a start retried after a supervisor died mid-start meets the
   claim or the record and is answered ``claimed``, never spawned twice;
-* reaps the waiters (and, as a child subreaper, whatever a container left behind), then
-  writes the ``.done`` marker and tells the agent.
+* once a waiter is done (or has died) and the output is drained, writes the ``.done`` marker
+  and tells the agent; reaps waiters that exit (and, as a child subreaper, whatever a
+  container left behind).
 
 It runs in its own session and is nobody's child but init's, so it survives the agent and
 the API server that embeds it. A restarted agent reconnects over ``DATA_DIR/supervisor.sock``
@@ -62,6 +66,11 @@ from typing import Any
 MAX_LINE = 16 * 1024  # kubelet splits longer lines into partial (P) entries
 DRAIN_SECONDS = 1.0  # how long processes that left the group may hold the pipes after the main one exits
 IDLE_EXIT_SECONDS = 10.0  # lifetime without any agent ever connecting
+# Waiters kept between containers (each holds ~1.8 MiB of its own pages): as many as a burst
+# of starts needs, then, once idle for IDLE_WAITER_SECONDS, down to KEEP_WAITERS.
+IDLE_WAITERS = 64
+KEEP_WAITERS = 2
+IDLE_WAITER_SECONDS = 5.0
 SOCKET_NAME = "supervisor.sock"
 LOCK_NAME = "supervisor.lock"
 LOG_NAME = "supervisor.log"
@@ -302,7 +311,8 @@ class Container:
         self.fds = fds  # read end -> stream name
         self.cgroup = cgroup
         self.rlimit = rlimit
-        self.status: int | None = None  # the waiter's wait status, once reaped
+        self.ended = False  # the waiter is done with it (or died): its exit is recorded
+        self.record: dict[str, Any] | None = None  # that exit record, as the waiter sent it
         self.finished_at = 0.0
         self.drain_deadline = 0.0
         self.stderr_tail = b""
@@ -324,8 +334,18 @@ def _close_fds_except(keep: set[int]) -> None:
         os.closerange(low, top)
 
 
+def _wakeup_pipe() -> int:
+    """SIGCHLD wakes a ``poll`` through this pipe's read end (set up once per process)."""
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_r, False)
+    os.set_blocking(wake_w, False)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
+    return wake_r
+
+
 class Waiter:
-    """The container's parent (runs in a child forked from the supervisor; never returns).
+    """The container's parent (runs in a waiter, a child forked from the supervisor).
 
     Order on the container's exit: ``waitid`` without reaping (the pid and its process group
     cannot be re-used meanwhile), kill what is left of the group, write ``exit.json``
@@ -334,7 +354,7 @@ class Waiter:
     if the supervisor dies, it pumps that output into the log itself."""
 
     def __init__(self, spec: dict[str, Any], pid: int, pipes: dict[int, str], log_fd: int, lifeline: int,
-                 cgroup: str | None, rlimit: int | None) -> None:
+                 cgroup: str | None, rlimit: int | None, wake: int) -> None:
         self.spec = spec
         self.pid = pid
         self.pipes = dict(pipes)
@@ -347,14 +367,9 @@ class Waiter:
         self.result: dict[str, Any] | None = None
         self.drain_deadline = 0.0
         self.hangup_watch: set[int] = set()  # pipe read ends polled for their hang-up alone
-        wake_r, wake_w = os.pipe()
-        os.set_blocking(wake_r, False)
-        os.set_blocking(wake_w, False)
-        signal.signal(signal.SIGCHLD, lambda *_: None)
-        signal.set_wakeup_fd(wake_w, warn_on_full_buffer=False)
-        self.wake = wake_r
+        self.wake = wake
         self.poller = select.poll()
-        self.poller.register(wake_r, select.POLLIN)
+        self.poller.register(wake, select.POLLIN)
         self.poller.register(lifeline, select.POLLIN)
 
     def run(self) -> int:
@@ -381,8 +396,8 @@ class Waiter:
 
     def _watch_hangups(self) -> None:
         """Wake when the last writer of each pipe has gone (poll reports a hang-up without
-        being asked), not on a timer: the supervisor hears of the exit when this waiter
-        exits, so each millisecond waited here is a millisecond on the pod's start latency."""
+        being asked), not on a timer: the supervisor hears of the exit when this waiter says
+        ``done``, so each millisecond waited here is a millisecond on the pod's start latency."""
         for fd in self.pipes:
             self.poller.register(fd, 0)
             self.hangup_watch.add(fd)
@@ -493,6 +508,17 @@ class Waiter:
             os.close(fd)
         self.pipes.pop(fd, None)
 
+    def close(self) -> None:
+        """Let go of the run's descriptors (the pipes' read ends, the log) and of its working
+        directory (a volume this waiter's cwd pinned could not be unmounted)."""
+        for fd in list(self.pipes):
+            self._pump_pipe_close(fd)
+        if self.pump is None:
+            with contextlib.suppress(OSError):
+                os.close(self.log_fd)
+        with contextlib.suppress(OSError):
+            os.chdir("/")
+
 
 class RunClaimed(OSError):
     """Another waiter holds this run (it is starting or running its container), or an
@@ -555,23 +581,79 @@ def claim_held(state_dir: str) -> bool:
     return _probe_lock(state_dir, os.O_RDONLY | os.O_DIRECTORY) or _legacy_claim_held(state_dir)
 
 
-def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int], status_w: int,
-                 lifeline: int, log_fd: int, cgroup: str | None, rlimit: int | None) -> int:
-    """In the forked child: spawn the container, report its pid, wait for it."""
+MAX_FDS = 5  # a start hands the waiter: stdout and stderr pipes (both ends each), the log
+
+
+def _send_line(chan: socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
+    """One JSON line on a waiter's channel (blocking), with ``fds`` attached to its first byte."""
+    data = json.dumps(msg, separators=(",", ":")).encode() + b"\n"
+    sent = socket.send_fds(chan, [data], fds) if fds else 0
+    if sent < len(data):
+        chan.sendall(data[sent:])
+
+
+def _recv_request(chan: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
+    """The next start request and its descriptors (blocking); None once the supervisor has
+    closed the channel or died."""
+    try:
+        data, fds, _flags, _addr = socket.recv_fds(chan, 1 << 16, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
+        while data and not data.endswith(b"\n"):
+            more = chan.recv(1 << 20)
+            if not more:
+                data = b""
+            data += more
+    except OSError:
+        return None
+    if not data:
+        for fd in fds:
+            os.close(fd)
+        return None
+    return json.loads(data), fds
+
+
+def _waiter_loop(chan: socket.socket, lifeline: int) -> int:
+    """A waiter's life (in the forked child): one container per request received on ``chan``,
+    each run to its end (exit recorded, output drained, ``done`` sent) before the next, so a
+    fork, its copy-on-write faults and an exit are paid once per waiter, not per container.
+    Returns when the supervisor closes the channel or dies."""
     signal.set_wakeup_fd(-1)
     for sig in _WAITER_IGNORES:
         signal.signal(sig, signal.SIG_IGN)
-    _close_fds_except({0, 1, 2, *out, *err, status_w, lifeline, log_fd})
+    _close_fds_except({0, 1, 2, chan.fileno(), lifeline})
+    wake = _wakeup_pipe()
+    while (request := _recv_request(chan)) is not None:
+        msg, fds = request
+        waiter = _run_request(msg, fds, chan, lifeline, wake)
+        if waiter is not None and waiter.pump is not None:
+            return 0  # the supervisor died during this run: nobody to serve any more
+        try:
+            _send_line(chan, {"op": "done", "exit": waiter.result if waiter is not None else None})
+        except OSError:
+            return 0
+    return 0
+
+
+def _run_request(msg: dict[str, Any], fds: list[int], chan: socket.socket, lifeline: int,
+                 wake: int) -> Waiter | None:
+    """Claim the run, spawn its container, record and report the start, wait for its end;
+    the run's descriptors and claim are closed by the time it returns. None: nothing started
+    (the error was the reply)."""
+    spec, cgroup, rlimit = msg["spec"], msg.get("cgroup"), msg.get("rlimit")
+    out_r, out_w, err_r, err_w, log_fd = fds
+    claim = -1
     try:
-        claim_run(spec["state_dir"])  # kept open (close-on-exec) until this process exits
-        pid = _spawn(spec, out[1], err[1], cgroup, rlimit)
+        claim = claim_run(spec["state_dir"])  # held until the run is over
+        pid = _spawn(spec, out_w, err_w, cgroup, rlimit)
     except OSError as exc:
-        os.write(status_w, json.dumps({"error": str(exc), "errno": exc.errno,
-                                       "claimed": isinstance(exc, RunClaimed)}).encode())
-        return 0
+        for fd in (out_r, err_r, log_fd, claim):
+            if fd >= 0:
+                os.close(fd)
+        with contextlib.suppress(OSError):
+            _send_line(chan, {"error": str(exc), "errno": exc.errno, "claimed": isinstance(exc, RunClaimed)})
+        return None
     finally:
-        os.close(out[1])
-        os.close(err[1])
+        os.close(out_w)
+        os.close(err_w)
     started = {"pid": pid, "start": proc_start_time(pid), "startedAt": time.time()}
     # Before anyone hears of it: an agent (or a retried start) that lost the reply finds the
     # container here and re-adopts it instead of starting it a second time.
@@ -580,33 +662,75 @@ def _waiter_main(spec: dict[str, Any], out: tuple[int, int], err: tuple[int, int
     except OSError as exc:
         warn(f"container {pid}: cannot record its start: {exc}")
     with contextlib.suppress(OSError):  # the supervisor may have died meanwhile: wait all the same
-        os.write(status_w, json.dumps(started).encode())
-    os.close(status_w)
-    return Waiter(spec, pid, {out[0]: "stdout", err[0]: "stderr"}, log_fd, lifeline, cgroup, rlimit).run()
+        _send_line(chan, started)
+    waiter = Waiter(spec, pid, {out_r: "stdout", err_r: "stderr"}, log_fd, lifeline, cgroup, rlimit, wake)
+    try:
+        waiter.run()
+    finally:
+        waiter.close()
+        os.close(claim)
+    return waiter
+
+
+class WaiterProc:
+    """A waiter as the supervisor sees it: its pid, its end of the channel, the reply bytes
+    read so far, and its job (a ``Starting``, then a ``Container``; None while idle)."""
+
+    def __init__(self, pid: int, chan: socket.socket) -> None:
+        self.pid = pid
+        self.chan = chan
+        self.inbuf = b""
+        self.job: Starting | Container | None = None
+        self.closed = False
+        self.idle_since = 0.0
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.chan.close()
 
 
 class Starting:
-    """A container whose waiter is forked and has not replied yet: what the start holds
-    until the reply (``pid`` or ``error``) has been read from ``status_r``."""
+    """A container handed to a waiter that has not replied yet: what the start holds until
+    the reply (``pid`` or ``error``) has been read from the waiter's channel."""
 
-    def __init__(self, spec: dict[str, Any], waiter: int, status_r: int, writer: CriWriter, fds: dict[int, str],
+    def __init__(self, spec: dict[str, Any], proc: WaiterProc, writer: CriWriter, fds: dict[int, str],
                  cgroup: str | None, rlimit: int | None) -> None:
         self.spec = spec
-        self.waiter = waiter
-        self.status_r = status_r
+        self.proc = proc
+        self.waiter = proc.pid
         self.writer = writer
         self.fds = fds  # the container's output pipes (read ends) -> stream name
         self.cgroup = cgroup
         self.rlimit = rlimit
-        self.reply = bytearray()
-        self.status: int | None = None  # the waiter's wait status, when it was reaped before its reply was read
-        self.finished_at = 0.0
 
 
-def fork_waiter(spec: dict[str, Any], lifeline: int) -> Starting:
-    """Create the run and log directories, open the log, fork the waiter that spawns the
-    process. The waiter's reply comes on ``Starting.status_r``, closed once written: the
-    supervisor's loop waits for it as for any other event (``finish_start``)."""
+def fork_waiter(lifeline: int) -> WaiterProc:
+    """Fork a waiter; it waits on its channel for a start (``hand_over``)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        pid = os.fork()
+    except OSError as exc:
+        ours.close()
+        theirs.close()
+        raise OSError(exc.errno, f"cannot start the container's waiter: {exc.strerror}") from None
+    if pid == 0:  # pragma: no cover - the waiter
+        code = 1
+        try:
+            ours.detach()  # closed with the rest by _close_fds_except
+            code = _waiter_loop(theirs, lifeline)
+        except BaseException as exc:  # noqa: BLE001 - a waiter must never return into the supervisor
+            warn(f"waiter failed: {exc!r}")
+        finally:
+            os._exit(code)
+    theirs.close()
+    return WaiterProc(pid, ours)
+
+
+def hand_over(spec: dict[str, Any], proc: WaiterProc) -> Starting:
+    """Create the run and log directories, open the log and the output pipes, and hand the
+    start to ``proc``. Its reply comes on ``proc.chan``: the supervisor's loop waits for it
+    as for any other event (``finish_start``)."""
     os.makedirs(spec["state_dir"], exist_ok=True)
     os.makedirs(os.path.dirname(spec["log"]), exist_ok=True)
     writer = CriWriter(os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
@@ -619,9 +743,7 @@ def fork_waiter(spec: dict[str, Any], lifeline: int) -> Starting:
         fds.extend(out)
         err = os.pipe()
         fds.extend(err)
-        status_r, status_w = os.pipe()
-        fds.extend((status_r, status_w))
-        waiter = os.fork()
+        _send_line(proc.chan, {"spec": spec, "cgroup": cgroup, "rlimit": rlimit}, [*out, *err, writer.fd])
     except OSError as exc:
         for fd in fds:
             os.close(fd)
@@ -629,39 +751,32 @@ def fork_waiter(spec: dict[str, Any], lifeline: int) -> Starting:
         with contextlib.suppress(OSError):
             _touch(spec["done"])
         raise OSError(exc.errno, f"cannot start the container's waiter: {exc.strerror}") from None
-    if waiter == 0:  # pragma: no cover - the waiter
-        code = 1
-        try:
-            code = _waiter_main(spec, out, err, status_w, lifeline, writer.fd, cgroup, rlimit)
-        except BaseException as exc:  # noqa: BLE001 - a waiter must never return into the supervisor
-            warn(f"waiter for {spec.get('argv')!r} failed: {exc!r}")
-        finally:
-            os._exit(code)
-    for fd in (out[1], err[1], status_w):
+    for fd in (out[1], err[1]):
         os.close(fd)
-    return Starting(spec, waiter, status_r, writer, {out[0]: "stdout", err[0]: "stderr"}, cgroup, rlimit)
+    return Starting(spec, proc, writer, {out[0]: "stdout", err[0]: "stderr"}, cgroup, rlimit)
 
 
-def read_reply(start: Starting) -> bool:
-    """Read what the waiter wrote; True once its end is closed (the reply is complete). A
-    non-blocking ``status_r`` returns False when nothing more is there yet."""
+def read_lines(proc: WaiterProc) -> list[dict[str, Any]] | None:
+    """The complete lines the waiter has written since the last call (non-blocking unless
+    its channel is); None once the channel is at its end (the waiter has exited)."""
     try:
-        while chunk := os.read(start.status_r, 4096):
-            start.reply += chunk
+        data = proc.chan.recv(1 << 16)
     except BlockingIOError:
-        return False
+        return []
     except OSError:
-        pass  # as good as the end: the reply read so far decides
-    return True
+        data = b""
+    if not data:
+        return None
+    proc.inbuf += data
+    *lines, proc.inbuf = proc.inbuf.split(b"\n")
+    return [json.loads(line) for line in lines if line.strip()]
 
 
-def finish_start(start: Starting) -> Container:
-    """The container the waiter's (complete) reply names. For an error reply, releases what
-    the start held and raises: ``RunClaimed``, or an ``OSError`` with the waiter's errno."""
-    os.close(start.status_r)
-    try:
-        reply = json.loads(start.reply)
-    except ValueError:
+def finish_start(start: Starting, reply: dict[str, Any] | None) -> Container:
+    """The container the waiter's reply names (None: it exited without one). For an error
+    reply, releases what the start held and raises: ``RunClaimed``, or an ``OSError`` with
+    the waiter's errno."""
+    if reply is None:
         reply = {"error": "the container's waiter exited before starting it"}
     if "error" in reply:
         for fd in start.fds:
@@ -677,15 +792,17 @@ def finish_start(start: Starting) -> Container:
 
 
 def start_container(spec: dict[str, Any], lifeline: int) -> Container:
-    """``fork_waiter`` and wait for its reply (blocking: for callers without a loop)."""
-    start = fork_waiter(spec, lifeline)
-    read_reply(start)
+    """Fork a waiter, hand it ``spec`` and wait for its reply (blocking: for callers without a
+    loop). The channel is closed after the reply: the waiter exits once the container has."""
+    proc = fork_waiter(lifeline)
     try:
-        return finish_start(start)
-    except OSError:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(start.waiter, 0)
-        raise
+        start = hand_over(spec, proc)
+        lines: list[dict[str, Any]] | None = []
+        while lines == []:
+            lines = read_lines(proc)
+        return finish_start(start, lines[0] if lines else None)
+    finally:
+        proc.close()
 
 
 def _touch(path: str) -> None:
@@ -709,8 +826,8 @@ class Supervisor:
         self.sel.register(listener, selectors.EVENT_READ, (self._accept, None))
         self.clients: dict[socket.socket, _Client] = {}
         self.children: dict[int, Container] = {}  # container pid -> container
-        self.waiters: dict[int, Container] = {}  # waiter pid -> container
         self.starting: dict[int, tuple[Starting, _Client, Any]] = {}  # waiter pid -> (start, requester, request id)
+        self.idle: list[WaiterProc] = []  # waiters between two containers, the last one used first
         # Every waiter inherits the read end; it reaches end of file when we die.
         self.lifeline, self._lifeline_w = os.pipe()
         self.had_client = False
@@ -728,15 +845,18 @@ class Supervisor:
                 handler, arg = key.data
                 handler(arg, mask)
             self._expire_drains()
+            self._expire_idle()
             if not self.clients and not self.children and not self.starting and (
                     self.had_client or time.monotonic() - self.born > IDLE_EXIT_SECONDS):
                 return
 
     def _timeout(self) -> float | None:
         now = time.monotonic()
-        deadlines = [c.drain_deadline for c in self.children.values() if c.status is not None]
+        deadlines = [c.drain_deadline for c in self.children.values() if c.ended]
         if not self.had_client:
             deadlines.append(self.born + IDLE_EXIT_SECONDS)
+        if len(self.idle) > KEEP_WAITERS:
+            deadlines.append(self.idle[0].idle_since + IDLE_WAITER_SECONDS)
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     # ------------------------------------------------------------ agents
@@ -785,20 +905,23 @@ class Supervisor:
     def _handle(self, client: _Client, msg: dict[str, Any]) -> None:
         op = msg.get("op")
         if op == "start":
+            proc = None
             try:
-                start = fork_waiter(msg, self.lifeline)
+                proc = self.idle.pop() if self.idle else self._fork_waiter()
+                start = hand_over(msg, proc)
             except (OSError, KeyError, TypeError, ValueError) as exc:
+                if proc is not None:
+                    self._discard(proc)  # what it holds of a half-sent start is unknown
                 self._send(client, {"id": msg["id"], "error": str(exc), "errno": getattr(exc, "errno", None),
                                     "claimed": False})
                 return
             # The reply is an event like any other: meanwhile the loop serves other starts,
             # output and exits instead of blocking on this waiter.
-            os.set_blocking(start.status_r, False)
-            self.starting[start.waiter] = (start, client, msg["id"])
-            self.sel.register(start.status_r, selectors.EVENT_READ, (self._on_reply, start))
+            proc.job = start
+            self.starting[proc.pid] = (start, client, msg["id"])
         elif op == "signal":
             child = self.children.get(int(msg["pid"]))
-            if child is not None and child.status is None:  # not reaped yet: the group id is still ours
+            if child is not None and not child.ended:  # not reaped yet: the group id is still ours
                 sig = int(msg["sig"])
                 # A sandboxed container: its bwrap init leads the group of what runs inside;
                 # bwrap's outer process would die of the signal and take the sandbox with it.
@@ -811,27 +934,81 @@ class Supervisor:
                     with contextlib.suppress(ProcessLookupError, PermissionError):
                         os.killpg(child.pid, sig)
 
-    def _on_reply(self, start: Starting, _mask: int) -> None:
-        if self.starting.get(start.waiter, (None,))[0] is not start:
-            return  # an event of this select round for a start settled meanwhile (_settle_starts)
-        if read_reply(start):
-            self._started(start)
+    # ----------------------------------------------------------- waiters
 
-    def _started(self, start: Starting) -> None:
+    def _fork_waiter(self) -> WaiterProc:
+        proc = fork_waiter(self.lifeline)
+        proc.chan.setblocking(False)
+        self.sel.register(proc.chan, selectors.EVENT_READ, (self._on_waiter, proc))
+        return proc
+
+    def _discard(self, proc: WaiterProc) -> None:
+        """Close a waiter's channel: an idle one exits at once, a busy one once its run is over."""
+        if proc.closed:
+            return
+        self.sel.unregister(proc.chan)
+        proc.close()
+        with contextlib.suppress(ValueError):
+            self.idle.remove(proc)
+
+    def _on_waiter(self, proc: WaiterProc, _mask: int) -> None:
+        """A waiter's lines (its start reply, then ``done`` with the exit), or its end."""
+        if proc.closed:
+            return  # an event of this select round for a waiter discarded meanwhile
+        lines = read_lines(proc)
+        for msg in lines or ():
+            self._on_waiter_line(proc, msg)
+        if lines is None:  # the waiter exited (killed): what it was doing ends with it
+            self._discard(proc)
+            job, proc.job = proc.job, None
+            if isinstance(job, Starting):
+                self._started(job, None)
+            elif isinstance(job, Container):
+                self._waiter_ended(job, None)
+                self._maybe_finish(job)
+
+    def _on_waiter_line(self, proc: WaiterProc, msg: dict[str, Any]) -> None:
+        job = proc.job
+        if isinstance(job, Starting):
+            self._started(job, msg)
+        elif isinstance(job, Container) and msg.get("op") == "done":
+            proc.job = None
+            self._waiter_ended(job, msg.get("exit"))
+            self._recycle(proc)
+            self._maybe_finish(job)
+
+    def _recycle(self, proc: WaiterProc) -> None:
+        """A waiter between two containers: kept for the next start, or let go."""
+        if proc.closed:
+            return
+        if len(self.idle) < IDLE_WAITERS:
+            proc.idle_since = time.monotonic()
+            self.idle.append(proc)
+        else:
+            self._discard(proc)
+
+    def _expire_idle(self) -> None:
+        """Let go of the waiters a burst of starts left idle (the longest idle go first)."""
+        limit = time.monotonic() - IDLE_WAITER_SECONDS
+        while len(self.idle) > KEEP_WAITERS and self.idle[0].idle_since <= limit:
+            self._discard(self.idle[0])
+
+    def _started(self, start: Starting, reply: dict[str, Any] | None) -> None:
         """The waiter replied: answer the start and hold the container (or release the start)."""
-        self.sel.unregister(start.status_r)
-        _, client, rid = self.starting.pop(start.waiter)
+        proc = start.proc
+        _, client, rid = self.starting.pop(proc.pid)
         try:
-            c = finish_start(start)
+            c = finish_start(start, reply)
         except OSError as exc:
+            proc.job = None
+            self._recycle(proc)  # it started nothing and waits for the next start
             self._send(client, {"id": rid, "error": str(exc), "errno": exc.errno,
                                 "claimed": isinstance(exc, RunClaimed)})
             return
+        proc.job = c
         self.children[c.pid] = c
-        if start.status is None:
-            self.waiters[c.waiter] = c
-        else:  # the container has ended already: its waiter was reaped before the reply was read
-            self._waiter_ended(c, start.status, start.finished_at)
+        if proc.closed:  # the waiter exited right after its reply
+            self._waiter_ended(c, None)
         for fd, stream in c.fds.items():
             self.sel.register(fd, selectors.EVENT_READ, (self._on_pipe, (c, fd, stream)))
         self._send(client, {"id": rid, "pid": c.pid, "start": c.start})  # before its exit, if that came first
@@ -840,9 +1017,14 @@ class Supervisor:
     def _settle_starts(self) -> None:
         """Wait for every pending waiter's reply (an agent connects: its hello must name them)."""
         for start, _client, _rid in list(self.starting.values()):
-            os.set_blocking(start.status_r, True)
-            read_reply(start)
-            self._started(start)
+            proc = start.proc
+            proc.chan.setblocking(True)
+            try:
+                while proc.pid in self.starting and not proc.closed:
+                    self._on_waiter(proc, selectors.EVENT_READ)
+            finally:
+                if not proc.closed:
+                    proc.chan.setblocking(False)
 
     def _send(self, client: _Client, msg: dict[str, Any]) -> None:
         client.outbuf += json.dumps(msg, separators=(",", ":")).encode() + b"\n"
@@ -901,44 +1083,41 @@ class Supervisor:
         self._reap_children()
 
     def _reap_children(self) -> None:
+        """Waiters that exited (their channel's end told the loop) and orphans of containers."""
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, _status = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
-            c = self.waiters.pop(pid, None)
-            if c is not None:
-                self._waiter_ended(c, status, time.time())
-                self._maybe_finish(c)
-            elif pid in self.starting:  # ended before its reply was read, which comes next (_on_reply)
-                start = self.starting[pid][0]
-                start.status, start.finished_at = status, time.time()
 
     @staticmethod
-    def _waiter_ended(c: Container, status: int, when: float) -> None:
-        c.status = status
-        c.finished_at = when
+    def _waiter_ended(c: Container, record: dict[str, Any] | None) -> None:
+        """The waiter is done with ``c``: its exit is recorded (``record``, as in ``exit.json``;
+        None when the waiter died), and its output has only the drain deadline left."""
+        c.ended = True
+        c.record = record
+        c.finished_at = time.time()
         c.drain_deadline = time.monotonic() + DRAIN_SECONDS
 
     def _expire_drains(self) -> None:
         now = time.monotonic()
-        for c in [c for c in self.children.values() if c.status is not None and c.drain_deadline <= now]:
+        for c in [c for c in self.children.values() if c.ended and c.drain_deadline <= now]:
             for fd in list(c.fds):
                 self._close_pipe(c, fd)
             self._maybe_finish(c)
 
     def _maybe_finish(self, c: Container) -> None:
-        """Once the waiter is reaped and the output drained: log closed, exit record (the
+        """Once the waiter is done and the output drained: log closed, exit record (the
         waiter's, plus an OOM seen in stderr), .done, notify."""
-        if c.status is None or c.fds or c.pid not in self.children:
+        if not c.ended or c.fds or c.pid not in self.children:
             return
         del self.children[c.pid]
         with contextlib.suppress(OSError):
             c.writer.close()
         state_dir = c.spec["state_dir"]
-        result = read_exit_record(state_dir)
+        result = c.record or read_exit_record(state_dir)
         if result is None:  # the waiter died before recording it
             result = {"exitCode": 137, "finishedAt": c.finished_at, "reason": "ContainerStatusUnknown",
                       "message": "the container's waiter exited before recording its exit"}
