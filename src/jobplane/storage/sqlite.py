@@ -180,16 +180,31 @@ class SqliteStore(BatchedStore):
 
     async def _commit_batch(self, ops: list[WriteOp]) -> list[Any]:
         mirror = self._mirror
-        lookup: Lookup = mirror.lookup
-        spilled = list({op.key for op in ops if mirror.spills(op.key)})
-        if spilled:  # their current state is only in the database (nothing else writes meanwhile)
-            found = await self._run(self._select_keys, spilled)
-            lookup = lambda key: found.get(key) if mirror.spills(key) else mirror.lookup(key)  # noqa: E731
+        changes: list[Change]
+        results: list[Any]
+        if any(mirror.spills(op.key) for op in ops):
+            changes, results = await self._run(self._plan_and_commit, ops)
+        else:
+            changes, results = plan(ops, mirror.lookup, mirror.rev)
+            if changes:
+                await self._run(self._commit, changes)
+        if changes:
+            mirror.apply(changes)
+        return results
+
+    def _plan_and_commit(self, ops: list[WriteOp]) -> tuple[list[Change], list[Any]]:
+        """A batch that writes spilled keys (Events: their current state is only in the
+        database), on the SQL thread: read those keys, plan, commit. One thread hop instead of
+        two (a read, then the commit): each hop wakes the thread and the loop again (§16b,
+        ``ThreadPoolExecutor.submit``). Reading the mirror here is safe: only the writer task
+        changes it (``apply``, after this returns), and it is waiting for this."""
+        mirror = self._mirror
+        found = self._select_keys(list({op.key for op in ops if mirror.spills(op.key)}))
+        lookup: Lookup = lambda key: found.get(key) if mirror.spills(key) else mirror.lookup(key)  # noqa: E731
         changes, results = plan(ops, lookup, mirror.rev)
         if changes:
-            await self._run(self._commit, changes)
-            self._mirror.apply(changes)
-        return results
+            self._commit(changes)
+        return changes, results
 
     def _commit(self, changes: list[Change]) -> None:
         assert self._conn is not None
