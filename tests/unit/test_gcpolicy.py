@@ -21,8 +21,10 @@ def test_heap_bytes_is_the_resident_size():
 
 
 def test_full_collections_freeze_their_survivors_and_uninstall_restores():
+    before = gc.get_threshold()
     restore = gcpolicy.install()
     try:
+        assert gc.get_threshold() == (gcpolicy.YOUNG_THRESHOLD, *before[1:])  # young collections rarer
         at_start = gc.get_freeze_count()
         assert at_start > 0  # what startup built is frozen
         keep = [{"n": [i]} for i in range(5000)]  # noqa: F841 - long-lived, tracked
@@ -31,6 +33,7 @@ def test_full_collections_freeze_their_survivors_and_uninstall_restores():
     finally:
         restore()
     assert gc.get_freeze_count() == 0
+    assert gc.get_threshold() == before
     assert all(getattr(cb, "__self__", None).__class__.__name__ != "_Policy" for cb in gc.callbacks)
 
 
