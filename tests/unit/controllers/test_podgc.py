@@ -5,7 +5,7 @@ from asynctools import running, settle
 
 from jobplane.api.meta import rfc3339
 from jobplane.client.informer import SharedInformerFactory
-from jobplane.controllers.podgc import GC_CHECK_PERIOD, PodGCController, gc_order, pods_to_delete
+from jobplane.controllers.podgc import GC_CHECK_PERIOD, PodGCController, gc_order, keys_to_delete
 
 
 async def make_pod(client, name, phase=None, reason=None):
@@ -29,8 +29,9 @@ def pod(name, created, phase="Succeeded", reason=None):
 def test_order_is_evicted_first_then_oldest_then_name():
     pods = [pod("b", 10), pod("a", 10), pod("old", 5), pod("ev", 50, "Failed", "Evicted"), pod("f", 7, "Failed")]
     assert [p["metadata"]["name"] for p in sorted(pods, key=gc_order)] == ["ev", "old", "f", "a", "b"]
-    assert [p["metadata"]["name"] for p in pods_to_delete(pods, 3)] == ["ev", "old"]
-    assert pods_to_delete(pods, 5) == [] and pods_to_delete(pods, 0) == []
+    orders = {p["metadata"]["name"]: gc_order(p) for p in pods}
+    assert keys_to_delete(orders, 3) == ["ev", "old"]
+    assert keys_to_delete(orders, 5) == [] and keys_to_delete(orders, 0) == []
 
 
 async def test_deletes_oldest_terminated_pods_beyond_threshold(inproc, clock):
@@ -65,14 +66,35 @@ async def test_pod_becoming_terminated_is_counted(inproc, clock):
     try:
         async with running(ctrl.run()):
             await settle()
-            assert ctrl.terminated == {"default/a"}
+            assert set(ctrl.terminated) == {"default/a"}
             p["status"]["phase"] = "Failed"
             await inproc.update("pods", p, "default", subresource="status")
             await settle()
-            assert ctrl.terminated == {"default/a", "default/b"}
+            assert set(ctrl.terminated) == {"default/a", "default/b"}
             assert await ctrl.gc_once() == 1
             await settle()
-            assert await names(inproc) == ["b"] and ctrl.terminated == {"default/b"}
+            assert await names(inproc) == ["b"] and set(ctrl.terminated) == {"default/b"}
+    finally:
+        await informers.stop_all()
+
+
+async def test_a_terminated_pods_place_follows_its_updates(inproc, clock):
+    """The deletion order is kept per pod as events arrive: a terminated pod evicted later
+    goes first, although it is the newest."""
+    informers = SharedInformerFactory(inproc, clock)
+    await make_pod(inproc, "old", "Succeeded")
+    await clock.advance(1)
+    p = await make_pod(inproc, "new", "Failed")
+    ctrl = PodGCController(inproc, clock, informers, threshold=1)
+    try:
+        await informers.start_all()
+        assert keys_to_delete(ctrl.terminated, 1) == ["default/old"]
+        p["status"]["reason"] = "Evicted"
+        await inproc.update("pods", p, "default", subresource="status")
+        await settle()
+        assert await ctrl.gc_once() == 1
+        await settle()
+        assert await names(inproc) == ["old"] and set(ctrl.terminated) == {"default/old"}
     finally:
         await informers.stop_all()
 
