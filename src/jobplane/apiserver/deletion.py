@@ -4,7 +4,6 @@ period a bound pod gets, namespace Terminating, and whether the object can go at
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from jobplane.api import errors, meta, pods
@@ -55,10 +54,14 @@ def marked_for_deletion(info: ResourceInfo, obj: Obj, *, propagation_policy: str
     """``obj`` as a DELETE leaves it (a new dict): Orphan (the default for batch/v1 Jobs) adds
     the ``orphan`` finalizer, Foreground ``foregroundDeletion`` (both only on the first
     delete); an explicit other policy drops ``orphan``; namespaces turn Terminating; the first
-    delete (or a pod's shorter grace) sets deletionTimestamp = now + grace."""
+    delete (or a pod's shorter grace) sets deletionTimestamp = now + grace.
+
+    Only the metadata (and a namespace's status) change, so only those are copied: the rest
+    is shared with ``obj``, which is left as it was. (A deep copy was 1.9 % of the event loop
+    once PodGC deleted pods as fast as they finished, bench/RESULTS.md §17c.)"""
     md = obj["metadata"]
-    new = copy.deepcopy(obj)
-    nmd = new["metadata"]
+    new = dict(obj)
+    nmd = new["metadata"] = dict(md)
     finalizers = list(nmd.get("finalizers") or [])
     policy = propagation_policy or ("Orphan" if info is JOBS else "Background")
     if policy == "Orphan" and ORPHAN_FINALIZER not in finalizers and not md.get("deletionTimestamp"):
@@ -69,7 +72,7 @@ def marked_for_deletion(info: ResourceInfo, obj: Obj, *, propagation_policy: str
         finalizers.remove(ORPHAN_FINALIZER)
     grace = pod_grace(obj, grace_period_seconds) if info is PODS else 0
     if info is NAMESPACES:
-        new.setdefault("status", {})["phase"] = "Terminating"
+        new["status"] = {**(obj.get("status") or {}), "phase": "Terminating"}
     if finalizers:
         nmd["finalizers"] = finalizers
     else:

@@ -84,6 +84,23 @@ def test_namespace_turns_terminating():
     assert not deletion.deletable_now(NAMESPACES, new)  # spec.finalizers hold it
 
 
+@pytest.mark.parametrize(("info", "obj", "policy"), [
+    pytest.param(PODS, pod("Running", finalizers=["x"], labels={"a": "b"}), "Foreground", id="pod"),
+    pytest.param(JOBS, job(finalizers=["orphan"], deletionTimestamp="t"), "Background", id="job-drops-orphan"),
+    pytest.param(NAMESPACES, {"metadata": {"name": "x"}, "spec": {"finalizers": ["kubernetes"]},
+                              "status": {"phase": "Active"}}, None, id="namespace"),
+])
+def test_the_stored_object_is_left_as_it_was(info, obj, policy):
+    """Only metadata (and a namespace's status) are copied; whatever the new object shares
+    with the stored one must still be the stored one's."""
+    import copy
+
+    before = copy.deepcopy(obj)
+    new = deletion.marked_for_deletion(info, obj, propagation_policy=policy, grace_period_seconds=None, now=NOW)
+    assert obj == before
+    assert new != obj and new["metadata"]["deletionTimestamp"] and new["spec"] == obj["spec"]
+
+
 @pytest.mark.parametrize(("info", "md", "want"), [
     pytest.param(JOBS, {}, False, id="not-deleted"),
     pytest.param(JOBS, {"deletionTimestamp": "t"}, True, id="deleted-no-finalizers"),
