@@ -39,7 +39,7 @@ def test_job_api_examples(cluster):
     wait_for(lambda: cl.job("pod-replacement-policy")["status"].get("ready") == 1, 15, what="a ready pod")
     cl.kubectl("delete", "pod", "-l", "job-name=pod-replacement-policy", "--wait=false", check=True)
     wait_for(lambda: cl.job("pod-replacement-policy")["status"].get("terminating") == 1, 5, what="terminating 1")
-    assert cl.job("pod-replacement-policy")["status"]["active"] == 0
+    assert cl.job("pod-replacement-policy")["status"].get("active", 0) == 0
 
     job = cl.wait_finished("pod-failure-policy", timeout=30)
     assert condition(job, "Failed")["reason"] == "PodFailurePolicy"

@@ -40,7 +40,7 @@ def test_fail_job_on_exit_code_fails_at_once(cluster):
         assert condition(job, ctype)["message"] == expected
     status = job["status"]
     assert status["failed"] == 1 and not status.get("succeeded"), status
-    assert status["active"] == 0 and status["ready"] == 0 and status["terminating"] == 0, status
+    assert status.get("active", 0) == 0 and status["ready"] == 0 and status["terminating"] == 0, status
     assert "completionTime" not in status
     events = cl.core.list_namespaced_event(NS, field_selector="involvedObject.name=pfp-failjob").items
     assert any(e.reason == "PodFailurePolicy" and e.type == "Warning" and e.message == expected

@@ -74,7 +74,7 @@ def test_elastic_indexed_scale_down_removes_highest_indexes(cluster, tmp_path):
 
     wait_for(lambda: running_indexes() == ["0", "1"], 15, what="pods of index 2 to be removed")
     # Index 3 is outside the new range: it no longer counts (succeeded may decrease).
-    wait_for(lambda: cl.job("elastic")["status"].get("succeeded") == 0, 10, what="succeeded to drop to 0")
+    wait_for(lambda: cl.job("elastic")["status"].get("succeeded", 0) == 0, 10, what="succeeded to drop to 0")
     assert not cl.job("elastic")["status"].get("completedIndexes")
     release.touch()
     job = cl.wait_complete("elastic", timeout=30)

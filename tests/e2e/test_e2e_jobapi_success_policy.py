@@ -20,7 +20,7 @@ def _assert_success_policy_complete(cl, name: str, rv: str) -> dict:
     for ctype in ("SuccessCriteriaMet", "Complete"):
         assert condition(job, ctype)["message"] == MESSAGE
     status = job["status"]
-    assert status["active"] == 0 and status["ready"] == 0 and status["terminating"] == 0, status
+    assert status.get("active", 0) == 0 and status["ready"] == 0 and status["terminating"] == 0, status
     assert not status.get("failed"), status
     assert status["completionTime"] == condition(job, "Complete")["lastTransitionTime"]
     return job
