@@ -1346,6 +1346,8 @@ class PodWorker:
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - keep the last good contents
+                    if isinstance(exc, StatusError) and exc.code in (403, 404) and await self._deleted():
+                        return  # the pod is gone: the node may no longer read its objects
                     log.info("pod %s/%s: volume refresh failed: %s", self.namespace, self.name, exc)
 
         async def hosts_loop() -> None:
@@ -1364,6 +1366,16 @@ class PodWorker:
             task = asyncio.ensure_future(coro)
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+
+    async def _deleted(self) -> bool:
+        """Whether this pod no longer exists in the API (or its name is another pod's now):
+        a refresh racing the deletion is refused once the node authorizer dropped the pod's
+        edges, before this worker hears of the deletion."""
+        try:
+            current = await self.client.get("pods", self.name, self.namespace)
+        except StatusError as exc:
+            return exc.code == 404
+        return (current.get("metadata") or {}).get("uid") != self.uid
 
     def _gpu_env(self, cspec: Obj) -> dict[str, str]:
         gpus = self.config.gpus
