@@ -11,6 +11,7 @@ until it has started, and until it has exited), N times.
 
 Usage: .venv/bin/python bench/bench_latency.py [--jobs 100] [--runtime host|podman|docker]
                                                [--rounds N] [--modes both|on|off] [--processes 1,2]
+                                               [--base-src OTHER_CHECKOUT/src]
 
 ``--runtime podman`` (or docker) adds the image runtime (a small local busybox image through
 the engine) beside the host runtime's runs.
@@ -24,6 +25,7 @@ import os
 import statistics
 import subprocess
 import time
+from pathlib import Path
 
 import orjson
 from benchlib import (
@@ -99,6 +101,9 @@ def main() -> None:
     p.add_argument("--processes", default="",
                    help="server --processes values to run each round, e.g. 1,2 (default: the server's own)")
     p.add_argument("--rounds", type=int, default=1, help="run every mode this many times, alternating")
+    p.add_argument("--base-src", default="",
+                   help="also run a server from another checkout's src (\"base\") beside this one's (\"new\"), "
+                        "alternating which goes first each round")
     args = p.parse_args()
     print_machine()
     load = os.getloadavg()
@@ -122,12 +127,23 @@ def main() -> None:
         for n in procs:
             one_round.append((f"sandbox {sb}" + (f", --processes {n}" if n else ""),
                               sandbox_flags[sb] + (["--processes", n] if n else []), "local"))
-    modes = one_round * args.rounds
+    variants: list[tuple[str, dict[str, str] | None]] = [("", None)]
+    if args.base_src:
+        variants = [("base", {"PYTHONPATH": str(Path(args.base_src).resolve())}), ("new", None)]
+        one_round = [(f"{mode}, {tag}", flags, image) for mode, flags, image in one_round for tag, _env in variants]
+    envs = dict(variants)
+    modes: list[tuple[str, list[str], str, dict[str, str] | None]] = []
+    for r in range(args.rounds):  # base and new alternate which goes first
+        ordered = one_round if r % 2 == 0 or len(variants) == 1 else [
+            m for pair in zip(one_round[1::2], one_round[::2], strict=True) for m in pair]
+        modes += [(mode, flags, image, envs[mode.rsplit(", ", 1)[-1]] if args.base_src else None)
+                  for mode, flags, image in ordered]
     if args.runtime != "host":
-        modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime)))
+        modes.append((f"image runtime ({args.runtime})", ["--runtime", args.runtime], bench_image(args.runtime),
+                      None))
     p50s: dict[str, list[float]] = {}
-    for round_no, (mode, flags, image) in enumerate(modes):
-        srv = start_server(agent=True, extra=flags)
+    for round_no, (mode, flags, image, env) in enumerate(modes):
+        srv = start_server(agent=True, extra=flags, env=env)
         try:
             time.sleep(1.0)  # let the agent register its node
             lat = asyncio.run(run_jobs(srv, args.jobs, args.timeout, image))

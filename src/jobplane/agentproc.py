@@ -83,7 +83,7 @@ class AgentProcess:
         cfg = ChildConfig(socket=str(path), token=token, node_name=self.node_name, data_dir=str(s.data_dir),
                           log_token=admin_token, hidden=list(dict.fromkeys(hidden)),
                           ca_file=str(s.pki_dir / "ca.crt"), api_host=api_host, api_port=api_port,
-                          sandbox=s.sandbox, runtime=s.runtime, allow_privileged=s.allow_privileged,
+                          sandbox=s.sandbox, runtime=s.runtime, allow_privileged=s.allow_privileged, runtime_dir=s.runtime_dir,
                           log_level=s.log_level, typed_after=typed_after)
         self.child = SupervisedChild("agent", [sys.executable, "-m", "jobplane.agent.child"], cfg.encode(),
                                      ready_timeout=READY_TIMEOUT)

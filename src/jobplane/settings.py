@@ -38,6 +38,10 @@ class Settings:
     # default), "podman" or "docker" (from their images, through that engine's CLI), "auto"
     # (podman if it works, then docker, else host).
     runtime: str = "host"
+    # --runtime-dir: where the agent keeps its pods' runtime files (volume contents, tokens,
+    # /etc/hosts, the supervisor's run state) as kubelet keeps them on tmpfs. "" picks
+    # $XDG_RUNTIME_DIR, /run (root) or /dev/shm, whichever is tmpfs; "off": the data dir.
+    runtime_dir: str = ""
     # --allow-privileged: image containers with securityContext.privileged may run (they get
     # the engine's --privileged); refused otherwise.
     allow_privileged: bool = False

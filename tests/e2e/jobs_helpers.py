@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from typing import Any, TypeVar
 import yaml
 from kubernetes import client as k8s
 from kubernetes.client.rest import ApiException
+
+from jobplane.agent import rundir
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
@@ -165,6 +168,15 @@ def set_env(manifest: dict, values: dict[str, str]) -> dict:
     return manifest
 
 
+def runtime_pods_dir(data_dir: Path) -> Path:
+    """Where the agent on ``data_dir`` keeps its pods' runtime files (volume contents, tokens,
+    run state; agent/rundir.py): the first candidate in memory that exists, else the data dir."""
+    for path in rundir.candidates(data_dir.resolve(), os.geteuid(), os.environ):
+        if (path / "pods").is_dir():
+            return path / "pods"
+    return data_dir / "pods"
+
+
 def kill_pod_processes(data_dir: Path) -> None:
     """SIGKILLs the process groups of the containers held by the node supervisor serving
     ``data_dir``, then the supervisor: pods outlive their agent by design, and a test must
@@ -192,6 +204,9 @@ def kill_pod_processes(data_dir: Path) -> None:
             os.kill(sup, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    run = runtime_pods_dir(data_dir)
+    if run != data_dir / "pods":  # and what they left in memory
+        shutil.rmtree(run.parent, ignore_errors=True)
 
 
 class AgentProcess:

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from jobs_helpers import AgentProcess, wait_for
+from jobs_helpers import AgentProcess, runtime_pods_dir, wait_for
+
+from jobplane.agent import rundir
 
 NODE = "boot-node"
 
@@ -165,6 +167,29 @@ def test_node_reads_only_what_its_pods_use_and_changes_only_its_own(env):
     body = {"spec": {"audiences": ["x"], "boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "theirs"}}}
     assert "requested token bound to a pod scheduled on a different node" in refused(
         core.create_namespaced_service_account_token, "default", "na", body)
+
+
+def test_standalone_agent_keeps_secret_volumes_in_its_runtime_dir(env):
+    """``jobplane agent`` puts a pod's secret volume in its runtime directory (tmpfs where
+    there is one), with the mode the volume asks for, and removes it with the pod."""
+    srv, agent_dir, _ = env
+    srv.kubectl("create", "namespace", "rt", check=True)
+    srv.kubectl("-n", "rt", "create", "secret", "generic", "vol", "--from-literal=k=v3", check=True)
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "holder", "namespace": "rt"},
+           "spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1, "containers": [{
+               "name": "c", "image": "busybox", "command": ["sh", "-c", "cat /s/k; echo; exec sleep 300"],
+               "volumeMounts": [{"name": "s", "mountPath": "/s"}]}],
+               "volumes": [{"name": "s", "secret": {"secretName": "vol", "defaultMode": 0o400}}]}}
+    srv.kubectl("create", "-f", "-", input=json.dumps(pod), check=True)
+    wait_for(lambda: srv.kubectl("-n", "rt", "logs", "holder").stdout == "v3\n", 60, 0.2, "the pod to read its secret")
+    uid = srv.kubectl("-n", "rt", "get", "pod", "holder", "-o", "jsonpath={.metadata.uid}", check=True).stdout
+    run = runtime_pods_dir(agent_dir)
+    assert run != agent_dir / "pods" or rundir.fs_type("/dev/shm", Path("/proc/self/mountinfo").read_text()) != "tmpfs"
+    secret = run / uid / "volumes" / "s" / "k"
+    assert secret.read_text() == "v3" and stat.S_IMODE(secret.stat().st_mode) == 0o400
+    assert (agent_dir / "pods" / uid / "logs" / "c" / "0.log").exists()  # logs stay on disk
+    srv.kubectl("-n", "rt", "delete", "pod", "holder", "--wait=true", "--timeout=30s", check=True)
+    wait_for(lambda: not (run / uid).exists(), 10, 0.1, "the pod's runtime files to go")
 
 
 def test_user_certificate_through_kubectl_certificate_approve(env, tmp_path):

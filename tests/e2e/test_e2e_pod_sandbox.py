@@ -10,9 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from jobs_helpers import pinged_in_order
+from jobs_helpers import pinged_in_order, runtime_pods_dir
 
 from conftest import JobplaneServer
+from jobplane.agent import rundir
 from jobplane.agent.sandbox import detect
 
 MANIFESTS = Path(__file__).parent / "manifests"
@@ -68,6 +69,32 @@ def test_run_with_args_and_no_access_to_server_data(srv):
         assert any(reason in line and message in line for line in events.splitlines()), events
     node = srv.kubectl("get", "nodes", "-o", "jsonpath={.items[0].metadata.annotations}", check=True).stdout
     assert '"jobplane.dev/pod-sandbox":"bubblewrap"' in node
+
+
+def test_pods_see_neither_the_runtime_dir_nor_another_pods_token(srv):
+    # The pods' tokens and volumes are in the agent's runtime directory (tmpfs: agent/rundir.py),
+    # hidden from every pod like the data dir; each pod sees only its own, bound at its mountPath.
+    srv.kubectl("run", "holder", "--image=busybox", "--restart=Never", "--", "sleep", "300", check=True)
+    srv.kubectl("wait", "--for=condition=Ready", "pod/holder", "--timeout=30s", check=True)
+    uid = srv.kubectl("get", "pod", "holder", "-o", "jsonpath={.metadata.uid}", check=True).stdout
+    run = runtime_pods_dir(srv.data_dir)
+    if rundir.fs_type("/dev/shm", Path("/proc/self/mountinfo").read_text()) == "tmpfs":
+        assert run != srv.data_dir / "pods"  # in memory, not on the data disk
+        assert not (srv.data_dir / "pods" / uid / "volumes").exists()
+    tokens = list((run / uid / "volumes").glob("kube-api-access-*/token"))
+    assert len(tokens) == 1 and oct(tokens[0].stat().st_mode & 0o777) == oct(0o644)
+    theirs = tokens[0].read_text()
+    own = "/var/run/secrets/kubernetes.io/serviceaccount"
+    script = (f"exec 2>/dev/null; echo root:$(ls -A {run.parent}); echo pods:$(ls -A {run}); "
+              f"echo token:$(cat {tokens[0]} {run}/*/volumes/*/token); echo hosts:$(cat {run}/{uid}/etc-hosts); "
+              f"echo own:$(cut -c1-3 {own}/token):$(cat {own}/namespace)")
+    srv.kubectl("run", "snoop-rt", "--image=busybox", "--restart=Never", "--", "sh", "-c", script, check=True)
+    srv.kubectl("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/snoop-rt", "--timeout=30s", check=True)
+    snooped = srv.kubectl("logs", "snoop-rt", check=True).stdout
+    assert snooped == "root:\npods:\ntoken:\nhosts:\nown:eyJ:default\n", snooped
+    assert theirs not in snooped
+    srv.kubectl("delete", "pod", "holder", "--grace-period=1", "--wait=true", check=True)
+    assert not (run / uid).exists()
 
 
 def test_job_with_sidecar_example(srv):

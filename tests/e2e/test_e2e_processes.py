@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
-from jobs_helpers import wait_for
+from jobs_helpers import kill_pod_processes, runtime_pods_dir, wait_for
 
 
 def agent_children(server_pid: int) -> list[int]:
@@ -67,6 +67,8 @@ def test_agent_child_crash_restart_keeps_pods_and_stop_ends_it(cluster):
     cl.kubectl("apply", "-f", "-", input=POD, check=True)
     before = wait_for(lambda: running(cl, "steady"), 30, what="pod steady running")
     assert cl.kubectl("exec", "steady", "--", "echo", "in-pod", check=True).stdout.strip() == "in-pod"
+    run = runtime_pods_dir(cl.srv.data_dir) / before["metadata"]["uid"]  # the child's runtime files
+    assert (run / "containers" / "c" / "0" / "pid.json").exists() and list((run / "volumes").glob("kube-api-*"))
 
     os.kill(first[0], signal.SIGKILL)
     second = wait_for(lambda: [p for p in agent_children(server_pid) if p != first[0]], 20,
@@ -84,8 +86,9 @@ def test_agent_child_crash_restart_keeps_pods_and_stop_ends_it(cluster):
     assert "started" in cl.kubectl("logs", "steady", check=True).stdout
     assert any(f"agent process (pid {first[0]}) exited with signal SIGKILL" in line for line in cl.srv.output)
 
-    # the new child handles a deletion: the pod terminates and goes
+    # the new child handles a deletion: the pod terminates and goes, its runtime files too
     cl.kubectl("delete", "pod", "steady", "--wait=true", "--timeout=30s", check=True)
+    wait_for(lambda: not run.exists(), 10, what="the pod's runtime files to go")
 
     assert cl.srv.stop() == 0
     assert gone(second[0])
@@ -107,3 +110,26 @@ def test_one_process_mode_has_no_agent_child(cluster):
     time.sleep(0.5)
     assert agent_children(cl.srv.proc.pid) == []
     wait_for(lambda: " Ready " in cl.kubectl("get", "nodes").stdout, 20, what="node Ready")
+
+
+def test_after_a_reboot_running_pods_end_as_container_status_unknown(cluster):
+    """A reboot ends every process and empties tmpfs (the pods' runtime files, the supervisor's
+    run records) but keeps the data dir: the restarted server's agent cannot locate the running
+    container and reports it as kubelet does, terminated ContainerStatusUnknown, exit code 137."""
+    cl = cluster()  # the mode JOBPLANE_PROCESSES names
+    cl.kubectl("apply", "-f", "-", input=POD, check=True)
+    pod = wait_for(lambda: running(cl, "steady"), 30, what="pod steady running")
+    run = runtime_pods_dir(cl.srv.data_dir)
+    assert (run / pod["metadata"]["uid"] / "containers").is_dir()
+    cl.kill_server()
+    kill_pod_processes(cl.srv.data_dir)  # the machine goes down, and its memory with it
+    assert not (run / pod["metadata"]["uid"]).exists() or run == cl.srv.data_dir / "pods"
+    cl.restart()
+
+    def unknown() -> dict | None:
+        got = cl.core.read_namespaced_pod("steady", "default").to_dict()
+        return got if got["status"]["phase"] == "Failed" else None
+
+    failed = wait_for(unknown, 30, what="the pod to fail")
+    term = failed["status"]["container_statuses"][0]["state"]["terminated"]
+    assert (term["reason"], term["exit_code"]) == ("ContainerStatusUnknown", 137)

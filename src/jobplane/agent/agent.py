@@ -15,11 +15,11 @@ import contextlib
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from jobplane import remotecommand as rc
+from jobplane.agent import rundir
 from jobplane.agent.dns import DnsView
 from jobplane.agent.execsession import AttachSession
 from jobplane.agent.gpus import GpuAllocator, detect_gpus
@@ -30,7 +30,7 @@ from jobplane.agent.sandbox import SandboxSupport
 from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.spec import ContainerConfigError
 from jobplane.agent.usage import ProcessTable, Sampler
-from jobplane.agent.volumes import unmount_all
+from jobplane.agent.volumes import remove_pod_tree
 from jobplane.agent.worker import PodWorker, WorkerConfig
 from jobplane.api.errors import StatusError
 from jobplane.api.pods import is_terminal
@@ -65,11 +65,16 @@ class Agent:
                  backoff_base: float = 10.0, backoff_max: float = 300.0, heartbeat: bool = True,
                  log_endpoint: LogEndpoint | None = None, sandbox: bool = True,
                  hidden: tuple[Path, ...] = (), api_host: str | None = None, api_port: int | None = None,
-                 ca_file: Path | None = None, runtime_choice: str = "host", allow_privileged: bool = False) -> None:
+                 ca_file: Path | None = None, runtime_choice: str = "host", allow_privileged: bool = False,
+                 runtime_dir: str = "") -> None:
         self.client = client
         self.node_name = node_name
         self.clock = clock
-        self.pods_dir = Path(data_dir) / "pods"
+        self.pods_dir = Path(data_dir) / "pods"  # on disk: each pod's records, logs and /tmp
+        # In memory, as kubelet's tmpfs volumes and the runtime's /run: volume contents, tokens,
+        # /etc/hosts, the supervisor's run state (agent/rundir.py); else in the data dir.
+        self.run_root = rundir.choose(Path(data_dir), runtime_dir)
+        self.run_pods_dir = self.run_root / "pods" if self.run_root is not None else self.pods_dir
         support = None
         if runtime is None and runtime_choice != "host":
             from jobplane.agent.engine import select
@@ -103,7 +108,9 @@ class Agent:
             node_capacity={"cpu": float(self.machine.cpus), "memory": float(self.machine.memory_bytes),
                            GPU: float(self.machine.gpus)},
             gpus=GpuAllocator(self.machine.gpus),
-            hidden=tuple(dict.fromkeys(str(Path(p).resolve()) for p in (Path(data_dir), *hidden))),
+            run_pods_dir=self.run_pods_dir,
+            hidden=tuple(dict.fromkeys(str(Path(p).resolve()) for p in (
+                Path(data_dir), *([self.run_root] if self.run_root is not None else []), *hidden))),
             recorder=self.recorder, api_host=api_host, api_port=api_port,
             ca_file=ca_file,
             sandbox_note="" if self.runtime.sandbox.available or self.runtime.runs_images else (
@@ -134,6 +141,9 @@ class Agent:
 
         private_dir(self.pods_dir.parent)
         private_dir(self.pods_dir)
+        if self.run_root is not None:  # in a shared /dev/shm: checked again, never through a link
+            rundir.make_private(self.run_root)
+            rundir.make_private(self.run_pods_dir)
         if self.log_endpoint is not None:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
@@ -176,6 +186,10 @@ class Agent:
                 await self._host_runtime.close()
             with contextlib.suppress(Exception):
                 await self.config.recorder.close()
+            if self.run_root is not None:  # nothing left running: leave no empty directory in memory
+                with contextlib.suppress(OSError):
+                    self.run_pods_dir.rmdir()
+                    self.run_root.rmdir()
 
     async def runtime_for(self, class_name: str) -> Runtime:
         """The runtime a pod's ``runtimeClassName`` selects through its RuntimeClass's handler:
@@ -471,12 +485,16 @@ class Agent:
         # Off the event loop, as kubelet removes a pod's directories in its own goroutine: in a
         # 100,000-completion run, once PodGC deletes pods as fast as they finish, this removal
         # was 12 % of the loop's busy samples (bench/RESULTS.md §16d).
-        await asyncio.to_thread(_remove_pod_dir, self.pods_dir / uid)
+        await asyncio.to_thread(_remove_pod_dir, self.run_pods_dir / uid, self.pods_dir / uid)
 
     def collect_orphan_dirs(self) -> None:
         """Remove directories of this node's pods that no longer exist (deleted while the
-        agent was down); only directories whose state.json names this node."""
-        live = {(p.get("metadata") or {}).get("uid") for p in self.informer.list()}
+        agent was down); only directories whose state.json names this node. A runtime directory
+        goes too when its pod's directory is gone (the agent died between the two removals) or
+        its pod has finished (the agent died before its worker removed it)."""
+        pods = self.informer.list()
+        live = {(p.get("metadata") or {}).get("uid") for p in pods}
+        running = {(p.get("metadata") or {}).get("uid") for p in pods if not is_terminal(p)}
         for child in self.pods_dir.iterdir() if self.pods_dir.exists() else ():
             if child.name in live:
                 continue
@@ -485,10 +503,17 @@ class Agent:
             except (OSError, ValueError):
                 continue
             if node == self.node_name:
+                _remove_pod_dir(self.run_pods_dir / child.name, child)
+        if self.run_pods_dir == self.pods_dir:
+            return
+        for child in self.run_pods_dir.iterdir() if self.run_pods_dir.exists() else ():
+            # (a pod's directory on disk is made before its runtime one: none means removed)
+            if child.name in live and child.name not in running or \
+                    child.name not in live and not (self.pods_dir / child.name).exists():
                 _remove_pod_dir(child)
 
 
-def _remove_pod_dir(pod_dir: Path) -> None:
-    """Detach what is mounted below a pod's directory, then remove it (blocking file work)."""
-    unmount_all(pod_dir)
-    shutil.rmtree(pod_dir, ignore_errors=True)
+def _remove_pod_dir(*dirs: Path) -> None:
+    """Remove a pod's directories, its runtime one first (blocking file work)."""
+    for pod_dir in dict.fromkeys(dirs):
+        remove_pod_tree(pod_dir)

@@ -50,6 +50,7 @@ class ChildConfig:
     sandbox: bool = True
     runtime: str = "host"
     allow_privileged: bool = False
+    runtime_dir: str = ""  # the server's --runtime-dir
     log_level: str = "info"
     typed_after: int | None = None  # the server's ApiService.typed_after (informers skip re-checks)
 
@@ -94,7 +95,7 @@ async def run(cfg: ChildConfig) -> None:
     agent = Agent(client, cfg.node_name, data_dir, Clock(), sandbox=cfg.sandbox,
                   hidden=tuple(Path(p) for p in cfg.hidden), api_host=cfg.api_host, api_port=cfg.api_port,
                   ca_file=Path(cfg.ca_file) if cfg.ca_file else None, runtime_choice=cfg.runtime,
-                  allow_privileged=cfg.allow_privileged,
+                  allow_privileged=cfg.allow_privileged, runtime_dir=cfg.runtime_dir,
                   log_endpoint=LogEndpoint(token=cfg.log_token, address="127.0.0.1", host="127.0.0.1", port=0))
     loop = asyncio.get_running_loop()
     task = asyncio.create_task(agent.run(), name="agent")

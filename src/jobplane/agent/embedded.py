@@ -31,7 +31,8 @@ async def run_embedded(client: Client, settings: Settings, clock: Clock, api_por
     agent = Agent(client, settings.node_name or default_node_name(), settings.data_dir, clock,
                   sandbox=settings.sandbox, hidden=(settings.data_dir, settings.pki_dir),
                   api_host=host, api_port=api_port, ca_file=settings.pki_dir / "ca.crt",
-                  runtime_choice=settings.runtime, allow_privileged=settings.allow_privileged)
+                  runtime_choice=settings.runtime, allow_privileged=settings.allow_privileged,
+                  runtime_dir=settings.runtime_dir)
     if on_start is not None:
         on_start(agent)
     await agent.run()

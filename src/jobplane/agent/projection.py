@@ -174,7 +174,7 @@ def write_atomic(target: Path, files: Payload, group: int | None = None) -> bool
     (the pod's fsGroup) owns the files and may read them."""
     if _read_current(target) == {p: (d, _mode(m, group)) for p, (d, m) in files.items()}:
         return False
-    target.mkdir(parents=True, exist_ok=True)
+    target.mkdir(exist_ok=True)  # not its parents: a refresh racing the pod's removal must not revive them
     stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
     new_dir = target / stamp
     new_dir.mkdir(mode=0o755)

@@ -1,10 +1,11 @@
 """Pod volumes as host directories, and how a container sees them.
 
-Each volume is a directory on the host: ``emptyDir`` (and the ConfigMap, Secret, downward
-API and projected volumes, whose contents ``projection`` writes) under
-``DIR/pods/<uid>/volumes/<name>``; ``medium: Memory`` makes that directory a tmpfs (with
-``sizeLimit``) when the agent runs as root; ``hostPath`` is the path itself, after its
-``type`` check. In the sandbox each ``volumeMount`` is bind-mounted at its ``mountPath``
+Each volume is a directory on the host: an ``emptyDir`` on the data disk under
+``DIR/pods/<uid>/volumes/<name>``; the ConfigMap, Secret, downward API and projected volumes
+(whose contents ``projection`` writes) and ``medium: Memory`` emptyDirs in the pod's runtime
+directory on tmpfs (``RUNTIME/pods/<uid>/volumes/<name>``, ``agent/rundir.py``), as kubelet
+puts them on tmpfs; a root agent also mounts a tmpfs of its own on a Memory emptyDir (for
+``sizeLimit``); ``hostPath`` is the path itself, after its ``type`` check. In the sandbox each ``volumeMount`` is bind-mounted at its ``mountPath``
 (``subPath``/``subPathExpr`` applied, ``readOnly`` as a read-only bind).
 
 Without a sandbox (bwrap missing) the old fallback applies: ``JOBPLANE_VOLUME_<NAME>``
@@ -18,6 +19,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import stat
 from pathlib import Path
 from typing import Any
@@ -76,9 +78,17 @@ def _hostpath_type_check(name: str, path: Path, kind: str) -> None:
         raise MountError(name, f"hostPath type check failed: {path} {what}")
 
 
-def volume_dirs(pod: Obj, pod_dir: Path, *, memory_tmpfs: bool = False,
+def in_memory(vol: Obj) -> bool:
+    """Whether a pod volume's directory belongs on tmpfs (kubelet: secret, projected,
+    configMap, downwardAPI, and emptyDir with ``medium: Memory``)."""
+    empty = vol.get("emptyDir")
+    return "emptyDir" not in vol or (isinstance(empty, dict) and empty.get("medium") == "Memory")
+
+
+def volume_dirs(pod: Obj, pod_dir: Path, *, run_dir: Path | None = None, memory_tmpfs: bool = False,
                 pvc_paths: dict[str, Path] | None = None) -> dict[str, Path]:
-    """Create (or check) each volume's host directory; MountError when one cannot be."""
+    """Create (or check) each volume's host directory, those ``in_memory`` under ``run_dir``
+    (default: ``pod_dir``); MountError when one cannot be."""
     out: dict[str, Path] = {}
     for vol in (pod.get("spec") or {}).get("volumes") or ():
         name = vol.get("name", "")
@@ -96,7 +106,7 @@ def volume_dirs(pod: Obj, pod_dir: Path, *, memory_tmpfs: bool = False,
             if not any(t in vol for t in POD_DIR_TYPES):
                 kinds = [k for k in vol if k != "name"]
                 raise MountError(name, f"volume type {kinds[0] if kinds else '(none)'} is not supported by jobplane")
-            path = pod_dir / "volumes" / name
+            path = (run_dir if run_dir is not None and in_memory(vol) else pod_dir) / "volumes" / name
             if not path.is_dir():
                 path.mkdir(parents=True, exist_ok=True)
                 if "emptyDir" in vol:
@@ -162,6 +172,14 @@ def _mount_tmpfs(path: Path, size_limit: Any) -> None:
     if _libc().mount(b"tmpfs", os.fsencode(path), b"tmpfs", 0, opts.encode()) != 0:
         err = ctypes.get_errno()
         raise MountError(path.name, f"mount tmpfs: {os.strerror(err)}")
+
+
+def remove_pod_tree(path: Path, mounts: bool = True) -> None:
+    """Detach what is mounted below one of a pod's directories (unless the caller knows
+    nothing is: no Memory emptyDir), then remove it (blocking)."""
+    if mounts:
+        unmount_all(path)
+    shutil.rmtree(path, ignore_errors=True)
 
 
 def unmount_all(pod_dir: Path) -> None:

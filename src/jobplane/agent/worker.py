@@ -1,11 +1,13 @@
 """One task per pod: run init containers in order, then the app containers side by side,
 restart them as ``restartPolicy`` says, enforce ``activeDeadlineSeconds``, and report status.
 
-The worker's container records are persisted in ``DIR/pods/<uid>/state.json`` at every
-change, so a restarted agent re-adopts processes that are still running (see
-``runtime.HostProcessRuntime.adopt``). The file is rewritten in place with one ``pwrite``
+The worker's container records are persisted in ``DIR/pods/<uid>/state.json`` (on disk, beside
+the pod's logs and /tmp) at every change, so a restarted agent re-adopts processes that are
+still running (see ``runtime.HostProcessRuntime.adopt``). The file is rewritten in place with one ``pwrite``
 (padded so it never shrinks): a rename over it costs a forced data flush on ext4, and a
-single small write cannot be torn by the agent dying.
+single small write cannot be torn by the agent dying. The pod's runtime files (volume contents,
+/etc/hosts, /etc/hostname, the supervisor's run state) live in ``RUNTIME/pods/<uid>`` on tmpfs
+(``agent/rundir.py``), removed once the pod is done, as kubelet unmounts a finished pod's volumes.
 
 Status goes to the API like kubelet's status manager does it: the newest status only, so
 changes made while a write is in flight (a container that started and already exited)
@@ -28,7 +30,7 @@ from typing import Any
 import orjson
 
 from jobplane import podlogs
-from jobplane.agent import hosts, images, podconfig, projection, security
+from jobplane.agent import hosts, images, podconfig, projection, rundir, security
 from jobplane.agent import probes as pr
 from jobplane.agent import status as st
 from jobplane.agent.dns import with_lingering
@@ -51,6 +53,7 @@ from jobplane.agent.volumes import (
     container_mounts,
     link_mounts,
     mount_env,
+    remove_pod_tree,
     translate,
     unlink_mounts,
     volume_dirs,
@@ -128,6 +131,8 @@ def host_environment() -> dict[str, str]:
 class WorkerConfig:
     pods_dir: Path
     node_name: str
+    # Where pods' runtime files go (agent/rundir.py); None: in pods_dir with the rest.
+    run_pods_dir: Path | None = None
     backoff_base: float = 10.0
     backoff_max: float = 300.0
     host_env: dict[str, str] = field(default_factory=host_environment)
@@ -186,6 +191,7 @@ class PodWorker:
         self.name: str = meta["name"]
         self.namespace: str = meta.get("namespace") or "default"
         self.pod_dir = config.pods_dir / self.uid
+        self.run_pod_dir = (config.run_pods_dir or config.pods_dir) / self.uid
         spec = pod.get("spec") or {}
         self.restart_policy: str = spec.get("restartPolicy") or "Always"
         self.init = [st.ContainerRecord(c["name"], c.get("image", ""), init=True,
@@ -333,17 +339,25 @@ class PodWorker:
             raise
         else:
             unlink_mounts(self.links)
+            self._cancel_background()  # no volume refresh from here on (nor one for a deleted pod)
+            if self.run_pod_dir != self.pod_dir:  # done: its volumes and run state leave memory
+                mounted = any((v.get("emptyDir") or {}).get("medium") == "Memory"
+                              for v in (self.pod.get("spec") or {}).get("volumes") or ())
+                await asyncio.to_thread(remove_pod_tree, self.run_pod_dir, mounted)
         finally:
             if deadline_task:
                 deadline_task.cancel()
-            for task in self._background:
-                task.cancel()
+            self._cancel_background()
             if self._state_fd is not None:
                 os.close(self._state_fd)
                 self._state_fd = None
             if self.config.gpus is not None and self.gpu_ids:
                 self.config.gpus.release(self.gpu_ids)
             self.finished.set()
+
+    def _cancel_background(self) -> None:
+        for task in self._background:
+            task.cancel()
 
     async def _run_containers(self) -> None:
         """Init containers in order (a sidecar, ``restartPolicy: Always``, only has to start
@@ -968,7 +982,7 @@ class PodWorker:
     # ------------------------------------------------------------ processes
 
     def _run_dir(self, rec: st.ContainerRecord) -> Path:
-        return self.pod_dir / "containers" / rec.name / str(rec.restart_count)
+        return self.run_pod_dir / "containers" / rec.name / str(rec.restart_count)
 
     def _container_env(self, cspec: Obj, gpu_env: dict[str, str]) -> dict[str, str]:
         """The container's environment (also what ``kubectl exec`` gets)."""
@@ -1049,7 +1063,7 @@ class PodWorker:
         if identity.uid is not None or identity.gid is not None:
             user = f"{identity.uid if identity.uid is not None else 0}"
             user += f":{identity.gid}" if identity.gid is not None else ""
-        mounts = [Mount(str(self.pod_dir / HOSTS_FILE), "/etc/hosts", True), *container_mounts(cspec, volumes, env)]
+        mounts = [Mount(str(self.run_pod_dir / HOSTS_FILE), "/etc/hosts", True), *container_mounts(cspec, volumes, env)]
         mem = container_limit(cspec, "memory")
         meta = self.pod.get("metadata") or {}
         labels = {"io.kubernetes.pod.uid": self.uid, "io.kubernetes.pod.namespace": self.namespace,
@@ -1112,8 +1126,8 @@ class PodWorker:
                 spec.cwd = cwd = "/" if hidden else here
             spec.executable = resolve_executable(argv[0], env, cwd, host_path=lambda p: translate(p, view))
             spec.sandbox = SandboxSpec(
-                hostname=hostname, hosts_file=str(self.pod_dir / HOSTS_FILE),
-                hostname_file=str(self.pod_dir / HOSTNAME_FILE), tmp_dir=str(self.pod_dir / TMP_DIR),
+                hostname=hostname, hosts_file=str(self.run_pod_dir / HOSTS_FILE),
+                hostname_file=str(self.run_pod_dir / HOSTNAME_FILE), tmp_dir=str(self.pod_dir / TMP_DIR),
                 mounts=mounts, hidden=self.config.hidden, identity=identity)
             return spec
         if cwd:
@@ -1209,8 +1223,11 @@ class PodWorker:
                         hostname_text: str | None, open_state: bool) -> tuple[dict[str, Path], int | None]:
         """The pod's directory, volumes, projected files, /etc/hosts, /etc/hostname and /tmp
         (blocking: runs in a thread); also opens the state file when asked."""
-        self.pod_dir.mkdir(parents=True, exist_ok=True)
-        volumes = volume_dirs(self.pod, self.pod_dir, memory_tmpfs=memory_tmpfs, pvc_paths=pvc_paths)
+        self.pod_dir.mkdir(parents=True, exist_ok=True)  # first: orphan collection goes by it
+        if self.run_pod_dir != self.pod_dir:
+            self._make_run_pod_dir()
+        volumes = volume_dirs(self.pod, self.pod_dir, run_dir=self.run_pod_dir, memory_tmpfs=memory_tmpfs,
+                              pvc_paths=pvc_paths)
         if fsg is not None:
             for vol in (self.pod.get("spec") or {}).get("volumes") or ():
                 if "emptyDir" in vol and vol.get("name") in volumes:
@@ -1223,9 +1240,19 @@ class PodWorker:
             if not tmp.is_dir():
                 tmp.mkdir()
                 os.chmod(tmp, 0o1777)
-            hosts.write_in_place(self.pod_dir / HOSTS_FILE, hosts_text)
-            hosts.write_in_place(self.pod_dir / HOSTNAME_FILE, hostname_text)
+            hosts.write_in_place(self.run_pod_dir / HOSTS_FILE, hosts_text)
+            hosts.write_in_place(self.run_pod_dir / HOSTNAME_FILE, hostname_text)
         return volumes, (self._open_state() if open_state else None)
+
+    def _make_run_pod_dir(self) -> None:
+        """The pod's runtime directory; its parents again (private) when they went away (an
+        agent sharing them stopped and removed them empty)."""
+        try:
+            self.run_pod_dir.mkdir(exist_ok=True)
+        except FileNotFoundError:
+            rundir.make_private(self.run_pod_dir.parent.parent)
+            rundir.make_private(self.run_pod_dir.parent)
+            self.run_pod_dir.mkdir(exist_ok=True)
 
     def _hosts_text(self) -> str:
         """The pod's /etc/hosts now. Records the DNS view's version the names are from (the
@@ -1237,7 +1264,7 @@ class PodWorker:
         return hosts.hosts_file(self.pod, self.config.pod_ip, extra, _HOST_ENTRIES())
 
     def _write_hosts(self) -> None:
-        hosts.write_in_place(self.pod_dir / HOSTS_FILE, self._hosts_text())
+        hosts.write_in_place(self.run_pod_dir / HOSTS_FILE, self._hosts_text())
 
     def hosts_extra(self) -> list[tuple[str, list[str]]]:
         """Names other than the pod's own for its /etc/hosts (the agent's DNS view sets it)."""
@@ -1427,6 +1454,8 @@ class PodWorker:
             data = orjson.loads(self.state_path.read_bytes())
         except (OSError, ValueError):
             return False
+        if (self.pod_dir / "containers").is_dir():  # started before runtime directories: stays there
+            self.run_pod_dir = self.pod_dir
         self.start_time = data.get("startTime") or self.start_time
         self.links = list(data.get("links") or ())
         saved = {(bool(d.get("init")), d["name"]): st.ContainerRecord.from_dict(d) for d in data.get("containers", ())}

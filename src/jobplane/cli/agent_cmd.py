@@ -16,7 +16,8 @@ KUBELET_PORT = 10250
 
 async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None, name: str, data_dir: Path,
                endpoint: Any, sandbox: bool = True, token_file: Path | None = None,
-               bootstrap_token: str | None = None, runtime: str = "host", allow_privileged: bool = False) -> None:
+               bootstrap_token: str | None = None, runtime: str = "host", allow_privileged: bool = False,
+               runtime_dir: str = "") -> None:
     from urllib.parse import urlsplit
 
     from jobplane.agent.agent import Agent
@@ -39,7 +40,7 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
         await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
                     hidden=tuple(p for p in (token_file,) if p is not None), api_host=url.hostname,
                     api_port=url.port or 443, ca_file=ca_file, runtime_choice=runtime,
-                    allow_privileged=allow_privileged).run()
+                    allow_privileged=allow_privileged, runtime_dir=runtime_dir).run()
     finally:
         await client.close()
 
@@ -77,6 +78,10 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
               help="How containers run: host (processes on this machine, default), podman or docker "
                    "(from their images, through that engine), auto (podman, then docker, else host). "
                    "[JOBPLANE_RUNTIME]")
+@click.option("--runtime-dir", envvar="JOBPLANE_RUNTIME_DIR", default="", metavar="DIR",
+              help="Where pods' runtime files (volume contents, tokens, /etc/hosts, run state) are kept in "
+                   "memory, as kubelet does (default: a private directory under $XDG_RUNTIME_DIR, /run when "
+                   "root, or /dev/shm, whichever is tmpfs; 'off': the data dir). [JOBPLANE_RUNTIME_DIR]")
 @click.option("--allow-privileged", is_flag=True, default=False,
               help="Let image containers with securityContext.privileged run (default: refused).")
 @click.option("--log-level", default="info",
@@ -84,7 +89,7 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
 def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: str | None,
           bootstrap_token_file: Path | None, ca_file: Path | None, name: str | None, data_dir: Path | None,
           address: str | None, port: int, node_ip: str | None, sandbox: bool, runtime: str | None,
-          allow_privileged: bool, log_level: str) -> None:
+          runtime_dir: str, allow_privileged: bool, log_level: str) -> None:
     """Run a node agent: register this machine as a Node, run the pods bound to it and
     serve their logs to the API servers."""
     import os
@@ -107,6 +112,6 @@ def agent(servers: tuple[str, ...], token_file: Path | None, bootstrap_token: st
     try:
         asyncio.run(_run(servers, token, ca_file, name or default_node_name(), data_dir or default_data_dir(),
                          endpoint, sandbox, hidden[0] if hidden else None, bootstrap_token, runtime,
-                         allow_privileged))
+                         allow_privileged, runtime_dir))
     except KeyboardInterrupt:
         pass

@@ -66,6 +66,11 @@ def check_runtime(choice: str, agent: bool = True) -> None:
               help="How the embedded agent runs containers: host (processes on this machine, default), "
                    "podman or docker (from their images, through that engine), auto (podman, then "
                    "docker, else host). [JOBPLANE_RUNTIME]")
+@click.option("--runtime-dir", default=None, metavar="DIR",
+              help="Where the agent keeps its pods' runtime files (volume contents, tokens, /etc/hosts, "
+                   "run state) in memory, as kubelet does (default: a private directory under "
+                   "$XDG_RUNTIME_DIR, /run when root, or /dev/shm, whichever is tmpfs; 'off': the data "
+                   "dir). [JOBPLANE_RUNTIME_DIR]")
 @click.option("--allow-privileged/--no-allow-privileged", "allow_privileged", default=None,
               help="Let image containers with securityContext.privileged run (default: refused). "
                    "[JOBPLANE_ALLOW_PRIVILEGED]")

@@ -45,13 +45,20 @@ async def test_agent_runs_pods_and_finishes_deletion(client, tmp_path):
         await wait_for(lambda: _is(client, "ok", "Succeeded"))
         await wait_for(lambda: _is(client, "bad", "Failed"))
         await wait_for(lambda: _is(client, "long", "Running"))
+        # The pods' runtime files in memory (agent/rundir.py), hidden from pods like the data dir.
+        assert agent.run_root is None or str(agent.run_root.resolve()) in agent.config.hidden
+        ok_uid = (await client.get("pods", "ok", "default"))["metadata"]["uid"]
+        await wait_for(lambda: _gone(agent.run_pods_dir / ok_uid / "containers"))  # done: its runtime files went
+        assert (tmp_path / "pods" / ok_uid / "logs" / "c" / "0.log").exists()
         node = await client.get("nodes", "n1")
         assert node["status"]["capacity"]["cpu"] == "4"
         assert (await client.get("leases", "n1", "kube-node-lease"))["spec"]["holderIdentity"] == "n1"
         uid = (await client.get("pods", "long", "default"))["metadata"]["uid"]
+        assert (agent.run_pods_dir / uid / "containers" / "c" / "0" / "pid.json").exists()
         await client.delete("pods", "long", "default")
         await wait_for(lambda: _is(client, "long", "Gone"))
         await wait_for(lambda: _gone(tmp_path / "pods" / uid))
+        await wait_for(lambda: _gone(agent.run_pods_dir / uid))
         assert (tmp_path / "pods").exists()
     finally:
         task.cancel()
@@ -94,3 +101,45 @@ async def test_scheduler_binds_and_agent_runs(client, tmp_path):
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await informers.stop_all()
+
+
+async def test_agent_collects_orphaned_runtime_dirs_at_start(client, tmp_path):
+    """Pods deleted while no agent ran: their directories go, the runtime ones too; a runtime
+    directory whose pod directory is gone goes (the agent died between the two removals), and
+    so does a finished pod's; what another node's agent on the same data dir holds stays."""
+    data, rt = tmp_path / "data", tmp_path / "rt"
+    for uid, node in (("gone-1", "n1"), ("other", "n2")):
+        (data / "pods" / uid).mkdir(parents=True)
+        (data / "pods" / uid / "state.json").write_text(f'{{"node": "{node}"}}')
+    done = pod("done", ["true"])
+    done["status"] = {"phase": "Succeeded"}
+    done_uid = (await client.create("pods", done, "default"))["metadata"]["uid"]
+    await client.patch("pods", "done", {"status": {"phase": "Succeeded"}}, "default", subresource="status")
+    (data / "pods" / done_uid / "logs").mkdir(parents=True)
+    (data / "pods" / done_uid / "state.json").write_text('{"node": "n1"}')
+    for uid in ("gone-1", "gone-2", "other", done_uid):
+        (rt / "pods" / uid / "volumes" / "v").mkdir(parents=True)
+    agent = Agent(client, "n1", data, Clock(), machine=INFO, runtime_dir=str(rt))
+    assert agent.run_pods_dir == rt / "pods" and str(rt.resolve()) in agent.config.hidden
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for(lambda: _gone(rt / "pods" / "gone-2"))
+        assert not (rt / "pods" / "gone-1").exists() and not (data / "pods" / "gone-1").exists()
+        # a finished pod: its runtime files go, its logs stay until it is deleted
+        assert not (rt / "pods" / done_uid).exists() and (data / "pods" / done_uid / "logs").exists()
+        assert (rt / "pods" / "other").exists() and (data / "pods" / "other").exists()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert (rt / "pods" / "other").exists()  # not empty: kept when the agent stops
+    (rt / "pods" / "other" / "volumes" / "v").rmdir()
+    (rt / "pods" / "other" / "volumes").rmdir()
+    (rt / "pods" / "other").rmdir()
+    agent = Agent(client, "n1", data, Clock(), machine=INFO, runtime_dir=str(rt))
+    task = asyncio.create_task(agent.run())
+    await wait_for(lambda: agent.informer is not None and agent.informer.has_synced)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not rt.exists()  # nothing left in memory once an agent with no pods stops

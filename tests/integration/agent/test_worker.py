@@ -13,8 +13,13 @@ from jobplane.podlogs import log_path
 
 
 def worker_for(tmp_path, client, pod, **cfg):
+    """A worker on ``tmp_path`` as the agent's pods dir, with its runtime files in ``tmp_path/run``
+    (the agent's in-memory directory: agent/rundir.py)."""
     client.add("pods", pod)
     clock = Clock()
+    cfg.setdefault("run_pods_dir", tmp_path / "run")
+    if cfg["run_pods_dir"] is not None:
+        cfg["run_pods_dir"].mkdir(exist_ok=True)
     config = WorkerConfig(pods_dir=tmp_path, node_name="n1", host_env={"PATH": "/usr/bin:/bin"}, **cfg)
     runtime = HostProcessRuntime(clock, data_dir=tmp_path / "data", poll_interval=0.05, cgroup_root=None)
     return PodWorker(client, pod, runtime, clock, config)
@@ -256,3 +261,136 @@ async def test_pod_is_not_reported_finished_while_its_sidecar_is_being_stopped(t
     ready = next(cond for cond in main_done["conditions"] if cond["type"] == "Ready")
     assert ready["status"] == "False" and ready["reason"] == "PodCompleted"
     assert log_path(tmp_path, "uid-p", "side", 0).read_text().endswith("stdout F stopped\n")
+
+
+async def _running(w):
+    for _ in range(150):
+        await asyncio.sleep(0.02)
+        if w.handles:
+            return
+    raise AssertionError("the container did not start")
+
+
+async def test_runtime_files_live_in_the_run_dir_and_leave_with_the_pod(tmp_path):
+    """Volume contents, Memory emptyDirs and the run state are in the runtime directory (tmpfs
+    for the agent); the pod's records, logs and disk emptyDirs on disk. Once the pod is done
+    its runtime files go (kubelet unmounts a finished pod's volumes); its log stays."""
+    c = FakeClient()
+    info = {"name": "info", "downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}
+    pod = make_pod(volumes=[info, {"name": "scratch", "emptyDir": {}}, {"name": "mem", "emptyDir": {"medium": "Memory"}}],
+                   containers=[{"name": "main", "image": "x", "command": [
+                       "sh", "-c", "cat $(JOBPLANE_VOLUME_INFO)/name > $(JOBPLANE_VOLUME_SCRATCH)/copy; echo m > "
+                                   "$(JOBPLANE_VOLUME_MEM)/f; sleep 0.4; echo done"],
+                       "volumeMounts": [{"name": n, "mountPath": f"/nonexistent/{n}"} for n in ("info", "scratch", "mem")]}])
+    w = worker_for(tmp_path, c, pod)
+    task = asyncio.ensure_future(w.run())
+    await _running(w)
+    run, disk = tmp_path / "run" / "uid-p", tmp_path / "uid-p"
+    assert (run / "volumes" / "info" / "name").read_text() == "p"
+    assert (run / "containers" / "main" / "0" / "pid.json").exists()
+    assert (disk / "state.json").exists() and (disk / "volumes" / "scratch").is_dir()
+    assert not (disk / "volumes" / "info").exists() and not (disk / "containers").exists()
+    for _ in range(50):
+        if (run / "volumes" / "mem" / "f").exists():
+            break
+        await asyncio.sleep(0.02)
+    assert (run / "volumes" / "mem" / "f").read_text() == "m\n"
+    await asyncio.wait_for(task, 5)
+    assert (await final_pod(c))["status"]["phase"] == "Succeeded"
+    assert not run.exists()
+    assert (disk / "volumes" / "scratch" / "copy").read_text() == "p"
+    assert log_path(tmp_path, "uid-p", "main", 0).read_text().endswith("stdout F done\n")
+
+
+def _kill_machine(data_dir, pid):
+    """What a reboot does to a container: its waiter, its process group and the node
+    supervisor gone, none of them recording anything."""
+    import os
+    import signal
+
+    waiter = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    supervisor = int(open(f"/proc/{waiter}/stat").read().rsplit(")", 1)[1].split()[1])
+    for target in (waiter, supervisor):
+        os.kill(target, signal.SIGKILL)
+    os.killpg(pid, signal.SIGKILL)
+
+
+async def test_after_a_reboot_a_container_whose_runtime_state_is_gone_is_status_unknown(tmp_path):
+    """The runtime directory is on tmpfs: a reboot empties it (and ends every process) while
+    state.json on disk still says the container runs. kubelet reports a container it can no
+    longer locate as terminated, ContainerStatusUnknown, exit code 137; so does the worker."""
+    import shutil
+
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "a", "image": "x", "command": ["sleep", "30"]}])
+    w = worker_for(tmp_path, c, pod)
+    task = asyncio.ensure_future(w.run())
+    await _running(w)
+    pid = w.handles["a"].pid
+    task.cancel()  # the agent goes away, the container keeps running ...
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await w.runtime.close()
+    _kill_machine(tmp_path / "data", pid)  # ... until the machine goes down
+    shutil.rmtree(tmp_path / "run")
+    (tmp_path / "run").mkdir()  # the agent makes it again at its start
+    runtime = HostProcessRuntime(w.clock, data_dir=tmp_path / "data", poll_interval=0.05, cgroup_root=None)
+    w2 = PodWorker(c, await final_pod(c), runtime, w.clock, w.config)
+    await asyncio.wait_for(w2.run(), 5)
+    st = (await final_pod(c))["status"]
+    assert st["phase"] == "Failed"
+    term = st["containerStatuses"][0]["state"]["terminated"]
+    assert (term["reason"], term["exitCode"]) == ("ContainerStatusUnknown", 137)
+    await runtime.close()
+
+
+async def test_a_pod_started_before_runtime_directories_keeps_its_files_in_the_pod_dir(tmp_path):
+    """An agent upgraded under running pods: their run state and volumes stay where the earlier
+    agent put them (the container's exit record is read there)."""
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "a", "image": "x", "command": ["sh", "-c", "sleep 0.5; exit 4"]}])
+    w = worker_for(tmp_path, c, pod, run_pods_dir=None)
+    task = asyncio.ensure_future(w.run())
+    await _running(w)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await w.runtime.close()
+    assert (tmp_path / "uid-p" / "containers" / "a" / "0" / "pid.json").exists()
+    runtime = HostProcessRuntime(w.clock, data_dir=tmp_path / "data", poll_interval=0.05, cgroup_root=None)
+    (tmp_path / "run").mkdir()
+    w2 = PodWorker(c, await final_pod(c), runtime, w.clock, WorkerConfig(
+        pods_dir=tmp_path, run_pods_dir=tmp_path / "run", node_name="n1", host_env={"PATH": "/usr/bin:/bin"}))
+    await asyncio.wait_for(w2.run(), 5)
+    assert w2.run_pod_dir == tmp_path / "uid-p"
+    assert (await final_pod(c))["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 4
+    assert not (tmp_path / "run" / "uid-p").exists()
+    await runtime.close()
+
+
+async def test_volume_refresh_stops_before_the_runtime_files_are_removed(tmp_path, monkeypatch):
+    """Once the pod is done no refresh may run: it would ask the API for objects of a pod that
+    may be deleted already (the Node authorizer refuses), or write into the directory being
+    removed."""
+    import jobplane.agent.worker as worker_mod
+
+    seen, loops = [], []
+
+    def remove(path, mounts=True):
+        seen.append([t.done() or t.cancelling() > 0 for t in loops])
+
+    monkeypatch.setattr(worker_mod, "remove_pod_tree", remove)
+    start_refresh = PodWorker._start_volume_refresh
+
+    def start_and_keep(self):
+        start_refresh(self)
+        loops.extend(self._background)
+
+    monkeypatch.setattr(PodWorker, "_start_volume_refresh", start_and_keep)
+    c = FakeClient()
+    info = {"name": "info", "downwardAPI": {"items": [{"path": "name", "fieldRef": {"fieldPath": "metadata.name"}}]}}
+    pod = make_pod(volumes=[info], containers=[{"name": "main", "image": "x", "command": ["true"],
+                                                "volumeMounts": [{"name": "info", "mountPath": "/nonexistent/i"}]}])
+    w = worker_for(tmp_path, c, pod)
+    await asyncio.wait_for(w.run(), 5)
+    assert seen and seen[0] and all(seen[0]), seen  # the refresh loop was there, and already cancelled
