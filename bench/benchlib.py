@@ -85,6 +85,11 @@ class ServerProc:
         if self._log is not None:
             self._log.close()
         if self.owns_dir:
+            from jobplane.agent.rundir import candidates
+
+            # the pods' runtime files (agent/rundir.py, in /dev/shm here) outlive the server by design
+            for path in candidates(self.data_dir.resolve(), os.geteuid(), os.environ):
+                shutil.rmtree(path, ignore_errors=True)
             shutil.rmtree(self.data_dir, ignore_errors=True)
             self.log_file.unlink(missing_ok=True)
 

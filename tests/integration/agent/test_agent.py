@@ -1,10 +1,13 @@
 """The Agent against the real ApiService + MemoryStore through InProcessClient."""
 
 import asyncio
+import os
+import shutil
 
 import pytest
 from asynctools import eventually
 
+from jobplane.agent import rundir
 from jobplane.agent.agent import Agent
 from jobplane.agent.node import MachineInfo
 from jobplane.clock import Clock
@@ -15,6 +18,16 @@ INFO = MachineInfo(cpus=4, memory_bytes=2**33, gpus=0, hostname="n1", kernel="k"
 @pytest.fixture
 def client(inproc):
     return inproc
+
+
+@pytest.fixture(autouse=True)
+def no_runtime_dir_left(tmp_path):
+    """Pods outlive their agent by design, and so does what they hold in memory: the runtime
+    directory (agent/rundir.py; in /dev/shm here) goes with the test."""
+    yield
+    for base in (tmp_path, tmp_path / "data"):
+        for path in rundir.candidates(base.resolve(), os.geteuid(), os.environ):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def pod(name, command, **spec):
