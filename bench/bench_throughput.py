@@ -33,6 +33,7 @@ from benchlib import (
     bench_image,
     indexed_job,
     jobplane_processes,
+    node_supervisors,
     print_machine,
     print_table,
     record_summary,
@@ -80,24 +81,10 @@ async def run_job(srv, n: int, parallelism: int, timeout: float, image: str = "l
 
 
 def supervisor_pid(data_dir: Path, server_pid: int) -> int | None:
-    """The node supervisor of ``data_dir`` (its own session, so not a child of the server)."""
-    want = str(data_dir).encode()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"supervisor.py") for a in argv) and any(a.startswith(want) for a in argv):
-            try:
-                session = int((entry / "stat").read_text().rpartition(")")[2].split()[3])
-            except (OSError, ValueError, IndexError):
-                continue
-            # The first process leads a new session, forks the supervisor and exits: skip it.
-            if session != int(entry.name):
-                return int(entry.name)
-    return None
+    """The node supervisor of ``data_dir`` (its own session, so not a child of the server;
+    its waiters share its command line, and ``node_supervisors`` leaves them out)."""
+    found = node_supervisors(data_dir)
+    return found[0] if found else None
 
 
 class SupervisorSpy:
