@@ -80,7 +80,10 @@ def _interned(value: Any) -> Any:
 def _shared_copy(value: Any) -> Any:
     """The one shared copy of a JSON value of this content (orjson's text is the content:
     ``true``, ``1`` and ``1.0`` differ)."""
-    key = orjson.dumps(value)
+    try:
+        key = orjson.dumps(value)
+    except TypeError:  # not JSON (an in-process caller's object): kept as is, not shared
+        return _interned(value)
     hit = _shared.get(key)
     if hit is None:
         if len(_shared) >= _SHARED_MAX:

@@ -94,6 +94,14 @@ def test_sibling_pods_share_their_repeated_parts_and_nothing_else():
     assert compact_terminal_pod(d2)["status"]["conditions"] == d2["status"]["conditions"] != ca["status"]["conditions"]
 
 
+def test_a_part_that_is_not_json_is_kept_unshared():
+    odd = full_pod("odd")
+    odd["status"]["conditions"] = [{"type": "Ready", "tags": {"a"}}]
+    out = compact_terminal_pod(odd)
+    assert out["status"]["conditions"] == odd["status"]["conditions"]
+    assert out["status"]["conditions"] is not odd["status"]["conditions"]
+
+
 def _at(obj, path):
     for k in path:
         obj = obj[k]
