@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import gc
 import os
+import shutil
 import tempfile
 import time
 import tracemalloc
@@ -165,6 +166,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 for line in s.traceback.format(limit=args.frames):
                     print("    " + line)
     await srv.stop()
+    shutil.rmtree(tmp, ignore_errors=True)  # ~365 MB of database and WAL
 
 
 def main() -> None:
