@@ -172,6 +172,25 @@ def node_supervisors(data_dir: Path, table: dict[int, tuple[int, list[bytes], st
     return [pid for pid in found if table[pid][0] not in found]  # not its forks before their exec
 
 
+def waiters(supervisors: list[int], table: dict[int, tuple[int, list[bytes], str]] | None = None) -> list[int]:
+    """The node supervisors' waiters: forks of a supervisor (its command line) that each watch one
+    running container or wait, kept, for the next one (the runtime's shim, as conmon or
+    containerd-shim are upstream's). Not in ``jobplane_processes``: as forks they share most of
+    their pages with the supervisor, so their RSS would count those pages once per waiter;
+    ``RssSampler`` adds their proportional share (PSS) instead."""
+    table = _proc_table() if table is None else table
+    sups = {pid: table[pid][1] for pid in supervisors if pid in table}
+    return [pid for pid, (ppid, argv, _) in table.items() if ppid in sups and argv == sups[ppid]]
+
+
+def _pss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    return 0
+
+
 def jobplane_processes(server_pid: int, data_dir: Path, more: list[tuple[int, Path]] | None = None
                       ) -> dict[int, str]:
     """pid -> role of the jobplane processes of a server (and of standalone agents, ``more``:
@@ -240,6 +259,9 @@ class RssSampler:
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._rescan = 0.0
         self._pids: list[int] = []
+        self.waiters_pss_mb = 0.0  # the waiters' PSS at the last rescan (see ``waiters``)
+        self.peak_with_waiters_mb = 0.0  # peak of the RSS sum plus that
+        self.peak_waiters = 0
 
     def __enter__(self) -> RssSampler:
         self._thread.start()
@@ -257,9 +279,19 @@ class RssSampler:
     def sample(self) -> None:
         now = time.monotonic()
         if now >= self._rescan:  # new processes (an agent child, a supervisor) appear rarely
+            table = _proc_table()
             found = jobplane_processes(self.server_pid, self.data_dir, self.more)
             self._pids, self._rescan = list(found), now + 2.0
             self.names.update(found)
+            shims = waiters([pid for pid, role in found.items() if role == "node supervisor"], table)
+            pss = 0
+            for pid in shims:
+                try:
+                    pss += _pss_kb(pid)
+                except (OSError, ValueError):
+                    continue
+            self.waiters_pss_mb = pss / 1024
+            self.peak_waiters = max(self.peak_waiters, len(shims))
         total = 0.0
         for pid in self._pids:
             try:
@@ -270,6 +302,7 @@ class RssSampler:
             total += rss
         self.last_sum_mb = total
         self.peak_sum_mb = max(self.peak_sum_mb, total)
+        self.peak_with_waiters_mb = max(self.peak_with_waiters_mb, total + self.waiters_pss_mb)
 
     @property
     def sum_hwm_mb(self) -> float:
