@@ -73,11 +73,6 @@ def code_name(code: int) -> str:
     return CODES[code] if 0 <= code < len(CODES) else f"Code({code})"
 
 
-def address(host: str, port: int) -> str:
-    """Go's ``net.JoinHostPort``."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 def go_duration(seconds: float) -> str:
     """A probe timeout (whole seconds) as Go prints a ``time.Duration``."""
     return f"{seconds:g}s"
@@ -164,7 +159,7 @@ async def _connect(host: str, port: int, progress: Progress, sleep: Callable[[fl
 async def health_check(host: str, port: int, service: str, progress: Progress,
                        sleep: Callable[[float], Awaitable[None]]) -> tuple[pr.Outcome, str]:
     """One Check call, without a deadline of its own (the caller's timeout cancels it)."""
-    addr = address(host, port)
+    addr = pr.join_host_port(host, port)
     reader, writer, conn = await _connect(host, port, progress, sleep)
     try:
         sid = conn.get_next_available_stream_id()
@@ -234,6 +229,6 @@ def _status(headers: dict[str, str], body: bytes) -> int:
 
 def timeout_message(host: str, port: int, timeout: float, progress: Progress) -> str:
     if not progress.connected:
-        return (f'timeout: failed to connect service "{address(host, port)}" within {go_duration(timeout)}: '
+        return (f'timeout: failed to connect service "{pr.join_host_port(host, port)}" within {go_duration(timeout)}: '
                 "context deadline exceeded")
     return f"timeout: health rpc did not complete within {go_duration(timeout)}"

@@ -15,13 +15,12 @@ so it names the address the client reached the server at.
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import orjson
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from jobplane.apiserver.satokens import ServiceAccountTokens
+from jobplane.apiserver.satokens import ServiceAccountTokens, b64url
 
 CONFIG_PATH = "/.well-known/openid-configuration"
 JWKS_PATH = "/openid/v1/jwks"
@@ -33,7 +32,7 @@ CACHE_CONTROL = "public, max-age=3600"  # upstream overrides its `no-cache, priv
 def _uint(value: int, size: int | None = None) -> str:
     """base64url of a big-endian unsigned integer: minimal, or ``size`` bytes (EC coordinates)."""
     length = size if size is not None else max(1, (value.bit_length() + 7) // 8)
-    return base64.urlsafe_b64encode(value.to_bytes(length, "big")).rstrip(b"=").decode()
+    return b64url(value.to_bytes(length, "big"))
 
 
 def jwk(tokens: ServiceAccountTokens) -> dict[str, Any]:

@@ -49,7 +49,8 @@ _EC_ALGORITHMS: dict[str, tuple[str, type[hashes.HashAlgorithm], int]] = {
 }
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """base64url without padding (JWS, JWK)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
@@ -91,7 +92,7 @@ def ensure_signing_key(pki_dir: Path) -> SigningKey:
 def key_id(public: PublicKey) -> str:
     """Upstream's ``keyIDFromPublicKey``: base64url(sha256(PKIX DER))."""
     der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
-    return _b64(hashlib.sha256(der).digest())
+    return b64url(hashlib.sha256(der).digest())
 
 
 def algorithm(public: PublicKey) -> str:
@@ -129,7 +130,7 @@ class ServiceAccountTokens:
         self.issuer = issuer
         self.kid = key_id(self.public)
         self.alg = algorithm(self.public)
-        self._header = _b64(orjson.dumps({"alg": self.alg, "kid": self.kid}))
+        self._header = b64url(orjson.dumps({"alg": self.alg, "kid": self.kid}))
         self._checked: OrderedDict[str, dict[str, Any]] = OrderedDict()  # token -> claims, signature good
 
     def _sign(self, data: bytes) -> bytes:
@@ -162,8 +163,8 @@ class ServiceAccountTokens:
         claims = {"aud": audiences, "exp": int(now) + expires, "iat": int(now), "iss": self.issuer,
                   "jti": randomness.uuid4(), "kubernetes.io": private, "nbf": int(now),
                   "sub": f"{PREFIX}{namespace}:{name}"}
-        signing_input = f"{self._header}.{_b64(orjson.dumps(claims))}"
-        return f"{signing_input}.{_b64(self._sign(signing_input.encode()))}"
+        signing_input = f"{self._header}.{b64url(orjson.dumps(claims))}"
+        return f"{signing_input}.{b64url(self._sign(signing_input.encode()))}"
 
     def _signed_claims(self, token: str) -> dict[str, Any] | None:
         """The claims of a token this key signed, under this key's algorithm; else None. Kept
