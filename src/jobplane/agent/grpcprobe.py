@@ -73,11 +73,6 @@ def code_name(code: int) -> str:
     return CODES[code] if 0 <= code < len(CODES) else f"Code({code})"
 
 
-def go_duration(seconds: float) -> str:
-    """A probe timeout (whole seconds) as Go prints a ``time.Duration``."""
-    return f"{seconds:g}s"
-
-
 def encode_request(service: str) -> bytes:
     """A length-prefixed, uncompressed ``HealthCheckRequest{service}`` (field 1, a string)."""
     data = service.encode()
@@ -229,6 +224,6 @@ def _status(headers: dict[str, str], body: bytes) -> int:
 
 def timeout_message(host: str, port: int, timeout: float, progress: Progress) -> str:
     if not progress.connected:
-        return (f'timeout: failed to connect service "{pr.join_host_port(host, port)}" within {go_duration(timeout)}: '
+        return (f'timeout: failed to connect service "{pr.join_host_port(host, port)}" within {pr.go_duration(timeout)}: '
                 "context deadline exceeded")
-    return f"timeout: health rpc did not complete within {go_duration(timeout)}"
+    return f"timeout: health rpc did not complete within {pr.go_duration(timeout)}"

@@ -220,6 +220,19 @@ def resolve_port(port: Any, cspec: Obj) -> int:
     raise ProbeConfigError(f"invalid port number: {value}")
 
 
+def go_duration(seconds: float) -> str:
+    """Go's time.Duration String for whole seconds: ``10s``, ``1m20s``, ``5m0s`` (kubelet's
+    messages: back-off delays, probe timeouts)."""
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    m, s = divmod(s, 60)
+    if m < 60:
+        return f"{m}m{s}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m}m{s}s"
+
+
 def join_host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 

@@ -93,18 +93,6 @@ ENTER_POLL = 0.02
 LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
 
-def go_duration(seconds: float) -> str:
-    """Go's time.Duration String for whole seconds: ``10s``, ``1m20s``, ``5m0s``."""
-    s = int(seconds)
-    if s < 60:
-        return f"{s}s"
-    m, s = divmod(s, 60)
-    if m < 60:
-        return f"{m}m{s}s"
-    h, m = divmod(m, 60)
-    return f"{h}h{m}m{s}s"
-
-
 def restart_delay(failures: int, base: float, cap: float) -> float:
     """kubelet's crash-loop back-off: the first restart is immediate (no back-off entry yet),
     then base * 2**(failures-2), capped (10 s doubling to 5 min)."""
@@ -434,7 +422,7 @@ class PodWorker:
                 # restartCount counts restarts made, as kubelet's: not the one being waited for.
                 rec.state = {"waiting": {
                     "reason": "CrashLoopBackOff",
-                    "message": f"back-off {go_duration(delay)} restarting failed container={rec.name} "
+                    "message": f"back-off {pr.go_duration(delay)} restarting failed container={rec.name} "
                                f"pod={self.name}_{self.namespace}({self.uid})"}}
                 self._save_state()
                 self._event("Warning", "BackOff", f"Back-off restarting failed container {rec.name} in pod "

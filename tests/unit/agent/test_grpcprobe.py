@@ -107,6 +107,9 @@ async def test_a_call_that_does_not_complete_fails_as_an_rpc_timeout(server):
     task.cancel()
     assert grpcprobe.timeout_message("127.0.0.1", port, 1, progress) == (
         "timeout: health rpc did not complete within 1s")
+    # Go prints a time.Duration of a minute or more in minutes: 90 s is 1m30s
+    assert grpcprobe.timeout_message("127.0.0.1", port, 90, progress) == (
+        "timeout: health rpc did not complete within 1m30s")
     # and through the prober, with its timeout on the injected clock
     run = asyncio.create_task(check(probe(port), clock))
     await asyncio.sleep(0.2)

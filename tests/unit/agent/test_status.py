@@ -1,5 +1,6 @@
+from jobplane.agent.probes import go_duration
 from jobplane.agent.status import ContainerRecord, pod_conditions, pod_phase, pod_status, terminated_state
-from jobplane.agent.worker import go_duration, restart_delay
+from jobplane.agent.worker import restart_delay
 
 
 def rec(name, state, init=False, last=None):
