@@ -473,20 +473,18 @@ class ApiService:
         metadata: holding 15,000 decoded pods at once cost most of such a request in garbage
         collector passes over the live objects. ``at_revision`` as for ``list``."""
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
-        list_meta: Obj = {}
         start = _exact_start(at_revision)
         try:
             if pred is None:
-                raw = await self.store.list_bytes(prefix, continue_token=start)
+                result = await self.store.list_bytes(prefix, continue_token=start)
             else:  # the predicate decoded them already
                 result = await self.store.list(prefix, pred, continue_token=start, label_hint=hint)
         except Expired as exc:
             raise _list_expired(exc, at_revision) from None
+        list_meta: Obj = {"resourceVersion": str(result.revision)}
         if pred is None:
-            list_meta["resourceVersion"] = str(raw.revision)
-            items = cast(list[bytes], raw.items)  # list_bytes: the items are JSON bytes
+            items = cast(list[bytes], result.items)  # list_bytes: the items are JSON bytes
             return list_meta, (_with_type(info, orjson.loads(data)) for data in items)
-        list_meta["resourceVersion"] = str(result.revision)
         return list_meta, (_with_type(info, o) for o in result.items)
 
     async def wait_for_revision(self, resource_version: str, *, wait: bool = True) -> int:
@@ -520,10 +518,11 @@ class ApiService:
         BOOKMARK annotated ``k8s.io/initial-events-end`` at the state's revision; False gives
         only the changes after ``resource_version``, or after now when it is none or "0"."""
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
-        initial = resource_version in (None, "", "0") if send_initial_events is None else send_initial_events
+        rv = None if resource_version in (None, "", "0") else resource_version  # None: from now
+        initial = rv is None if send_initial_events is None else send_initial_events
         if initial:
-            if resource_version not in (None, "", "0"):
-                await self.wait_for_revision(resource_version)
+            if rv is not None:
+                await self.wait_for_revision(rv)
             result = await self.store.list(prefix, pred, label_hint=hint)
             for obj in result.items:
                 yield "ADDED", _with_type(info, obj)
@@ -531,10 +530,10 @@ class ApiService:
             if send_initial_events and initial_events_bookmark:
                 yield "BOOKMARK", _with_type(info, {"metadata": {
                     "resourceVersion": str(from_rev), "annotations": {INITIAL_EVENTS_END: "true"}}})
-        elif resource_version in (None, "", "0"):
+        elif rv is None:
             from_rev = self.store.current_revision()
         else:
-            from_rev = await self.wait_for_revision(resource_version)
+            from_rev = await self.wait_for_revision(rv)
         stream = self.store.watch(prefix, from_rev)
         # key -> whether the object of its last change seen here matched: that object is the
         # next change's previous one, so most MODIFIED events need no decode of it.
