@@ -207,3 +207,38 @@ async def test_event_reads_after_close_fail_as_storage_errors(backend: Any) -> N
         await store.get("events/default/a")
     with pytest.raises(StorageError, match="not open"):
         await store.list("events/")
+
+
+async def test_event_pages_count_the_items_left_as_etcd_does(store: Store, monkeypatch: Any) -> None:
+    """A list cut by its limit says how many objects of its snapshot follow (etcd3's
+    ``remainingItemCount``: the range's count less the limit), whether the page came from the
+    mirror or the database; with a predicate (a label or field selector) it says nothing."""
+    monkeypatch.setattr(mirrored, "SPILL_CHUNK", 2)
+    made = {}
+    for i in range(13):
+        made[i] = await store.create(f"events/default/e{i:02}", event(f"e{i:02}"))
+    await store.create("events/other/e99", event("e99", ns="other"))
+    first = await store.list("events/", limit=4)
+    assert names(first.items) == ["e00", "e01", "e02", "e03"] and first.remaining == 10
+    second = await store.list("events/", limit=4, continue_token=first.continue_token)
+    assert names(second.items) == ["e04", "e05", "e06", "e07"] and second.remaining == 6
+    spaced = await store.list("events/default/", limit=5)
+    assert spaced.remaining == 8
+    last = await store.list("events/default/", limit=8, continue_token=spaced.continue_token)
+    assert last.continue_token is None and last.remaining is None
+    assert (await store.list("events/default/", lambda o: True, limit=5)).remaining is None
+    # a continuation counts its snapshot, not the current state, wherever the changes fall
+    await store.delete("events/default/e09")
+    await store.create("events/default/e08a", event("e08a"))
+    await store.create("events/default/e10a", event("e10a"))
+    await store.delete("events/default/e01")  # before the token's key: irrelevant
+    await store.update("events/default/e11", {**made[11], "reason": "Changed"})
+    await store.delete("events/default/e12")
+    third = await store.list("events/", limit=2, continue_token=second.continue_token)
+    assert names(third.items) == ["e08", "e09"] and third.revision == first.revision and third.remaining == 4
+    again = await store.list("events/", limit=2, continue_token=second.continue_token)  # the token once more
+    assert names(again.items) == ["e08", "e09"] and again.remaining == 4
+    fresh = await store.list("events/", limit=2, continue_token=third.continue_token)
+    assert names(fresh.items) == ["e10", "e11"] and fresh.remaining == 2
+    now = await store.list("events/default/", limit=10)
+    assert now.remaining == 2  # 13 - 3 deleted + 2 created = 12 now, 10 on this page

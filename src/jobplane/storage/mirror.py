@@ -496,6 +496,20 @@ class Mirror:
                 older[ch.key] = ch.prev
         return older
 
+    def gone_since(self, prefix: str, after: str, at_rev: int, rev: int) -> int:
+        """How many more keys under ``prefix`` after ``after`` existed at ``at_rev`` than at
+        ``rev`` (``compact_rev <= at_rev <= rev <= self.rev``): what turns a count of them read
+        at ``rev`` into the count as of ``at_rev``."""
+        was: dict[str, bool] = {}
+        now: dict[str, bool] = {}
+        for ch in self._since(at_rev):
+            if ch.rev > rev:
+                break
+            if ch.key.startswith(prefix) and ch.key > after:
+                was.setdefault(ch.key, ch.prev is not None)
+                now[ch.key] = ch.type != DELETED
+        return sum(was.values()) - sum(now.values())
+
     def _snapshot(self, prefix: str, after: str, at_rev: int, label_hint: Mapping[str, str] | None
                   ) -> tuple[list[str], dict[str, bytes | None]]:
         """Candidate keys under prefix after ``after`` as of ``at_rev`` (sorted), and the states

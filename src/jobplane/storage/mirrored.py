@@ -6,6 +6,7 @@ snapshot revision."""
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import AsyncGenerator, Mapping
 from typing import Any
 
@@ -15,6 +16,7 @@ from jobplane.storage.base import Expired, KeyNotFound, ListResult, Predicate, S
 from jobplane.storage.mirror import DEFAULT_HISTORY, DEFAULT_HISTORY_BYTES, TOO_OLD_CONTINUE, Mirror, Page
 
 SPILL_CHUNK = 500  # rows per database read when a predicate may drop some of them
+COUNTS_KEPT = 64  # spilled lists' remaining counts kept for their next page
 Row = tuple[str, int, bytes]  # key, revision, JSON bytes
 
 
@@ -25,6 +27,8 @@ class MirroredStore(Store):
     def __init__(self, history: int = DEFAULT_HISTORY, history_bytes: int = DEFAULT_HISTORY_BYTES,
                  spilled: tuple[str, ...] = ()) -> None:
         self._mirror = Mirror(history, history_bytes, spilled)
+        # (prefix, snapshot revision, last key of a page) -> objects of that snapshot after it
+        self._counts: OrderedDict[tuple[str, int, str], int] = OrderedDict()
 
     # ------------------------------------------------------------------ database reads (spilled prefixes)
 
@@ -37,6 +41,34 @@ class MirroredStore(Store):
         keys after ``after``, in key order), read in one snapshot. On return the mirror must
         have applied every revision up to that one (so its history covers what the read saw)."""
         raise NotImplementedError
+
+    async def _count_range(self, prefix: str, after: str) -> tuple[int, int]:
+        """(the database's revision, how many current objects under ``prefix`` have keys after
+        ``after``), read in one snapshot; on return the mirror has applied that revision (as
+        for ``_read_range``)."""
+        raise NotImplementedError
+
+    async def _remaining(self, prefix: str, at_rev: int, after: str, page: Page) -> int | None:
+        """How many objects of the snapshot at ``at_rev`` under ``prefix`` follow a full page
+        read after ``after`` without a predicate (etcd's ``remainingItemCount``). The next
+        page of a list takes its previous page's figure less its own items; a first page (or
+        one whose figure is gone) counts in the database and corrects that count by the
+        history back to ``at_rev``, so a list costs one count however many pages it has (a
+        count per page grows with the square of its length). None when the history no longer
+        reaches ``at_rev`` (clients must not rely on the figure)."""
+        m = self._mirror
+        known = self._counts.pop((prefix, at_rev, after), None)
+        if known is not None:
+            left = known - len(page.items)
+        else:
+            rev, count = await self._count_range(prefix, page.last)
+            if at_rev < m.compact_rev:
+                return None
+            left = count + m.gone_since(prefix, page.last, at_rev, rev)
+        self._counts[(prefix, at_rev, page.last)] = left
+        if len(self._counts) > COUNTS_KEPT:
+            self._counts.popitem(last=False)
+        return left
 
     # ------------------------------------------------------------------ Store
 
@@ -88,6 +120,7 @@ class MirroredStore(Store):
         label hint, checks every object.)"""
         m = self._mirror
         at_rev, after = m.continue_point(continue_token)
+        start = after
         fresh = at_rev is None
         want = limit + 1 if limit and predicate is None else max(SPILL_CHUNK, (limit or 0) + 1)
         page: Page | None = None
@@ -108,7 +141,7 @@ class MirroredStore(Store):
             states.update((k, d) for k, d in older.items() if d is not None and (bound is None or k <= bound))
             for key in sorted(states):
                 if not page.add(key, states[key], False):
-                    return page.cut(None)
+                    return page.cut(None if predicate is not None else await self._remaining(prefix, at_rev, start, page))
             if bound is None:
                 return page.done()
             after = bound

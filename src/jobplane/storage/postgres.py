@@ -243,6 +243,18 @@ class PostgresStore(BatchedStore):
         await self._wait_applied(rev)
         return rev, [(k, r, bytes(o)) for _, k, r, o in result if k is not None]
 
+    async def _count_range(self, prefix: str, after: str) -> tuple[int, int]:
+        t = self._t
+        conn = await self._query()
+        op, start = range_start(prefix, after)
+        cur = await conn.execute(  # one statement, one snapshot
+            f'SELECT m.rev, (SELECT count(*) FROM {t}kv WHERE key COLLATE "C" {op} %s AND key COLLATE "C" < %s) '
+            f"FROM {t}meta m WHERE id = 1", (start, prefix_end(prefix)))
+        row = await cur.fetchone()
+        assert row is not None  # _ensure_schema inserts the meta row
+        await self._wait_applied(row[0])
+        return row[0], row[1]
+
     # ------------------------------------------------------------------ writes
 
     async def _commit_batch(self, ops: list[WriteOp]) -> list[Any]:

@@ -167,6 +167,17 @@ class SqliteStore(BatchedStore):
                                   (start, prefix_end(prefix), limit)).fetchall()
         return rev, rows
 
+    async def _count_range(self, prefix: str, after: str) -> tuple[int, int]:
+        return await self._read(self._select_count, prefix, after)  # type: ignore[no-any-return]
+
+    def _select_count(self, prefix: str, after: str) -> tuple[int, int]:
+        assert self._conn is not None
+        (rev,) = self._conn.execute("SELECT v FROM meta WHERE k='rev'").fetchone()
+        op, start = range_start(prefix, after)
+        (count,) = self._conn.execute(f"SELECT count(*) FROM objects WHERE key {op} ? AND key < ?",
+                                      (start, prefix_end(prefix))).fetchone()
+        return rev, count
+
     def _select_keys(self, keys: list[str]) -> dict[str, tuple[int, bytes]]:
         assert self._conn is not None
         found: dict[str, tuple[int, bytes]] = {}

@@ -76,21 +76,28 @@ async def test_event_reads_as_kubectl_makes_them(api: InProcessClient, store: St
                                               "involvedObject.uid=u3")
     assert [e["reason"] for e in described["items"]] == ["Pulled", "Scheduled", "Started"]
     assert described["metadata"]["resourceVersion"] == str(store.current_revision())
-    # kubectl get events, paged
-    seen, token, pages = [], None, 0
+    # kubectl get events, paged: each cut page says how many follow (as kube-apiserver's etcd3
+    # store), the last page nothing
+    seen, token, left = [], None, []
     while True:
         page = await svc.list(EVENTS, "default", limit=7, continue_=token)
         seen += [e["metadata"]["name"] for e in page["items"]]
-        pages += 1
+        left.append(page["metadata"].get("remainingItemCount"))
         token = page["metadata"].get("continue")
         if not token:
             break
-    assert len(seen) == 18 and seen == sorted(seen) and pages == 3
+    assert len(seen) == 18 and seen == sorted(seen) and left == [11, 4, None]
+    # a selector leaves the count out, even when it selects everything
+    everything = await svc.list(EVENTS, "default", limit=7, field_selector="metadata.namespace=default")
+    assert everything["metadata"]["continue"] and "remainingItemCount" not in everything["metadata"]
+    labelled = await svc.list(EVENTS, "default", limit=7, label_selector="!absent")
+    assert labelled["metadata"]["continue"] and "remainingItemCount" not in labelled["metadata"]
     selected = await svc.list(EVENTS, None, field_selector="reason=Scheduled")
     assert [e["involvedObject"]["name"] for e in selected["items"]] == [f"p{i}" for i in range(6)]
     # events.k8s.io/v1: the same objects, renamed fields
     v1 = await svc.list(EVENTS_V1, "default", limit=4)
     assert {e["apiVersion"] for e in v1["items"]} == {"events.k8s.io/v1"} and v1["metadata"]["continue"]
+    assert v1["metadata"]["remainingItemCount"] == 14
     assert [e["note"] for e in v1["items"]] == ["Pulled p0", "Scheduled p0", "Started p0", "Pulled p1"]
     one = await svc.get(EVENTS_V1, "default", "p1.pulled")
     assert one["regarding"]["uid"] == "u1" and one["reportingController"] == "kubelet"
