@@ -115,9 +115,12 @@ def test_one_process_mode_has_no_agent_child(cluster):
 def test_after_a_reboot_running_pods_end_as_container_status_unknown(cluster):
     """A reboot ends every process and empties tmpfs (the pods' runtime files, the supervisor's
     run records) but keeps the data dir: the restarted server's agent cannot locate the running
-    container and reports it as kubelet does, terminated ContainerStatusUnknown, exit code 137."""
+    containers and takes each as kubelet does, ended with ContainerStatusUnknown, exit code 137:
+    under Never it stays terminated (the pod fails), under OnFailure it is started again."""
     cl = cluster()  # the mode JOBPLANE_PROCESSES names
     cl.kubectl("apply", "-f", "-", input=POD, check=True)
+    cl.kubectl("apply", "-f", "-", input=POD.replace("steady", "resilient").replace("Never", "OnFailure"), check=True)
+    wait_for(lambda: running(cl, "resilient"), 30, what="pod resilient running")
     pod = wait_for(lambda: running(cl, "steady"), 30, what="pod steady running")
     run = runtime_pods_dir(cl.srv.data_dir)
     assert (run / pod["metadata"]["uid"] / "containers").is_dir()
@@ -133,3 +136,14 @@ def test_after_a_reboot_running_pods_end_as_container_status_unknown(cluster):
     failed = wait_for(unknown, 30, what="the pod to fail")
     term = failed["status"]["container_statuses"][0]["state"]["terminated"]
     assert (term["reason"], term["exit_code"]) == ("ContainerStatusUnknown", 137)
+    assert term["message"] == "The container could not be located when the pod was terminated"
+
+    def restarted() -> dict | None:
+        got = running(cl, "resilient")
+        return got if got and got["status"]["containerStatuses"][0]["restartCount"] == 1 else None
+
+    again = wait_for(restarted, 30, what="the OnFailure pod's container to start again")["status"]
+    last = again["containerStatuses"][0]["lastState"]["terminated"]
+    assert (last["reason"], last["exitCode"]) == ("ContainerStatusUnknown", 137)
+    assert last["message"].startswith("The container could not be located when the pod was deleted.  ")
+    assert "running" in again["containerStatuses"][0]["state"]

@@ -16,6 +16,14 @@ Obj = dict[str, Any]
 HOST_IP = "127.0.0.1"
 DEADLINE_REASON = "DeadlineExceeded"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+# A container kubelet can no longer locate (kubecontainer.ContainerReasonStatusUnknown), exit
+# code 137: in ``lastState`` when it is started again (kubelet_pods.go
+# convertToAPIContainerStatuses; two spaces, as upstream), in ``state`` when its pod ends
+# without it (status manager's TerminatePod).
+UNKNOWN_REASON = "ContainerStatusUnknown"
+UNKNOWN_EXIT_CODE = 137
+LOST_RESTARTED_MESSAGE = "The container could not be located when the pod was deleted.  The container used to be Running"
+LOST_TERMINATED_MESSAGE = "The container could not be located when the pod was terminated"
 
 
 @dataclass
@@ -100,6 +108,12 @@ def terminated_state(exit_code: int, started_at: str | None, finished_at: str, *
     if container_id:
         t["containerID"] = container_id
     return t
+
+
+def unknown_terminated_state(finished_at: str) -> Obj:
+    """The ``state`` of a container that cannot be located when its pod ends (TerminatePod)."""
+    return {"terminated": terminated_state(UNKNOWN_EXIT_CODE, None, finished_at, reason=UNKNOWN_REASON,
+                                           message=LOST_TERMINATED_MESSAGE)}
 
 
 def container_status(rec: ContainerRecord) -> Obj:

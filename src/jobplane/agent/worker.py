@@ -90,7 +90,6 @@ REPORT_RETRY_MAX = 10.0
 # How long a check or hook waits for a just-started container to be inside its sandbox.
 ENTER_WAIT = 2.0
 ENTER_POLL = 0.02
-LOST_MESSAGE = "The container could not be located when the agent restarted; its exit code is unknown"
 
 
 def restart_delay(failures: int, base: float, cap: float) -> float:
@@ -392,12 +391,21 @@ class PodWorker:
             self._mains_done_event.set()
             await asyncio.gather(task, return_exceptions=True)
 
+    def _policy(self, rec: st.ContainerRecord) -> str:
+        """A container's restart policy: a sidecar's is Always, a regular init container's
+        OnFailure under Always, any other's the pod's."""
+        if rec.sidecar:
+            return "Always"
+        return "OnFailure" if rec.init and self.restart_policy == "Always" else self.restart_policy
+
+    def _no_more_starts(self, rec: st.ContainerRecord, policy: str) -> bool:
+        """A container that has failed is not started again: Never, a pod being stopped, a
+        sidecar once the main containers are done."""
+        return policy == "Never" or self.stopping or (rec.sidecar and self._mains_done)
+
     async def _container_loop(self, rec: st.ContainerRecord, cspec: Obj) -> bool:
         """Run one container until it is done for good; True when it succeeded."""
-        if rec.sidecar:
-            policy = "Always"
-        else:
-            policy = "OnFailure" if rec.init and self.restart_policy == "Always" else self.restart_policy
+        policy = self._policy(rec)
         while True:
             if rec.terminated is None:
                 info = await self._run_once(rec, cspec)
@@ -413,7 +421,7 @@ class PodWorker:
             self._probe_killed.discard(rec.name)
             if rec.succeeded and ((rec.init and not rec.sidecar) or policy != "Always") and not probe_killed:
                 return True
-            if policy == "Never" or self.stopping or (rec.sidecar and self._mains_done):
+            if self._no_more_starts(rec, policy):
                 return rec.succeeded
             self.failures[rec.name] = self.failures.get(rec.name, 0) + 1
             delay = restart_delay(self.failures[rec.name], self.config.backoff_base, self.config.backoff_max)
@@ -446,11 +454,7 @@ class PodWorker:
                                         podlogs.done_marker(self.config.pods_dir, self.uid, rec.name,
                                                             rec.restart_count))
             if handle is None:
-                self.force_failed = True
-                self.pod_message = (f"container {rec.name} disappeared while the agent was not running; "
-                                    "its exit code is unknown")
-                self.stop(0)
-                return ExitInfo(137, self.clock.now(), "ContainerStatusUnknown", LOST_MESSAGE)
+                return self._lost(rec)
             rec.container_id = getattr(handle, "container_id", None) or rec.container_id
         if handle is None:
             if self.stopping or not await self._await_config(rec, cspec):
@@ -494,6 +498,19 @@ class PodWorker:
         finally:
             self.handles.pop(rec.name, None)
             self._unwatch(rec)
+
+    def _lost(self, rec: st.ContainerRecord) -> ExitInfo:
+        """A container recorded as running that the runtime can no longer locate, nor its exit
+        (a reboot emptied the runtime directory and ended it; or its waiter was killed with it):
+        kubelet takes it as ended, exit code 137, ``ContainerStatusUnknown``. The container loop
+        then treats it as any failed container: started again as its policy says (upstream's
+        lastState message; restartCount + 1), else left terminated as the status manager's
+        TerminatePod leaves it, and a pod under Never fails as for any failed container."""
+        again = not self._no_more_starts(rec, self._policy(rec))
+        log.warning("pod %s/%s: container %s cannot be located (its exit code is unknown)%s", self.namespace,
+                    self.name, rec.name, "; starting it again" if again else "")
+        return ExitInfo(st.UNKNOWN_EXIT_CODE, self.clock.now(), st.UNKNOWN_REASON,
+                        st.LOST_RESTARTED_MESSAGE if again else st.LOST_TERMINATED_MESSAGE)
 
     # ------------------------------------------------------- probes and lifecycle hooks
 
@@ -834,9 +851,7 @@ class PodWorker:
         if self.stopping or self.force_failed:
             for rec in self.init + self.app:
                 if rec.terminated is None and (rec.running or rec.last_state):
-                    rec.state = {"terminated": st.terminated_state(
-                        137, None, rfc3339(self.clock.now()), reason="ContainerStatusUnknown",
-                        message="The container could not be located when the pod was terminated")}
+                    rec.state = st.unknown_terminated_state(rfc3339(self.clock.now()))
         self._save_state()
         await self.report(final=True)
         while self._report_failed and not self.deleted:  # the final status must land
@@ -1466,5 +1481,4 @@ class PodWorker:
         self.force_failed = True
         self.pod_message = "the agent has no record of this pod's processes; their exit codes are unknown"
         for rec in self.init + self.app:
-            rec.state = {"terminated": st.terminated_state(
-                137, None, rfc3339(self.clock.now()), reason="ContainerStatusUnknown", message=LOST_MESSAGE)}
+            rec.state = st.unknown_terminated_state(rfc3339(self.clock.now()))
