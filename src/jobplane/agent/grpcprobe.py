@@ -34,6 +34,7 @@ from h2.events import (
 from h2.exceptions import ProtocolError
 
 from jobplane.agent import probes as pr
+from jobplane.api.netaddr import join_host_port
 
 METHOD = "/grpc.health.v1.Health/Check"
 USER_AGENT = "kube-probe/1.32"
@@ -154,7 +155,7 @@ async def _connect(host: str, port: int, progress: Progress, sleep: Callable[[fl
 async def health_check(host: str, port: int, service: str, progress: Progress,
                        sleep: Callable[[float], Awaitable[None]]) -> tuple[pr.Outcome, str]:
     """One Check call, without a deadline of its own (the caller's timeout cancels it)."""
-    addr = pr.join_host_port(host, port)
+    addr = join_host_port(host, port)
     reader, writer, conn = await _connect(host, port, progress, sleep)
     try:
         sid = conn.get_next_available_stream_id()
@@ -224,6 +225,6 @@ def _status(headers: dict[str, str], body: bytes) -> int:
 
 def timeout_message(host: str, port: int, timeout: float, progress: Progress) -> str:
     if not progress.connected:
-        return (f'timeout: failed to connect service "{pr.join_host_port(host, port)}" within {pr.go_duration(timeout)}: '
+        return (f'timeout: failed to connect service "{join_host_port(host, port)}" within {pr.go_duration(timeout)}: '
                 "context deadline exceeded")
     return f"timeout: health rpc did not complete within {pr.go_duration(timeout)}"

@@ -19,6 +19,7 @@ from urllib.parse import urljoin, urlsplit
 from jobplane.agent import grpcprobe
 from jobplane.agent import probes as pr
 from jobplane.agent.spec import expand
+from jobplane.api.netaddr import join_host_port
 from jobplane.clock import Clock
 
 Obj = dict[str, Any]
@@ -57,7 +58,7 @@ class HttpError(Exception):
 
 
 def _dial_error(host: str, port: int, exc: BaseException) -> str:
-    addr = pr.join_host_port(host, port)
+    addr = join_host_port(host, port)
     if isinstance(exc, TimeoutError):
         return f"dial tcp {addr}: i/o timeout"
     if isinstance(exc, ConnectionRefusedError):
@@ -95,7 +96,7 @@ async def _get_once(req: pr.HttpRequest, limit: int) -> tuple[int, dict[str, str
     except (OSError, TimeoutError) as exc:
         raise HttpError(_dial_error(req.host, req.port, exc)) from None
     try:
-        host_header = next((v for n, v in req.headers if n.lower() == "host"), pr.join_host_port(req.host, req.port))
+        host_header = next((v for n, v in req.headers if n.lower() == "host"), join_host_port(req.host, req.port))
         lines = [f"GET {req.target} HTTP/1.1", f"Host: {host_header}"]
         lines += [f"{n}: {v}" for n, v in req.headers if n.lower() not in ("host", "connection")]
         lines.append("Connection: close")

@@ -16,6 +16,8 @@ import enum
 from dataclasses import dataclass, field
 from typing import Any
 
+from jobplane.api.netaddr import join_host_port
+
 Obj = dict[str, Any]
 
 LIVENESS = "Liveness"
@@ -231,10 +233,6 @@ def go_duration(seconds: float) -> str:
         return f"{m}m{s}s"
     h, m = divmod(m, 60)
     return f"{h}h{m}m{s}s"
-
-
-def join_host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 @dataclass(frozen=True)

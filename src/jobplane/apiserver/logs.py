@@ -19,6 +19,7 @@ import aiohttp
 import orjson
 
 from jobplane.api import errors
+from jobplane.api.netaddr import join_host_port
 from jobplane.podlogs import (  # re-exported: the subresource's options and reader
     LogOptions,
     LogTarget,
@@ -57,7 +58,7 @@ def node_endpoint(node: Mapping[str, Any]) -> str | None:
     for kind in _ADDRESS_PREFERENCE:
         host = addresses.get(kind)
         if host:
-            return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            return join_host_port(host, port)
     return None
 
 

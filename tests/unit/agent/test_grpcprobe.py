@@ -127,4 +127,3 @@ def test_request_and_response_framing():
     assert grpcprobe.decode_status(b"\x00\x00\x00\x00\x00") == 0  # proto3: an unset enum is 0 (UNKNOWN)
     # a field this version does not know is skipped
     assert grpcprobe.decode_status(b"\x00\x00\x00\x00\x06\x12\x02hi\x08\x02") == 2
-    assert pr.join_host_port("::1", 9) == "[::1]:9"

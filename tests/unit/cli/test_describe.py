@@ -236,3 +236,18 @@ def test_quantities_and_node_resources() -> None:
     assert "Non-terminated Pods:          (1 in total)\n" in text
     assert "  default                     p       500m (25%)    0 (0%)      256Mi (25%)      0 (0%)         5s\n" in text
     assert "  cpu                500m (25%)   0 (0%)\n" in text
+
+
+def test_describe_http_probe_joins_host_and_port_as_go_does() -> None:
+    """kubectl's DescribeProbe builds the http-get URL with net.JoinHostPort (an IPv6 host in
+    brackets, a named port as it is), and with the host alone when there is no port."""
+    from jobplane.cli.describe.containers import describe_probe
+
+    attrs = "delay=0s timeout=1s period=10s #success=1 #failure=3"
+    probe = {"timeoutSeconds": 1, "periodSeconds": 10, "successThreshold": 1, "failureThreshold": 3}
+    got = describe_probe({**probe, "httpGet": {"host": "fd00::7", "port": 8080, "path": "/healthz", "scheme": "HTTP"}})
+    assert got == f"http-get http://[fd00::7]:8080/healthz {attrs}"
+    got = describe_probe({**probe, "httpGet": {"port": "web", "path": "/", "scheme": "HTTPS"}})
+    assert got == f"http-get https://:web/ {attrs}"
+    got = describe_probe({**probe, "httpGet": {"host": "10.1.2.3", "path": "/x", "scheme": "HTTP"}})
+    assert got == f"http-get http://10.1.2.3/x {attrs}"

@@ -11,6 +11,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from jobplane.api.netaddr import join_host_port
 from jobplane.cli.describe.common import (
     PrefixWriter,
     annotations_multiline,
@@ -80,7 +81,7 @@ def describe_probe(probe: Obj) -> str:
         h = probe["httpGet"]
         port = str(h.get("port", ""))
         host = str(h.get("host") or "")
-        hostport = (f"[{host}]:{port}" if ":" in host else f"{host}:{port}") if port else host
+        hostport = join_host_port(host, port) if port else host
         return f"http-get {str(h.get('scheme') or '').lower()}://{hostport}{h.get('path') or ''} {attrs}"
     if probe.get("tcpSocket") is not None:
         t = probe["tcpSocket"]
