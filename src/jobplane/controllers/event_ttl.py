@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 RETRY_DELAY = 5.0  # seconds before a failed delete is tried again
 LIST_PAGE = 500  # Events per list request when (re)listing
+DELETE_BATCH = 500  # expired entries taken from the tracker at a time
 _WATCH_BASE, _WATCH_MAX = 0.8, 30.0  # back-off between failed watches (client-go's)
 
 
@@ -178,10 +179,10 @@ class ExpiryTracker:
         first = self._first()
         return None if first is None else float(_EXPIRY.unpack(first)[0])
 
-    def pop_due(self, now: float) -> list[tuple[str, str]]:
-        """(key, resourceVersion) of every entry expired at ``now``."""
-        due = []
-        while (nxt := self.next_expiry()) is not None and nxt <= now:
+    def pop_due(self, now: float, limit: int | None = None) -> list[tuple[str, str]]:
+        """(key, resourceVersion) of the entries expired at ``now``, at most ``limit``."""
+        due: list[tuple[str, str]] = []
+        while (limit is None or len(due) < limit) and (nxt := self.next_expiry()) is not None and nxt <= now:
             rv, _, key = self._pop()[_EXPIRY.size:].decode().partition("\0")
             due.append((key, rv))
         return due
@@ -274,11 +275,15 @@ class EventTTLController:
                 self.tracker.retry(key, rv, self.clock.now() + RETRY_DELAY)
 
     async def expire_once(self) -> int:
-        """Delete every Event expired now; returns how many were due."""
-        due = self.tracker.pop_due(self.clock.now())
-        for key, rv in due:
-            await self._delete(key, rv)
-        return len(due)
+        """Delete every Event expired now; returns how many were due. Taken ``DELETE_BATCH``
+        at a time: after a long downtime the whole backlog is due at once, and its keys
+        (~200 B each) need not all be held while they are deleted one by one."""
+        total = 0
+        while due := self.tracker.pop_due(self.clock.now(), DELETE_BATCH):
+            for key, rv in due:
+                await self._delete(key, rv)
+            total += len(due)
+        return total
 
     async def _sleep_until(self, deadline: float | None) -> None:
         """Sleep on the clock until ``deadline`` (forever if None) or until woken."""

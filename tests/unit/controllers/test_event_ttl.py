@@ -202,3 +202,29 @@ async def test_an_event_deleted_meanwhile_is_let_go(inproc, clock):
     assert await ctrl.expire_once() == 0
     await clock.advance(100)
     assert await ctrl.expire_once() == 1 and len(ctrl.tracker) == 0  # 404: not retried
+
+
+def test_pop_due_takes_at_most_the_limit_in_expiry_order():
+    t = ExpiryTracker(ttl=100)
+    for i in range(5):
+        t.observe(at_rv(f"e{i}", 10 + i, str(i)), 0)
+    assert t.pop_due(200, limit=2) == [("d/e0", "0"), ("d/e1", "1")]
+    assert t.pop_due(200, limit=2) == [("d/e2", "2"), ("d/e3", "3")]
+    assert t.pop_due(200, limit=2) == [("d/e4", "4")] and len(t) == 0
+
+
+async def test_a_backlog_larger_than_a_batch_is_deleted_batch_by_batch(inproc, clock, monkeypatch):
+    import jobplane.controllers.event_ttl as mod
+
+    monkeypatch.setattr(mod, "DELETE_BATCH", 2)
+    for i in range(5):
+        await inproc.create("events", event(f"e{i}", clock.now() - 500 + i), "default")
+    await inproc.create("events", event("fresh", clock.now()), "default")
+    ctrl = EventTTLController(inproc, clock, ttl=100)
+    await ctrl._relist()
+    popped: list[int] = []
+    real = ctrl.tracker.pop_due
+    monkeypatch.setattr(ctrl.tracker, "pop_due", lambda now, limit=None: popped.append(limit) or real(now, limit))
+    assert await ctrl.expire_once() == 5
+    assert popped == [2, 2, 2, 2]  # three batches (2, 2, 1), then an empty one
+    assert await names(inproc) == ["fresh"]
