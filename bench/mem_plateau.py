@@ -74,14 +74,17 @@ def finished_pod(template: dict[str, Any], job: dict[str, Any], i: int, node: st
 
 
 def event_of(pod: dict[str, Any], n: int) -> dict[str, Any]:
+    """An Event about ``pod``, stamped now: within the Event TTL, so that it stays (as in a run)
+    rather than being deleted by the TTL controller at once, as older stamps were."""
     md = pod["metadata"]
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return {"apiVersion": "v1", "kind": "Event",
             "metadata": {"name": f"{md['name']}.{n:016x}", "namespace": md["namespace"], "uid": str(uuid.uuid4()),
-                         "creationTimestamp": md["creationTimestamp"]},
+                         "creationTimestamp": now},
             "involvedObject": {"kind": "Pod", "namespace": md["namespace"], "name": md["name"], "uid": md["uid"],
                                "apiVersion": "v1", "resourceVersion": "1"},
             "reason": "Started", "message": "Started container main", "source": {"component": "kubelet", "host": "vm"},
-            "firstTimestamp": md["creationTimestamp"], "lastTimestamp": md["creationTimestamp"], "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now, "count": 1,
             "type": "Normal", "eventTime": None, "reportingComponent": "kubelet", "reportingInstance": "vm",
             "x-pad": "p" * 600}
 
