@@ -26,6 +26,10 @@ _FILES = {
     "apis/rbac.authorization.k8s.io/v1": "apis__rbac.authorization.k8s.io__v1_openapi.json",
     "apis/authorization.k8s.io/v1": "apis__authorization.k8s.io__v1_openapi.json",
     "apis/authentication.k8s.io/v1": "apis__authentication.k8s.io__v1_openapi.json",
+    # The service-account issuer's discovery endpoints (apiserver/oidc.py): no schemas; listed
+    # because kube-apiserver's index names every go-restful web service by its root path.
+    ".well-known/openid-configuration": ".well-known__openid-configuration_openapi.json",
+    "openid/v1/jwks": "openid__v1__jwks_openapi.json",
 }
 
 _REF_PREFIX = "#/components/schemas/"
@@ -72,7 +76,7 @@ def _schemas() -> dict[str, dict[str, Any]]:
     """All component schemas of all documents (shared definitions are identical)."""
     merged: dict[str, dict[str, Any]] = {}
     for raw in documents().values():
-        merged.update(orjson.loads(raw)["components"]["schemas"])
+        merged.update(orjson.loads(raw)["components"].get("schemas") or {})
     return merged
 
 

@@ -19,8 +19,9 @@ class OpenApiV3:
     def __init__(self, documents: Mapping[str, bytes]) -> None:
         self._docs = dict(documents)
         self._hashes = {k: hashlib.sha512(v).hexdigest().upper() for k, v in self._docs.items()}
+        # kube-openapi's handler3 writes a Go map: its keys in order
         self.index = orjson.dumps({"paths": {
-            k: {"serverRelativeURL": f"{PREFIX}/{k}?hash={h}"} for k, h in self._hashes.items()}})
+            k: {"serverRelativeURL": f"{PREFIX}/{k}?hash={h}"} for k, h in sorted(self._hashes.items())}})
 
     def document(self, group_version: str, requested_hash: str | None) -> tuple[bytes, bool] | None:
         """(document bytes, immutable?) for ``api/v1`` / ``apis/batch/v1``; None if unknown.

@@ -9,7 +9,12 @@ def test_documents_are_the_shipped_bytes() -> None:
     docs = openapi.documents()
     assert set(docs) == {"api/v1", "apis/batch/v1", "apis/discovery.k8s.io/v1", "apis/storage.k8s.io/v1",
                          "apis/node.k8s.io/v1", "apis/certificates.k8s.io/v1", "apis/authentication.k8s.io/v1",
-                         "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1"}
+                         "apis/rbac.authorization.k8s.io/v1", "apis/authorization.k8s.io/v1",
+                         ".well-known/openid-configuration", "openid/v1/jwks"}
+    assert hashlib.sha256(docs[".well-known/openid-configuration"]).hexdigest() == (
+        "d776f5a3b4924075c3105f6576a4167c56a9b31d94219e4eb304af17841f1c0c")
+    assert hashlib.sha256(docs["openid/v1/jwks"]).hexdigest() == (
+        "be0369fabc2dd2e26ddde8ffcc4829f0559c4f76841d96d154f76cb3ad2e95db")
     assert hashlib.sha256(docs["apis/discovery.k8s.io/v1"]).hexdigest() == (
         "89c718eac1f1db2d49e6029c5dedefdeca2fb5fee470a9f96f2951f08e5190f2")
     assert hashlib.sha256(docs["apis/storage.k8s.io/v1"]).hexdigest() == (
