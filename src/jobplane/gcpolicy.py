@@ -57,7 +57,8 @@ FORCE_FACTOR = 4.0  # a process never idle collects completely once grown this m
 MIN_FORCE, MAX_FORCE = 2.0, 64.0
 IDLE_CPU = 0.25  # "idle": the process used at most this share of one CPU ...
 CHECK_SECONDS = 0.25
-IDLE_WINDOW = 1.0  # ... over this long
+IDLE_WINDOW = 1.0  # ... over this long, every check waking at most IDLE_LATENESS late
+IDLE_LATENESS = 0.02
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
@@ -137,26 +138,30 @@ class Policy:
                  self.force_factor)
         return found
 
-    def due_when_idle(self, cpu_seconds: float, wall_seconds: float) -> bool:
-        return mostly_idle(cpu_seconds, wall_seconds) and grown(self.measure(), self.baseline, IDLE_FACTOR)
+    def due_when_idle(self, cpu_seconds: float, wall_seconds: float, late: float = 0.0) -> bool:
+        return (mostly_idle(cpu_seconds, wall_seconds) and late <= IDLE_LATENESS
+                and grown(self.measure(), self.baseline, IDLE_FACTOR))
 
     async def run_when_idle(self, interval: float = CHECK_SECONDS, window: float = IDLE_WINDOW) -> None:
         """Every ``interval``: a complete collection if one is due and the process was
         mostly idle over the last ``window`` seconds (checked often, so that a pause between
-        two bursts is found while it lasts)."""
-        samples: collections.deque[tuple[float, float]] = collections.deque()
-        samples.append((time.monotonic(), time.process_time()))
+        two bursts is found while it lasts). Idle also means every check woke on time: a
+        process starved of CPU by others uses little of it too, with requests waiting."""
+        samples: collections.deque[tuple[float, float, float]] = collections.deque()  # (wall, cpu, late)
+        samples.append((time.monotonic(), time.process_time(), 0.0))
         while True:
+            planned = time.monotonic() + interval
             await asyncio.sleep(interval)
             now, used = time.monotonic(), time.process_time()
-            while len(samples) > 1 and now - samples[1][0] >= window:
+            samples.append((now, used, now - planned))
+            while len(samples) > 2 and now - samples[1][0] >= window:
                 samples.popleft()  # keep the newest sample at least ``window`` old
-            wall, cpu = samples[0]
-            if now - wall >= window and self.due_when_idle(used - cpu, now - wall):
+            wall, cpu, _ = samples[0]
+            late = max(s[2] for s in samples)
+            if now - wall >= window and self.due_when_idle(used - cpu, now - wall, late):
                 self.complete()
                 samples.clear()  # the collection's own CPU is not load
-                used = time.process_time()
-            samples.append((now, used))
+                samples.append((time.monotonic(), time.process_time(), 0.0))
 
 
 def install() -> Callable[[], None]:
