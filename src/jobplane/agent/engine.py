@@ -284,8 +284,8 @@ class EngineHandle(ContainerHandle):
             if client is not None and client.reason is None and client.exit_code in (125, 126, 127):
                 message = self._client_error() or f"{self.rt.engine} run failed with exit code {client.exit_code}"
                 return ExitInfo(128, client.finished_at, "StartError", message)
-            return client or ExitInfo(137, self.rt.clock.now(), "ContainerStatusUnknown",
-                                      "The container could not be located when the agent restarted")
+            return client or ExitInfo(137, None, "ContainerStatusUnknown",
+                                      "The container could not be located when the agent restarted", unlocated=True)
         finished = _engine_time(state.get("FinishedAt")) or self.rt.clock.now()
         started = str(state.get("StartedAt") or "")
         if not started or started.startswith(_ZERO_TIME):

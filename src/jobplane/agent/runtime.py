@@ -64,6 +64,9 @@ class ExitInfo:
     reason: str | None = None  # OOMKilled, StartError, ContainerStatusUnknown
     message: str | None = None
     signal: int | None = None
+    # The container could not be located at all (kubelet's ContainerStatusUnknown): its
+    # terminated state carries no times and no container id, as kubelet writes it.
+    unlocated: bool = False
 
 
 class ContainerHandle(abc.ABC):

@@ -94,11 +94,13 @@ class ContainerRecord:
                    sidecar=bool(d.get("sidecar")), image_id=d.get("imageID") or "")
 
 
-def terminated_state(exit_code: int, started_at: str | None, finished_at: str, *, reason: str | None = None,
+def terminated_state(exit_code: int, started_at: str | None, finished_at: str | None, *, reason: str | None = None,
                      message: str | None = None, container_id: str = "", signal: int | None = None) -> Obj:
-    """``state.terminated``: reason Completed for exit 0, else Error (unless given, e.g. OOMKilled)."""
-    t: Obj = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error"),
-              "finishedAt": finished_at}
+    """``state.terminated``: reason Completed for exit 0, else Error (unless given, e.g. OOMKilled).
+    No ``finishedAt`` only for a container that could not be located (kubelet knows no times)."""
+    t: Obj = {"exitCode": exit_code, "reason": reason or ("Completed" if exit_code == 0 else "Error")}
+    if finished_at:
+        t["finishedAt"] = finished_at
     if started_at:
         t["startedAt"] = started_at
     if message:
@@ -110,9 +112,10 @@ def terminated_state(exit_code: int, started_at: str | None, finished_at: str, *
     return t
 
 
-def unknown_terminated_state(finished_at: str) -> Obj:
-    """The ``state`` of a container that cannot be located when its pod ends (TerminatePod)."""
-    return {"terminated": terminated_state(UNKNOWN_EXIT_CODE, None, finished_at, reason=UNKNOWN_REASON,
+def unknown_terminated_state() -> Obj:
+    """The ``state`` of a container that cannot be located when its pod ends (status manager's
+    TerminatePod): exit code, reason and message only; no times, no container id, as upstream."""
+    return {"terminated": terminated_state(UNKNOWN_EXIT_CODE, None, None, reason=UNKNOWN_REASON,
                                            message=LOST_TERMINATED_MESSAGE)}
 
 

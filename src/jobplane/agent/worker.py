@@ -509,8 +509,8 @@ class PodWorker:
         again = not self._no_more_starts(rec, self._policy(rec))
         log.warning("pod %s/%s: container %s cannot be located (its exit code is unknown)%s", self.namespace,
                     self.name, rec.name, "; starting it again" if again else "")
-        return ExitInfo(st.UNKNOWN_EXIT_CODE, self.clock.now(), st.UNKNOWN_REASON,
-                        st.LOST_RESTARTED_MESSAGE if again else st.LOST_TERMINATED_MESSAGE)
+        return ExitInfo(st.UNKNOWN_EXIT_CODE, None, st.UNKNOWN_REASON,
+                        st.LOST_RESTARTED_MESSAGE if again else st.LOST_TERMINATED_MESSAGE, unlocated=True)
 
     # ------------------------------------------------------- probes and lifecycle hooks
 
@@ -805,6 +805,12 @@ class PodWorker:
             delay = min(delay * 2, self.config.create_retry_max)
 
     def _record_exit(self, rec: st.ContainerRecord, info: ExitInfo) -> None:
+        if info.unlocated:  # kubelet writes exit code, reason and message only
+            rec.state = {"terminated": st.terminated_state(info.exit_code, None, None, reason=info.reason,
+                                                           message=info.message)}
+            rec.pid = rec.pid_start = None
+            self._save_state()
+            return
         started = (rec.state.get("running") or {}).get("startedAt")
         finished = rfc3339(info.finished_at if info.finished_at is not None else self.clock.now())
         started_at, finished_at = parse_time(started), parse_time(finished)
@@ -851,7 +857,7 @@ class PodWorker:
         if self.stopping or self.force_failed:
             for rec in self.init + self.app:
                 if rec.terminated is None and (rec.running or rec.last_state):
-                    rec.state = st.unknown_terminated_state(rfc3339(self.clock.now()))
+                    rec.state = st.unknown_terminated_state()
         self._save_state()
         await self.report(final=True)
         while self._report_failed and not self.deleted:  # the final status must land
@@ -1481,4 +1487,4 @@ class PodWorker:
         self.force_failed = True
         self.pod_message = "the agent has no record of this pod's processes; their exit codes are unknown"
         for rec in self.init + self.app:
-            rec.state = st.unknown_terminated_state(rfc3339(self.clock.now()))
+            rec.state = st.unknown_terminated_state()

@@ -84,6 +84,12 @@ async def until(cond: Any) -> None:
     await eventually(cond, rounds=500, interval=0.002)
 
 
+def no_times(terminated: dict[str, Any]) -> bool:
+    """kubelet writes a container it could not locate with exit code, reason and message only
+    (no startedAt, finishedAt or containerID: convertToAPIContainerStatuses, TerminatePod)."""
+    return not {"startedAt", "finishedAt", "containerID"} & set(terminated)
+
+
 def statuses(pod: dict[str, Any]) -> dict[str, dict[str, Any]]:
     s = pod["status"]
     return {c["name"]: c for c in (s.get("initContainerStatuses") or []) + s["containerStatuses"]}
@@ -99,6 +105,7 @@ async def test_a_lost_container_is_restarted_under_on_failure(tmp_path: Path) ->
     assert rec.restart_count == 1 and rec.running
     lost = rec.last_state["terminated"]
     assert (lost["exitCode"], lost["reason"], lost["message"]) == (137, "ContainerStatusUnknown", RESTARTED)
+    assert no_times(lost), lost
     await until(lambda: client.status_patches("p") and client.status_patches("p")[-1]["phase"] == "Running")
     runtime.started["a"][0].ended.set_result(ExitInfo(0, clock.now()))
     await asyncio.wait_for(task, 5)
@@ -107,6 +114,7 @@ async def test_a_lost_container_is_restarted_under_on_failure(tmp_path: Path) ->
     assert final["status"]["phase"] == "Succeeded" and not final["status"].get("message")
     assert a["restartCount"] == 1 and a["state"]["terminated"]["exitCode"] == 0
     assert a["lastState"]["terminated"]["reason"] == "ContainerStatusUnknown"
+    assert no_times(a["lastState"]["terminated"])
 
 
 async def test_lost_sidecar_and_init_container_of_an_always_pod_are_restarted(tmp_path: Path) -> None:
@@ -145,6 +153,7 @@ async def test_a_lost_container_under_never_fails_its_pod_as_kubelet_terminates_
     assert a["restartCount"] == 0 and not a["lastState"]
     t = a["state"]["terminated"]
     assert (t["exitCode"], t["reason"], t["message"]) == (137, "ContainerStatusUnknown", TERMINATED)
+    assert no_times(t), t
     assert b["state"]["terminated"]["exitCode"] == 0
     fail_job = {"rules": [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [137]}}]}
     assert pfp.match(fail_job, final).action == "FailJob"
@@ -163,3 +172,4 @@ async def test_a_lost_container_of_a_pod_being_deleted_is_not_restarted(tmp_path
     assert runtime.started == {}
     a = statuses(await client.get("pods", "p", "default"))["a"]
     assert a["restartCount"] == 0 and a["state"]["terminated"]["message"] == TERMINATED
+    assert no_times(a["state"]["terminated"])

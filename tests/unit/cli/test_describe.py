@@ -181,6 +181,21 @@ def test_describe_pod() -> None:
     )
 
 
+def test_describe_pod_a_container_kubelet_could_not_locate_shows_go_zero_times() -> None:
+    """Its terminated state has no times (kubelet's ContainerStatusUnknown); kubectl prints
+    the zero time.Time."""
+    import copy
+
+    pod = copy.deepcopy(POD)
+    pod["status"]["containerStatuses"][0]["state"] = {"terminated": {
+        "reason": "ContainerStatusUnknown", "exitCode": 137,
+        "message": "The container could not be located when the pod was terminated"}}
+    text = describe.describe("Pod", pod, [], NOW)
+    assert ('      Exit Code:    137\n'
+            '      Started:      Mon, 01 Jan 0001 00:00:00 +0000\n'
+            '      Finished:     Mon, 01 Jan 0001 00:00:00 +0000\n') in text
+
+
 def test_describe_cronjob_and_namespace() -> None:
     cj = {"metadata": {"name": "cj", "namespace": "default"},
           "spec": {"schedule": "*/1 * * * *", "concurrencyPolicy": "Allow", "suspend": False,

@@ -23,6 +23,7 @@ from jobplane.cli.describe.common import (
 )
 
 Obj = dict[str, Any]
+GO_ZERO_TIME = "Mon, 01 Jan 0001 00:00:00 +0000"  # time.Time{}.Format(time.RFC1123Z)
 
 
 def _ports(ports: list[Obj] | None, key: str) -> str:
@@ -64,8 +65,9 @@ def _describe_state(w: PrefixWriter, name: str, state: Obj) -> None:
         w.write(3, f"Exit Code:\t{t.get('exitCode') or 0}\n")
         if (t.get("signal") or 0) > 0:
             w.write(3, f"Signal:\t{t['signal']}\n")
-        w.write(3, f"Started:\t{rfc1123z(t.get('startedAt'))}\n")
-        w.write(3, f"Finished:\t{rfc1123z(t.get('finishedAt'))}\n")
+        # kubectl formats a zero time (a container kubelet could not locate has none)
+        w.write(3, f"Started:\t{rfc1123z(t.get('startedAt')) or GO_ZERO_TIME}\n")
+        w.write(3, f"Finished:\t{rfc1123z(t.get('finishedAt')) or GO_ZERO_TIME}\n")
     else:
         w.write(2, f"{name}:\tWaiting\n")
 
