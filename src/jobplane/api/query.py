@@ -25,6 +25,13 @@ def int_param(query: Any, name: str, *, what: str = "invalid value for") -> int 
         raise errors.bad_request(f"{what} {name}: {raw!r}") from None
 
 
+def list_limit(query: Any) -> int | None:
+    """``limit`` of a list: None for no limit. A limit of 0 or below is no limit (kube-apiserver
+    pages only when ``Predicate.Limit > 0``, etcd3 store GetList and the cacher alike)."""
+    limit = int_param(query, "limit")
+    return limit if limit is not None and limit > 0 else None
+
+
 _TRUE = ("1", "t", "T", "TRUE", "true", "True")
 _FALSE = ("0", "f", "F", "FALSE", "false", "False")
 

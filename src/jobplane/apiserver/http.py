@@ -19,7 +19,7 @@ import orjson
 from aiohttp import web
 
 from jobplane.api import bodyparse, errors, meta, pods, registry
-from jobplane.api.query import int_param, list_options
+from jobplane.api.query import int_param, list_limit, list_options
 from jobplane.api.rbac import Attributes
 from jobplane.api.registry import ResourceInfo
 from jobplane.apiserver import authz, fieldvalidation, impersonation, negotiation, oidc
@@ -522,7 +522,7 @@ class ApiHandler:
         # pages of 500 behind a client-side rate limit (10,000 pods: 20 requests, > 2 s of
         # waiting). One answer with every row is what kubectl prints, much sooner; data
         # lists keep upstream's limit/continue pagination.
-        limit = None if table else int_param(query, "limit") or None
+        limit = None if table else list_limit(query)
         opts = list_options(query, watch=False)
         rv = opts.resource_version
         if opts.continue_ and rv not in ("", "0"):
@@ -533,7 +533,7 @@ class ApiHandler:
             # reach it; what it hands to etcd instead (a limit, a continue, an exact match)
             # is checked against etcd's revision at once. An exact match reads the state as
             # of ``rv`` (the history's, as etcd's MVCC; 410 once compacted away).
-            from_storage = bool(int_param(query, "limit") or opts.continue_ or opts.exact)
+            from_storage = bool(list_limit(query) or opts.continue_ or opts.exact)
             revision = await self.service.wait_for_revision(rv, wait=not from_storage)
             at_revision = revision if opts.exact else None
         if table and not opts.continue_:

@@ -449,7 +449,7 @@ class ApiService:
         instead of the current one."""
         prefix, pred, hint = self._prefix_and_filter(info, namespace, label_selector, field_selector)
         try:
-            result = await self.store.list(prefix, pred, limit or None,
+            result = await self.store.list(prefix, pred, limit if limit and limit > 0 else None,  # <= 0: none
                                            continue_ or _exact_start(at_revision), label_hint=hint)
         except Expired as exc:
             raise _list_expired(exc, at_revision) from None

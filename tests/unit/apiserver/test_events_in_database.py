@@ -94,6 +94,10 @@ async def test_event_reads_as_kubectl_makes_them(api: InProcessClient, store: St
     assert labelled["metadata"]["continue"] and "remainingItemCount" not in labelled["metadata"]
     selected = await svc.list(EVENTS, None, field_selector="reason=Scheduled")
     assert [e["involvedObject"]["name"] for e in selected["items"]] == [f"p{i}" for i in range(6)]
+    # a limit of 0 or below is no limit, as kube-apiserver's (was a 500 on the database stores)
+    for limit in (0, -1):
+        whole = await svc.list(EVENTS, "default", limit=limit)
+        assert len(whole["items"]) == 18 and "continue" not in whole["metadata"]
     # events.k8s.io/v1: the same objects, renamed fields
     v1 = await svc.list(EVENTS_V1, "default", limit=4)
     assert {e["apiVersion"] for e in v1["items"]} == {"events.k8s.io/v1"} and v1["metadata"]["continue"]

@@ -61,6 +61,20 @@ async def test_bad_boolean_and_resource_version_with_continue_are_bad_requests(e
     assert (resp.status, body["message"]) == (400, "specifying resource version is not allowed when using continue")
 
 
+@pytest.mark.parametrize("limit", ["0", "-1", "-2988"])
+async def test_a_limit_of_zero_or_below_lists_everything_in_one_page(env, limit):  # noqa: F811
+    """kube-apiserver pages only when the limit is above 0 (etcd3 store GetList); a negative one
+    was a 500 on the Event store and an empty page with a continue token on the others."""
+    client, service = env
+    for name in ("a", "b", "c"):
+        await service.create(JOBS_INFO, "default", job(name, parallelism=1))
+    names, meta = await _names_at(client, f"limit={limit}")
+    assert names == ["a:1", "b:1", "c:1"]
+    assert "continue" not in meta and "remainingItemCount" not in meta
+    names, meta = await _names_at(client, f"limit={limit}&resourceVersion={meta['resourceVersion']}")
+    assert len(names) == 3 and "continue" not in meta
+
+
 async def _names_at(client, query: str, accept: str = "application/json") -> tuple[list[str], dict]:
     resp = await client.get(f"{JOBS}?{query}", headers={**AUTH, "Accept": accept})
     body = await resp.json()
