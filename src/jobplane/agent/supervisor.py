@@ -14,20 +14,33 @@ process; this small process does all of that instead, on the other core:
   reaping it, kills what is left of the container's process group, and says ``done`` (with
   that record) once the output has drained. The waiter holds the read ends of the
   container's pipes without reading them; if the supervisor dies (its lifeline pipe reaches
-  end of file), each waiter takes over writing its own container's log, so a container never
-  meets a closed pipe and its exit code is never lost. A waiter runs one container at a time
-  and is then kept for the next start (``IDLE_WAITERS``): the fork, the copy-on-write
-  faults it causes on both sides and the waiter's exit are paid once per waiter, not once per
-  container. A start reaches its waiter on a socket pair (the spec as a JSON line, the pipes
-  and the log as ``SCM_RIGHTS``); the reply (pid or error) and ``done`` are events of the
-  supervisor's selector loop like any other: a slow waiter holds up no other start, output or exit;
+  end of file), each waiter takes over writing the log of each of its containers, so a
+  container never meets a closed pipe and its exit code is never lost; it exits once the
+  last of them has ended and is recorded;
+* one waiter runs up to ``WAITER_CONTAINERS`` containers at once, multiplexed in one
+  ``poll`` loop (a waiter's pages are ~1.6 MiB whatever it runs: 100 running containers
+  need 4 waiters, not 100). A start goes to the least-loaded waiter with room that is not
+  starting another one (``posix_spawn`` holds a waiter until the exec); a new waiter is forked
+  only when all are full, or all with room have been starting one for ``SLOW_START_SECONDS``,
+  so a slow start holds up no other start (it does delay the ``done`` of its own waiter's
+  other containers, never their output). Waiters left idle by a burst are kept a while for
+  the next starts (``IDLE_WAITER_SECONDS``, ``KEEP_WAITERS``): the fork, the copy-on-write
+  faults it causes and the waiter's exit are paid once per waiter, not once per container.
+  A start reaches its waiter on a socket pair (a tag and the spec as a JSON line, the pipes
+  and the log as ``SCM_RIGHTS``); the reply (the tag with the pid, or an error) and ``done``
+  (the pid with the exit record) are events of the supervisor's selector loop like any other;
 * a run (one ``state_dir``) is started at most once: the waiter claims it (``claim_run``,
-  a ``flock`` of the run directory held for the waiter's life) before it spawns, and
-  records ``pid.json`` before anyone hears of the start; a start retried after a supervisor died mid-start meets the
-  claim or the record and is answered ``claimed``, never spawned twice;
-* once a waiter is done (or has died) and the output is drained, writes the ``.done`` marker
-  and tells the agent; reaps waiters that exit (and, as a child subreaper, whatever a
-  container left behind).
+  a ``flock`` of the run directory held while that container's run lasts) before it spawns,
+  and records ``pid.json`` before anyone hears of the start; a start retried after a
+  supervisor died mid-start meets the claim or the record and is answered ``claimed``, never
+  spawned twice;
+* once a waiter is done with a container and the output is drained, writes the ``.done``
+  marker and tells the agent. A waiter that dies (killed) is reaped; its containers, which
+  re-parent to the supervisor (a child subreaper), are then the supervisor's to follow: it
+  records each one's exit in ``exit.json`` before reaping it, exactly as the waiter would
+  have, and reads the record of one the waiter had already reaped; a start the dead waiter
+  had not answered is settled by its ``pid.json``. It also reaps whatever a container left
+  behind.
 
 It runs in its own session and is nobody's child but init's, so it survives the agent and
 the API server that embeds it. A restarted agent reconnects over ``DATA_DIR/supervisor.sock``
@@ -48,9 +61,11 @@ Standard library only and nothing from jobplane, so it starts fast and stays sma
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import errno
 import fcntl
+import gc
 import json
 import os
 import resource
@@ -66,11 +81,18 @@ from typing import Any
 MAX_LINE = 16 * 1024  # kubelet splits longer lines into partial (P) entries
 DRAIN_SECONDS = 1.0  # how long processes that left the group may hold the pipes after the main one exits
 IDLE_EXIT_SECONDS = 10.0  # lifetime without any agent ever connecting
-# Waiters kept between containers (each holds ~1.8 MiB of its own pages): as many as a burst
-# of starts needs, then, once idle for IDLE_WAITER_SECONDS, down to KEEP_WAITERS.
-IDLE_WAITERS = 64
-KEEP_WAITERS = 2
+# A waiter holds ~1.6 MiB of its own pages, whether it runs one container or many: it runs up
+# to WAITER_CONTAINERS at once (a new one is forked only when all are full), so 100 running
+# containers need 4 waiters, not 100 (bench/RESULTS.md §18a). Waiters left idle by a burst are
+# kept (at most IDLE_WAITERS) for IDLE_WAITER_SECONDS, then let go down to KEEP_WAITERS.
+WAITER_CONTAINERS = 32
+IDLE_WAITERS = 4
+KEEP_WAITERS = 1
 IDLE_WAITER_SECONDS = 5.0
+# A waiter is handed one start at a time (posix_spawn holds it until the exec); a start that
+# finds every waiter with room still starting one waits for a reply, or, past this, for a new one.
+SLOW_START_SECONDS = 0.2
+SETTLE_SECONDS = 2.0  # how long an agent's hello waits for a dying waiter's starts to be settled
 SOCKET_NAME = "supervisor.sock"
 LOCK_NAME = "supervisor.lock"
 LOG_NAME = "supervisor.log"
@@ -344,113 +366,256 @@ def _wakeup_pipe() -> int:
     return wake_r
 
 
-class Waiter:
-    """The container's parent (runs in a waiter, a child forked from the supervisor).
+class Run:
+    """One container of a waiter, as its parent sees it: the pipes' read ends (held, not read,
+    while the supervisor lives), the log, the run's claim and, once it exited, its record."""
 
-    Order on the container's exit: ``waitid`` without reaping (the pid and its process group
-    cannot be re-used meanwhile), kill what is left of the group, write ``exit.json``
-    (retried while the disk is full: the container stays a zombie, so nobody takes its exit
-    for lost), then reap. It lingers until the supervisor has drained the container's output;
-    if the supervisor dies, it pumps that output into the log itself."""
-
-    def __init__(self, spec: dict[str, Any], pid: int, pipes: dict[int, str], log_fd: int, lifeline: int,
-                 cgroup: str | None, rlimit: int | None, wake: int) -> None:
+    def __init__(self, tag: Any, spec: dict[str, Any], pid: int, pipes: dict[int, str], log_fd: int,
+                 claim: int, cgroup: str | None, rlimit: int | None) -> None:
+        self.tag = tag
         self.spec = spec
         self.pid = pid
-        self.pipes = dict(pipes)
+        self.pipes = dict(pipes)  # read end -> stream name
         self.log_fd = log_fd
-        self.lifeline = lifeline
+        self.claim = claim
         self.cgroup = cgroup
         self.rlimit = rlimit
-        self.pump: CriWriter | None = None
+        self.pump: CriWriter | None = None  # the supervisor died: this waiter writes the log
         self.stderr_tail = b""
-        self.result: dict[str, Any] | None = None
+        self.result: dict[str, Any] | None = None  # the exit, once waitid saw it
+        self.reaped = False  # recorded in exit.json, then reaped
+        self.retry_at = 0.0  # a full disk: when to try recording the exit again
+        self.warned = False
         self.drain_deadline = 0.0
         self.hangup_watch: set[int] = set()  # pipe read ends polled for their hang-up alone
-        self.wake = wake
+
+
+class Waiter:
+    """A waiter's loop (in the forked child): the parent of up to ``WAITER_CONTAINERS``
+    containers at once, multiplexed with one ``poll``; starts arrive on its channel at any time.
+
+    Order on a container's exit: ``waitid`` without reaping (the pid and its process group
+    cannot be re-used meanwhile), kill what is left of the group, write ``exit.json``
+    (retried while the disk is full: the container stays a zombie, so nobody takes its exit
+    for lost; the other containers go on meanwhile), then reap. Its run lingers until the
+    supervisor has drained the output, then ``done`` goes out with the record; if the
+    supervisor dies, each run pumps its own output into its log. The waiter exits once its
+    channel is closed (the supervisor let it go, or died) and no container of its is left."""
+
+    def __init__(self, chan: socket.socket, lifeline: int) -> None:
+        self.chan = chan
+        self.chan_fd = chan.fileno()
+        self.lifeline = lifeline
+        self.wake = _wakeup_pipe()
         self.poller = select.poll()
-        self.poller.register(wake, select.POLLIN)
-        self.poller.register(lifeline, select.POLLIN)
+        for fd in (self.wake, lifeline, self.chan_fd):
+            self.poller.register(fd, select.POLLIN)
+        self.runs: dict[int, Run] = {}  # container pid -> its run
+        self.owner: dict[int, Run] = {}  # pipe read end -> its run
+        self.inbuf = b""
+        self.fdsets: collections.deque[list[int]] = collections.deque()  # one per start, in order
+        self.chan_open = True
+        self.orphaned = False  # the supervisor died (lifeline at its end)
+        self.reap_check = False  # SIGCHLD (or a new container): look for exits
 
     def run(self) -> int:
-        while True:
-            if self.result is None:
-                self._check_exit()
-                if self.result is not None and self.pump is None:
-                    self._watch_hangups()
-            if self.result is not None and self._drained():
-                self._finish()
-                return 0
+        while self.chan_open or self.runs:
             for fd, _events in self.poller.poll(self._timeout_ms()):
                 if fd == self.wake:
                     with contextlib.suppress(OSError):
                         while os.read(fd, 4096):
                             pass
+                    self.reap_check = True
                 elif fd == self.lifeline:
                     self._take_over()
-                elif fd in self.pipes and self.pump is not None:
-                    self._pump_pipe(fd)
-                elif fd in self.hangup_watch:  # its writers are gone: _drained() looks at it next
-                    self.hangup_watch.discard(fd)
-                    self.poller.unregister(fd)
+                elif fd == self.chan_fd:
+                    if self.chan_open:
+                        self._read_requests()
+                elif (run := self.owner.get(fd)) is not None:
+                    self._on_pipe(run, fd)
+            self._check_exits()
+            for run in [r for r in self.runs.values() if r.reaped and self._drained(r)]:
+                self._finish(run)
+        return 0
 
-    def _watch_hangups(self) -> None:
+    def _timeout_ms(self) -> int:
+        now = time.monotonic()
+        timeout: float | None = None
+        for run in self.runs.values():
+            if not run.reaped:
+                due = run.retry_at - now if run.result is not None else None
+            elif run.pump is None:
+                # pipes that still have writers wake us when they hang up; output left unread
+                # after that is the supervisor's to drain right now: look again shortly
+                due = min(0.02 if run.hangup_watch else 0.002, run.drain_deadline - now)
+            else:
+                due = run.drain_deadline - now
+            if due is not None and (timeout is None or due < timeout):
+                timeout = due
+        return -1 if timeout is None else max(0, int(timeout * 1000) + 1)
+
+    # ------------------------------------------------------------- starts
+
+    def _read_requests(self) -> None:
+        """What the channel holds: start requests (a JSON line each, its five descriptors
+        attached to its first byte), or its end."""
+        try:
+            data, fds, _flags, _addr = socket.recv_fds(self.chan, 1 << 16, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data, fds = b"", []
+        if fds:  # a recvmsg returns at most one message's descriptors: they queue in order
+            self.fdsets.append(fds)
+        if not data:
+            self._close_chan()
+            return
+        self.inbuf += data
+        *lines, self.inbuf = self.inbuf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                self._start(line, self.fdsets.popleft() if self.fdsets else [])
+
+    def _close_chan(self) -> None:
+        if not self.chan_open:
+            return
+        self.chan_open = False
+        self.poller.unregister(self.chan_fd)
+        self.chan.close()
+        for fds in self.fdsets:
+            for fd in fds:
+                os.close(fd)
+        self.fdsets.clear()
+        self.inbuf = b""
+
+    def _reply(self, msg: dict[str, Any]) -> None:
+        if self.chan_open and not self.orphaned:
+            try:
+                _send_line(self.chan, msg)
+            except OSError:  # the supervisor closed the channel or died
+                self._close_chan()
+
+    def _start(self, line: bytes, fds: list[int]) -> None:
+        """Claim the run, spawn its container, record ``pid.json``, then reply (the request's
+        tag with the pid, or the error)."""
+        tag = None
+        try:
+            msg = json.loads(line)
+            tag = msg.get("tag")
+            if len(fds) != MAX_FDS:
+                raise OSError(errno.EBADF, f"the start came with {len(fds)} descriptors")
+            run = self._spawn_run(tag, msg, fds)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not take the other containers down
+            for fd in fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._reply({"tag": tag, "error": str(exc), "errno": getattr(exc, "errno", None),
+                         "claimed": isinstance(exc, RunClaimed)})
+            return
+        self.runs[run.pid] = run
+        for fd in run.pipes:
+            self.owner[fd] = run
+        if self.orphaned:  # started from a request read after the supervisor died
+            self._pump(run)
+        self.reap_check = True
+
+    def _spawn_run(self, tag: Any, msg: dict[str, Any], fds: list[int]) -> Run:
+        spec, cgroup, rlimit = msg["spec"], msg.get("cgroup"), msg.get("rlimit")
+        out_r, out_w, err_r, err_w, log_fd = fds
+        claim = -1
+        try:
+            claim = claim_run(spec["state_dir"])  # held until this run is over
+            pid = _spawn(spec, out_w, err_w, cgroup, rlimit)
+        except BaseException:
+            for fd in (out_r, err_r, log_fd, claim):
+                if fd >= 0:
+                    os.close(fd)
+            raise
+        finally:
+            fds[:] = []  # closed here, whatever happened
+            os.close(out_w)
+            os.close(err_w)
+            with contextlib.suppress(OSError):
+                os.chdir("/")  # a volume this waiter's cwd pinned could not be unmounted
+        started = {"pid": pid, "start": proc_start_time(pid), "startedAt": time.time()}
+        # Before anyone hears of it: an agent (or a retried start) that lost the reply finds the
+        # container here and re-adopts it instead of starting it a second time.
+        try:
+            write_record(os.path.join(spec["state_dir"], PID_FILE), started)
+        except OSError as exc:
+            warn(f"container {pid}: cannot record its start: {exc}")
+        self._reply({"tag": tag, **started})
+        return Run(tag, spec, pid, {out_r: "stdout", err_r: "stderr"}, log_fd, claim, cgroup, rlimit)
+
+    # -------------------------------------------------------------- exits
+
+    def _check_exits(self) -> None:
+        """Record and reap the containers that exited (on SIGCHLD), and retry records a full
+        disk held back."""
+        now = time.monotonic()
+        for run in list(self.runs.values()):
+            if run.reaped:
+                continue
+            if run.result is None:
+                if not self.reap_check:
+                    continue
+                try:
+                    info = os.waitid(os.P_PID, run.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+                except ChildProcessError:
+                    run.result = {"exitCode": 137, "finishedAt": time.time(), "reason": "ContainerStatusUnknown",
+                                  "message": "the container's exit status could not be read"}
+                    self._reaped(run)
+                    continue
+                if info is None:
+                    continue
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(run.pid, signal.SIGKILL)
+                run.result = exit_result(waitid_status(info), time.time(), _oom_killed(run.cgroup, None, False, b""))
+            elif now < run.retry_at:
+                continue
+            if self._record(run):
+                with contextlib.suppress(ChildProcessError):
+                    os.waitpid(run.pid, 0)
+                self._reaped(run)
+        self.reap_check = False
+
+    def _record(self, run: Run) -> bool:
+        """Write ``exit.json``; False (to be retried) while the disk is full."""
+        try:
+            write_exit_record(run.spec["state_dir"], run.result or {})
+        except FileNotFoundError:
+            return True  # the pod's directory is gone: nobody will ask
+        except OSError as exc:
+            if not run.warned:
+                warn(f"container {run.pid}: cannot record its exit ({exc}); retrying every "
+                     f"{RECORD_RETRY_SECONDS:g}s")
+                run.warned = True
+            run.retry_at = time.monotonic() + RECORD_RETRY_SECONDS
+            return False
+        if run.warned:
+            warn(f"container {run.pid}: exit recorded")
+        return True
+
+    def _reaped(self, run: Run) -> None:
+        run.reaped = True
+        run.drain_deadline = time.monotonic() + DRAIN_SECONDS
+        if run.pump is None:
+            self._watch_hangups(run)
+
+    def _watch_hangups(self, run: Run) -> None:
         """Wake when the last writer of each pipe has gone (poll reports a hang-up without
         being asked), not on a timer: the supervisor hears of the exit when this waiter says
         ``done``, so each millisecond waited here is a millisecond on the pod's start latency."""
-        for fd in self.pipes:
+        for fd in run.pipes:
             self.poller.register(fd, 0)
-            self.hangup_watch.add(fd)
+            run.hangup_watch.add(fd)
 
-    def _timeout_ms(self) -> int:
-        if self.result is None:
-            return -1
-        # pipes that still have writers wake us when they hang up; output left unread after
-        # that is the supervisor's to drain right now: look again shortly
-        return 20 if self.hangup_watch else 2
-
-    def _check_exit(self) -> None:
-        try:
-            info = os.waitid(os.P_PID, self.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            info = None
-            self.result = {"exitCode": 137, "finishedAt": time.time(), "reason": "ContainerStatusUnknown",
-                           "message": "the container's exit status could not be read"}
-        if info is None and self.result is None:
-            return
-        if info is not None:
-            status = waitid_status(info)
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(self.pid, signal.SIGKILL)
-            self.result = exit_result(status, time.time(), _oom_killed(self.cgroup, None, False, b""))
-            self._record()
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
-        self.drain_deadline = time.monotonic() + DRAIN_SECONDS
-
-    def _record(self) -> None:
-        warned = False
-        while True:
-            try:
-                write_exit_record(self.spec["state_dir"], self.result or {})
-                if warned:
-                    warn(f"container {self.pid}: exit recorded")
-                return
-            except FileNotFoundError:
-                return  # the pod's directory is gone: nobody will ask
-            except OSError as exc:
-                if not warned:
-                    warn(f"container {self.pid}: cannot record its exit ({exc}); retrying every "
-                         f"{RECORD_RETRY_SECONDS:g}s")
-                    warned = True
-                time.sleep(RECORD_RETRY_SECONDS)
-
-    def _drained(self) -> bool:
-        if time.monotonic() >= self.drain_deadline:
+    def _drained(self, run: Run) -> bool:
+        if time.monotonic() >= run.drain_deadline:
             return True
-        if self.pump is not None:
-            return not self.pipes
-        for fd in self.pipes:
+        if run.pump is not None:
+            return not run.pipes
+        for fd in run.pipes:
             p = select.poll()
             p.register(fd, select.POLLIN)
             events = p.poll(0)
@@ -458,66 +623,73 @@ class Waiter:
                 return False
         return True
 
+    def _finish(self, run: Run) -> None:
+        """The run is over: let go of its descriptors and claim (and, when this waiter wrote
+        the log, end it as the supervisor would have), then say ``done`` with the record."""
+        del self.runs[run.pid]
+        for fd in list(run.pipes):
+            self._close_pipe(run, fd)
+        result = run.result or {}
+        if run.pump is None:
+            with contextlib.suppress(OSError):
+                os.close(run.log_fd)  # the supervisor closes the log and writes the .done marker
+        else:
+            with contextlib.suppress(OSError):
+                run.pump.close()
+            if _oom_killed(None, run.rlimit, result.get("exitCode") != 0, run.stderr_tail):
+                result.update(exitCode=137, reason="OOMKilled")
+                with contextlib.suppress(OSError):
+                    write_exit_record(run.spec["state_dir"], result)
+            with contextlib.suppress(OSError):
+                _touch(run.spec["done"])
+        os.close(run.claim)
+        self._reply({"op": "done", "pid": run.pid, "exit": run.result})
+
+    # ------------------------------------------------------------ output
+
     def _take_over(self) -> None:
-        """The supervisor died: write the container's output to its log from now on."""
+        """The supervisor died: write each container's output to its log from now on."""
+        self.orphaned = True
         self.poller.unregister(self.lifeline)
         os.close(self.lifeline)
-        self.pump = CriWriter(self.log_fd)
-        self.hangup_watch.clear()
-        for fd in self.pipes:
-            self.poller.register(fd, select.POLLIN)
+        for run in self.runs.values():
+            self._pump(run)
 
-    def _pump_pipe(self, fd: int) -> None:
+    def _pump(self, run: Run) -> None:
+        run.pump = CriWriter(run.log_fd)
+        run.hangup_watch.clear()
+        for fd in run.pipes:
+            self.poller.register(fd, select.POLLIN)  # (re-registering sets the events anew)
+
+    def _on_pipe(self, run: Run, fd: int) -> None:
+        if run.pump is None:
+            if fd in run.hangup_watch:  # its writers are gone: _drained() looks at it next
+                run.hangup_watch.discard(fd)
+                self.poller.unregister(fd)
+            return
         try:
             data = os.read(fd, 1 << 16)
         except OSError:
             data = b""
         if not data:
-            self.poller.unregister(fd)
-            os.close(fd)
-            del self.pipes[fd]
+            self._close_pipe(run, fd)
             return
-        stream = self.pipes[fd]
+        stream = run.pipes[fd]
         try:
-            assert self.pump is not None
-            self.pump.feed(stream, data)
+            run.pump.feed(stream, data)
         except OSError as exc:
-            warn(f"container {self.pid}: cannot write its log: {exc}")
+            warn(f"container {run.pid}: cannot write its log: {exc}")
         if stream == "stderr":
-            self.stderr_tail = (self.stderr_tail + data)[-4096:]
+            run.stderr_tail = (run.stderr_tail + data)[-4096:]
 
-    def _finish(self) -> None:
-        if self.pump is None:
-            return  # the supervisor closes the log and writes the .done marker
-        for fd in list(self.pipes):
-            self._pump_pipe_close(fd)
-        with contextlib.suppress(OSError):
-            self.pump.close()
-        result = self.result or {}
-        if _oom_killed(None, self.rlimit, result.get("exitCode") != 0, self.stderr_tail):
-            result.update(exitCode=137, reason="OOMKilled")
-            with contextlib.suppress(OSError):
-                write_exit_record(self.spec["state_dir"], result)
-        with contextlib.suppress(OSError):
-            _touch(self.spec["done"])
-
-    def _pump_pipe_close(self, fd: int) -> None:
+    def _close_pipe(self, run: Run, fd: int) -> None:
         with contextlib.suppress(OSError, KeyError):
             self.poller.unregister(fd)
         with contextlib.suppress(OSError):
             os.close(fd)
-        self.pipes.pop(fd, None)
-
-    def close(self) -> None:
-        """Let go of the run's descriptors (the pipes' read ends, the log) and of its working
-        directory (a volume this waiter's cwd pinned could not be unmounted)."""
-        for fd in list(self.pipes):
-            self._pump_pipe_close(fd)
-        if self.pump is None:
-            with contextlib.suppress(OSError):
-                os.close(self.log_fd)
-        with contextlib.suppress(OSError):
-            os.chdir("/")
+        run.pipes.pop(fd, None)
+        run.hangup_watch.discard(fd)
+        self.owner.pop(fd, None)
 
 
 class RunClaimed(OSError):
@@ -582,6 +754,7 @@ def claim_held(state_dir: str) -> bool:
 
 
 MAX_FDS = 5  # a start hands the waiter: stdout and stderr pipes (both ends each), the log
+SEND_SECONDS = 5.0  # a waiter that takes no start for this long is broken (killed; see WaiterBroken)
 
 
 def _send_line(chan: socket.socket, msg: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -592,97 +765,37 @@ def _send_line(chan: socket.socket, msg: dict[str, Any], fds: list[int] | None =
         chan.sendall(data[sent:])
 
 
-def _recv_request(chan: socket.socket) -> tuple[dict[str, Any], list[int]] | None:
-    """The next start request and its descriptors (blocking); None once the supervisor has
-    closed the channel or died."""
-    try:
-        data, fds, _flags, _addr = socket.recv_fds(chan, 1 << 16, MAX_FDS, socket.MSG_CMSG_CLOEXEC)
-        while data and not data.endswith(b"\n"):
-            more = chan.recv(1 << 20)
-            if not more:
-                data = b""
-            data += more
-    except OSError:
-        return None
-    if not data:
-        for fd in fds:
-            os.close(fd)
-        return None
-    return json.loads(data), fds
-
-
-def _waiter_loop(chan: socket.socket, lifeline: int) -> int:
-    """A waiter's life (in the forked child): one container per request received on ``chan``,
-    each run to its end (exit recorded, output drained, ``done`` sent) before the next, so a
-    fork, its copy-on-write faults and an exit are paid once per waiter, not per container.
-    Returns when the supervisor closes the channel or dies."""
+def _waiter_main(chan: socket.socket, lifeline: int) -> int:
+    """A waiter's life (in the forked child): serve the starts sent on ``chan`` until the
+    supervisor closes it (or dies) and every container started has ended."""
+    # Nothing inherited is ever collected here: a finalizer of the parent's garbage (a socket
+    # object, say) would act on a descriptor number this waiter has closed and re-used.
+    gc.freeze()
     signal.set_wakeup_fd(-1)
     for sig in _WAITER_IGNORES:
         signal.signal(sig, signal.SIG_IGN)
     _close_fds_except({0, 1, 2, chan.fileno(), lifeline})
-    wake = _wakeup_pipe()
-    while (request := _recv_request(chan)) is not None:
-        msg, fds = request
-        waiter = _run_request(msg, fds, chan, lifeline, wake)
-        if waiter is not None and waiter.pump is not None:
-            return 0  # the supervisor died during this run: nobody to serve any more
-        try:
-            _send_line(chan, {"op": "done", "exit": waiter.result if waiter is not None else None})
-        except OSError:
-            return 0
-    return 0
-
-
-def _run_request(msg: dict[str, Any], fds: list[int], chan: socket.socket, lifeline: int,
-                 wake: int) -> Waiter | None:
-    """Claim the run, spawn its container, record and report the start, wait for its end;
-    the run's descriptors and claim are closed by the time it returns. None: nothing started
-    (the error was the reply)."""
-    spec, cgroup, rlimit = msg["spec"], msg.get("cgroup"), msg.get("rlimit")
-    out_r, out_w, err_r, err_w, log_fd = fds
-    claim = -1
-    try:
-        claim = claim_run(spec["state_dir"])  # held until the run is over
-        pid = _spawn(spec, out_w, err_w, cgroup, rlimit)
-    except OSError as exc:
-        for fd in (out_r, err_r, log_fd, claim):
-            if fd >= 0:
-                os.close(fd)
-        with contextlib.suppress(OSError):
-            _send_line(chan, {"error": str(exc), "errno": exc.errno, "claimed": isinstance(exc, RunClaimed)})
-        return None
-    finally:
-        os.close(out_w)
-        os.close(err_w)
-    started = {"pid": pid, "start": proc_start_time(pid), "startedAt": time.time()}
-    # Before anyone hears of it: an agent (or a retried start) that lost the reply finds the
-    # container here and re-adopts it instead of starting it a second time.
-    try:
-        write_record(os.path.join(spec["state_dir"], PID_FILE), started)
-    except OSError as exc:
-        warn(f"container {pid}: cannot record its start: {exc}")
-    with contextlib.suppress(OSError):  # the supervisor may have died meanwhile: wait all the same
-        _send_line(chan, started)
-    waiter = Waiter(spec, pid, {out_r: "stdout", err_r: "stderr"}, log_fd, lifeline, cgroup, rlimit, wake)
-    try:
-        waiter.run()
-    finally:
-        waiter.close()
-        os.close(claim)
-    return waiter
+    return Waiter(chan, lifeline).run()
 
 
 class WaiterProc:
     """A waiter as the supervisor sees it: its pid, its end of the channel, the reply bytes
-    read so far, and its job (a ``Starting``, then a ``Container``; None while idle)."""
+    read so far, the starts it has not answered yet and the containers it has not said
+    ``done`` for: its load."""
 
     def __init__(self, pid: int, chan: socket.socket) -> None:
         self.pid = pid
         self.chan = chan
         self.inbuf = b""
-        self.job: Starting | Container | None = None
+        self.starts: dict[int, Starting] = {}  # tag -> start
+        self.containers: dict[int, Container] = {}  # pid -> container
         self.closed = False
-        self.idle_since = 0.0
+        self.idle_since = time.monotonic()
+        self.sent_at = 0.0  # when its last start was handed over
+
+    @property
+    def load(self) -> int:
+        return len(self.starts) + len(self.containers)
 
     def close(self) -> None:
         if not self.closed:
@@ -692,10 +805,11 @@ class WaiterProc:
 
 class Starting:
     """A container handed to a waiter that has not replied yet: what the start holds until
-    the reply (``pid`` or ``error``) has been read from the waiter's channel."""
+    the reply (``pid`` or ``error``, with the start's tag) has been read from the channel."""
 
-    def __init__(self, spec: dict[str, Any], proc: WaiterProc, writer: CriWriter, fds: dict[int, str],
+    def __init__(self, tag: int, spec: dict[str, Any], proc: WaiterProc, writer: CriWriter, fds: dict[int, str],
                  cgroup: str | None, rlimit: int | None) -> None:
+        self.tag = tag
         self.spec = spec
         self.proc = proc
         self.waiter = proc.pid
@@ -705,8 +819,13 @@ class Starting:
         self.rlimit = rlimit
 
 
+class WaiterBroken(OSError):
+    """A start could not be handed to its waiter (the channel failed or stayed full): what
+    the waiter runs can no longer be heard of through it."""
+
+
 def fork_waiter(lifeline: int) -> WaiterProc:
-    """Fork a waiter; it waits on its channel for a start (``hand_over``)."""
+    """Fork a waiter; it waits on its channel for starts (``hand_over``)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         pid = os.fork()
@@ -718,7 +837,7 @@ def fork_waiter(lifeline: int) -> WaiterProc:
         code = 1
         try:
             ours.detach()  # closed with the rest by _close_fds_except
-            code = _waiter_loop(theirs, lifeline)
+            code = _waiter_main(theirs, lifeline)
         except BaseException as exc:  # noqa: BLE001 - a waiter must never return into the supervisor
             warn(f"waiter failed: {exc!r}")
         finally:
@@ -727,10 +846,11 @@ def fork_waiter(lifeline: int) -> WaiterProc:
     return WaiterProc(pid, ours)
 
 
-def hand_over(spec: dict[str, Any], proc: WaiterProc) -> Starting:
+def hand_over(spec: dict[str, Any], proc: WaiterProc, tag: int) -> Starting:
     """Create the run and log directories, open the log and the output pipes, and hand the
-    start to ``proc``. Its reply comes on ``proc.chan``: the supervisor's loop waits for it
-    as for any other event (``finish_start``)."""
+    start to ``proc``. Its reply (with ``tag``) comes on ``proc.chan``: the supervisor's loop
+    waits for it as for any other event (``finish_start``). Raises ``WaiterBroken`` when the
+    channel failed (the rest failed before anything reached the waiter)."""
     os.makedirs(spec["state_dir"], exist_ok=True)
     os.makedirs(os.path.dirname(spec["log"]), exist_ok=True)
     writer = CriWriter(os.open(spec["log"], os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
@@ -743,17 +863,25 @@ def hand_over(spec: dict[str, Any], proc: WaiterProc) -> Starting:
         fds.extend(out)
         err = os.pipe()
         fds.extend(err)
-        _send_line(proc.chan, {"spec": spec, "cgroup": cgroup, "rlimit": rlimit}, [*out, *err, writer.fd])
-    except OSError as exc:
+        timeout = proc.chan.gettimeout()
+        proc.chan.settimeout(SEND_SECONDS)  # a waiter reads its channel in its loop at once
+        try:
+            _send_line(proc.chan, {"tag": tag, "spec": spec, "cgroup": cgroup, "rlimit": rlimit},
+                       [*out, *err, writer.fd])
+        except OSError as exc:
+            raise WaiterBroken(exc.errno, f"cannot start the container's waiter: {exc.strerror or exc}") from None
+        finally:
+            proc.chan.settimeout(timeout)
+    except OSError:
         for fd in fds:
             os.close(fd)
         writer.close()
         with contextlib.suppress(OSError):
             _touch(spec["done"])
-        raise OSError(exc.errno, f"cannot start the container's waiter: {exc.strerror}") from None
+        raise
     for fd in (out[1], err[1]):
         os.close(fd)
-    return Starting(spec, proc, writer, {out[0]: "stdout", err[0]: "stderr"}, cgroup, rlimit)
+    return Starting(tag, spec, proc, writer, {out[0]: "stdout", err[0]: "stderr"}, cgroup, rlimit)
 
 
 def read_lines(proc: WaiterProc) -> list[dict[str, Any]] | None:
@@ -796,7 +924,7 @@ def start_container(spec: dict[str, Any], lifeline: int) -> Container:
     loop). The channel is closed after the reply: the waiter exits once the container has."""
     proc = fork_waiter(lifeline)
     try:
-        start = hand_over(spec, proc)
+        start = hand_over(spec, proc, 0)
         lines: list[dict[str, Any]] | None = []
         while lines == []:
             lines = read_lines(proc)
@@ -807,6 +935,31 @@ def start_container(spec: dict[str, Any], lifeline: int) -> Container:
 
 def _touch(path: str) -> None:
     os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, LOG_MODE))
+
+
+def _same_process(c: Container, pid: int) -> bool:
+    """Whether ``pid`` (alive or a zombie) is still the process ``c`` started, not a re-use."""
+    return c.start is None or proc_start_time(pid) == c.start
+
+
+def _recorded_start(state_dir: str) -> dict[str, Any] | None:
+    """The reply a waiter that died before replying would have sent: the container it started
+    and recorded in ``pid.json``, when that container is (re-parented) our child. A record that
+    is not (an earlier waiter's, or a container already reaped) is answered ``claimed``: the
+    agent then follows the record (``runtime._await_claim``). None: nothing was started."""
+    try:
+        with open(os.path.join(state_dir, PID_FILE), "rb") as f:
+            started = json.loads(f.read())
+        pid = int(started["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return {"error": "the container's waiter exited after recording its start", "claimed": True}
+    if started.get("start") is not None and proc_start_time(pid) != started["start"]:
+        return {"error": "the container's waiter exited after recording its start", "claimed": True}
+    return {"pid": pid, "start": started.get("start")}
 
 
 class _Client:
@@ -826,8 +979,10 @@ class Supervisor:
         self.sel.register(listener, selectors.EVENT_READ, (self._accept, None))
         self.clients: dict[socket.socket, _Client] = {}
         self.children: dict[int, Container] = {}  # container pid -> container
-        self.starting: dict[int, tuple[Starting, _Client, Any]] = {}  # waiter pid -> (start, requester, request id)
-        self.idle: list[WaiterProc] = []  # waiters between two containers, the last one used first
+        self.starting: dict[int, tuple[Starting, _Client, Any]] = {}  # tag -> (start, requester, request id)
+        self.waiters: dict[int, WaiterProc] = {}  # every waiter not reaped yet (its channel closed or not)
+        self.tags = 0  # the last start's tag: a waiter's reply names its start by it
+        self.queue: collections.deque[tuple[dict[str, Any], _Client]] = collections.deque()  # starts for a waiter
         # Every waiter inherits the read end; it reaches end of file when we die.
         self.lifeline, self._lifeline_w = os.pipe()
         self.had_client = False
@@ -844,9 +999,10 @@ class Supervisor:
             for key, mask in self.sel.select(self._timeout()):
                 handler, arg = key.data
                 handler(arg, mask)
+            self._dispatch()
             self._expire_drains()
             self._expire_idle()
-            if not self.clients and not self.children and not self.starting and (
+            if not self.clients and not self.children and not self.starting and not self.queue and (
                     self.had_client or time.monotonic() - self.born > IDLE_EXIT_SECONDS):
                 return
 
@@ -855,8 +1011,12 @@ class Supervisor:
         deadlines = [c.drain_deadline for c in self.children.values() if c.ended]
         if not self.had_client:
             deadlines.append(self.born + IDLE_EXIT_SECONDS)
-        if len(self.idle) > KEEP_WAITERS:
-            deadlines.append(self.idle[0].idle_since + IDLE_WAITER_SECONDS)
+        idle = self._idle()
+        if len(idle) > KEEP_WAITERS:
+            deadlines.append(idle[0].idle_since + IDLE_WAITER_SECONDS)
+        if self.queue:
+            deadlines.extend(p.sent_at + SLOW_START_SECONDS for p in self.waiters.values()
+                             if p.starts and not p.closed and p.load < WAITER_CONTAINERS)
         return max(0.0, min(deadlines) - now) if deadlines else None
 
     # ------------------------------------------------------------ agents
@@ -905,20 +1065,7 @@ class Supervisor:
     def _handle(self, client: _Client, msg: dict[str, Any]) -> None:
         op = msg.get("op")
         if op == "start":
-            proc = None
-            try:
-                proc = self.idle.pop() if self.idle else self._fork_waiter()
-                start = hand_over(msg, proc)
-            except (OSError, KeyError, TypeError, ValueError) as exc:
-                if proc is not None:
-                    self._discard(proc)  # what it holds of a half-sent start is unknown
-                self._send(client, {"id": msg["id"], "error": str(exc), "errno": getattr(exc, "errno", None),
-                                    "claimed": False})
-                return
-            # The reply is an event like any other: meanwhile the loop serves other starts,
-            # output and exits instead of blocking on this waiter.
-            proc.job = start
-            self.starting[proc.pid] = (start, client, msg["id"])
+            self.queue.append((msg, client))  # handed to a waiter at the end of this round
         elif op == "signal":
             child = self.children.get(int(msg["pid"]))
             if child is not None and not child.ended:  # not reaped yet: the group id is still ours
@@ -936,95 +1083,152 @@ class Supervisor:
 
     # ----------------------------------------------------------- waiters
 
+    def _dispatch(self) -> None:
+        """Hand the queued starts to waiters, in order, while one can take them."""
+        while self.queue:
+            try:
+                proc = self._pick_waiter()
+            except OSError as exc:  # cannot fork
+                proc = None
+                msg, client = self.queue.popleft()
+                self._send(client, {"id": msg.get("id"), "error": str(exc), "errno": exc.errno, "claimed": False})
+            if proc is None:
+                return
+            msg, client = self.queue.popleft()
+            self._hand_over(msg, client, proc)
+
+    def _pick_waiter(self) -> WaiterProc | None:
+        """The least-loaded waiter with room that is not starting a container (of equals, the
+        one idle the shortest: the longest idle are let go). None while one with room is
+        starting one since less than SLOW_START_SECONDS (its reply comes first); a new waiter
+        when all are full, or all with room are slow to start: a slow start holds up no other."""
+        best, replying = None, False
+        now = time.monotonic()
+        for proc in self.waiters.values():
+            if proc.closed or proc.load >= WAITER_CONTAINERS:
+                continue
+            if proc.starts:
+                replying = replying or now - proc.sent_at < SLOW_START_SECONDS
+            elif best is None or (proc.load, -proc.idle_since) < (best.load, -best.idle_since):
+                best = proc
+        if best is not None or replying:
+            return best
+        return self._fork_waiter()
+
+    def _hand_over(self, msg: dict[str, Any], client: _Client, proc: WaiterProc) -> None:
+        self.tags += 1
+        try:
+            start = hand_over(msg, proc, self.tags)
+        except Exception as exc:  # noqa: BLE001 - a bad request must not take every container down
+            if isinstance(exc, WaiterBroken):
+                # What it holds of a half-sent start is unknown: its containers become ours
+                # (a child subreaper's) once it is gone; see _waiter_gone.
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(proc.pid, signal.SIGKILL)
+                self._discard(proc)
+            self._send(client, {"id": msg.get("id"), "error": str(exc), "errno": getattr(exc, "errno", None),
+                                "claimed": False})
+            return
+        # The reply is an event like any other: meanwhile the loop serves other starts,
+        # output and exits instead of blocking on this waiter.
+        proc.starts[start.tag] = start
+        proc.sent_at = time.monotonic()
+        self.starting[start.tag] = (start, client, msg.get("id"))
+
     def _fork_waiter(self) -> WaiterProc:
         proc = fork_waiter(self.lifeline)
         proc.chan.setblocking(False)
         self.sel.register(proc.chan, selectors.EVENT_READ, (self._on_waiter, proc))
+        self.waiters[proc.pid] = proc
         return proc
 
+    def _idle(self) -> list[WaiterProc]:
+        """The waiters running nothing, the longest idle first."""
+        return sorted((p for p in self.waiters.values() if not p.closed and not p.load), key=lambda p: p.idle_since)
+
     def _discard(self, proc: WaiterProc) -> None:
-        """Close a waiter's channel: an idle one exits at once, a busy one once its run is over."""
+        """Close a waiter's channel: an idle one exits at once (it stays in ``waiters`` until
+        it is reaped)."""
         if proc.closed:
             return
         self.sel.unregister(proc.chan)
         proc.close()
-        with contextlib.suppress(ValueError):
-            self.idle.remove(proc)
 
     def _on_waiter(self, proc: WaiterProc, _mask: int) -> None:
-        """A waiter's lines (its start reply, then ``done`` with the exit), or its end."""
+        """A waiter's lines (start replies, ``done`` with an exit), or its end: then it has
+        exited (killed), and what it held is settled once it is reaped (``_waiter_gone``)."""
         if proc.closed:
             return  # an event of this select round for a waiter discarded meanwhile
         lines = read_lines(proc)
         for msg in lines or ():
             self._on_waiter_line(proc, msg)
-        if lines is None:  # the waiter exited (killed): what it was doing ends with it
+        if lines is None:
             self._discard(proc)
-            job, proc.job = proc.job, None
-            if isinstance(job, Starting):
-                self._started(job, None)
-            elif isinstance(job, Container):
-                self._waiter_ended(job, None)
-                self._maybe_finish(job)
 
     def _on_waiter_line(self, proc: WaiterProc, msg: dict[str, Any]) -> None:
-        job = proc.job
-        if isinstance(job, Starting):
-            self._started(job, msg)
-        elif isinstance(job, Container) and msg.get("op") == "done":
-            proc.job = None
-            self._waiter_ended(job, msg.get("exit"))
-            self._recycle(proc)
-            self._maybe_finish(job)
+        if "tag" in msg:
+            start = proc.starts.pop(msg["tag"], None)
+            if start is not None:
+                self._started(start, msg)
+        elif msg.get("op") == "done":
+            c = proc.containers.pop(msg.get("pid"), None)  # type: ignore[arg-type]
+            if c is not None:
+                self._waiter_ended(c, msg.get("exit"))
+                self._unloaded(proc)
+                self._maybe_finish(c)
 
-    def _recycle(self, proc: WaiterProc) -> None:
-        """A waiter between two containers: kept for the next start, or let go."""
-        if proc.closed:
+    def _unloaded(self, proc: WaiterProc) -> None:
+        """A start or a container of ``proc`` is over: once it runs nothing, it is idle (kept
+        for the next starts, or let go when enough are)."""
+        if proc.load or proc.closed:
             return
-        if len(self.idle) < IDLE_WAITERS:
-            proc.idle_since = time.monotonic()
-            self.idle.append(proc)
-        else:
+        proc.idle_since = time.monotonic()
+        if len(self._idle()) > IDLE_WAITERS:
             self._discard(proc)
 
     def _expire_idle(self) -> None:
         """Let go of the waiters a burst of starts left idle (the longest idle go first)."""
         limit = time.monotonic() - IDLE_WAITER_SECONDS
-        while len(self.idle) > KEEP_WAITERS and self.idle[0].idle_since <= limit:
-            self._discard(self.idle[0])
+        idle = self._idle()
+        while len(idle) > KEEP_WAITERS and idle[0].idle_since <= limit:
+            self._discard(idle.pop(0))
 
     def _started(self, start: Starting, reply: dict[str, Any] | None) -> None:
         """The waiter replied: answer the start and hold the container (or release the start)."""
         proc = start.proc
-        _, client, rid = self.starting.pop(proc.pid)
+        _, client, rid = self.starting.pop(start.tag)
+        proc.starts.pop(start.tag, None)
         try:
             c = finish_start(start, reply)
         except OSError as exc:
-            proc.job = None
-            self._recycle(proc)  # it started nothing and waits for the next start
+            self._unloaded(proc)  # it started nothing
             self._send(client, {"id": rid, "error": str(exc), "errno": exc.errno,
                                 "claimed": isinstance(exc, RunClaimed)})
             return
-        proc.job = c
+        proc.containers[c.pid] = c
         self.children[c.pid] = c
-        if proc.closed:  # the waiter exited right after its reply
-            self._waiter_ended(c, None)
         for fd, stream in c.fds.items():
             self.sel.register(fd, selectors.EVENT_READ, (self._on_pipe, (c, fd, stream)))
         self._send(client, {"id": rid, "pid": c.pid, "start": c.start})  # before its exit, if that came first
         self._maybe_finish(c)
 
     def _settle_starts(self) -> None:
-        """Wait for every pending waiter's reply (an agent connects: its hello must name them)."""
-        for start, _client, _rid in list(self.starting.values()):
-            proc = start.proc
-            proc.chan.setblocking(True)
-            try:
-                while proc.pid in self.starting and not proc.closed:
-                    self._on_waiter(proc, selectors.EVENT_READ)
-            finally:
-                if not proc.closed:
-                    proc.chan.setblocking(False)
+        """Wait for every pending start's reply (an agent connects: its hello must name them)."""
+        for proc in [p for p in self.waiters.values() if p.starts]:
+            if not proc.closed:
+                proc.chan.setblocking(True)
+                try:
+                    while proc.starts and not proc.closed:
+                        self._on_waiter(proc, selectors.EVENT_READ)
+                finally:
+                    if not proc.closed:
+                        proc.chan.setblocking(False)
+            if proc.starts:  # it has exited, or is being killed: settled once it is reaped
+                deadline = time.monotonic() + SETTLE_SECONDS
+                while proc.pid in self.waiters and time.monotonic() < deadline:
+                    self._reap_children()
+                    if proc.pid in self.waiters:
+                        time.sleep(0.001)
 
     def _send(self, client: _Client, msg: dict[str, Any]) -> None:
         client.outbuf += json.dumps(msg, separators=(",", ":")).encode() + b"\n"
@@ -1083,14 +1287,77 @@ class Supervisor:
         self._reap_children()
 
     def _reap_children(self) -> None:
-        """Waiters that exited (their channel's end told the loop) and orphans of containers."""
+        """Reap what exited: waiters (settling what each still held: ``_waiter_gone``),
+        orphans of containers, and the containers of a waiter that died, which re-parent to
+        us (a child subreaper): the exit of those is recorded here before they are reaped."""
         while True:
             try:
-                pid, _status = os.waitpid(-1, os.WNOHANG)
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
             except ChildProcessError:
                 return
-            if pid == 0:
+            if info is None:
                 return
+            pid = info.si_pid
+            c = self.children.get(pid)
+            if c is not None and not c.ended and _same_process(c, pid):
+                self._record_exit(c, info)  # our child now: its waiter died
+                continue
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            proc = self.waiters.pop(pid, None)
+            if proc is not None:
+                self._waiter_gone(proc)
+
+    def _waiter_gone(self, proc: WaiterProc) -> None:
+        """A waiter was reaped (it was let go, or killed). Its last lines are read; a start
+        it had not answered is settled by its ``pid.json``; its containers (re-parented to
+        us once it was a zombie) are followed here, or were reaped by it after it recorded
+        their exit."""
+        if not proc.closed:
+            proc.chan.settimeout(0.05)  # its end is closed: what it wrote, then end of file
+            while (lines := read_lines(proc)) is not None:
+                for msg in lines:
+                    self._on_waiter_line(proc, msg)
+            self._discard(proc)
+        for start in list(proc.starts.values()):
+            self._started(start, _recorded_start(start.spec["state_dir"]))
+        for c in list(proc.containers.values()):
+            if c.ended:
+                continue
+            try:
+                info = os.waitid(os.P_PID, c.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                info = None
+                alive = False
+            else:
+                alive = _same_process(c, c.pid)
+            if not alive:  # the waiter reaped it, having recorded its exit (read by _maybe_finish)
+                proc.containers.pop(c.pid, None)
+                self._waiter_ended(c, None)
+                self._maybe_finish(c)
+            elif info is not None:
+                self._record_exit(c, info)
+            # else it runs, our child now: _reap_children records its exit
+
+    def _record_exit(self, c: Container, info: Any) -> None:
+        """What a waiter does on its container's exit, for a container whose waiter died:
+        kill the rest of its group, record its exit, then reap it."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(c.pid, signal.SIGKILL)
+        record = exit_result(waitid_status(info), time.time(), _oom_killed(c.cgroup, None, False, b""))
+        try:
+            write_exit_record(c.spec["state_dir"], record)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:  # the agent hears it from us all the same
+            warn(f"container {c.pid}: cannot record its exit: {exc}")
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(c.pid, 0)
+        proc = self.waiters.get(c.waiter)
+        if proc is not None:
+            proc.containers.pop(c.pid, None)
+        self._waiter_ended(c, record)
+        self._maybe_finish(c)
 
     @staticmethod
     def _waiter_ended(c: Container, record: dict[str, Any] | None) -> None:

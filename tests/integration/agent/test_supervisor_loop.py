@@ -105,7 +105,7 @@ def test_a_container_ended_before_its_reply_was_read_is_reported_started_then_en
         real = supervisor.Supervisor._on_waiter
 
         def on_waiter(self: supervisor.Supervisor, proc: supervisor.WaiterProc, mask: int) -> None:
-            if isinstance(proc.job, supervisor.Starting):
+            if proc.starts:
                 deadline = time.monotonic() + 10
                 while b'"done"' not in _peek(proc.chan):
                     assert time.monotonic() < deadline, "the waiter never said done"
@@ -156,31 +156,14 @@ def test_a_waiter_runs_the_next_container_once_its_first_has_ended(tmp_path):
         assert parents[0] == parents[1] != os.getpid()
 
 
-def test_a_killed_waiter_is_not_used_again_and_its_container_is_reported(tmp_path):
-    """A waiter killed while its container runs: the container is reported ended (its exit
-    code unknown) once its output has drained, and the next start gets a new waiter."""
-    with _supervisor(tmp_path, lambda: None) as stream:
-        _send(stream, {"op": "start", "id": 1, **_spec(tmp_path, "a", "exec sleep 30")})
-        reply = json.loads(stream.readline())
-        waiter = _parent(reply["pid"])
-        os.kill(waiter, signal.SIGKILL)
-        os.kill(reply["pid"], signal.SIGKILL)  # now nobody's child but init's: nothing records its end
-        ended = json.loads(stream.readline())
-        assert ended["op"] == "exit" and ended["pid"] == reply["pid"]
-        assert ended["exit"]["reason"] == "ContainerStatusUnknown"
-        _send(stream, {"op": "start", "id": 2, **_spec(tmp_path, "b", 'echo "$PPID"; exit 6')})
-        reply2, ended2 = json.loads(stream.readline()), json.loads(stream.readline())
-        assert ended2["pid"] == reply2["pid"] and ended2["exit"]["exitCode"] == 6
-        assert int((tmp_path / "b" / "logs" / "0.log").read_text().split()[-1]) != waiter
-
-
 def test_waiters_left_idle_by_a_burst_are_let_go_down_to_the_few_kept(tmp_path):
-    """Three containers at once need three waiters; once they have been idle a while, the
-    supervisor keeps only KEEP_WAITERS of them (here 1)."""
+    """Three containers at once with one container per waiter need three waiters; once they
+    have been idle a while, the supervisor keeps only KEEP_WAITERS of them (here 1)."""
 
     def expire_at_once() -> None:
         supervisor.IDLE_WAITER_SECONDS = 0.0
         supervisor.KEEP_WAITERS = 1
+        supervisor.WAITER_CONTAINERS = 1
 
     with _supervisor(tmp_path, expire_at_once) as stream:
         for i in range(3):
@@ -197,3 +180,166 @@ def test_waiters_left_idle_by_a_burst_are_let_go_down_to_the_few_kept(tmp_path):
             assert time.monotonic() < deadline, f"waiters left: {supervisor.children(sup)}"
             time.sleep(0.02)
         assert set(supervisor.children(sup)) < waiters
+
+
+def _subreaper() -> None:
+    """What ``supervisor.main`` makes of the supervisor: the containers of a waiter that dies
+    re-parent to it."""
+    import ctypes
+
+    ctypes.CDLL(None, use_errno=True).prctl(supervisor._PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _wait(cond: Callable[[], Any], what: str, limit: float = 10.0) -> None:
+    deadline = time.monotonic() + limit
+    while not cond():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+def _texts(log: Path) -> list[str]:
+    return [line.split(" ", 3)[3] for line in log.read_text().splitlines()]
+
+
+def _gated(tmp_path: Path, name: str, lines: int, code: int) -> dict[str, Any]:
+    """A container that prints its parent, then ``lines`` numbered lines once its gate file
+    exists, then exits with ``code``."""
+    gate = tmp_path / f"{name}.go"
+    script = (f'echo "$PPID"; while [ ! -e {gate} ]; do sleep 0.01; done; '
+              f'i=0; while [ $i -lt {lines} ]; do echo "{name} $i"; i=$((i+1)); done; exit {code}')
+    return _spec(tmp_path, name, script)
+
+
+def _started(stream: Any, n: int) -> dict[int, int]:
+    """Request id -> container pid for the next ``n`` replies."""
+    replies = [json.loads(stream.readline()) for _ in range(n)]
+    assert all("error" not in r for r in replies), replies
+    return {r["id"]: r["pid"] for r in replies}
+
+
+def _waiter_of(tmp_path: Path, name: str) -> int:
+    log = tmp_path / name / "logs" / "0.log"
+    _wait(lambda: log.exists() and log.read_text().strip(), f"{name} printed its parent")
+    return int(_texts(log)[0])
+
+
+def test_one_waiter_runs_several_containers_and_each_exit_and_output_goes_to_its_own(tmp_path):
+    """Three containers started together share one waiter (their parent); they end in
+    another order than they started, each with its own exit code, and each one's output
+    lands whole in its own log."""
+    names = ["a", "b", "c"]
+    with _supervisor(tmp_path, lambda: None) as stream:
+        for i, name in enumerate(names):
+            _send(stream, {"op": "start", "id": i, **_gated(tmp_path, name, 200 + i, 10 + i)})
+        pids = _started(stream, 3)
+        assert len({_waiter_of(tmp_path, n) for n in names}) == 1
+        for i in (2, 0, 1):  # interleaved: the last started ends first
+            (tmp_path / f"{names[i]}.go").touch()
+            ended = json.loads(stream.readline())
+            assert ended == {"op": "exit", "pid": pids[i], "exit": ended["exit"]}
+            assert ended["exit"]["exitCode"] == 10 + i
+            assert json.loads((tmp_path / names[i] / "run" / supervisor.EXIT_FILE).read_text())["exitCode"] == 10 + i
+            assert (tmp_path / names[i] / "logs" / "0.done").exists()
+            assert _texts(tmp_path / names[i] / "logs" / "0.log")[1:] == [f"{names[i]} {k}" for k in range(200 + i)]
+
+
+def test_a_waiter_killed_with_three_containers_running_leaves_their_exits_to_the_supervisor(tmp_path):
+    """kill -9 of a waiter that runs three containers: they re-parent to the supervisor (a
+    child subreaper), which records each real exit code in exit.json before reaping it and
+    reports it; their output still reaches their logs; the next start gets a new waiter."""
+    names = ["a", "b", "c"]
+    with _supervisor(tmp_path, _subreaper) as stream:
+        for i, name in enumerate(names):
+            _send(stream, {"op": "start", "id": i, **_gated(tmp_path, name, 50, 20 + i)})
+        pids = _started(stream, 3)
+        waiter = _waiter_of(tmp_path, "a")
+        assert {_waiter_of(tmp_path, n) for n in names} == {waiter}
+        os.kill(waiter, signal.SIGKILL)
+        _wait(lambda: all(_parent(pid) != waiter for pid in pids.values()), "the containers re-parented")
+        for i in (1, 2, 0):
+            (tmp_path / f"{names[i]}.go").touch()
+            ended = json.loads(stream.readline())
+            assert ended["op"] == "exit" and ended["pid"] == pids[i]
+            assert ended["exit"]["exitCode"] == 20 + i and "reason" not in ended["exit"]
+            assert json.loads((tmp_path / names[i] / "run" / supervisor.EXIT_FILE).read_text())["exitCode"] == 20 + i
+            assert _texts(tmp_path / names[i] / "logs" / "0.log")[1:] == [f"{names[i]} {k}" for k in range(50)]
+            assert (tmp_path / names[i] / "logs" / "0.done").exists()
+        _send(stream, {"op": "start", "id": 9, **_spec(tmp_path, "d", 'echo "$PPID"; exit 6')})
+        reply, ended = json.loads(stream.readline()), json.loads(stream.readline())
+        assert ended["pid"] == reply["pid"] and ended["exit"]["exitCode"] == 6
+        assert _waiter_of(tmp_path, "d") != waiter
+
+
+def test_a_waiter_killed_after_its_container_ended_reports_the_recorded_exit(tmp_path):
+    """A waiter that recorded its container's exit and reaped it, then died before saying
+    ``done``: the supervisor reports the exit.json it wrote; the waiter's other container,
+    still running, is then the supervisor's to record."""
+
+    def die_before_done() -> None:
+        _subreaper()
+        real = supervisor.Waiter._finish
+
+        def finish(self: supervisor.Waiter, run: supervisor.Run) -> None:
+            if "/a/" in run.spec["state_dir"]:
+                os.kill(os.getpid(), signal.SIGKILL)
+            real(self, run)
+
+        supervisor.Waiter._finish = finish  # type: ignore[method-assign]
+
+    with _supervisor(tmp_path, die_before_done) as stream:
+        _send(stream, {"op": "start", "id": 1, **_spec(tmp_path, "b", "exec sleep 30")})
+        _send(stream, {"op": "start", "id": 2, **_spec(tmp_path, "a", "exit 7")})
+        pids = _started(stream, 2)
+        ended = json.loads(stream.readline())
+        assert ended["pid"] == pids[2] and ended["exit"]["exitCode"] == 7
+        os.kill(pids[1], signal.SIGTERM)  # the waiter is gone: the supervisor records this one
+        ended = json.loads(stream.readline())
+        assert ended["pid"] == pids[1] and ended["exit"]["exitCode"] == 128 + signal.SIGTERM
+        assert ended["exit"]["signal"] == signal.SIGTERM
+
+
+def test_a_supervisor_killed_with_three_containers_in_one_waiter_loses_no_log_and_no_exit(tmp_path):
+    """kill -9 of the supervisor while one waiter runs three containers: the waiter takes over
+    all three logs (output written afterwards arrives whole), records each exit code, writes
+    each .done marker, and exits once the last has ended."""
+    names = ["a", "b", "c"]
+    path = str(tmp_path / "sup.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    sup = os.fork()
+    if sup == 0:  # pragma: no cover - the supervisor, killed below
+        try:
+            supervisor.Supervisor(listener).run()
+        finally:
+            os._exit(0)
+    listener.close()
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    conn.settimeout(10)
+    conn.connect(path)
+    stream = conn.makefile("rwb")
+    try:
+        assert json.loads(stream.readline())["op"] == "hello"
+        for i, name in enumerate(names):
+            _send(stream, {"op": "start", "id": i, **_gated(tmp_path, name, 3000, 30 + i)})
+        pids = _started(stream, 3)
+        waiter = _waiter_of(tmp_path, "a")
+        assert {_waiter_of(tmp_path, n) for n in names} == {waiter}
+    finally:
+        stream.close()
+        conn.close()
+        os.kill(sup, signal.SIGKILL)
+        os.waitpid(sup, 0)
+    for i in (1, 0, 2):
+        (tmp_path / f"{names[i]}.go").touch()
+        done = tmp_path / names[i] / "logs" / "0.done"
+        _wait(done.exists, f"{names[i]}'s log is marked done")
+        assert json.loads((tmp_path / names[i] / "run" / supervisor.EXIT_FILE).read_text())["exitCode"] == 30 + i
+        assert _texts(tmp_path / names[i] / "logs" / "0.log")[1:] == [f"{names[i]} {k}" for k in range(3000)]
+        assert supervisor.proc_start_time(pids[i]) is None  # reaped by its waiter
+    _wait(lambda: supervisor.proc_start_time(waiter) is None or _state(waiter) == "Z", "the waiter exits")
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()[0].decode()
