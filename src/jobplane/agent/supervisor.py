@@ -89,8 +89,11 @@ WAITER_CONTAINERS = 32
 IDLE_WAITERS = 4
 KEEP_WAITERS = 1
 IDLE_WAITER_SECONDS = 5.0
-# A waiter is handed one start at a time (posix_spawn holds it until the exec); a start that
-# finds every waiter with room still starting one waits for a reply, or, past this, for a new one.
+# A waiter is handed one start at a time (posix_spawn holds it until the exec). A start that
+# finds every waiter with room still starting one gets a new waiter while there are fewer than
+# PARALLEL_STARTS (starts in a burst then overlap with the supervisor's own work), else waits
+# for a reply, or, past SLOW_START_SECONDS, for a new waiter all the same.
+PARALLEL_STARTS = 4
 SLOW_START_SECONDS = 0.2
 SETTLE_SECONDS = 2.0  # how long an agent's hello waits for a dying waiter's starts to be settled
 SOCKET_NAME = "supervisor.sock"
@@ -1099,19 +1102,21 @@ class Supervisor:
 
     def _pick_waiter(self) -> WaiterProc | None:
         """The least-loaded waiter with room that is not starting a container (of equals, the
-        one idle the shortest: the longest idle are let go). None while one with room is
-        starting one since less than SLOW_START_SECONDS (its reply comes first); a new waiter
-        when all are full, or all with room are slow to start: a slow start holds up no other."""
-        best, replying = None, False
+        one idle the shortest: the longest idle are let go). Else a new waiter when all are
+        full, or fewer than PARALLEL_STARTS run, or all with room are slow to start (a slow
+        start holds up no other); None (wait for a reply) while one with room is starting one
+        since less than SLOW_START_SECONDS."""
+        best, replying, live = None, False, 0
         now = time.monotonic()
         for proc in self.waiters.values():
+            live += not proc.closed
             if proc.closed or proc.load >= WAITER_CONTAINERS:
                 continue
             if proc.starts:
                 replying = replying or now - proc.sent_at < SLOW_START_SECONDS
             elif best is None or (proc.load, -proc.idle_since) < (best.load, -best.idle_since):
                 best = proc
-        if best is not None or replying:
+        if best is not None or (replying and live >= PARALLEL_STARTS):
             return best
         return self._fork_waiter()
 

@@ -67,10 +67,14 @@ def _send(stream: Any, msg: dict[str, Any]) -> None:
 def test_a_start_whose_waiter_is_slow_holds_up_no_other_start(tmp_path):
     """The first start's waiter is held before it spawns; the second container is started,
     runs and is reported ended meanwhile (a blocking read of the first reply would hold the
-    second request unread until the first waiter answered)."""
+    second request unread until the first waiter answered). One waiter starting at a time
+    (PARALLEL_STARTS 1): the second start waits SLOW_START_SECONDS for the first waiter's
+    reply, then gets a waiter of its own."""
     gate_r, gate_w = os.pipe()
 
     def hold_the_first() -> None:
+        supervisor.PARALLEL_STARTS = 1
+        supervisor.SLOW_START_SECONDS = 0.05
         real_spawn, real_close = supervisor._spawn, supervisor._close_fds_except
 
         def spawn(spec: dict[str, Any], *args: Any) -> int:
@@ -210,11 +214,16 @@ def _gated(tmp_path: Path, name: str, lines: int, code: int) -> dict[str, Any]:
     return _spec(tmp_path, name, script)
 
 
-def _started(stream: Any, n: int) -> dict[int, int]:
-    """Request id -> container pid for the next ``n`` replies."""
-    replies = [json.loads(stream.readline()) for _ in range(n)]
-    assert all("error" not in r for r in replies), replies
-    return {r["id"]: r["pid"] for r in replies}
+def _start_each(stream: Any, specs: list[dict[str, Any]]) -> dict[int, int]:
+    """Start each spec once the one before has been started (so all go to the one waiter that
+    is not starting another); request id (its index) -> container pid."""
+    pids = {}
+    for i, spec in enumerate(specs):
+        _send(stream, {"op": "start", "id": i, **spec})
+        reply = json.loads(stream.readline())
+        assert reply["id"] == i and "error" not in reply, reply
+        pids[i] = reply["pid"]
+    return pids
 
 
 def _waiter_of(tmp_path: Path, name: str) -> int:
@@ -229,9 +238,7 @@ def test_one_waiter_runs_several_containers_and_each_exit_and_output_goes_to_its
     lands whole in its own log."""
     names = ["a", "b", "c"]
     with _supervisor(tmp_path, lambda: None) as stream:
-        for i, name in enumerate(names):
-            _send(stream, {"op": "start", "id": i, **_gated(tmp_path, name, 200 + i, 10 + i)})
-        pids = _started(stream, 3)
+        pids = _start_each(stream, [_gated(tmp_path, name, 200 + i, 10 + i) for i, name in enumerate(names)])
         assert len({_waiter_of(tmp_path, n) for n in names}) == 1
         for i in (2, 0, 1):  # interleaved: the last started ends first
             (tmp_path / f"{names[i]}.go").touch()
@@ -249,9 +256,7 @@ def test_a_waiter_killed_with_three_containers_running_leaves_their_exits_to_the
     reports it; their output still reaches their logs; the next start gets a new waiter."""
     names = ["a", "b", "c"]
     with _supervisor(tmp_path, _subreaper) as stream:
-        for i, name in enumerate(names):
-            _send(stream, {"op": "start", "id": i, **_gated(tmp_path, name, 50, 20 + i)})
-        pids = _started(stream, 3)
+        pids = _start_each(stream, [_gated(tmp_path, name, 50, 20 + i) for i, name in enumerate(names)])
         waiter = _waiter_of(tmp_path, "a")
         assert {_waiter_of(tmp_path, n) for n in names} == {waiter}
         os.kill(waiter, signal.SIGKILL)
@@ -287,14 +292,13 @@ def test_a_waiter_killed_after_its_container_ended_reports_the_recorded_exit(tmp
         supervisor.Waiter._finish = finish  # type: ignore[method-assign]
 
     with _supervisor(tmp_path, die_before_done) as stream:
-        _send(stream, {"op": "start", "id": 1, **_spec(tmp_path, "b", "exec sleep 30")})
-        _send(stream, {"op": "start", "id": 2, **_spec(tmp_path, "a", "exit 7")})
-        pids = _started(stream, 2)
+        pids = _start_each(stream, [_spec(tmp_path, "b", "exec sleep 30"), _spec(tmp_path, "a", "exit 7")])
         ended = json.loads(stream.readline())
-        assert ended["pid"] == pids[2] and ended["exit"]["exitCode"] == 7
-        os.kill(pids[1], signal.SIGTERM)  # the waiter is gone: the supervisor records this one
+        assert ended["pid"] == pids[1] and ended["exit"]["exitCode"] == 7
+        assert _parent(_parent(pids[0])) == os.getpid()  # b's parent is the supervisor now: a's waiter was b's
+        os.kill(pids[0], signal.SIGTERM)  # the waiter is gone: the supervisor records this one
         ended = json.loads(stream.readline())
-        assert ended["pid"] == pids[1] and ended["exit"]["exitCode"] == 128 + signal.SIGTERM
+        assert ended["pid"] == pids[0] and ended["exit"]["exitCode"] == 128 + signal.SIGTERM
         assert ended["exit"]["signal"] == signal.SIGTERM
 
 
@@ -320,9 +324,7 @@ def test_a_supervisor_killed_with_three_containers_in_one_waiter_loses_no_log_an
     stream = conn.makefile("rwb")
     try:
         assert json.loads(stream.readline())["op"] == "hello"
-        for i, name in enumerate(names):
-            _send(stream, {"op": "start", "id": i, **_gated(tmp_path, name, 3000, 30 + i)})
-        pids = _started(stream, 3)
+        pids = _start_each(stream, [_gated(tmp_path, name, 3000, 30 + i) for i, name in enumerate(names)])
         waiter = _waiter_of(tmp_path, "a")
         assert {_waiter_of(tmp_path, n) for n in names} == {waiter}
     finally:
