@@ -32,16 +32,10 @@ Obj = dict[str, Any]
 def _raise_if(info: ResourceInfo, obj: Obj, errs: list[FieldError]) -> None:
     if not errs:
         return
-    # apimachinery's ToAggregate drops repeated messages (ValidateUpdate re-runs spec checks).
-    seen: set[str] = set()
-    unique = []
-    for e in errs:
-        text = str(e)
-        if text not in seen:
-            seen.add(text)
-            unique.append(e)
+    # The message says a repeated error once (ValidateUpdate re-runs spec checks); the causes
+    # keep each, as NewInvalid's do.
     name = (obj.get("metadata") or {}).get("name") or ""
-    raise invalid_object(info.kind, info.group, name, unique)
+    raise invalid_object(info.kind, info.group, name, errs)
 
 
 def _spec(obj: Obj) -> Obj:

@@ -193,12 +193,11 @@ STALE_OBJECT = "the object has been modified; please apply your changes to the l
 
 
 def invalid_object(kind: str, group: str, name: str, errors: list[FieldError]) -> StatusError:
-    """422 Invalid with upstream's message: one cause inline, several in brackets."""
+    """422 Invalid as apimachinery's NewInvalid: every error a cause; the message says each
+    distinct one once (ErrorList.ToAggregate), one inline, several in brackets."""
     qualified = f"{kind}.{group}" if group else kind
-    if len(errors) == 1:
-        agg = str(errors[0])
-    else:
-        agg = "[" + ", ".join(str(e) for e in errors) + "]"
+    texts = list(dict.fromkeys(str(e) for e in errors))
+    agg = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     return StatusError(
         422,
         "Invalid",

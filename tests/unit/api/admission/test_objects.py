@@ -129,3 +129,17 @@ async def test_runtimeclasses_validate_and_pods_take_their_scheduling(service) -
         PODS, "default", {"metadata": {"name": "r"}, "spec": {"runtimeClassName": "host",
                                                               "nodeSelector": {"kind": "gpu"},
                                                               "containers": [container]}}))
+
+
+async def test_a_repeated_error_is_said_once_in_the_message_and_kept_in_the_causes(service) -> None:
+    """apimachinery's NewInvalid: ErrorList.ToAggregate drops a repeated message, the causes
+    keep every error (two labels with the same bad value: one line, two causes)."""
+    bad = "-x-"
+    with pytest.raises(errors.StatusError) as info:
+        await service.create(CONFIGMAPS, "default", {"metadata": {"name": "cm", "labels": {"a": bad, "b": bad}}})
+    status = info.value.to_status()
+    line = f'metadata.labels: Invalid value: "{bad}": a valid label must be an empty string'
+    assert status["message"].startswith(f'ConfigMap "cm" is invalid: {line}')  # one, so no brackets
+    assert status["message"].count(line) == 1
+    causes = status["details"]["causes"]
+    assert [(c["field"], c["reason"]) for c in causes] == [("metadata.labels", "FieldValueInvalid")] * 2
