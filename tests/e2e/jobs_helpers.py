@@ -178,9 +178,9 @@ def runtime_pods_dir(data_dir: Path) -> Path:
 
 
 def kill_pod_processes(data_dir: Path) -> None:
-    """SIGKILLs the process groups of the containers held by the node supervisor serving
-    ``data_dir``, then the supervisor: pods outlive their agent by design, and a test must
-    not leave its processes behind."""
+    """SIGKILLs the process groups of everything under the node supervisor serving ``data_dir``
+    (its waiters and their containers, which are the waiters' children), then the supervisor:
+    pods outlive their agent by design, and a test must not leave its processes behind."""
     stats: dict[int, int] = {}  # pid -> parent pid
     supervisors = []
     for entry in Path("/proc").iterdir():
@@ -194,16 +194,28 @@ def kill_pod_processes(data_dir: Path) -> None:
         if any(arg.endswith(b"jobplane/agent/supervisor.py") for arg in cmdline) and \
                 str(data_dir).encode() in cmdline:
             supervisors.append(int(entry.name))
+    killed: list[int] = []
     for sup in supervisors:
-        for pid in [pid for pid, ppid in stats.items() if ppid == sup]:
-            try:
-                os.killpg(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        below, frontier = [], [sup]
+        while frontier:  # every descendant, not only the children
+            frontier = [pid for pid, ppid in stats.items() if ppid in frontier]
+            below += frontier
+        for pid in reversed(below):  # containers before the waiters that would record them
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
         try:
             os.kill(sup, signal.SIGKILL)
         except ProcessLookupError:
             pass
+        killed += [*below, sup]
+    # Until they are gone from /proc, as after a reboot: a killed container that is a zombie
+    # not yet reaped (its waiter died first) counts as running for a restarted agent.
+    deadline = time.monotonic() + 10
+    while any(Path(f"/proc/{pid}").exists() for pid in killed) and time.monotonic() < deadline:
+        time.sleep(0.02)
     run = runtime_pods_dir(data_dir)
     if run != data_dir / "pods":  # and what they left in memory
         shutil.rmtree(run.parent, ignore_errors=True)
