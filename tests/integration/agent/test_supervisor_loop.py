@@ -207,9 +207,11 @@ def _texts(log: Path) -> list[str]:
 
 def _gated(tmp_path: Path, name: str, lines: int, code: int) -> dict[str, Any]:
     """A container that prints its parent, then ``lines`` numbered lines once its gate file
-    exists, then exits with ``code``."""
+    exists, then exits with ``code`` (it gives up after 60 s: a failed test leaves nothing
+    polling behind)."""
     gate = tmp_path / f"{name}.go"
-    script = (f'echo "$PPID"; while [ ! -e {gate} ]; do sleep 0.01; done; '
+    script = (f'echo "$PPID"; n=0; while [ ! -e {gate} ]; do n=$((n+1)); [ $n -lt 6000 ] || exit 99; '
+              f'sleep 0.01; done; '
               f'i=0; while [ $i -lt {lines} ]; do echo "{name} $i"; i=$((i+1)); done; exit {code}')
     return _spec(tmp_path, name, script)
 
