@@ -78,12 +78,12 @@ def test_a_complete_collection_reclaims_frozen_cycles_and_adapts():
         assert gc.collect() == 0
         policy.on_gc("stop", {"generation": 2})
         assert policy.complete() >= 100  # thawed: found
-        assert policy.force_factor == 8.0  # freed 0 % of blocks: wait longer next time
+        assert policy.force_factor == 2 * gcpolicy.FORCE_FACTOR  # freed 0 % of blocks: wait longer next time
         assert gc.get_freeze_count() > 0  # survivors frozen again
         size[0] = 300 * MIB
         policy.complete()
         assert policy.baseline == 300 * MIB
-        assert policy.force_factor == 4.0  # freed half the blocks: collect sooner
+        assert policy.force_factor == gcpolicy.FORCE_FACTOR  # freed half the blocks: collect sooner
     finally:
         gc.unfreeze()
 
@@ -94,11 +94,11 @@ def test_growth_past_the_force_factor_schedules_a_complete_collection_on_the_loo
         policy = gcpolicy.Policy(measure=lambda: size[0])
         policy.loop = asyncio.get_running_loop()
         try:
-            size[0] = 350 * MIB  # 3.5x: not forced at 4x
+            size[0] = 100 * MIB * gcpolicy.FORCE_FACTOR - MIB  # just below the force factor
             policy.on_gc("stop", {"generation": 1})
             await asyncio.sleep(0)
             assert policy.completed == 0
-            size[0] = 400 * MIB
+            size[0] = int(100 * MIB * gcpolicy.FORCE_FACTOR)
             policy.on_gc("stop", {"generation": 0})  # young collections decide nothing
             await asyncio.sleep(0)
             assert policy.completed == 0
