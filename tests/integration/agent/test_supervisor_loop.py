@@ -24,10 +24,9 @@ def _spec(tmp_path: Path, name: str, script: str) -> dict[str, Any]:
             "log": str(tmp_path / name / "logs" / "0.log"), "done": str(tmp_path / name / "logs" / "0.done")}
 
 
-@contextlib.contextmanager
-def _supervisor(tmp_path: Path, patch: Callable[[], None]) -> Iterator[Any]:
-    """A supervisor loop in a child process (``patch`` runs there first); yields a line
-    reader/writer on a connection to it, the ``hello`` already read."""
+def _fork_supervisor(tmp_path: Path, patch: Callable[[], None] = lambda: None) -> tuple[int, socket.socket, Any]:
+    """A supervisor loop in a child process (``patch`` runs there first): its pid, a
+    connection to it and a line reader/writer on that, the ``hello`` already read."""
     path = str(tmp_path / "sup.sock")
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     listener.bind(path)
@@ -46,6 +45,21 @@ def _supervisor(tmp_path: Path, patch: Callable[[], None]) -> Iterator[Any]:
     stream = conn.makefile("rwb")
     try:
         assert json.loads(stream.readline())["op"] == "hello"
+    except BaseException:
+        stream.close()
+        conn.close()
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        raise
+    return pid, conn, stream
+
+
+@contextlib.contextmanager
+def _supervisor(tmp_path: Path, patch: Callable[[], None]) -> Iterator[Any]:
+    """``_fork_supervisor``'s reader/writer; on exit, the connection closed and the loop
+    seen to return."""
+    pid, conn, stream = _fork_supervisor(tmp_path, patch)
+    try:
         yield stream
     finally:
         stream.close()
@@ -309,23 +323,8 @@ def test_a_supervisor_killed_with_three_containers_in_one_waiter_loses_no_log_an
     all three logs (output written afterwards arrives whole), records each exit code, writes
     each .done marker, and exits once the last has ended."""
     names = ["a", "b", "c"]
-    path = str(tmp_path / "sup.sock")
-    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen()
-    sup = os.fork()
-    if sup == 0:  # pragma: no cover - the supervisor, killed below
-        try:
-            supervisor.Supervisor(listener).run()
-        finally:
-            os._exit(0)
-    listener.close()
-    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    conn.settimeout(10)
-    conn.connect(path)
-    stream = conn.makefile("rwb")
+    sup, conn, stream = _fork_supervisor(tmp_path)  # killed below
     try:
-        assert json.loads(stream.readline())["op"] == "hello"
         pids = _start_each(stream, [_gated(tmp_path, name, 3000, 30 + i) for i, name in enumerate(names)])
         waiter = _waiter_of(tmp_path, "a")
         assert {_waiter_of(tmp_path, n) for n in names} == {waiter}
