@@ -339,8 +339,12 @@ def test_hooks_and_probes_run_in_the_running_container(cl, images):
         "containers": [{"name": "main", "image": images["plain"], "command": ["sleep", "600"],
                         "volumeMounts": [{"name": "w", "mountPath": "/w"}],
                         "lifecycle": {"postStart": {"exec": {"command": ["sh", "-c", "echo hooked > /w/hook"]}}},
-                        "startupProbe": {"exec": {"command": ["cat", "/w/hook"]}, "periodSeconds": 1},
-                        "readinessProbe": {"exec": {"command": ["cat", "/etc/marker"]}, "periodSeconds": 1}}],
+                        # a `podman exec` can take over the default 1 s on a loaded CI machine
+                        # (one timed out there): what is tested is where the probe runs
+                        "startupProbe": {"exec": {"command": ["cat", "/w/hook"]}, "periodSeconds": 1,
+                                         "timeoutSeconds": 10},
+                        "readinessProbe": {"exec": {"command": ["cat", "/etc/marker"]}, "periodSeconds": 1,
+                                           "timeoutSeconds": 10}}],
         "volumes": [{"name": "w", "emptyDir": {}}]}})
     cl.kubectl("wait", "--for=condition=Ready", "pod/hooked", "--timeout=60s", check=True)
     status = _pod(cl, "hooked")["status"]["containerStatuses"][0]
