@@ -7,7 +7,10 @@ clock starts), then watch the Job's pods from that resourceVersion until a conta
 5 ms, p99 20 ms (an earlier round's were 50 / 250 ms).
 
 Baseline, in the same run: spawning the same process directly (``subprocess.Popen(["true"])``
-until it has started, and until it has exited), N times.
+until it has started, and until it has exited), N times; and the floor of a sandboxed container:
+``true`` in the pod sandbox (the agent's own bwrap command line, ``floors.py``) from spawn to
+exit, N times. A short container is reported once, when it has exited (a running report waits
+``running_report_delay``), so the second is the part of the measured time the sandbox alone takes.
 
 Usage: .venv/bin/python bench/bench_latency.py [--jobs 100] [--runtime host|podman|docker]
                                                [--rounds N] [--modes both|on|off] [--processes 1,2]
@@ -27,6 +30,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import floors
 import orjson
 from benchlib import (
     bench_image,
@@ -117,6 +121,12 @@ def main() -> None:
         ["subprocess.Popen(['true']) + wait() (baseline)", percentile(b2, 50), percentile(b2, 99), max(b2),
          f"{percentile(b2, 50) / percentile(b1, 50):.1f}x", "-", "-"],
     ]
+    sandboxed = floors.sandbox_sequential(args.jobs)
+    floor_ms = [x * 1000 for x in sandboxed] if sandboxed else []
+    if floor_ms:  # the sandbox alone: what no control plane can start a sandboxed container under
+        rows.append(["`true` in the pod sandbox (the agent's bwrap command line), spawn to exit (floor)",
+                     percentile(floor_ms, 50), percentile(floor_ms, 99), max(floor_ms),
+                     f"{percentile(floor_ms, 50) / percentile(b1, 50):.1f}x", "-", "-"])
     notes = []
     # The pod sandbox (bubblewrap, the default) and without it, and each --processes value, in the
     # same run, alternating.
@@ -156,7 +166,9 @@ def main() -> None:
         ms = [x * 1000 for x in lat]
         p50, p99 = percentile(ms, 50), percentile(ms, 99)
         p50s.setdefault(mode, []).append(p50)
-        record_summary("latency", mode=mode, p50_ms=p50, p99_ms=p99, jobs=args.jobs)
+        record_summary("latency", mode=mode, p50_ms=p50, p99_ms=p99, jobs=args.jobs,
+                       sandbox_p50_ms=percentile(floor_ms, 50) if floor_ms else None,
+                       sandbox_p99_ms=percentile(floor_ms, 99) if floor_ms else None)
         label = f" #{round_no // len(one_round) + 1}, load {os.getloadavg()[0]:.1f}" if args.rounds > 1 else ""
         rows.append([f"jobplane, {mode}{label}: POST Job -> watch sees container started ({args.jobs} sequential "
                      "jobs)", p50, p99, max(ms), f"{p50 / percentile(b1, 50):.0f}x", "p50 5 / p99 20",

@@ -21,12 +21,12 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+import floors
 import orjson
 from benchlib import (
     PySpy,
@@ -44,10 +44,19 @@ from benchlib import (
 
 
 def xargs_baseline(n: int, parallelism: int) -> float:
-    """Seconds for ``seq n | xargs -P parallelism -n 1 true``."""
-    t = time.perf_counter()
-    subprocess.run(f"seq {n} | xargs -P {int(parallelism)} -n 1 true", shell=True, check=True)
-    return time.perf_counter() - t
+    """Seconds for ``xargs -P parallelism -n 1 true`` over n inputs."""
+    return floors.xargs_run(["true"], n, parallelism)[0]
+
+
+def sandbox_floor_row(n: int, parallelism: int, base_rate: float, label: str = "") -> tuple[list, float | None]:
+    """The table row of the sandbox alone (the agent's bwrap command line around ``true``, by
+    xargs at the same parallelism) and its rate; no row without bubblewrap."""
+    got = floors.sandbox_xargs(n, parallelism)
+    if got is None:
+        return [], None
+    wall, cpu = got
+    return [f"xargs -P {parallelism}, each `true` in the pod sandbox (floor{label}; {1000 * cpu / n:.2f} ms CPU each)",
+            wall, n / wall, f"{n / wall / base_rate:.3f}x", "1.00x", "-", "-"], n / wall
 
 
 WRITE_RE = re.compile(r'^jobplane_storage_(writes|write_bytes)_total\{resource="([^"]*)",type="([^"]*)"\} (\S+)$', re.M)
@@ -186,7 +195,9 @@ def main() -> None:
 
     base = xargs_baseline(args.completions, args.parallelism)
     base_rate = args.completions / base
-    rows: list[list] = [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-"]]
+    rows: list[list] = [[f"xargs -P {args.parallelism} (baseline)", base, base_rate, "1.00x", "-", "-", "-"]]
+    floor_row, floor_rate = sandbox_floor_row(args.completions, args.parallelism, base_rate)
+    rows += [floor_row] if floor_row else []
     rss_rows = []
     cpu_rows: list[list] = []
     write_tables: list[tuple[str, dict[tuple[str, str], list[float]]]] = []
@@ -218,7 +229,10 @@ def main() -> None:
             base = xargs_baseline(args.completions, args.parallelism)
             base_rate = args.completions / base
             rows.append([f"xargs -P {args.parallelism} (baseline, round {round_no // per_round + 1})", base,
-                         base_rate, "1.00x", "-", "-"])
+                         base_rate, "1.00x", "-", "-", "-"])
+            floor_row, floor_rate = sandbox_floor_row(args.completions, args.parallelism, base_rate,
+                                                      f", round {round_no // per_round + 1}")
+            rows += [floor_row] if floor_row else []
         data_dir = (Path(tempfile.mkdtemp(prefix="jp-bench-", dir=args.data_dir_parent))
                     if args.data_dir_parent else None)
         srv = start_server(agent=True, data_dir=data_dir, extra=flags, env=env)
@@ -263,15 +277,17 @@ def main() -> None:
                          1000 * cpu[2] / args.completions if agent else "-",
                          1000 * cpu[1] / args.completions if sup else "-"])
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
-                     f"{rate / base_rate:.3f}x", ">= 0.5x", "PASS" if rate >= base_rate / 2 else "FAIL"])
+                     f"{rate / base_rate:.3f}x", f"{rate / floor_rate:.2f}x" if floor_rate else "-", ">= 0.5x",
+                     "PASS" if rate >= base_rate / 2 else "FAIL"])
         parts = ", ".join(f"{k} {v:.0f}" for k, v in by_process.items())
         print(f"[{time.strftime('%H:%M:%S')}] {mode}{label}: {rate:.1f} pods/s ({rate / base_rate:.3f}x xargs "
               f"{base_rate:.0f}/s), peak RSS {rss:.0f} MiB ({parts})", flush=True)
         rss_rows.append([f"peak RSS MiB ({mode}{label}: {parts})", rss, "< 200 MB", "PASS" if rss < 200 else "FAIL"])
-        record_summary("throughput", mode=mode, rate=rate, xargs=base_rate, rss_mb=rss,
+        record_summary("throughput", mode=mode, rate=rate, xargs=base_rate, sandbox_floor=floor_rate, rss_mb=rss,
                        server_ms=1000 * cpu[0] / args.completions, completions=args.completions)
     print_table(f"Indexed Job, {args.completions:,} completions of `true`, parallelism {args.parallelism}",
-                ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "target", "result"], rows)
+                ["run", "wall s", "processes/s", "ratio vs xargs (same run)", "ratio vs sandbox floor", "target",
+                 "result"], rows)
     print_table("Peak RSS of all jobplane processes (VmHWM summed: server, agent process, node supervisor)",
                 ["metric", "value", "target", "result"], rss_rows)
     print_table("CPU per completed pod (ms; server process, its agent process, node supervisor with its reaped "
