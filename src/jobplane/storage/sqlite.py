@@ -15,9 +15,14 @@ Tables: ``objects`` (current state), ``events`` (history for watch replay and
 continue tokens, compacted with the mirror's history: ``history`` revisions or
 ``history_bytes``, whichever is smaller), ``meta`` (the global
 revision, so it survives restarts even when the newest change was a delete).
-All SQL runs on one dedicated thread so the event loop keeps serving reads while a
-batch commits; WAL checkpoints run on another (``storage.checkpointer``), so a commit only
-appends to the WAL and never waits for a checkpoint's syncs.
+SQL runs on one dedicated thread so the event loop keeps serving reads while a big batch
+commits; a small batch (``INLINE_OPS``) commits on the event loop's own thread when that SQL
+thread is idle (not with ``fsync=True``: an fsync can take milliseconds): the commit appends a few pages to the WAL in ~0.1 ms, while handing it to the
+thread and back (waking it, the GIL, waking the loop) cost ~0.6 ms of latency at p50 and CPU on
+both sides (§19a of bench/RESULTS.md). One lock makes the two users of the connection take
+turns, and the loop never waits for it. WAL checkpoints run on another thread
+(``storage.checkpointer``), so a commit only appends to the WAL and never waits for a
+checkpoint's syncs.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import asyncio
 import fcntl
 import os
 import sqlite3
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -52,6 +58,7 @@ INSERT OR IGNORE INTO meta (k, v) VALUES ('rev', 0);
 """
 
 COMPACT_EVERY = 1000  # revisions between on-disk history compactions
+INLINE_OPS = 16  # a batch of at most this many writes commits on the event loop's thread (module doc)
 KEYS_PER_QUERY = 500  # keys per ``IN (...)`` read of a batch's spilled objects
 
 
@@ -67,9 +74,25 @@ class SqliteStore(BatchedStore):
         self._disk_compacted = 0
         self._lock_fd: int | None = None
         self._checkpointer: Checkpointer | None = None
+        self._sql_lock = threading.Lock()  # the SQL thread or an inline commit: one at a time
 
     async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._locked, fn, *args)
+
+    def _locked(self, fn: Any, *args: Any) -> Any:
+        with self._sql_lock:
+            return fn(*args)
+
+    async def _run_small(self, fn: Any, *args: Any) -> Any:
+        """``fn`` right here on the event loop's thread when the SQL thread is not using the
+        connection (a read or a commit in flight): else, as ``_run``, on that thread."""
+        ck = self._checkpointer
+        if (ck is None or not ck.restart_wanted) and self._sql_lock.acquire(blocking=False):
+            try:
+                return fn(*args)
+            finally:
+                self._sql_lock.release()
+        return await self._run(fn, *args)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -193,19 +216,20 @@ class SqliteStore(BatchedStore):
         mirror = self._mirror
         changes: list[Change]
         results: list[Any]
+        run = self._run_small if len(ops) <= INLINE_OPS and not self._fsync else self._run  # FULL: an fsync
         if any(mirror.spills(op.key) for op in ops):
-            changes, results = await self._run(self._plan_and_commit, ops)
+            changes, results = await run(self._plan_and_commit, ops)
         else:
             changes, results = plan(ops, mirror.lookup, mirror.rev)
             if changes:
-                await self._run(self._commit, changes)
+                await run(self._commit, changes)
         if changes:
             mirror.apply(changes)
         return results
 
     def _plan_and_commit(self, ops: list[WriteOp]) -> tuple[list[Change], list[Any]]:
         """A batch that writes spilled keys (Events: their current state is only in the
-        database), on the SQL thread: read those keys, plan, commit. One thread hop instead of
+        database), with the connection held: read those keys, plan, commit. One thread hop instead of
         two (a read, then the commit): each hop wakes the thread and the loop again (§16b,
         ``ThreadPoolExecutor.submit``). Reading the mirror here is safe: only the writer task
         changes it (``apply``, after this returns), and it is waiting for this."""
