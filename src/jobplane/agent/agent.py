@@ -31,7 +31,7 @@ from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.spec import ContainerConfigError
 from jobplane.agent.usage import ProcessTable, Sampler
 from jobplane.agent.volumes import remove_pod_tree
-from jobplane.agent.worker import PodWorker, WorkerConfig
+from jobplane.agent.worker import PodWorker, WorkerConfig, records_possible
 from jobplane.api.errors import StatusError
 from jobplane.api.pods import is_terminal
 from jobplane.api.resources import GPU
@@ -126,6 +126,12 @@ class Agent:
         self._finishing: set[str] = set()
         # Pods whose worker reported a terminal phase: stale informer events must not restart them.
         self._completed: set[str] = set()
+        # Pods whose worker ended without reporting one (it crashed; the pod was deleted).
+        self._unreported: set[str] = set()
+        # The pods' directories when this agent started (listed before the informer starts): a
+        # pod without one, and without an earlier worker here, has no records to read
+        # (worker.records_possible). None: not listed (an agent driven without run()).
+        self._dirs_at_start: set[str] | None = None
         self._background: set[asyncio.Task] = set()
         self.informer: Any = None
         self.log_endpoint = log_endpoint
@@ -141,9 +147,11 @@ class Agent:
 
         private_dir(self.pods_dir.parent)
         private_dir(self.pods_dir)
+        self._dirs_at_start = set(os.listdir(self.pods_dir))
         if self.run_root is not None:  # in a shared /dev/shm: checked again, never through a link
             rundir.make_private(self.run_root)
             rundir.make_private(self.run_pods_dir)
+            self._dirs_at_start.update(os.listdir(self.run_pods_dir))  # (the supervisor's records)
         if self.log_endpoint is not None:
             await self._serve_logs(self.log_endpoint)
         hb_task = asyncio.create_task(self.heartbeat.run(), name="node-heartbeat") if self.heartbeat else None
@@ -391,7 +399,8 @@ class Agent:
                 self._spawn(self._finish_deletion(pod))
             return
         if worker is None and not is_terminal(pod) and uid not in self._completed:
-            self._start_worker(pod)
+            self._start_worker(pod, fresh=not records_possible(
+                uid, self._dirs_at_start, self._completed, self._unreported))
 
     def on_delete(self, pod: Obj) -> None:
         """The pod object is gone (force deletion, or our own grace-0 delete): kill what is
@@ -411,9 +420,9 @@ class Agent:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _start_worker(self, pod: Obj) -> PodWorker:
+    def _start_worker(self, pod: Obj, fresh: bool = False) -> PodWorker:
         uid = pod["metadata"]["uid"]
-        worker = PodWorker(self.client, pod, self.runtime, self.clock, self.config)
+        worker = PodWorker(self.client, pod, self.runtime, self.clock, self.config, fresh=fresh)
         self.workers[uid] = worker
         task = asyncio.create_task(self._run_worker(uid, worker), name=f"pod:{pod['metadata'].get('name')}")
         self._tasks[uid] = task
@@ -429,6 +438,8 @@ class Agent:
         finally:
             if worker.terminal_reported:
                 self._completed.add(uid)
+            else:
+                self._unreported.add(uid)
             self._tasks.pop(uid, None)
             # Keep a finished worker's entry only while a deletion may still need it.
             if uid not in self._finishing:
@@ -476,7 +487,6 @@ class Agent:
                 await task
         self.workers.pop(uid, None)
         self._finishing.discard(uid)
-        self._completed.discard(uid)
         if self.runtime.runs_images:
             try:
                 await self.runtime.pod_done(uid)
@@ -485,7 +495,13 @@ class Agent:
         # Off the event loop, as kubelet removes a pod's directories in its own goroutine: in a
         # 100,000-completion run, once PodGC deletes pods as fast as they finish, this removal
         # was 12 % of the loop's busy samples (bench/RESULTS.md §16d).
-        await asyncio.to_thread(_remove_pod_dir, self.run_pods_dir / uid, self.pods_dir / uid)
+        try:
+            await asyncio.to_thread(_remove_pod_dir, self.run_pods_dir / uid, self.pods_dir / uid)
+        finally:  # only now: until its directory is gone, a worker for this uid would have records to read
+            self._completed.discard(uid)
+            self._unreported.discard(uid)
+            if self._dirs_at_start is not None:
+                self._dirs_at_start.discard(uid)
 
     def collect_orphan_dirs(self) -> None:
         """Remove directories of this node's pods that no longer exist (deleted while the

@@ -16,11 +16,14 @@ Pure functions, plus ``detect`` (runs bwrap once at agent start).
 
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
+
+from jobplane.agent.hostcache import Recent
 
 SETPRIV = "/usr/bin/setpriv"
 NSENTER = "/usr/bin/nsenter"
@@ -92,7 +95,19 @@ def mount_point(target: str) -> str:
     """Where a ``mountPath`` is bound: through the host's symlinks on the way (bwrap creates a
     missing mount point itself but cannot through a symlink such as ``/var/run -> /run``);
     paths under the pod's own /tmp are taken as written."""
-    return target if _under(target, "/tmp") else os.path.realpath(target)
+    return target if _under(target, "/tmp") else _real.get(target, lambda: os.path.realpath(target))
+
+
+def _hidden_kind(path: str) -> str:
+    """How a path the sandbox hides is hidden: a directory under a tmpfs, anything else under
+    /dev/null ("" when it does not exist)."""
+    return "dir" if os.path.isdir(path) else "other" if os.path.lexists(path) else ""
+
+
+# Per container start on the event loop: the realpath of each mount point (an lstat per component)
+# and the kind of each hidden path; kept hostcache.TTL seconds.
+_real: Recent[str] = Recent()
+_hidden: Recent[str] = Recent()
 
 
 def bwrap_argv(support: SandboxSupport, spec: SandboxSpec, argv: list[str], cwd: str | None) -> list[str]:
@@ -108,9 +123,10 @@ def bwrap_argv(support: SandboxSupport, spec: SandboxSpec, argv: list[str], cwd:
     for path in spec.hidden:
         if _under(path, "/tmp"):
             continue  # already out of sight: /tmp is the pod's own
-        if os.path.isdir(path):
+        kind = _hidden.get(path, functools.partial(_hidden_kind, path))
+        if kind == "dir":
             out += ["--tmpfs", path]
-        elif os.path.lexists(path):
+        elif kind:
             out += ["--ro-bind", "/dev/null", path]
     out += ["--bind", spec.hosts_file, "/etc/hosts", "--bind", spec.hostname_file, "/etc/hostname"]
     binds = [(m, mount_point(m.target)) for m in spec.mounts]

@@ -13,6 +13,7 @@ import shutil
 from collections.abc import Callable
 from typing import Any
 
+from jobplane.agent.hostcache import Recent
 from jobplane.agent.podconfig import Sources, missing_message, values
 from jobplane.api.resources import GPU, container_limit, quantity
 from jobplane.api.validation.names import is_env_var_name
@@ -206,24 +207,39 @@ def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
         raise ContainerConfigError("StartError", _exec_error(argv0, "no such file or directory"))
     search = env.get("PATH", os.defpath)
     if host_path is not None:
-        for d in search.split(os.pathsep):
-            candidate = os.path.join(d or ".", argv0)
-            real = host_path(candidate)
-            if os.access(real, os.X_OK) and not os.path.isdir(real):
-                return candidate
-        raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
-    found = _which_cache.get((argv0, search))
-    if found is None or not os.access(found, os.X_OK):  # a hit costs one access() instead of a PATH walk
-        found = shutil.which(argv0, path=search)
-        if not found:
-            raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
-        if len(_which_cache) >= 1024:
-            _which_cache.clear()
-        _which_cache[(argv0, search)] = found
+        candidates = [os.path.join(d or ".", argv0) for d in search.split(os.pathsep)]
+        if [host_path(c) for c in candidates] != candidates:  # a volume covers a PATH directory
+            return _walk(argv0, candidates, host_path)
+        key: tuple[str, str, bool] = (argv0, search, True)  # the container sees the host's PATH directories
+
+        def compute() -> str:
+            return _walk(argv0, candidates, None)
+    else:
+        key = (argv0, search, False)
+
+        def compute() -> str:
+            found = shutil.which(argv0, path=search)
+            if not found:
+                raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
+            return found
+    # A hit costs one access() (a program removed since is not started) instead of a PATH walk;
+    # after hostcache.TTL the walk is made again (a program installed earlier on PATH wins then).
+    found = _programs.get(key, compute)
+    if not os.access(found, os.X_OK):
+        _programs.forget(key)
+        found = _programs.get(key, compute)
     return found
 
 
-_which_cache: dict[tuple[str, str], str] = {}  # (name, PATH) -> the program found last time
+def _walk(argv0: str, candidates: list[str], host_path: Callable[[str], str] | None) -> str:
+    for candidate in candidates:
+        real = host_path(candidate) if host_path else candidate
+        if os.access(real, os.X_OK) and not os.path.isdir(real):
+            return candidate
+    raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
+
+
+_programs: Recent[str] = Recent()  # (name, PATH, sandboxed) -> the program found there
 
 
 def _exec_error(argv0: str, why: str) -> str:

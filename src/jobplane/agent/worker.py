@@ -23,6 +23,7 @@ import functools
 import logging
 import os
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -166,9 +167,22 @@ TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.EN
                               errno.EAGAIN})
 
 
+def records_possible(uid: str, dirs_at_start: Collection[str] | None, *ran_before: Collection[str]) -> bool:
+    """Whether a pod's directory may hold records a new worker must read before it starts
+    anything (``state.json``; the supervisor's ``pid.json`` of a start the agent did not record):
+    only when it had a directory when this agent started (an earlier agent ran it), when the
+    agent did not list them (``None``), or when a worker of this agent ran it before
+    (``ran_before``: the uids whose worker reported a terminal phase, or ended without one)."""
+    return dirs_at_start is None or uid in dirs_at_start or any(uid in s for s in ran_before)
+
+
 class PodWorker:
-    def __init__(self, client: Client, pod: Obj, runtime: Runtime, clock: Clock, config: WorkerConfig) -> None:
+    def __init__(self, client: Client, pod: Obj, runtime: Runtime, clock: Clock, config: WorkerConfig,
+                 fresh: bool = False) -> None:
+        """``fresh``: no agent ran this pod before (``records_possible`` is False): there are no
+        records to read; its first start is the first ever."""
         self.client = client
+        self.fresh = fresh
         self.pod = pod
         self.runtime = runtime
         self.clock = clock
@@ -307,7 +321,7 @@ class PodWorker:
     async def run(self) -> None:
         deadline_task = None
         try:
-            recovered = self._load_state()
+            recovered = not self.fresh and self._load_state()  # (a new pod's state.json cannot exist)
             if not recovered and self._looks_started_elsewhere():
                 self._mark_lost_without_state()
             else:
@@ -445,7 +459,7 @@ class PodWorker:
     async def _run_once(self, rec: st.ContainerRecord, cspec: Obj) -> ExitInfo | None:
         """Start (or re-adopt) the process and wait for it to end."""
         handle = None
-        if not rec.pid and rec.terminated is None:
+        if not rec.pid and rec.terminated is None and not self.fresh:
             self._recover_unrecorded_start(rec)
         if rec.pid and rec.terminated is None:
             await self.runtime.prepare()
@@ -1222,16 +1236,18 @@ class PodWorker:
             self._projected[name] = seen
         if state_fd is not None:
             if self._state_fd is None:
-                self._state_fd, self._state_saved = state_fd, b" " * os.fstat(state_fd).st_size
+                self._state_fd, self._state_saved = state_fd[0], b" " * state_fd[1]
             else:
-                os.close(state_fd)
+                os.close(state_fd[0])
         self.volumes = volumes
 
     def _make_pod_files(self, memory_tmpfs: bool, pvc_paths: dict[str, Path], fsg: int | None,
                         projections: list[tuple[str, Any, projection.Payload]], hosts_text: str | None,
-                        hostname_text: str | None, open_state: bool) -> tuple[dict[str, Path], int | None]:
+                        hostname_text: str | None, open_state: bool
+                        ) -> tuple[dict[str, Path], tuple[int, int] | None]:
         """The pod's directory, volumes, projected files, /etc/hosts, /etc/hostname and /tmp
-        (blocking: runs in a thread); also opens the state file when asked."""
+        (blocking: runs in a thread); also opens the state file when asked (its descriptor and
+        size)."""
         self.pod_dir.mkdir(parents=True, exist_ok=True)  # first: orphan collection goes by it
         if self.run_pod_dir != self.pod_dir:
             self._make_run_pod_dir()
@@ -1251,7 +1267,10 @@ class PodWorker:
                 os.chmod(tmp, 0o1777)
             hosts.write_in_place(self.run_pod_dir / HOSTS_FILE, hosts_text)
             hosts.write_in_place(self.run_pod_dir / HOSTNAME_FILE, hostname_text)
-        return volumes, (self._open_state() if open_state else None)
+        if not open_state:
+            return volumes, None
+        fd = self._open_state()
+        return volumes, (fd, os.fstat(fd).st_size)
 
     def _make_run_pod_dir(self) -> None:
         """The pod's runtime directory; its parents again (private) when they went away (an

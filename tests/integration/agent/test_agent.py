@@ -156,3 +156,31 @@ async def test_agent_collects_orphaned_runtime_dirs_at_start(client, tmp_path):
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not rt.exists()  # nothing left in memory once an agent with no pods stops
+
+
+async def test_only_pods_without_a_directory_at_start_skip_reading_records(client, tmp_path):
+    """A pod whose directory was there when the agent started (an earlier agent ran it) has its
+    records read; one first seen by this agent has none to read (worker.records_possible)."""
+    old = await client.create("pods", pod("old", ["sleep", "30"]), "default")
+    (tmp_path / "pods" / old["metadata"]["uid"]).mkdir(parents=True)
+    agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO)
+    started = []
+    real_start = agent._start_worker
+
+    def spy(p, fresh=False):
+        started.append((p["metadata"]["name"], fresh))
+        return real_start(p, fresh)
+
+    agent._start_worker = spy
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for(lambda: _is(client, "old", "Running"))
+        await client.create("pods", pod("new", ["true"]), "default")
+        await wait_for(lambda: _is(client, "new", "Succeeded"))
+        assert started == [("old", False), ("new", True)]
+        await client.delete("pods", "old", "default")
+        await wait_for(lambda: _is(client, "old", "Gone"))
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
