@@ -70,9 +70,17 @@ def host_entries(path: str = "/etc/hosts") -> str:
     return "".join(line + "\n" for line in lines if line.strip() and not line.lstrip().startswith("#"))
 
 
-def write_in_place(path: Path, text: str) -> bool:
-    """Rewrite ``path`` keeping its inode (one write); False when it already holds ``text``."""
+def write_in_place(path: Path, text: str, new: bool = False) -> bool:
+    """Rewrite ``path`` keeping its inode (one write); False when it already holds ``text``.
+    ``new``: the caller has just created its directory (the file cannot exist yet)."""
     data = text.encode()
+    if new:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
+        return True
     try:
         if path.read_bytes() == data:
             return False

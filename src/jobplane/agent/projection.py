@@ -169,18 +169,22 @@ def _read_current(target: Path) -> Payload | None:
     return out
 
 
-def write_atomic(target: Path, files: Payload, group: int | None = None) -> bool:
+def write_atomic(target: Path, files: Payload, group: int | None = None, new: bool = False) -> bool:
     """Make ``target`` hold exactly ``files``; False when it already did. ``group``
-    (the pod's fsGroup) owns the files and may read them."""
-    if _read_current(target) == {p: (d, _mode(m, group)) for p, (d, m) in files.items()}:
-        return False
-    target.mkdir(exist_ok=True)  # not its parents: a refresh racing the pod's removal must not revive them
+    (the pod's fsGroup) owns the files and may read them. ``new``: the caller has just created
+    ``target`` (empty): nothing to compare, replace or clean up, so ``..data`` is made in place
+    (about half the system calls; the same layout)."""
+    if not new:
+        if _read_current(target) == {p: (d, _mode(m, group)) for p, (d, m) in files.items()}:
+            return False
+        target.mkdir(exist_ok=True)  # not its parents: a refresh racing the pod's removal must not revive them
     stamp = time.strftime("..%Y_%m_%d_%H_%M_%S.", time.gmtime()) + f"{time.time_ns() % 10**9:09d}"
     new_dir = target / stamp
     new_dir.mkdir(mode=0o755)
     for rel, (data, mode) in files.items():
         path = new_dir / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
+        if "/" in rel:
+            path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
             os.write(fd, data)
@@ -193,13 +197,18 @@ def write_atomic(target: Path, files: Payload, group: int | None = None) -> bool
         for root, dirs, _files in os.walk(new_dir):
             for d in [root, *(os.path.join(root, x) for x in dirs)]:
                 os.chown(d, -1, group)
+    visible = {rel.split("/", 1)[0] for rel in files}
+    if new:
+        (target / DATA_LINK).symlink_to(stamp)
+        for name in visible - {DATA_LINK}:
+            (target / name).symlink_to(f"{DATA_LINK}/{name}")
+        return True
     old = os.readlink(target / DATA_LINK) if (target / DATA_LINK).is_symlink() else None
     tmp_link = target / "..data_tmp"
     with contextlib.suppress(FileNotFoundError):
         tmp_link.unlink()
     tmp_link.symlink_to(stamp)
     os.rename(tmp_link, target / DATA_LINK)
-    visible = {rel.split("/", 1)[0] for rel in files}
     for name in visible:
         link = target / name
         if not link.is_symlink():

@@ -86,10 +86,12 @@ def in_memory(vol: Obj) -> bool:
 
 
 def volume_dirs(pod: Obj, pod_dir: Path, *, run_dir: Path | None = None, memory_tmpfs: bool = False,
-                pvc_paths: dict[str, Path] | None = None) -> dict[str, Path]:
+                pvc_paths: dict[str, Path] | None = None, new: bool = False) -> dict[str, Path]:
     """Create (or check) each volume's host directory, those ``in_memory`` under ``run_dir``
-    (default: ``pod_dir``); MountError when one cannot be."""
+    (default: ``pod_dir``); MountError when one cannot be. ``new``: ``pod_dir`` and ``run_dir``
+    were just made (empty): each directory is made with one ``mkdir``, nothing is checked."""
     out: dict[str, Path] = {}
+    made: set[Path] = set()
     for vol in (pod.get("spec") or {}).get("volumes") or ():
         name = vol.get("name", "")
         if "hostPath" in vol:
@@ -107,8 +109,14 @@ def volume_dirs(pod: Obj, pod_dir: Path, *, run_dir: Path | None = None, memory_
                 kinds = [k for k in vol if k != "name"]
                 raise MountError(name, f"volume type {kinds[0] if kinds else '(none)'} is not supported by jobplane")
             path = (run_dir if run_dir is not None and in_memory(vol) else pod_dir) / "volumes" / name
-            if not path.is_dir():
-                path.mkdir(parents=True, exist_ok=True)
+            if new or not path.is_dir():
+                if not new:
+                    path.mkdir(parents=True, exist_ok=True)
+                else:  # one mkdir each: the parents are known
+                    if path.parent not in made:
+                        path.parent.mkdir()
+                        made.add(path.parent)
+                    path.mkdir()
                 if "emptyDir" in vol:
                     os.chmod(path, 0o777)  # as kubelet's emptyDir: any user of the pod may write
             empty = vol.get("emptyDir")

@@ -167,6 +167,20 @@ TRANSIENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EMFILE, errno.EN
                               errno.EAGAIN})
 
 
+def _make_dir(path: Path, parents: bool = True) -> bool:
+    """Create ``path`` (as ``Path.mkdir``); False when it existed."""
+    try:
+        os.mkdir(path)
+        return True
+    except FileExistsError:
+        return False
+    except FileNotFoundError:
+        if not parents:
+            raise
+    path.mkdir(parents=True, exist_ok=True)
+    return True
+
+
 def records_possible(uid: str, dirs_at_start: Collection[str] | None, *ran_before: Collection[str]) -> bool:
     """Whether a pod's directory may hold records a new worker must read before it starts
     anything (``state.json``; the supervisor's ``pid.json`` of a start the agent did not record):
@@ -1248,39 +1262,41 @@ class PodWorker:
         """The pod's directory, volumes, projected files, /etc/hosts, /etc/hostname and /tmp
         (blocking: runs in a thread); also opens the state file when asked (its descriptor and
         size)."""
-        self.pod_dir.mkdir(parents=True, exist_ok=True)  # first: orphan collection goes by it
+        new = _make_dir(self.pod_dir)  # first: orphan collection goes by it
         if self.run_pod_dir != self.pod_dir:
-            self._make_run_pod_dir()
+            new = self._make_run_pod_dir() and new
+        # new: both directories were made just now (the first set-up of a pod no agent ran here
+        # before), so nothing in them is to be checked, compared or replaced: fewer system calls.
         volumes = volume_dirs(self.pod, self.pod_dir, run_dir=self.run_pod_dir, memory_tmpfs=memory_tmpfs,
-                              pvc_paths=pvc_paths)
+                              pvc_paths=pvc_paths, new=new)
         if fsg is not None:
             for vol in (self.pod.get("spec") or {}).get("volumes") or ():
                 if "emptyDir" in vol and vol.get("name") in volumes:
                     os.chown(volumes[vol["name"]], -1, fsg)
                     os.chmod(volumes[vol["name"]], 0o2777)
         for name, _seen, files in projections:
-            projection.write_atomic(volumes[name], files, fsg)
+            projection.write_atomic(volumes[name], files, fsg, new=new)
         if hosts_text is not None and hostname_text is not None:
             tmp = self.pod_dir / TMP_DIR
-            if not tmp.is_dir():
+            if new or not tmp.is_dir():
                 tmp.mkdir()
                 os.chmod(tmp, 0o1777)
-            hosts.write_in_place(self.run_pod_dir / HOSTS_FILE, hosts_text)
-            hosts.write_in_place(self.run_pod_dir / HOSTNAME_FILE, hostname_text)
+            hosts.write_in_place(self.run_pod_dir / HOSTS_FILE, hosts_text, new=new)
+            hosts.write_in_place(self.run_pod_dir / HOSTNAME_FILE, hostname_text, new=new)
         if not open_state:
             return volumes, None
         fd = self._open_state()
-        return volumes, (fd, os.fstat(fd).st_size)
+        return volumes, (fd, 0 if new else os.fstat(fd).st_size)
 
-    def _make_run_pod_dir(self) -> None:
-        """The pod's runtime directory; its parents again (private) when they went away (an
-        agent sharing them stopped and removed them empty)."""
+    def _make_run_pod_dir(self) -> bool:
+        """The pod's runtime directory (True: made now); its parents again (private) when they
+        went away (an agent sharing them stopped and removed them empty)."""
         try:
-            self.run_pod_dir.mkdir(exist_ok=True)
+            return _make_dir(self.run_pod_dir, parents=False)
         except FileNotFoundError:
             rundir.make_private(self.run_pod_dir.parent.parent)
             rundir.make_private(self.run_pod_dir.parent)
-            self.run_pod_dir.mkdir(exist_ok=True)
+            return _make_dir(self.run_pod_dir, parents=False)
 
     def _hosts_text(self) -> str:
         """The pod's /etc/hosts now. Records the DNS view's version the names are from (the

@@ -1,8 +1,80 @@
-"""When a worker may skip reading records (worker.records_possible)."""
+"""A new pod's files made the short way (nothing there to check or replace) come out as the
+general way makes them; and when a worker may skip reading records (worker.records_possible)."""
+
+import os
+from pathlib import Path
 
 import pytest
 
+from jobplane.agent import hosts, projection
+from jobplane.agent.volumes import volume_dirs
 from jobplane.agent.worker import records_possible
+
+FILES = {"token": (b"T", 0o644), "ca.crt": (b"C", 0o644), "namespace": (b"ns", 0o600), "d/e/f": (b"deep", 0o644)}
+POD = {"spec": {"volumes": [
+    {"name": "kube-api-access-x", "projected": {"sources": []}},
+    {"name": "scratch", "emptyDir": {}},
+    {"name": "mem", "emptyDir": {"medium": "Memory"}},
+    {"name": "cm", "configMap": {"name": "c"}},
+]}}
+
+
+def tree(root: Path) -> dict[str, object]:
+    """Every entry below ``root``: a link's target, a file's bytes and mode, a directory's mode,
+    with the timestamped directory's name made uniform."""
+    stamp = os.readlink(root / "..data") if os.path.islink(root / "..data") else None
+    out: dict[str, object] = {}
+    for dirpath, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(dirpath) / name
+            rel = str(path.relative_to(root)).replace(stamp, "STAMP") if stamp else str(path.relative_to(root))
+            if path.is_symlink():
+                link = os.readlink(path)
+                out[rel] = ("link", link.replace(stamp, "STAMP") if stamp else link)
+            elif path.is_dir():
+                out[rel] = ("dir", path.stat().st_mode & 0o7777)
+            else:
+                out[rel] = ("file", path.read_bytes(), path.stat().st_mode & 0o7777)
+    return out
+
+
+def test_a_new_volume_is_written_as_the_atomic_writer_writes_it(tmp_path):
+    general, short = tmp_path / "general", tmp_path / "short"
+    assert projection.write_atomic(general, FILES)
+    short.mkdir()
+    assert projection.write_atomic(short, FILES, new=True)
+    assert tree(short) == tree(general)
+    assert os.readlink(short / "token") == "..data/token" and (short / "d" / "e" / "f").read_bytes() == b"deep"
+    # an update of a volume made the short way goes the general way: ..data swapped, the old set gone
+    assert not projection.write_atomic(short, FILES)
+    assert projection.write_atomic(short, {"token": (b"T2", 0o644)})
+    assert (short / "token").read_bytes() == b"T2" and not os.path.lexists(short / "ca.crt")
+    assert len([p for p in short.iterdir() if p.name.startswith("..")]) == 2
+
+
+def test_new_volume_dirs_are_the_same_directories(tmp_path):
+    general = volume_dirs(POD, tmp_path / "g" / "pod", run_dir=tmp_path / "g" / "run")
+    for d in ("pod", "run"):
+        (tmp_path / "s" / d).mkdir(parents=True)
+    short = volume_dirs(POD, tmp_path / "s" / "pod", run_dir=tmp_path / "s" / "run", new=True)
+    assert {k: str(v.relative_to(tmp_path / "g")) for k, v in general.items()} == \
+        {k: str(v.relative_to(tmp_path / "s")) for k, v in short.items()}
+    assert tree(tmp_path / "g") == tree(tmp_path / "s")
+    assert short["mem"].parent.parent == tmp_path / "s" / "run" and short["scratch"].stat().st_mode & 0o777 == 0o777
+
+
+def test_a_new_hosts_file(tmp_path):
+    assert hosts.write_in_place(tmp_path / "a", "x y\n", new=True)
+    assert hosts.write_in_place(tmp_path / "b", "x y\n")
+    assert tree(tmp_path) == {"a": ("file", b"x y\n", 0o644 & ~_umask()), "b": ("file", b"x y\n", 0o644 & ~_umask())}
+    with pytest.raises(FileExistsError):  # never written over: the caller was wrong about the directory
+        hosts.write_in_place(tmp_path / "a", "z\n", new=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 @pytest.mark.parametrize(("uid", "at_start", "completed", "unreported", "want"), [
