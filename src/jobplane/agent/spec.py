@@ -10,7 +10,7 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from jobplane.agent.hostcache import Recent
@@ -195,10 +195,11 @@ def build_argv(container: Obj, env: dict[str, str]) -> list[str]:
 
 
 def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
-                       host_path: Callable[[str], str] | None = None) -> str:
+                       host_path: Callable[[str], str] | None = None, view_key: Hashable = None) -> str:
     """Path of the program as the container sees it, looked up on the container's PATH
     (never via a shell). ``host_path`` maps a path in the container's view (its volume
-    mounts) to the host's, where the check is made."""
+    mounts) to the host's, where the check is made; ``view_key`` is what that mapping depends
+    on (the mount targets), under which the answer is kept (None: searched every time)."""
     if "/" in argv0:
         path = os.path.normpath(argv0 if os.path.isabs(argv0) else os.path.join(cwd or os.getcwd(), argv0))
         real = host_path(path) if host_path else path
@@ -207,15 +208,17 @@ def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
         raise ContainerConfigError("StartError", _exec_error(argv0, "no such file or directory"))
     search = env.get("PATH", os.defpath)
     if host_path is not None:
-        candidates = [os.path.join(d or ".", argv0) for d in search.split(os.pathsep)]
-        if [host_path(c) for c in candidates] != candidates:  # a volume covers a PATH directory
-            return _walk(argv0, candidates, host_path)
-        key: tuple[str, str, bool] = (argv0, search, True)  # the container sees the host's PATH directories
+        if view_key is None:
+            return _walk(argv0, _candidates(argv0, search), host_path)
+        key: tuple[str, str, Hashable] = (argv0, search, view_key)
 
         def compute() -> str:
-            return _walk(argv0, candidates, None)
+            candidates = _candidates(argv0, search)
+            if [host_path(c) for c in candidates] != candidates:
+                return ""  # a volume covers a PATH directory: its contents are the pod's, searched every time
+            return _walk(argv0, candidates, None)  # the container sees the host's PATH directories
     else:
-        key = (argv0, search, False)
+        key = (argv0, search, None)
 
         def compute() -> str:
             found = shutil.which(argv0, path=search)
@@ -225,10 +228,17 @@ def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
     # A hit costs one access() (a program removed since is not started) instead of a PATH walk;
     # after hostcache.TTL the walk is made again (a program installed earlier on PATH wins then).
     found = _programs.get(key, compute)
+    if not found:
+        assert host_path is not None
+        return _walk(argv0, _candidates(argv0, search), host_path)
     if not os.access(found, os.X_OK):
         _programs.forget(key)
-        found = _programs.get(key, compute)
+        found = _programs.get(key, compute) or _walk(argv0, _candidates(argv0, search), host_path)
     return found
+
+
+def _candidates(argv0: str, search: str) -> list[str]:
+    return [os.path.join(d or ".", argv0) for d in search.split(os.pathsep)]
 
 
 def _walk(argv0: str, candidates: list[str], host_path: Callable[[str], str] | None) -> str:
@@ -239,7 +249,7 @@ def _walk(argv0: str, candidates: list[str], host_path: Callable[[str], str] | N
     raise ContainerConfigError("StartError", _exec_error(argv0, "executable file not found in $PATH"))
 
 
-_programs: Recent[str] = Recent()  # (name, PATH, sandboxed) -> the program found there
+_programs: Recent[str] = Recent()  # (name, PATH, the sandbox's mount targets) -> the program found there
 
 
 def _exec_error(argv0: str, why: str) -> str:

@@ -1161,7 +1161,8 @@ class PodWorker:
                 here = getattr(self.runtime, "cwd", "/")
                 hidden = any(here == h or here.startswith(h.rstrip("/") + "/") for h in (*self.config.hidden, "/tmp"))
                 spec.cwd = cwd = "/" if hidden else here
-            spec.executable = resolve_executable(argv[0], env, cwd, host_path=lambda p: translate(p, view))
+            spec.executable = resolve_executable(argv[0], env, cwd, host_path=lambda p: translate(p, view),
+                                                 view_key=tuple(m.target for m in view))
             spec.sandbox = SandboxSpec(
                 hostname=hostname, hosts_file=str(self.run_pod_dir / HOSTS_FILE),
                 hostname_file=str(self.run_pod_dir / HOSTNAME_FILE), tmp_dir=str(self.pod_dir / TMP_DIR),

@@ -74,19 +74,20 @@ def test_a_found_program_is_reused_checked_and_found_again_after_the_ttl(prog_di
     env = {"PATH": f"{first}:{second}"}
     view = [Mount("/somewhere/data", "/data")]  # covers no PATH directory
     host = (lambda p: sandbox_translate(p, view)) if sandboxed else None
+    key = tuple(m.target for m in view) if sandboxed else None
     now = [0.0]
     monkeypatch.setattr(spec, "_programs", Recent(now=lambda: now[0]))
     found = _prog(second / "prog")
-    assert resolve_executable("prog", env, None, host_path=host) == found
+    assert resolve_executable("prog", env, None, host_path=host, view_key=key) == found
     newer = _prog(first / "prog")  # installed earlier on PATH: seen once the TTL is over
-    assert resolve_executable("prog", env, None, host_path=host) == found
+    assert resolve_executable("prog", env, None, host_path=host, view_key=key) == found
     now[0] += hostcache.TTL
-    assert resolve_executable("prog", env, None, host_path=host) == newer
+    assert resolve_executable("prog", env, None, host_path=host, view_key=key) == newer
     os.unlink(newer)  # removed: the next start looks again at once
-    assert resolve_executable("prog", env, None, host_path=host) == found
+    assert resolve_executable("prog", env, None, host_path=host, view_key=key) == found
     os.unlink(found)
     with pytest.raises(ContainerConfigError, match="executable file not found"):
-        resolve_executable("prog", env, None, host_path=host)
+        resolve_executable("prog", env, None, host_path=host, view_key=key)
 
 
 def sandbox_translate(path, view):
@@ -102,9 +103,11 @@ def test_a_volume_over_a_path_directory_is_searched_every_time(prog_dirs):
     _prog(second / "prog")
     env = {"PATH": f"/opt/tools:{second}"}
     view = [Mount(str(vol), "/opt/tools")]
-    assert resolve_executable("prog", env, None, host_path=lambda p: sandbox_translate(p, view)) == "/opt/tools/prog"
+    assert resolve_executable("prog", env, None, host_path=lambda p: sandbox_translate(p, view),
+                              view_key=("/opt/tools",)) == "/opt/tools/prog"
     os.unlink(vol / "prog")  # not kept: the volume's contents are the pod's own
-    assert resolve_executable("prog", env, None, host_path=lambda p: sandbox_translate(p, view)) == str(second / "prog")
+    assert resolve_executable("prog", env, None, host_path=lambda p: sandbox_translate(p, view),
+                              view_key=("/opt/tools",)) == str(second / "prog")
 
 
 @pytest.fixture
