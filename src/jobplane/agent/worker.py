@@ -132,6 +132,9 @@ class WorkerConfig:
     # Paths no pod may see (the agent's and the server's data, keys and tokens).
     hidden: tuple[str, ...] = ()
     recorder: Any = None  # client.events.EventRecorder for the kubelet's events on pods, or None
+    # (path, mounts) -> None: removes a finished pod's runtime directory soon, in a batch with
+    # others' (the agent's housekeeping); None: the worker removes it before it ends.
+    remove_later: Any = None
     # How often ConfigMap/Secret/downward API/token volume contents are checked for changes,
     # and how often a volume that cannot be set up is retried (kubelet: about a minute; both).
     volume_refresh: float = 2.0
@@ -358,7 +361,10 @@ class PodWorker:
             if self.run_pod_dir != self.pod_dir:  # done: its volumes and run state leave memory
                 mounted = any((v.get("emptyDir") or {}).get("medium") == "Memory"
                               for v in (self.pod.get("spec") or {}).get("volumes") or ())
-                await asyncio.to_thread(remove_pod_tree, self.run_pod_dir, mounted)
+                if self.config.remove_later is not None:
+                    self.config.remove_later(self.run_pod_dir, mounted)
+                else:
+                    await asyncio.to_thread(remove_pod_tree, self.run_pod_dir, mounted)
         finally:
             if deadline_task:
                 deadline_task.cancel()

@@ -184,3 +184,34 @@ async def test_only_pods_without_a_directory_at_start_skip_reading_records(clien
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+async def test_finished_pods_runtime_dirs_go_in_one_batch(client, tmp_path, monkeypatch):
+    """Removed together REMOVAL_BATCH after the first finished, except a directory a worker
+    started again for the same pod uses; what is pending when the agent stops goes then."""
+    import types
+
+    import jobplane.agent.agent as agent_mod
+
+    monkeypatch.setattr(agent_mod, "REMOVAL_BATCH", 0.05)
+    calls = []
+    real = agent_mod.remove_pod_trees
+    monkeypatch.setattr(agent_mod, "remove_pod_trees", lambda trees: (calls.append(list(trees)), real(trees)))
+    agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO, runtime_dir="off")
+    dirs = {uid: tmp_path / "runs" / uid for uid in ("a", "b", "busy")}
+    for path in dirs.values():
+        (path / "volumes").mkdir(parents=True)
+    agent.workers["busy"] = types.SimpleNamespace(finished=asyncio.Event())  # a new worker runs for it
+    for uid in ("a", "b", "busy"):
+        agent._remove_later(dirs[uid], False)
+    await wait_for(lambda: _gone(dirs["b"]))
+    assert calls == [[(dirs["a"], False), (dirs["b"], False)]] and dirs["busy"].exists()
+    del agent.workers["busy"]
+    monkeypatch.setattr(agent_mod, "REMOVAL_BATCH", 60.0)
+    agent._remove_later(dirs["busy"], False)  # still pending when the agent stops
+    task = asyncio.create_task(agent.run())
+    await wait_for(lambda: agent.informer is not None and agent.informer.has_synced)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert not dirs["busy"].exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from jobplane.agent import hosts, projection
+from jobplane.agent import hosts, projection, volumes
 from jobplane.agent.volumes import volume_dirs
 from jobplane.agent.worker import records_possible
 
@@ -87,3 +87,31 @@ def _umask() -> int:
 ])
 def test_records_possible(uid, at_start, completed, unreported, want):
     assert records_possible(uid, at_start, completed, unreported) is want
+
+
+@pytest.mark.parametrize("with_rm", [True, False])
+def test_remove_pod_trees_removes_each_tree_and_follows_no_link(tmp_path, monkeypatch, with_rm):
+    if not with_rm:  # no rm on this machine: the same removal in the process
+        monkeypatch.setattr(volumes, "RM", None)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep").write_text("k")
+    trees = []
+    for i in range(3):
+        root = tmp_path / f"pod{i}"
+        (root / "volumes").mkdir(parents=True)
+        projection.write_atomic(root / "volumes" / "v", FILES)
+        (root / "volumes" / "escape").symlink_to(outside)
+        (root / "-n").mkdir()  # a name rm could take for an option
+        trees.append((root, False))
+    trees.append((tmp_path / "never-made", False))
+    volumes.remove_pod_trees(trees)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["outside"]
+    assert (outside / "keep").read_text() == "k"
+
+
+def test_remove_pod_trees_falls_back_when_rm_fails(tmp_path, monkeypatch):
+    monkeypatch.setattr(volumes, "RM", "/bin/false")
+    (tmp_path / "pod" / "x").mkdir(parents=True)
+    volumes.remove_pod_trees([(tmp_path / "pod", False)])
+    assert not (tmp_path / "pod").exists()
