@@ -127,7 +127,9 @@ class Agent:
             allow_privileged=allow_privileged,
             remove_later=self._remove_later,
         )
-        self._removals: list[tuple[Path, bool]] = []  # runtime directories of finished pods, to remove
+        self._removals: list[tuple[Path, bool]] = []  # pods' directories to remove in the next batch
+        self._removals_done: asyncio.Future | None = None
+        self._removing: dict[str, asyncio.Future] = {}  # pod uid -> its runtime directory's batch
         self.workers: dict[str, PodWorker] = {}  # by pod uid
         self._tasks: dict[str, asyncio.Task] = {}
         self._finishing: set[str] = set()
@@ -428,19 +430,31 @@ class Agent:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    def _remove_later(self, path: Path, mounts: bool) -> None:
-        """A finished worker's runtime directory: removed with the others of the next batch."""
-        if not self._removals:
-            self._spawn(self._remove_batch())
+    def _remove_later(self, path: Path, mounts: bool) -> asyncio.Future:
+        """Remove a pod's directory with the others of the next batch (a finished worker's
+        runtime directory, a deleted pod's directories); the future is done once they are gone."""
+        done = self._removals_done
+        if not self._removals or done is None:
+            done = self._removals_done = asyncio.get_running_loop().create_future()
+            self._spawn(self._remove_batch(done))
         self._removals.append((path, mounts))
+        if path.parent == self.run_pods_dir:
+            self._removing[path.name] = done
+        return done
 
-    async def _remove_batch(self) -> None:
-        await self.clock.sleep(REMOVAL_BATCH)
-        batch, self._removals = self._removals, []
-        # (not a directory a worker now running for the same pod uses)
-        batch = [(path, mounts) for path, mounts in batch if not self._running_worker(path.name)]
-        if batch:
+    async def _remove_batch(self, done: asyncio.Future) -> None:
+        try:
+            await self.clock.sleep(REMOVAL_BATCH)
+            batch, self._removals = self._removals, []
+            # (not the runtime directory a worker now running for the same pod uses)
+            batch = [(path, mounts) for path, mounts in batch
+                     if path.parent != self.run_pods_dir or not self._running_worker(path.name)]
             await asyncio.to_thread(remove_pod_trees, batch)
+        finally:
+            for uid in [uid for uid, fut in self._removing.items() if fut is done]:
+                del self._removing[uid]
+            if not done.done():
+                done.set_result(None)
 
     def _running_worker(self, uid: str) -> bool:
         worker = self.workers.get(uid)
@@ -484,6 +498,9 @@ class Agent:
             worker.stop(float(grace))
             await worker.finished.wait()
         self.workers.pop(uid, None)
+        pending = self._removing.get(uid)
+        if pending is not None:  # finished just before: its volumes go before its object, as kubelet's
+            await asyncio.shield(pending)
         delay = 0.5
         while True:
             try:
@@ -520,9 +537,11 @@ class Agent:
                 log.warning("pod %s: cannot remove its containers: %s", uid, exc)
         # Off the event loop, as kubelet removes a pod's directories in its own goroutine: in a
         # 100,000-completion run, once PodGC deletes pods as fast as they finish, this removal
-        # was 12 % of the loop's busy samples (bench/RESULTS.md §16d).
+        # was 12 % of the loop's busy samples (bench/RESULTS.md §16d); with the others of the
+        # batch (one mount-table read and one rm for all), the runtime directory first.
         try:
-            await asyncio.to_thread(_remove_pod_dir, self.run_pods_dir / uid, self.pods_dir / uid)
+            self._remove_later(self.run_pods_dir / uid, True)
+            await self._remove_later(self.pods_dir / uid, True)
         finally:  # only now: until its directory is gone, a worker for this uid would have records to read
             self._completed.discard(uid)
             self._unreported.discard(uid)

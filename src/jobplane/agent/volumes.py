@@ -195,37 +195,38 @@ RM = shutil.which("rm", path=os.defpath)
 
 
 def remove_pod_trees(trees: list[tuple[Path, bool]]) -> None:
-    """Remove many pods' directories at once (blocking): ``(path, mounts)`` as for
-    ``remove_pod_tree``. Those without mounts go in one ``rm -rf --one-file-system``: a tree
-    removed by this process costs a GIL hand-over per system call (~60 of them for a finished
-    pod's runtime directory), and the event loop shares that GIL (bench/RESULTS.md §19c); rm
-    removes them without following symbolic links, as ``shutil.rmtree`` does."""
-    plain = [str(path) for path, mounts in trees if not mounts]
-    for path, mounts in trees:
-        if mounts:
-            remove_pod_tree(path)
-    if not plain:
+    """Remove many pods' directories at once, in order (blocking): ``(path, mounts)`` as for
+    ``remove_pod_tree``, with one read of the mount table for all those that may hold mounts,
+    and one ``rm -rf --one-file-system`` for all: a tree removed by this process costs a GIL
+    hand-over per system call (~60 for a finished pod's runtime directory), and the event loop
+    shares that GIL (bench/RESULTS.md §19c); rm removes them without following symbolic links,
+    as ``shutil.rmtree`` does. What rm cannot remove is removed here, as before."""
+    if not trees:
         return
+    mounted = [path for path, mounts in trees if mounts]
+    if mounted:
+        unmount_all(*mounted)
+    paths = [str(path) for path, _mounts in trees]
     if RM is not None:
         try:
-            if subprocess.run([RM, "-rf", "--one-file-system", "--", *plain], stdin=subprocess.DEVNULL,
+            if subprocess.run([RM, "-rf", "--one-file-system", "--", *paths], stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False).returncode == 0:
                 return
         except OSError as exc:
             log.debug("rm: %s", exc)
-    for path_ in plain:  # what rm could not remove, as before
-        remove_pod_tree(Path(path_), False)
+    for path, _mounts in trees:
+        shutil.rmtree(path, ignore_errors=True)
 
 
-def unmount_all(pod_dir: Path) -> None:
-    """Detach every mount below the pod's directory (its Memory emptyDirs) before removal."""
-    root = str(pod_dir).rstrip("/") + "/"
+def unmount_all(*pod_dirs: Path) -> None:
+    """Detach every mount below the pods' directories (their Memory emptyDirs) before removal."""
+    roots = tuple(str(d).rstrip("/") + "/" for d in pod_dirs)
     try:
         lines = Path("/proc/self/mountinfo").read_text().splitlines()
     except OSError:
         return
     points = [line.split()[4] for line in lines if len(line.split()) > 4]
-    for point in sorted((p for p in points if p.startswith(root)), key=len, reverse=True):
+    for point in sorted((p for p in points if p.startswith(roots)), key=len, reverse=True):
         _libc().umount2(os.fsencode(point), _MNT_DETACH)
 
 

@@ -133,7 +133,8 @@ class WorkerConfig:
     hidden: tuple[str, ...] = ()
     recorder: Any = None  # client.events.EventRecorder for the kubelet's events on pods, or None
     # (path, mounts) -> None: removes a finished pod's runtime directory soon, in a batch with
-    # others' (the agent's housekeeping); None: the worker removes it before it ends.
+    # others' (the agent's housekeeping); None, or the pod is being stopped (deleted): the worker
+    # removes it before it ends (kubelet deletes a pod's object only once its volumes are gone).
     remove_later: Any = None
     # How often ConfigMap/Secret/downward API/token volume contents are checked for changes,
     # and how often a volume that cannot be set up is retried (kubelet: about a minute; both).
@@ -361,7 +362,7 @@ class PodWorker:
             if self.run_pod_dir != self.pod_dir:  # done: its volumes and run state leave memory
                 mounted = any((v.get("emptyDir") or {}).get("medium") == "Memory"
                               for v in (self.pod.get("spec") or {}).get("volumes") or ())
-                if self.config.remove_later is not None:
+                if self.config.remove_later is not None and not self.stopping:
                     self.config.remove_later(self.run_pod_dir, mounted)
                 else:
                     await asyncio.to_thread(remove_pod_tree, self.run_pod_dir, mounted)

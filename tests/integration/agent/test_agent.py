@@ -188,7 +188,8 @@ async def test_only_pods_without_a_directory_at_start_skip_reading_records(clien
 
 async def test_finished_pods_runtime_dirs_go_in_one_batch(client, tmp_path, monkeypatch):
     """Removed together REMOVAL_BATCH after the first finished, except a directory a worker
-    started again for the same pod uses; what is pending when the agent stops goes then."""
+    started again for the same pod uses; what is pending when the agent stops goes then.
+    A deleted pod's directories go in a batch too, its runtime directory first."""
     import types
 
     import jobplane.agent.agent as agent_mod
@@ -198,7 +199,7 @@ async def test_finished_pods_runtime_dirs_go_in_one_batch(client, tmp_path, monk
     real = agent_mod.remove_pod_trees
     monkeypatch.setattr(agent_mod, "remove_pod_trees", lambda trees: (calls.append(list(trees)), real(trees)))
     agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO, runtime_dir="off")
-    dirs = {uid: tmp_path / "runs" / uid for uid in ("a", "b", "busy")}
+    dirs = {uid: agent.run_pods_dir / uid for uid in ("a", "b", "busy")}
     for path in dirs.values():
         (path / "volumes").mkdir(parents=True)
     agent.workers["busy"] = types.SimpleNamespace(finished=asyncio.Event())  # a new worker runs for it
@@ -215,3 +216,24 @@ async def test_finished_pods_runtime_dirs_go_in_one_batch(client, tmp_path, monk
     with pytest.raises(asyncio.CancelledError):
         await task
     assert not dirs["busy"].exists()
+
+
+async def test_a_deleted_pods_volumes_are_gone_before_its_object(client, tmp_path, monkeypatch):
+    """kubelet deletes a pod's object only once its volumes are unmounted: a pod stopped for its
+    deletion removes its runtime directory itself, not in the next batch."""
+    import jobplane.agent.agent as agent_mod
+
+    monkeypatch.setattr(agent_mod, "REMOVAL_BATCH", 60.0)
+    agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO)
+    task = asyncio.create_task(agent.run())
+    try:
+        uid = (await client.create("pods", pod("held", ["sleep", "30"]), "default"))["metadata"]["uid"]
+        await wait_for(lambda: _is(client, "held", "Running"))
+        assert (agent.run_pods_dir / uid).exists()
+        await client.delete("pods", "held", "default")
+        await wait_for(lambda: _is(client, "held", "Gone"))
+        assert not (agent.run_pods_dir / uid).exists()
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task

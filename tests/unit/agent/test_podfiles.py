@@ -115,3 +115,16 @@ def test_remove_pod_trees_falls_back_when_rm_fails(tmp_path, monkeypatch):
     (tmp_path / "pod" / "x").mkdir(parents=True)
     volumes.remove_pod_trees([(tmp_path / "pod", False)])
     assert not (tmp_path / "pod").exists()
+
+
+def test_remove_pod_trees_reads_the_mount_table_once_for_all_that_may_hold_mounts(tmp_path, monkeypatch):
+    seen = []
+    monkeypatch.setattr(volumes, "unmount_all", lambda *dirs: seen.append(dirs))
+    trees = [(tmp_path / "run" / "a", True), (tmp_path / "pods" / "a", True), (tmp_path / "run" / "b", False)]
+    for path, _ in trees:
+        (path / "x").mkdir(parents=True)
+    volumes.remove_pod_trees(trees)
+    assert seen == [(tmp_path / "run" / "a", tmp_path / "pods" / "a")]
+    assert not any(path.exists() for path, _ in trees)
+    volumes.remove_pod_trees([])
+    assert len(seen) == 1
