@@ -2,20 +2,29 @@
 socket with C in flight, as the agent starts them, without the API server in the way.
 
 Measures per container: the supervisor's own CPU and the CPU of everything it reaped (its
-waiters, bwrap, the command), their minor page faults (copy-on-write after each fork shows
-here), the start round trip (request sent -> reply read) and start -> exit notified.
-``--base-script`` runs another ``supervisor.py`` (e.g. main's) in the same run, alternating
-which goes first each round, so the two see the same load.
+waiters, bwrap, the command; of which the live waiters' own), their minor page faults
+(copy-on-write after each fork shows here), the start round trip (request sent -> reply read)
+and start -> exit notified. As root, also the CPU of a cgroup of the benchmark's own, less the
+benchmark's: it counts every process of the run however it ends (the /proc sums miss some,
+more with one container per waiter: bench/RESULTS.md §19b). ``--base-script`` runs another
+``supervisor.py`` (e.g. main's) in the same run, alternating which goes first each round, so
+the two see the same load. ``--floor`` adds the same commands spawned by a bare loop that is a
+child subreaper, as the supervisor is (a sandbox's init and the command re-parent to it when
+bwrap exits first; ``xargs`` never counts them): what the supervisor and waiters add is the
+difference.
 
 Usage: .venv/bin/python bench/bench_supervisor.py [--containers 400] [--concurrency 20]
            [--rounds 3] [--base-script /work/main/src/jobplane/agent/supervisor.py] [--no-sandbox]
+           [--floor] [--dir /dev/shm]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import resource
 import selectors
 import shutil
 import socket
@@ -43,7 +52,7 @@ def proc_stat(pid: int) -> dict[str, float]:
     plus those still alive (waiters kept between containers) with what they reaped."""
     fields = _fields(pid)
     out = {"cpu": (int(fields[11]) + int(fields[12])) / TICK, "ccpu": (int(fields[13]) + int(fields[14])) / TICK,
-           "minflt": int(fields[7]), "cminflt": int(fields[8])}
+           "minflt": int(fields[7]), "cminflt": int(fields[8]), "wcpu": 0.0}
     with open(f"/proc/{pid}/task/{pid}/children") as f:
         kids = [int(x) for x in f.read().split()]
     for kid in kids:
@@ -52,6 +61,7 @@ def proc_stat(pid: int) -> dict[str, float]:
         except OSError:
             continue
         out["ccpu"] += sum(int(x) for x in k[11:15]) / TICK
+        out["wcpu"] += (int(k[11]) + int(k[12])) / TICK  # a live waiter's own (not what it reaped)
         out["cminflt"] += int(k[7]) + int(k[8])
     return out
 
@@ -73,8 +83,109 @@ def container_spec(root: Path, i: int, argv: list[str], support: sbx.SandboxSupp
             "log": str(pod / "logs" / "c" / "0.log"), "done": str(pod / "logs" / "c" / "0.done")}
 
 
+class CpuGroup:
+    """A cgroup of this benchmark and so of all it starts (the supervisor, its waiters, the
+    sandboxes and what runs in them): their CPU however each process ends. The /proc sums
+    above count a process once something reaps it and adds it up (a live waiter's own and
+    reaped children, the supervisor's reaped children); the group's counter needs no such
+    chain. cgroup v1 ``cpuacct`` or v2 ``cpu.stat``; None where neither can be made (not root)."""
+
+    def __init__(self, path: Path, usage: Path, v2: bool) -> None:
+        self.path, self.usage_file, self.v2 = path, usage, v2
+
+    @classmethod
+    def create(cls) -> CpuGroup | None:
+        name = f"jp-supbench-{os.getpid()}"
+        for root, v2 in ((Path("/sys/fs/cgroup/cpuacct"), False), (Path("/sys/fs/cgroup"), True),
+                         (Path("/sys/fs/cgroup/unified"), True)):
+            usage = "cpu.stat" if v2 else "cpuacct.usage"
+            if not (root / usage).exists() and not (root / "cgroup.procs").exists():
+                continue
+            path = root / name
+            try:
+                path.mkdir()
+            except OSError:
+                continue
+            group = cls(path, path / usage, v2)
+            try:
+                (path / "cgroup.procs").write_text(str(os.getpid()))
+                group.usage()
+            except (OSError, ValueError):
+                group.close()
+                continue
+            return group
+        return None
+
+    def usage(self) -> float:
+        """CPU seconds of the group so far."""
+        text = self.usage_file.read_text()
+        if not self.v2:
+            return int(text) / 1e9
+        return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("usage_usec")) / 1e6
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            (self.path.parent / "cgroup.procs").write_text(str(os.getpid()))
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
+
+def _self_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def floor_child(spec_file: str, conc: int) -> None:
+    """The floor (``--floor``), in a process of its own: the same commands spawned straight from
+    a small loop, ``conc`` at a time, by a child subreaper that reaps everything below it (a
+    sandbox's init and the command re-parent to it when bwrap exits first, as they do to the
+    supervisor; a plain ``xargs`` never counts their CPU). Prints its own and its children's CPU."""
+    import ctypes
+
+    specs = json.loads(Path(spec_file).read_text())
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+    r0, s0 = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    outer: set[int] = set()
+    nxt = 0
+    while nxt < len(specs) or outer:
+        while nxt < len(specs) and len(outer) < conc:
+            sp = specs[nxt]
+            nxt += 1
+            outer.add(os.posix_spawn(sp["executable"], sp["argv"], sp["env"], setsid=True, file_actions=[
+                (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0)]))
+        pid, _ = os.wait()
+        outer.discard(pid)
+    wall = time.perf_counter() - t0
+    with contextlib.suppress(ChildProcessError):
+        while True:
+            os.wait()
+    r1, s1 = resource.getrusage(resource.RUSAGE_CHILDREN), resource.getrusage(resource.RUSAGE_SELF)
+    print(json.dumps({"wall": wall, "self": s1.ru_utime + s1.ru_stime - s0.ru_utime - s0.ru_stime,
+                      "children": r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime,
+                      "cminflt": r1.ru_minflt - r0.ru_minflt}))
+
+
+def run_floor(n: int, conc: int, argv: list[str], support: sbx.SandboxSupport | None, where: str | None,
+              group: CpuGroup | None = None) -> dict:
+    root = Path(tempfile.mkdtemp(prefix="jp-supbench-", dir=where))
+    try:
+        spec_file = root / "specs.json"
+        spec_file.write_text(json.dumps([container_spec(root, i, argv, support) for i in range(n)]))
+        cg0, own0 = (group.usage(), _self_cpu()) if group else (0.0, 0.0)
+        out = subprocess.run([sys.executable, __file__, "--floor-child", str(spec_file), str(conc)],
+                             stdout=subprocess.PIPE, check=True, timeout=600)
+        cg = (group.usage() - cg0 - (_self_cpu() - own0)) * 1000 / n if group else float("nan")
+        res = json.loads(out.stdout)
+        return {"rate": n / res["wall"], "sup_ms": res["self"] * 1000 / n, "children_ms": res["children"] * 1000 / n,
+                "waiters_ms": 0.0, "cgroup_ms": cg, "sup_faults": 0.0, "children_faults": res["cminflt"] / n,
+                "start_p50": 0.0, "start_p99": 0.0, "exit_p50": 0.0}
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def run_one(script: str, n: int, conc: int, argv: list[str], support: sbx.SandboxSupport | None,
-            profile: str | None = None, where: str | None = None) -> dict:
+            profile: str | None = None, where: str | None = None, group: CpuGroup | None = None) -> dict:
     root = Path(tempfile.mkdtemp(prefix="jp-supbench-", dir=where))
     try:
         specs = [container_spec(root, i, argv, support) for i in range(n)]
@@ -97,6 +208,7 @@ def run_one(script: str, n: int, conc: int, argv: list[str], support: sbx.Sandbo
                                    stderr=subprocess.DEVNULL)
             time.sleep(1.0)
         before = proc_stat(sup)
+        cg0, own0 = (group.usage(), _self_cpu()) if group else (0.0, 0.0)
         sent: dict[int, float] = {}
         replied: dict[int, float] = {}
         by_pid: dict[int, int] = {}
@@ -149,11 +261,14 @@ def run_one(script: str, n: int, conc: int, argv: list[str], support: sbx.Sandbo
             if not os.path.exists(f"/proc/{sup}"):
                 break
             time.sleep(0.01)
+        # everything since `before`, the waiters' and the supervisor's exits included, less this client
+        cg = (group.usage() - cg0 - (_self_cpu() - own0)) * 1000 / n if group else float("nan")
         start_ms = [(replied[i] - sent[i]) * 1000 for i in range(n)]
         exit_ms = [(ended[i] - sent[i]) * 1000 for i in range(n)]
         return {"rate": n / wall,
                 "sup_ms": (after["cpu"] - before["cpu"]) * 1000 / n,
                 "children_ms": (after["ccpu"] - before["ccpu"]) * 1000 / n,
+                "waiters_ms": (after["wcpu"] - before["wcpu"]) * 1000 / n, "cgroup_ms": cg,
                 "sup_faults": (after["minflt"] - before["minflt"]) / n,
                 "children_faults": (after["cminflt"] - before["cminflt"]) / n,
                 "start_p50": statistics.median(start_ms), "start_p99": sorted(start_ms)[int(0.99 * (n - 1))],
@@ -172,26 +287,44 @@ def main() -> None:
     p.add_argument("--command", default="/bin/true")
     p.add_argument("--dir", default=None, help="where the pods' and the supervisor's files go (default: $TMPDIR)")
     p.add_argument("--profile", default=None, help="py-spy the supervisor: FILE.<variant>.<round> (raw stacks)")
+    p.add_argument("--floor", action="store_true",
+                   help="also run the floor each round: the same commands spawned by a bare subreaper loop")
+    p.add_argument("--no-cgroup", action="store_true", help="do not measure CPU in a cgroup of the benchmark's own")
+    p.add_argument("--floor-child", nargs=2, metavar=("SPECS", "CONC"), help=argparse.SUPPRESS)
     args = p.parse_args()
+    if args.floor_child:
+        floor_child(args.floor_child[0], int(args.floor_child[1]))
+        return
     support = None if args.no_sandbox else sbx.detect()
     if support is not None and not support.available:
         sys.exit(f"no sandbox: {support.reason}")
-    variants = [("new", HERE_SCRIPT)] + ([("base", args.base_script)] if args.base_script else [])
-    print(f"load average at start: {' '.join(open('/proc/loadavg').read().split()[:3])}", flush=True)
+    group = None if args.no_cgroup else CpuGroup.create()
+    variants = [("new", HERE_SCRIPT)] + ([("base", args.base_script)] if args.base_script else []) + (
+        [("floor", "")] if args.floor else [])
+    print(f"load average at start: {' '.join(open('/proc/loadavg').read().split()[:3])}; CPU also counted in "
+          f"{group.path if group else 'no cgroup'}", flush=True)
     rows: dict[str, list[dict]] = {name: [] for name, _ in variants}
-    for r in range(args.rounds):
-        for name, script in variants if r % 2 else variants[::-1]:
-            res = run_one(script, args.containers, args.concurrency, args.command.split(), support,
-                          f"{args.profile}.{name}.{r + 1}" if args.profile else None, args.dir)
-            rows[name].append(res)
-            print(f"round {r + 1} {name:4}: {res['rate']:6.0f} containers/s  supervisor {res['sup_ms']:.2f} ms CPU "
-                  f"+ reaped {res['children_ms']:.2f} ms per container; faults {res['sup_faults']:.0f} + "
-                  f"{res['children_faults']:.0f}; start p50 {res['start_p50']:.2f} p99 {res['start_p99']:.2f} ms; "
-                  f"start->exit p50 {res['exit_p50']:.2f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
+    try:
+        for r in range(args.rounds):
+            for name, script in variants if r % 2 else variants[::-1]:
+                if name == "floor":
+                    res = run_floor(args.containers, args.concurrency, args.command.split(), support, args.dir, group)
+                else:
+                    res = run_one(script, args.containers, args.concurrency, args.command.split(), support,
+                                  f"{args.profile}.{name}.{r + 1}" if args.profile else None, args.dir, group)
+                rows[name].append(res)
+                print(f"round {r + 1} {name:4}: {res['rate']:6.0f} containers/s  supervisor {res['sup_ms']:.2f} ms CPU "
+                      f"+ reaped {res['children_ms']:.2f} (waiters' own {res['waiters_ms']:.2f}) ms per container, cgroup "
+                      f"{res['cgroup_ms']:.2f} ms; faults {res['sup_faults']:.0f} + "
+                      f"{res['children_faults']:.0f}; start p50 {res['start_p50']:.2f} p99 {res['start_p99']:.2f} ms; "
+                      f"start->exit p50 {res['exit_p50']:.2f} ms; load {os.getloadavg()[0]:.2f}", flush=True)
+    finally:
+        if group is not None:
+            group.close()
     for name, rs in rows.items():
         med = {k: statistics.median(x[k] for x in rs) for k in rs[0]}
         print(f"median {name:4}: {med['rate']:.0f}/s, CPU {med['sup_ms']:.2f} + {med['children_ms']:.2f} = "
-              f"{med['sup_ms'] + med['children_ms']:.2f} ms/container, faults {med['sup_faults']:.0f} + "
+              f"{med['sup_ms'] + med['children_ms']:.2f} ms/container (cgroup {med['cgroup_ms']:.2f}), faults {med['sup_faults']:.0f} + "
               f"{med['children_faults']:.0f}, start p50 {med['start_p50']:.2f} ms, start->exit p50 "
               f"{med['exit_p50']:.2f} ms")
     print(f"load average at end: {' '.join(open('/proc/loadavg').read().split()[:3])}")

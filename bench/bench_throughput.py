@@ -137,16 +137,28 @@ def cpu_seconds(pid: int | None) -> float:
     return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
 
 
-def supervisor_cpu_seconds(pid: int | None) -> float:
-    """``cpu_seconds`` of the node supervisor plus that of its live children: the waiters it
-    keeps between containers (with the containers they reaped) have not been reaped yet."""
-    if not pid:
-        return 0.0
+def own_cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid`` itself, not of the children it reaped."""
     try:
-        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
+def supervisor_cpu_seconds(pid: int | None) -> tuple[float, float, float]:
+    """``cpu_seconds`` of the node supervisor plus that of its live children: the waiters it
+    keeps between containers (with the containers they reaped) have not been reaped yet.
+    Also the parts: the supervisor's own CPU, and its live waiters' own (without the
+    containers they reaped; a waiter let go meanwhile counts with the containers)."""
+    if not pid:
+        return 0.0, 0.0, 0.0
+    try:
+        kids = [int(k) for k in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         kids = []
-    return cpu_seconds(pid) + sum(cpu_seconds(int(k)) for k in kids)
+    return (cpu_seconds(pid) + sum(cpu_seconds(k) for k in kids), own_cpu_seconds(pid),
+            sum(own_cpu_seconds(k) for k in kids))
 
 
 def thread_cpu_seconds(pid: int) -> float:
@@ -252,7 +264,9 @@ def main() -> None:
                 elapsed, job, writes = asyncio.run(run_job(srv, args.completions, args.parallelism, args.timeout,
                                                            image))
             sup = sup or supervisor_pid(srv.data_dir, srv.pid)  # started with the first container
-            cpu = cpu_seconds(srv.pid) - cpu0[0], supervisor_cpu_seconds(sup) - cpu0[1], cpu_seconds(agent) - cpu0[2]
+            sup1 = supervisor_cpu_seconds(sup)
+            cpu = cpu_seconds(srv.pid) - cpu0[0], sup1[0] - cpu0[1][0], cpu_seconds(agent) - cpu0[2]
+            sup_parts = sup1[1] - cpu0[1][1], sup1[2] - cpu0[1][2]
             loop_cpu = thread_cpu_seconds(srv.pid) - cpu0[3]
             by_process = srv.peak_rss_by_process()
             rss = sum(by_process.values())
@@ -275,7 +289,9 @@ def main() -> None:
         write_tables.append((f"Store writes per completed pod ({mode}{label})", writes))
         cpu_rows.append([f"{mode}{label}", 1000 * cpu[0] / args.completions, 1000 * loop_cpu / args.completions,
                          1000 * cpu[2] / args.completions if agent else "-",
-                         1000 * cpu[1] / args.completions if sup else "-"])
+                         1000 * cpu[1] / args.completions if sup else "-",
+                         (f"{1000 * sup_parts[0] / args.completions:.2f} / {1000 * sup_parts[1] / args.completions:.2f}"
+                          if sup else "-")])
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
                      f"{rate / base_rate:.3f}x", f"{rate / floor_rate:.2f}x" if floor_rate else "-", ">= 0.5x",
                      "PASS" if rate >= base_rate / 2 else "FAIL"])
@@ -292,7 +308,7 @@ def main() -> None:
                 ["metric", "value", "target", "result"], rss_rows)
     print_table("CPU per completed pod (ms; server process, its agent process, node supervisor with its reaped "
                 "containers)", ["run", "server ms/pod", "of which event-loop thread", "agent process ms/pod",
-                                "supervisor + containers ms/pod"],
+                                "supervisor + containers ms/pod", "of which supervisor / waiters' own"],
                 cpu_rows)
     for title, writes in write_tables:
         print_writes(title, writes, args.completions)
