@@ -266,6 +266,47 @@ def test_one_waiter_runs_several_containers_and_each_exit_and_output_goes_to_its
             assert _texts(tmp_path / names[i] / "logs" / "0.log")[1:] == [f"{names[i]} {k}" for k in range(200 + i)]
 
 
+def test_an_exit_whose_record_waits_for_disk_space_holds_up_no_other_exit_of_its_waiter(tmp_path):
+    """Three containers in one waiter; the first one's exit record cannot be written (the disk
+    is full, for it): it stays an unreaped zombie, retried, while the two others end, each
+    reported with its own code; once the record can be written, the first is reported too,
+    with its code. (A waiter finds exits with ``waitid(P_ALL)``, which names the oldest
+    zombie first: a zombie kept back must not hide the later ones.)"""
+    names = ["a", "b", "c"]
+    full = tmp_path / "disk-full"
+    full.touch()
+    held_dir = str(tmp_path / "a" / "run")
+
+    def patch() -> None:
+        real = supervisor.write_exit_record
+
+        def write_exit_record(state_dir: str, result: dict[str, Any]) -> None:
+            if state_dir == held_dir and full.exists():
+                raise OSError(28, "No space left on device")
+            real(state_dir, result)
+
+        supervisor.write_exit_record = write_exit_record  # type: ignore[assignment]
+        supervisor.RECORD_RETRY_SECONDS = 0.05
+
+    with _supervisor(tmp_path, patch) as stream:
+        pids = _start_each(stream, [_gated(tmp_path, name, 3, 20 + i) for i, name in enumerate(names)])
+        assert len({_waiter_of(tmp_path, n) for n in names}) == 1
+        (tmp_path / "a.go").touch()
+        _wait(lambda: _state(pids[0]) == "Z", "a is a zombie, its exit not recorded")
+        for i in (2, 1):
+            (tmp_path / f"{names[i]}.go").touch()
+            ended = json.loads(stream.readline())
+            assert ended == {"op": "exit", "pid": pids[i], "exit": ended["exit"]}
+            assert ended["exit"]["exitCode"] == 20 + i
+        assert _state(pids[0]) == "Z" and not (tmp_path / "a" / "run" / supervisor.EXIT_FILE).exists()
+        full.unlink()
+        ended = json.loads(stream.readline())
+        assert ended == {"op": "exit", "pid": pids[0], "exit": ended["exit"]}
+        assert ended["exit"]["exitCode"] == 20
+        assert json.loads((tmp_path / "a" / "run" / supervisor.EXIT_FILE).read_text())["exitCode"] == 20
+        assert supervisor.proc_start_time(pids[0]) is None  # reaped once recorded
+
+
 def test_a_waiter_killed_with_three_containers_running_leaves_their_exits_to_the_supervisor(tmp_path):
     """kill -9 of a waiter that runs three containers: they re-parent to the supervisor (a
     child subreaper), which records each real exit code in exit.json before reaping it and
