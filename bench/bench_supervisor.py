@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import os
 import resource
@@ -126,8 +127,14 @@ class CpuGroup:
     def close(self) -> None:
         with contextlib.suppress(OSError):
             (self.path.parent / "cgroup.procs").write_text(str(os.getpid()))
-        with contextlib.suppress(OSError):
-            self.path.rmdir()
+        for _ in range(100):  # the last supervisor's waiters may still be exiting
+            try:
+                self.path.rmdir()
+                return
+            except OSError as exc:
+                if exc.errno != errno.EBUSY:
+                    return
+            time.sleep(0.05)
 
 
 def _self_cpu() -> float:
