@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import errno
 import json
 import os
 import resource
@@ -37,6 +36,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+from benchlib import CpuGroup  # noqa: E402
+
 from jobplane.agent import sandbox as sbx  # noqa: E402
 
 HERE_SCRIPT = str(Path(__file__).resolve().parent.parent / "src" / "jobplane" / "agent" / "supervisor.py")
@@ -82,59 +83,6 @@ def container_spec(root: Path, i: int, argv: list[str], support: sbx.SandboxSupp
     return {"argv": argv, "executable": executable, "env": {"PATH": "/usr/bin:/bin"}, "cwd": cwd,
             "sandbox": sandboxed, "state_dir": str(pod / "containers" / "c" / "0"),
             "log": str(pod / "logs" / "c" / "0.log"), "done": str(pod / "logs" / "c" / "0.done")}
-
-
-class CpuGroup:
-    """A cgroup of this benchmark and so of all it starts (the supervisor, its waiters, the
-    sandboxes and what runs in them): their CPU however each process ends. The /proc sums
-    above count a process once something reaps it and adds it up (a live waiter's own and
-    reaped children, the supervisor's reaped children); the group's counter needs no such
-    chain. cgroup v1 ``cpuacct`` or v2 ``cpu.stat``; None where neither can be made (not root)."""
-
-    def __init__(self, path: Path, usage: Path, v2: bool) -> None:
-        self.path, self.usage_file, self.v2 = path, usage, v2
-
-    @classmethod
-    def create(cls) -> CpuGroup | None:
-        name = f"jp-supbench-{os.getpid()}"
-        for root, v2 in ((Path("/sys/fs/cgroup/cpuacct"), False), (Path("/sys/fs/cgroup"), True),
-                         (Path("/sys/fs/cgroup/unified"), True)):
-            usage = "cpu.stat" if v2 else "cpuacct.usage"
-            if not (root / usage).exists() and not (root / "cgroup.procs").exists():
-                continue
-            path = root / name
-            try:
-                path.mkdir()
-            except OSError:
-                continue
-            group = cls(path, path / usage, v2)
-            try:
-                (path / "cgroup.procs").write_text(str(os.getpid()))
-                group.usage()
-            except (OSError, ValueError):
-                group.close()
-                continue
-            return group
-        return None
-
-    def usage(self) -> float:
-        """CPU seconds of the group so far."""
-        text = self.usage_file.read_text()
-        if not self.v2:
-            return int(text) / 1e9
-        return next(int(line.split()[1]) for line in text.splitlines() if line.startswith("usage_usec")) / 1e6
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            (self.path.parent / "cgroup.procs").write_text(str(os.getpid()))
-        for _ in range(100):  # the last supervisor's waiters may still be exiting
-            try:
-                self.path.rmdir()
-                return
-            except OSError as exc:
-                if exc.errno != errno.EBUSY:
-                    return
-            time.sleep(0.05)
 
 
 def _self_cpu() -> float:

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import atexit
 import os
 import re
+import resource as rusage
 import shutil
 import statistics
 import tempfile
@@ -29,6 +31,7 @@ from pathlib import Path
 import floors
 import orjson
 from benchlib import (
+    CpuGroup,
     PySpy,
     bench_image,
     indexed_job,
@@ -161,6 +164,12 @@ def supervisor_cpu_seconds(pid: int | None) -> tuple[float, float, float]:
             sum(own_cpu_seconds(k) for k in kids))
 
 
+def bench_cpu_seconds() -> float:
+    """This benchmark's own CPU and that of the children it reaped (py-spy)."""
+    own, kids = rusage.getrusage(rusage.RUSAGE_SELF), rusage.getrusage(rusage.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 def thread_cpu_seconds(pid: int) -> float:
     """User + system CPU of the main thread of ``pid`` (the server's event loop): the rest of the
     server's CPU is its threads' (SQLite commits, file work handed to the default executor)."""
@@ -231,6 +240,11 @@ def main() -> None:
         runs += [(f"{mode}, {tag}" if tag else mode, flags, image, env, tag) for mode, flags, image in modes
                  for tag, env in order]
     print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    # Everything started from here on runs in this cgroup (root only): the node supervisor's
+    # column is then also the group's CPU less the server's, the agent's and this benchmark's.
+    group = CpuGroup.create()
+    if group is not None:
+        atexit.register(group.close)
     rates: dict[str, list[float]] = {}
     ratios: dict[str, list[float]] = {}
     if args.runtime != "host":
@@ -258,6 +272,7 @@ def main() -> None:
             agent = next((pid for pid, role in jobplane_processes(srv.pid, srv.data_dir).items()
                           if role == "agent process"), None)
             cpu0 = cpu_seconds(srv.pid), supervisor_cpu_seconds(sup), cpu_seconds(agent), thread_cpu_seconds(srv.pid)
+            cg0 = (group.usage(), bench_cpu_seconds()) if group else (0.0, 0.0)
             agent_profile = f"{Path(profile).with_suffix('')}.agent{Path(profile).suffix}" if profile else None
             with PySpy(srv.pid, profile), PySpy(agent or 0, agent_profile if agent else None), \
                     SupervisorSpy(srv.data_dir, srv.pid, sup_profile):
@@ -267,6 +282,9 @@ def main() -> None:
             sup1 = supervisor_cpu_seconds(sup)
             cpu = cpu_seconds(srv.pid) - cpu0[0], sup1[0] - cpu0[1][0], cpu_seconds(agent) - cpu0[2]
             sup_parts = sup1[1] - cpu0[1][1], sup1[2] - cpu0[1][2]
+            # the group less the server (with what it reaped), the agent process and this benchmark
+            sup_cg = (group.usage() - cg0[0] - cpu[0] - cpu[2] - (bench_cpu_seconds() - cg0[1])
+                      if group else None)
             loop_cpu = thread_cpu_seconds(srv.pid) - cpu0[3]
             by_process = srv.peak_rss_by_process()
             rss = sum(by_process.values())
@@ -291,7 +309,8 @@ def main() -> None:
                          1000 * cpu[2] / args.completions if agent else "-",
                          1000 * cpu[1] / args.completions if sup else "-",
                          (f"{1000 * sup_parts[0] / args.completions:.2f} / {1000 * sup_parts[1] / args.completions:.2f}"
-                          if sup else "-")])
+                          if sup else "-"),
+                         1000 * sup_cg / args.completions if sup_cg is not None else "-"])
         rows.append([f"jobplane Job, {mode}{label} ({cond}, succeeded={st.get('succeeded')})", elapsed, rate,
                      f"{rate / base_rate:.3f}x", f"{rate / floor_rate:.2f}x" if floor_rate else "-", ">= 0.5x",
                      "PASS" if rate >= base_rate / 2 else "FAIL"])
@@ -308,7 +327,8 @@ def main() -> None:
                 ["metric", "value", "target", "result"], rss_rows)
     print_table("CPU per completed pod (ms; server process, its agent process, node supervisor with its reaped "
                 "containers)", ["run", "server ms/pod", "of which event-loop thread", "agent process ms/pod",
-                                "supervisor + containers ms/pod", "of which supervisor / waiters' own"],
+                                "supervisor + containers ms/pod", "of which supervisor / waiters' own",
+                                "supervisor + containers, cgroup ms/pod"],
                 cpu_rows)
     for title, writes in write_tables:
         print_writes(title, writes, args.completions)
