@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -37,10 +39,17 @@ async def _run(servers: tuple[str, ...], token: str | None, ca_file: Path | None
                                     key_file=str(key))
     try:
         url = urlsplit(servers[0])
-        await Agent(client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
-                    hidden=tuple(p for p in (token_file,) if p is not None), api_host=url.hostname,
-                    api_port=url.port or 443, ca_file=ca_file, runtime_choice=runtime,
-                    allow_privileged=allow_privileged, runtime_dir=runtime_dir).run()
+        task = asyncio.create_task(Agent(
+            client, name, data_dir, Clock(), log_endpoint=endpoint, sandbox=sandbox,
+            hidden=tuple(p for p in (token_file,) if p is not None), api_host=url.hostname,
+            api_port=url.port or 443, ca_file=ca_file, runtime_choice=runtime,
+            allow_privileged=allow_privileged, runtime_dir=runtime_dir).run(), name="agent")
+        # SIGTERM (a service manager's stop) ends the agent as the server's child agent ends: its
+        # pods keep running, and what it holds is let go (the runtime directories of pods that
+        # finished in the last removal batch among them: agent.REMOVAL_BATCH).
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
     finally:
         await client.close()
 
