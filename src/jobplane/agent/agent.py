@@ -31,7 +31,7 @@ from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.spec import ContainerConfigError
 from jobplane.agent.usage import ProcessTable, Sampler
 from jobplane.agent.volumes import remove_pod_tree, remove_pod_trees
-from jobplane.agent.worker import PodWorker, WorkerConfig, records_possible
+from jobplane.agent.worker import TMP_DIR, PodWorker, WorkerConfig, records_possible
 from jobplane.api.errors import StatusError
 from jobplane.api.pods import is_terminal
 from jobplane.api.resources import GPU
@@ -53,6 +53,12 @@ USAGE_INTERVAL = 10.0
 # one process for the lot (volumes.remove_pod_trees) instead of a thread hop and ~60 system
 # calls per pod in the server's process.
 REMOVAL_BATCH = 1.0
+# A deleted pod's logs and records stay this long after its object is gone, its volumes and /tmp
+# not: kubelet removes a deleted pod's volumes at once and its containers' logs at the next
+# container GC (up to a minute later). Meanwhile the Job history (apiserver/history.py) can
+# still copy them: a Job deleted by ttlSecondsAfterFinished: 0 takes its pods with it at once.
+# Short, as each waiting pod is a sleeping task (PodGC deletes ~160 pods/s at 100,000 pods).
+DELETED_LOGS_KEEP = 5.0
 IMAGES_INTERVAL = 15.0
 ATTACH_ATTEMPTS, ATTACH_RETRY = 100, 0.05  # up to 5 s for a just-started relay
 
@@ -541,7 +547,16 @@ class Agent:
         # batch (one mount-table read and one rm for all), the runtime directory first.
         try:
             self._remove_later(self.run_pods_dir / uid, True)
-            await self._remove_later(self.pods_dir / uid, True)
+            disk = self.pods_dir / uid
+            if self.run_pods_dir != self.pods_dir:  # the volumes in memory and the logs on disk
+                self._remove_later(disk / "volumes", True)  # (those on disk: emptyDirs)
+                await self._remove_later(disk / TMP_DIR, False)
+                try:
+                    await self.clock.sleep(DELETED_LOGS_KEEP)
+                except asyncio.CancelledError:  # the agent stops: with what is left of its batch
+                    self._removals.append((disk, True))
+                    raise
+            await self._remove_later(disk, True)
         finally:  # only now: until its directory is gone, a worker for this uid would have records to read
             self._completed.discard(uid)
             self._unreported.discard(uid)

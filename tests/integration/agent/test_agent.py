@@ -48,7 +48,10 @@ async def phase(client, name):
         return "Gone"
 
 
-async def test_agent_runs_pods_and_finishes_deletion(client, tmp_path):
+async def test_agent_runs_pods_and_finishes_deletion(client, tmp_path, monkeypatch):
+    from jobplane.agent import agent as agent_mod
+
+    monkeypatch.setattr(agent_mod, "DELETED_LOGS_KEEP", 0.5)
     agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO)
     task = asyncio.create_task(agent.run())
     try:
@@ -70,8 +73,11 @@ async def test_agent_runs_pods_and_finishes_deletion(client, tmp_path):
         assert (agent.run_pods_dir / uid / "containers" / "c" / "0" / "pid.json").exists()
         await client.delete("pods", "long", "default")
         await wait_for(lambda: _is(client, "long", "Gone"))
+        await wait_for(lambda: _gone(agent.run_pods_dir / uid))  # its volumes, with the object
+        await wait_for(lambda: _gone(tmp_path / "pods" / uid / "tmp"))  # its /tmp too
+        if agent.run_pods_dir != tmp_path / "pods":  # its log a while longer (kubelet's container GC)
+            assert (tmp_path / "pods" / uid / "logs" / "c" / "0.log").exists()
         await wait_for(lambda: _gone(tmp_path / "pods" / uid))
-        await wait_for(lambda: _gone(agent.run_pods_dir / uid))
         assert (tmp_path / "pods").exists()
     finally:
         task.cancel()
