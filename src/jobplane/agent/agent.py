@@ -550,8 +550,8 @@ class Agent:
             disk = self.pods_dir / uid
             if self.run_pods_dir != self.pods_dir:  # the volumes in memory and the logs on disk
                 self._remove_later(disk / "volumes", True)  # (those on disk: emptyDirs)
-                await self._remove_later(disk / TMP_DIR, False)
                 try:
+                    await self._remove_later(disk / TMP_DIR, False)
                     await self.clock.sleep(DELETED_LOGS_KEEP)
                 except asyncio.CancelledError:  # the agent stops: with what is left of its batch
                     self._removals.append((disk, True))

@@ -17,9 +17,10 @@ continue tokens, compacted with the mirror's history: ``history`` revisions or
 revision, so it survives restarts even when the newest change was a delete).
 SQL runs on one dedicated thread so the event loop keeps serving reads while a big batch
 commits; a small batch (``INLINE_OPS``) commits on the event loop's own thread when that SQL
-thread is idle (not with ``fsync=True``: an fsync can take milliseconds): the commit appends a few pages to the WAL in ~0.1 ms, while handing it to the
-thread and back (waking it, the GIL, waking the loop) cost ~0.6 ms of latency at p50 and CPU on
-both sides (§19a of bench/RESULTS.md). One lock makes the two users of the connection take
+thread is idle (not with ``fsync=True``: an fsync can take milliseconds): the commit appends a
+few pages to the WAL in ~0.1 ms, while handing it to the thread and back (waking it, the GIL,
+waking the loop) cost ~0.6 ms of latency at p50 and CPU on both sides (§19a of
+bench/RESULTS.md). One lock makes the two users of the connection take
 turns, and the loop never waits for it. WAL checkpoints run on another thread
 (``storage.checkpointer``), so a commit only appends to the WAL and never waits for a
 checkpoint's syncs.
@@ -229,8 +230,8 @@ class SqliteStore(BatchedStore):
 
     def _plan_and_commit(self, ops: list[WriteOp]) -> tuple[list[Change], list[Any]]:
         """A batch that writes spilled keys (Events: their current state is only in the
-        database), with the connection held: read those keys, plan, commit. One thread hop instead of
-        two (a read, then the commit): each hop wakes the thread and the loop again (§16b,
+        database), with the connection held: read those keys, plan, commit. At most one thread
+        hop instead of two (a read, then the commit): each hop wakes the thread and the loop again (§16b,
         ``ThreadPoolExecutor.submit``). Reading the mirror here is safe: only the writer task
         changes it (``apply``, after this returns), and it is waiting for this."""
         mirror = self._mirror
