@@ -30,7 +30,7 @@ from jobplane.agent.sandbox import SandboxSupport
 from jobplane.agent.sandbox import detect as detect_sandbox
 from jobplane.agent.spec import ContainerConfigError
 from jobplane.agent.usage import ProcessTable, Sampler
-from jobplane.agent.volumes import remove_pod_tree, remove_pod_trees
+from jobplane.agent.volumes import remove_pod_trees
 from jobplane.agent.worker import TMP_DIR, PodWorker, WorkerConfig, records_possible
 from jobplane.api.errors import StatusError
 from jobplane.api.pods import is_terminal
@@ -571,6 +571,7 @@ class Agent:
         pods = self.informer.list()
         live = {(p.get("metadata") or {}).get("uid") for p in pods}
         running = {(p.get("metadata") or {}).get("uid") for p in pods if not is_terminal(p)}
+        gone: dict[Path, bool] = {}  # in removal order, each pod's runtime directory first
         for child in self.pods_dir.iterdir() if self.pods_dir.exists() else ():
             if child.name in live:
                 continue
@@ -579,23 +580,17 @@ class Agent:
             except (OSError, ValueError):
                 continue
             if node == self.node_name:
-                _remove_pod_dir(self.run_pods_dir / child.name, child)
-        if self.run_pods_dir == self.pods_dir:
-            return
-        for child in self.run_pods_dir.iterdir() if self.run_pods_dir.exists() else ():
-            # (a pod's directory on disk is made before its runtime one: none means removed)
-            if child.name in live and child.name not in running or \
-                    child.name not in live and not (self.pods_dir / child.name).exists():
-                _remove_pod_dir(child)
+                gone.update({self.run_pods_dir / child.name: True, child: True})
+        if self.run_pods_dir != self.pods_dir:
+            for child in self.run_pods_dir.iterdir() if self.run_pods_dir.exists() else ():
+                # (a pod's directory on disk is made before its runtime one: none means removed)
+                if child.name in live and child.name not in running or \
+                        child.name not in live and not (self.pods_dir / child.name).exists():
+                    gone[child] = True
+        remove_pod_trees(list(gone.items()))
 
 
 def _remove_now(trees: list[tuple[Path, bool]]) -> None:
     with contextlib.suppress(Exception):
         remove_pod_trees(trees)
     trees.clear()
-
-
-def _remove_pod_dir(*dirs: Path) -> None:
-    """Remove a pod's directories, its runtime one first (blocking file work)."""
-    for pod_dir in dict.fromkeys(dirs):
-        remove_pod_tree(pod_dir)
