@@ -110,16 +110,16 @@ def volume_dirs(pod: Obj, pod_dir: Path, *, run_dir: Path | None = None, memory_
                 kinds = [k for k in vol if k != "name"]
                 raise MountError(name, f"volume type {kinds[0] if kinds else '(none)'} is not supported by jobplane")
             path = (run_dir if run_dir is not None and in_memory(vol) else pod_dir) / "volumes" / name
-            if new or not path.is_dir():
-                if not new:
-                    path.mkdir(parents=True, exist_ok=True)
-                else:  # one mkdir each: the parents are known
-                    if path.parent not in made:
-                        path.parent.mkdir()
-                        made.add(path.parent)
-                    path.mkdir()
-                if "emptyDir" in vol:
-                    os.chmod(path, 0o777)  # as kubelet's emptyDir: any user of the pod may write
+            created = new or not path.is_dir()
+            if new:  # one mkdir each: the parents are known
+                if path.parent not in made:
+                    path.parent.mkdir()
+                    made.add(path.parent)
+                path.mkdir()
+            elif created:
+                path.mkdir(parents=True, exist_ok=True)
+            if created and "emptyDir" in vol:
+                os.chmod(path, 0o777)  # as kubelet's emptyDir: any user of the pod may write
             empty = vol.get("emptyDir")
             if isinstance(empty, dict) and empty.get("medium") == "Memory" and memory_tmpfs:
                 _mount_tmpfs(path, empty.get("sizeLimit"))
