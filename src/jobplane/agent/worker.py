@@ -37,6 +37,7 @@ from jobplane.agent import status as st
 from jobplane.agent.dns import with_lingering
 from jobplane.agent.engine import ImageSpec, PullError, container_name, pod_sandbox_name
 from jobplane.agent.execsession import ExecSpec, run_to_end
+from jobplane.agent.pacing import RunningReports
 from jobplane.agent.prober import ContainerProber, run_check, run_hook, within
 from jobplane.agent.runtime import ContainerHandle, ExitInfo, ProcessSpec, Runtime, read_pid_file, terminate
 from jobplane.agent.sandbox import AGENT_ROOTS_UNDER_TMP, Mount, SandboxSpec, identity_prefix
@@ -125,9 +126,11 @@ class WorkerConfig:
     backoff_max: float = 300.0
     host_env: dict[str, str] = field(default_factory=host_environment)
     node_capacity: dict[str, float] = field(default_factory=dict)
-    # How long a started container's Running status waits before it is written: one that
-    # exits sooner is reported once, as terminated (as kubelet's PLEG often does).
+    # How long a started container's Running status waits before it is written while the node
+    # is busy (agent/pacing.py): one that exits sooner is reported once, as terminated (as
+    # kubelet's PLEG often does). On a quiet node it is written at once.
     running_report_delay: float = 0.02
+    reports: RunningReports = field(default_factory=RunningReports)
     gpus: Any = None  # agent.gpus.GpuAllocator or None
     # Paths no pod may see (the agent's and the server's data, keys and tokens).
     hidden: tuple[str, ...] = ()
@@ -192,6 +195,12 @@ def records_possible(uid: str, dirs_at_start: Collection[str] | None, *ran_befor
     agent did not list them (``None``), or when a worker of this agent ran it before
     (``ran_before``: the uids whose worker reported a terminal phase, or ended without one)."""
     return dirs_at_start is None or uid in dirs_at_start or any(uid in s for s in ran_before)
+
+
+def _shows_a_start(status: Obj) -> bool:
+    """A pod status in which some container has started (it runs or has ended)."""
+    return any("waiting" not in (cs.get("state") or {"waiting": None})
+               for key in ("initContainerStatuses", "containerStatuses") for cs in status.get(key) or ())
 
 
 class PodWorker:
@@ -338,6 +347,7 @@ class PodWorker:
 
     async def run(self) -> None:
         deadline_task = None
+        self.config.reports.starting(self)
         try:
             recovered = not self.fresh and self._load_state()  # (a new pod's state.json cannot exist)
             if not recovered and self._looks_started_elsewhere():
@@ -367,6 +377,7 @@ class PodWorker:
                 else:
                     await asyncio.to_thread(remove_pod_tree, self.run_pod_dir, mounted)
         finally:
+            self.config.reports.gone(self)
             if deadline_task:
                 deadline_task.cancel()
             self._cancel_background()
@@ -525,7 +536,7 @@ class PodWorker:
                 self._watch(rec, cspec, new)
                 if new:
                     self._save_state()
-                    self._report_soon(self.config.running_report_delay)
+                    self._report_soon(self.config.reports.delay(self, self.config.running_report_delay))
             info = await handle.wait()
             if info.reason == "StartError" and self.runtime.runs_images:  # the engine could not start it
                 self._event("Warning", "Failed", f"Error: {info.message}")
@@ -959,7 +970,8 @@ class PodWorker:
                     self._report_done = generation
                     return
                 try:
-                    updated = await self._patch_status(status)
+                    with self.config.reports.writing():
+                        updated = await self._patch_status(status)
                     break
                 except StatusError as exc:
                     if exc.code == 404:
@@ -984,6 +996,8 @@ class PodWorker:
             self._report_failed = False
             self._last_status = status
             self._report_done = generation
+            if _shows_a_start(status):
+                self.config.reports.started(self)
             if isinstance(updated, dict) and updated.get("metadata"):
                 self.update_pod(updated)
 

@@ -56,6 +56,29 @@ async def test_one_status_write_per_transition(tmp_path):
     await w.runtime.close()
 
 
+async def test_running_written_at_once_on_a_quiet_node(tmp_path):
+    """A lone pod's Running status does not wait the coalescing delay (30 s here): it is
+    written while the container still runs, then the exit."""
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "main", "image": "x", "command": ["sleep", "0.5"]}])
+    w = worker_for(tmp_path, c, pod, running_report_delay=30)
+    await asyncio.wait_for(w.run(), 20)
+    assert [s["phase"] for s in c.status_patches("p")] == ["Running", "Succeeded"]
+    await w.runtime.close()
+
+
+async def test_running_joins_the_exit_while_another_pod_starts(tmp_path):
+    """While another pod of the node is starting, a container that ends within the delay is
+    reported once, as ended: one status write instead of two."""
+    c = FakeClient()
+    pod = make_pod(containers=[{"name": "main", "image": "x", "command": ["sleep", "0.5"]}])
+    w = worker_for(tmp_path, c, pod, running_report_delay=30)
+    w.config.reports.starting(object())
+    await asyncio.wait_for(w.run(), 20)
+    assert [s["phase"] for s in c.status_patches("p")] == ["Succeeded"]
+    await w.runtime.close()
+
+
 async def test_never_failure(tmp_path):
     c = FakeClient()
     pod = make_pod(containers=[{"name": "main", "image": "x", "command": ["sh", "-c", "exit 3"]}])
