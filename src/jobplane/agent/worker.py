@@ -943,9 +943,11 @@ class PodWorker:
         return bool(self.handles) or any(r.running for r in (*self.init, *self.app, *self.ephemeral))
 
     def _report_soon(self, delay: float) -> None:
-        """Report after ``delay`` without waiting for it: a change that comes first joins it."""
+        """Report after ``delay`` without waiting for it: a change that comes first joins it
+        (with no delay: one made before the report's task runs, this turn of the loop)."""
         async def later() -> None:
-            await self.clock.sleep(delay)
+            if delay > 0:
+                await self.clock.sleep(delay)
             await self.report()
 
         task = asyncio.ensure_future(later())
