@@ -28,6 +28,7 @@ from jobplane.agent.node import SANDBOX_ANNOTATION, MachineInfo, NodeHeartbeat, 
 from jobplane.agent.runtime import HostProcessRuntime, Runtime
 from jobplane.agent.sandbox import SandboxSupport
 from jobplane.agent.sandbox import detect as detect_sandbox
+from jobplane.agent.spares import SparePool, is_spare
 from jobplane.agent.spec import ContainerConfigError
 from jobplane.agent.usage import ProcessTable, Sampler
 from jobplane.agent.volumes import remove_pod_trees
@@ -162,7 +163,7 @@ class Agent:
 
         private_dir(self.pods_dir.parent)
         private_dir(self.pods_dir)
-        self._dirs_at_start = set(os.listdir(self.pods_dir))
+        self._dirs_at_start = {name for name in os.listdir(self.pods_dir) if not is_spare(name)}
         if self.run_root is not None:  # in a shared /dev/shm: checked again, never through a link
             rundir.make_private(self.run_root)
             rundir.make_private(self.run_pods_dir)
@@ -183,6 +184,12 @@ class Agent:
                                  clock=self.clock, transform=self._compact)
         self.informer.add_handler(on_add=self.sync, on_update=lambda _old, new: self.sync(new),
                                   on_delete=self.on_delete)
+        # Spare pod directories, made in a thread while no pod is starting (agent/spares.py).
+        spares = self.config.spares = SparePool(
+            self.pods_dir, self.node_name, with_tmp=self.runtime.sandbox.available or self.runtime.runs_images,
+            quiet=self.config.reports.quiet)
+        self.config.reports.on_quiet = spares.wake
+        spares.start()
         try:
             if self.runtime.runs_images:
                 await self.runtime.prepare()  # the supervisor first: adopted clients report to it
@@ -192,6 +199,9 @@ class Agent:
                 self._spawn(self._collect_orphan_containers())
             await asyncio.Event().wait()
         finally:
+            self.config.reports.on_quiet = None
+            self.config.spares = None
+            await asyncio.to_thread(spares.stop)  # (no spare left half made)
             usage_task.cancel()
             if images_task:
                 images_task.cancel()
@@ -573,7 +583,7 @@ class Agent:
         running = {(p.get("metadata") or {}).get("uid") for p in pods if not is_terminal(p)}
         gone: dict[Path, bool] = {}  # in removal order, each pod's runtime directory first
         for child in self.pods_dir.iterdir() if self.pods_dir.exists() else ():
-            if child.name in live:
+            if child.name in live or is_spare(child.name):  # (spares: agent/spares.py)
                 continue
             try:
                 node = json.loads((child / "state.json").read_text()).get("node")

@@ -16,7 +16,7 @@ otherwise it is written at once.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
 class RunningReports:
@@ -26,6 +26,9 @@ class RunningReports:
     def __init__(self) -> None:
         self._starting: set[object] = set()
         self._writes = 0
+        # Called when the last pod still starting is no longer (the spare pod directories'
+        # refill waits for that: agent/spares.py); must not block.
+        self.on_quiet: Callable[[], None] | None = None
 
     def starting(self, pod: object) -> None:
         """``pod`` begins its start-up: until ``started`` (or ``gone``), others wait."""
@@ -33,9 +36,16 @@ class RunningReports:
 
     def started(self, pod: object) -> None:
         """A status that shows ``pod``'s containers started (or ended) is written."""
-        self._starting.discard(pod)
+        if pod in self._starting:
+            self._starting.discard(pod)
+            if not self._starting and self.on_quiet is not None:
+                self.on_quiet()
 
     gone = started  # its worker ended, however
+
+    def quiet(self) -> bool:
+        """No pod of the node is starting (may be read from another thread)."""
+        return not self._starting
 
     def delay(self, pod: object, delay: float) -> float:
         """How long ``pod``'s new Running status waits: ``delay`` while the node is busy with

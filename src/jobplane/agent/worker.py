@@ -167,6 +167,8 @@ class WorkerConfig:
     image_backoff_base: float = 10.0
     image_backoff_max: float = 300.0
     image_resync: float = 1.0
+    # Spare pod directories (agent/spares.SparePool) a new pod's directory is taken from, or None.
+    spares: Any = None
 
 
 # errno values of a start failure worth retrying: the node lacks something it may get back.
@@ -260,6 +262,7 @@ class PodWorker:
         self._background: set[asyncio.Task] = set()
         self._state_fd: int | None = None
         self._state_saved = b""
+        self._dir_claimed = False  # the pod's directory was made (or taken from a spare) once
         self.finished = asyncio.Event()
         self.sources: podconfig.Sources = {}  # the ConfigMaps and Secrets the pod names (env)
         # Probes and lifecycle hooks of the running containers (by name), the containers being
@@ -1286,7 +1289,12 @@ class PodWorker:
         """The pod's directory, volumes, projected files, /etc/hosts, /etc/hostname and /tmp
         (blocking: runs in a thread); also opens the state file when asked (its descriptor and
         size)."""
-        new = _make_dir(self.pod_dir)  # first: orphan collection goes by it
+        # A pod no agent ran here before takes a spare directory (state.json, logs/ and, when
+        # sandboxed, tmp/ already made: agent/spares.py) by one rename; else as without spares.
+        spare = self.fresh and not self._dir_claimed and self.config.spares is not None and \
+            self.config.spares.take(self.pod_dir, hosts_text is not None)
+        self._dir_claimed = True
+        new = spare or _make_dir(self.pod_dir)  # first: orphan collection goes by it
         if self.run_pod_dir != self.pod_dir:
             new = self._make_run_pod_dir() and new
         # new: both directories were made just now (the first set-up of a pod no agent ran here
@@ -1302,7 +1310,7 @@ class PodWorker:
             projection.write_atomic(volumes[name], files, fsg, new=new)
         if hosts_text is not None and hostname_text is not None:
             tmp = self.pod_dir / TMP_DIR
-            if new or not tmp.is_dir():
+            if not spare and (new or not tmp.is_dir()):
                 tmp.mkdir()
                 os.chmod(tmp, 0o1777)
             hosts.write_in_place(self.run_pod_dir / HOSTS_FILE, hosts_text, new=new)

@@ -10,6 +10,7 @@ from asynctools import eventually
 from jobplane.agent import rundir
 from jobplane.agent.agent import Agent
 from jobplane.agent.node import MachineInfo
+from jobplane.agent.spares import is_spare
 from jobplane.clock import Clock
 
 INFO = MachineInfo(cpus=4, memory_bytes=2**33, gpus=0, hostname="n1", kernel="k", os_image="os", arch="amd64")
@@ -243,3 +244,81 @@ async def test_a_deleted_pods_volumes_are_gone_before_its_object(client, tmp_pat
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
+
+
+# ---------------------------------------------- spare pod directories (agent/spares.py)
+
+def _spares(pods):
+    return sorted(p.name for p in pods.iterdir() if is_spare(p.name))
+
+
+async def _stop_agent(task):
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_pod_from_a_spare_runs_logs_and_goes(client, tmp_path, monkeypatch):
+    """A pod started from a spare runs, logs and is removed as any; the spares outlive the
+    agent and the next one reuses or removes them."""
+    from jobplane.agent import agent as agent_mod
+
+    monkeypatch.setattr(agent_mod, "DELETED_LOGS_KEEP", 0.2)
+    pods = tmp_path / "pods"
+    agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO)
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for(lambda: _ready(agent, 3))
+        made = {name: (pods / name).stat().st_ino for name in _spares(pods)}
+        assert len(made) == 3
+        await client.create("pods", pod("ok", ["sh", "-c", "echo from a spare; ls -d /tmp"]), "default")
+        await wait_for(lambda: _is(client, "ok", "Succeeded"))
+        uid = (await client.get("pods", "ok", "default"))["metadata"]["uid"]
+        assert agent.config.spares.taken == 1
+        assert (pods / uid).stat().st_ino in made.values()  # the spare's directory, renamed
+        log = (pods / uid / "logs" / "c" / "0.log").read_text()
+        assert " stdout F from a spare\n" in log
+        assert agent.collect_orphan_dirs() is None and len(_spares(pods)) >= 2  # spares are no orphans
+        await wait_for(lambda: _ready(agent, 3))  # refilled once no pod is starting
+        await client.delete("pods", "ok", "default")
+        await wait_for(lambda: _is(client, "ok", "Gone"))
+        await wait_for(lambda: _gone(pods / uid))
+        assert len(_spares(pods)) == 3
+    finally:
+        await _stop_agent(task)
+    left = {name: (pods / name).stat().st_ino for name in _spares(pods)}
+    assert len(left) == 3  # kept for the next agent
+
+    # The next agent: reuses those laid out as it makes them, removes one that was touched.
+    used = sorted(left)[0]
+    (pods / used / "state.json").write_text("{}")
+    agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO)
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for(lambda: _ready(agent, 3))
+        now = {name: (pods / name).stat().st_ino for name in _spares(pods)}
+        assert used not in now and all(now[name] == ino for name, ino in left.items() if name != used)
+        await client.create("pods", pod("again", ["true"]), "default")
+        await wait_for(lambda: _is(client, "again", "Succeeded"))
+        assert agent.config.spares.taken == 1
+    finally:
+        await _stop_agent(task)
+
+
+async def test_no_spares_for_a_pod_an_agent_ran_before(client, tmp_path):
+    """A pod whose directory the agent found at its start (records possible) never takes a spare."""
+    created = await client.create("pods", pod("old", ["true"]), "default")
+    uid = created["metadata"]["uid"]
+    (tmp_path / "pods" / uid).mkdir(parents=True)  # an earlier agent made it, and died at once
+    agent = Agent(client, "n1", tmp_path, Clock(), machine=INFO)
+    task = asyncio.create_task(agent.run())
+    try:
+        await wait_for(lambda: _is(client, "old", "Succeeded"))
+        assert agent.config.spares.taken == 0
+        assert os.path.exists(tmp_path / "pods" / uid / "logs" / "c" / "0.log")
+    finally:
+        await _stop_agent(task)
+
+
+async def _ready(agent, n):
+    return agent.config.spares is not None and agent.config.spares.ready == n

@@ -21,10 +21,13 @@ POD = {"spec": {"volumes": [
 
 def tree(root: Path) -> dict[str, object]:
     """Every entry below ``root``: a link's target, a file's bytes and mode, a directory's mode,
-    with the timestamped directory's name made uniform."""
+    with the timestamped directory's name made uniform (in ``root``; below it, left out)."""
     stamp = os.readlink(root / "..data") if os.path.islink(root / "..data") else None
     out: dict[str, object] = {}
     for dirpath, dirs, files in os.walk(root):
+        if stamp is None and os.path.islink(Path(dirpath) / "..data"):
+            dirs[:] = []
+            continue
         for name in dirs + files:
             path = Path(dirpath) / name
             rel = str(path.relative_to(root)).replace(stamp, "STAMP") if stamp else str(path.relative_to(root))
@@ -128,3 +131,46 @@ def test_remove_pod_trees_reads_the_mount_table_once_for_all_that_may_hold_mount
     assert not any(path.exists() for path, _ in trees)
     volumes.remove_pod_trees([])
     assert len(seen) == 1
+
+
+@pytest.mark.parametrize("sandboxed", [True, False])
+@pytest.mark.parametrize("run_dir", [True, False])  # a runtime directory, or --runtime-dir off
+def test_a_pod_made_from_a_spare_has_the_same_tree(tmp_path, sandboxed, run_dir):
+    """A fresh pod that takes a spare directory (agent/spares.py) ends up with the tree, modes
+    included, of one made without; then the supervisor makes its log as for any pod."""
+    from types import SimpleNamespace
+
+    from agent_fakes import make_pod
+
+    from jobplane.agent.spares import SparePool, is_spare
+    from jobplane.agent.supervisor import LOG_MODE
+    from jobplane.agent.worker import PodWorker, WorkerConfig
+    from jobplane.clock import Clock
+    from jobplane.podlogs import log_path
+
+    pod = make_pod(volumes=POD["spec"]["volumes"])
+    trees = []
+    for how in ("plain", "spare"):
+        pods = tmp_path / how / "pods"
+        pods.mkdir(parents=True)
+        config = WorkerConfig(pods_dir=pods, node_name="n1",
+                              run_pods_dir=tmp_path / how / "run" if run_dir else None)
+        if how == "spare":
+            config.spares = SparePool(pods, "n1", with_tmp=sandboxed, size=1)
+            config.spares.refill()
+            assert config.spares.ready == 1
+        w = PodWorker(None, pod, SimpleNamespace(), Clock(), config, fresh=True)  # type: ignore[arg-type]
+        text = ("127.0.0.1 localhost\n", "p\n") if sandboxed else (None, None)
+        volumes, state = w._make_pod_files(False, {}, None, [("kube-api-access-x", None, FILES)], *text, True)
+        assert state is not None and state[1] == 0
+        os.close(state[0])
+        if how == "spare":
+            assert config.spares.taken == 1 and not any(is_spare(p.name) for p in pods.iterdir())
+        log = log_path(pods, "uid-p", "main", 0)  # as the supervisor's hand_over
+        os.makedirs(os.path.dirname(log), exist_ok=True)
+        os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
+        vol = volumes["kube-api-access-x"]
+        trees.append({"pods": tree(pods), "volume": tree(vol), "run": tree(tmp_path / how / "run") if run_dir else None,
+                      "pod mode": (pods / "uid-p").stat().st_mode})
+        assert ("tmp" in os.listdir(pods / "uid-p")) is sandboxed
+    assert trees[0] == trees[1]
