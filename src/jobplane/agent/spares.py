@@ -179,7 +179,8 @@ class SparePool:
                     self._ready.append(name)
             return False
         self.taken += 1
-        self._wake.set()  # refilled once the node is quiet again
+        if self._quiet():  # else once the node is quiet again (wake): no thread hop during a start
+            self._wake.set()
         return True
 
     # ------------------------------------------------------------- the thread

@@ -43,3 +43,19 @@ def test_started_and_gone_end_the_wait_and_writes_are_counted_while_they_last():
     with pytest.raises(RuntimeError), r.writing():
         raise RuntimeError("the write failed")
     assert r.delay(ME, 0.5) == 0.0
+
+
+def test_on_quiet_when_the_last_starting_pod_has_started():
+    r = RunningReports()
+    calls = []
+    r.on_quiet = lambda: calls.append(r.quiet())
+    a, b = object(), object()
+    assert r.quiet()
+    r.starting(a)
+    r.starting(b)
+    r.started(a)
+    assert calls == [] and not r.quiet()
+    r.gone(b)
+    assert calls == [True]
+    r.started(b)  # (again, or a pod that never was starting): no call
+    assert calls == [True]

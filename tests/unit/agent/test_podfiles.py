@@ -159,7 +159,7 @@ def test_a_pod_made_from_a_spare_has_the_same_tree(tmp_path, sandboxed, run_dir)
             config.spares = SparePool(pods, "n1", with_tmp=sandboxed, size=1)
             config.spares.refill()
             assert config.spares.ready == 1
-        w = PodWorker(None, pod, SimpleNamespace(), Clock(), config, fresh=True)  # type: ignore[arg-type]
+        w = PodWorker(None, pod, SimpleNamespace(), Clock(), config, fresh=True)
         text = ("127.0.0.1 localhost\n", "p\n") if sandboxed else (None, None)
         volumes, state = w._make_pod_files(False, {}, None, [("kube-api-access-x", None, FILES)], *text, True)
         assert state is not None and state[1] == 0

@@ -130,11 +130,12 @@ def test_the_thread_fills_and_refills_on_wake(tmp_path):
     try:
         _until(lambda: pool.ready == 2)
         quiet[0] = False
-        assert pool.take(tmp_path / "uid-a", with_tmp=False)
-        _until(lambda: not pool._wake.is_set())  # woken by the take, but a pod is starting
-        assert pool.ready == 1
+        assert pool.take(tmp_path / "uid-a", with_tmp=False)  # a pod is starting: not woken
+        assert not pool._wake.is_set() and pool.ready == 1
         quiet[0] = True
         pool.wake()  # (RunningReports.on_quiet)
+        _until(lambda: pool.ready == 2)
+        assert pool.take(tmp_path / "uid-b", with_tmp=False)  # on a quiet node: refilled at once
         _until(lambda: pool.ready == 2)
     finally:
         pool.stop()
