@@ -8,9 +8,9 @@ directories ready under names no pod can have (``.spare-<node>-<n>``: a uid neve
 dot) in the same ``pods/`` directory; a pod no agent ran before takes one with a single
 ``rename`` (atomic, no inode made) and otherwise everything goes as without them.
 
-A thread refills the pool, only while no pod of the node is starting (``quiet``), so refills do
-not compete with the starts they are for; after a failure (a full disk) it waits for a later
-wake-up and a back-off, logging once. An agent that starts finds the spares an earlier one left
+A thread refills the pool while no pod of the node is starting (``quiet``), so refills do not
+compete with the starts they are for (on a node that is never quiet, one spare a second); after
+a failure (a full disk) it waits for a back-off, logging once. An agent that starts finds the spares an earlier one left
 and reuses those laid out exactly as it would make them, removing the rest (another node's
 agent sharing the data directory keeps its own). Everything that lists ``pods/`` skips these
 names (``is_spare``).
@@ -33,6 +33,7 @@ PREFIX = ".spare-"
 SIZE = 3
 STATE_FILE, LOGS_DIR, TMP_DIR = "state.json", "logs", "tmp"
 FAILURE_BACKOFF = 5.0  # seconds before a refill that failed (ENOSPC, EMFILE) is tried again
+BUSY_REFILL = 1.0  # a pool short of spares gets one at least this often, quiet node or not
 
 # (kind, mode, size): what each entry of a spare is; "" is the directory itself
 Layout = Mapping[str, tuple[str, int, int]]
@@ -191,17 +192,19 @@ class SparePool:
         except Exception:  # noqa: BLE001 - without the leftovers
             log.exception("spare pod directories: cannot check those left by an earlier agent")
         while True:
-            self._wake.wait()
+            woken = self._wake.wait(BUSY_REFILL)  # (a take while pods start does not wake it)
             self._wake.clear()
             if self._stopping:
                 return
-            self.refill()
+            self.refill(busy=not woken)
 
-    def refill(self) -> None:
-        """Make spares until there are ``size`` (blocking), while the node is quiet; after a
-        failure, none before the back-off has passed and a later call (``wake``)."""
-        while not self._stopping and len(self._ready) < self.size and self._quiet():
-            if self._clock() < self._retry_at or not self._make_one():
+    def refill(self, busy: bool = False) -> None:
+        """Make spares until there are ``size`` (blocking), while the node is quiet; ``busy``:
+        one even if it is not (it has not been quiet for ``BUSY_REFILL``: a pod that stays in
+        ContainerCreating, a steady stream of starts). After a failure, none before the
+        back-off has passed."""
+        while not self._stopping and len(self._ready) < self.size and (busy or self._quiet()):
+            if self._clock() < self._retry_at or not self._make_one() or busy:
                 return
 
     def adopt(self) -> None:

@@ -72,6 +72,8 @@ def test_no_refill_while_a_pod_starts(tmp_path):
     pool = SparePool(tmp_path, "n1", with_tmp=False, size=3, quiet=lambda: quiet[0])
     pool.refill()
     assert pool.ready == 0
+    pool.refill(busy=True)  # not quiet for a while: one
+    assert pool.ready == 1
     quiet[0] = True
     pool.refill()
     assert pool.ready == 3
@@ -123,7 +125,21 @@ def test_leftovers_are_reused_or_removed(tmp_path):
     assert sorted(os.listdir(tmp_path)) == [".spare-n1-10", ".spare-n1-11", ".spare-n1-4", ".spare-n2-1", "uid-a"]
 
 
-def test_the_thread_fills_and_refills_on_wake(tmp_path):
+def test_the_thread_refills_a_busy_node_slowly(tmp_path, monkeypatch):
+    monkeypatch.setattr(spares, "BUSY_REFILL", 0.05)
+    pool = SparePool(tmp_path, "n1", with_tmp=False, size=2, quiet=lambda: False)
+    pool.start()
+    try:
+        _until(lambda: pool.ready == 1)
+        _until(lambda: pool.ready == 2)
+        assert pool.take(tmp_path / "uid-a", with_tmp=False)  # wakes nothing: pods are starting
+        _until(lambda: pool.ready == 2)
+    finally:
+        pool.stop()
+
+
+def test_the_thread_fills_and_refills_on_wake(tmp_path, monkeypatch):
+    monkeypatch.setattr(spares, "BUSY_REFILL", 60.0)
     quiet = [True]
     pool = SparePool(tmp_path, "n1", with_tmp=False, size=2, quiet=lambda: quiet[0])
     pool.start()
