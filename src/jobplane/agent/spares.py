@@ -1,7 +1,10 @@
 """Spare pod directories, made ahead of time, off the pod start path.
 
 A new pod gets ``DIR/pods/<uid>/`` with ``state.json`` (empty, 0600), ``logs/`` and, when the
-pod is sandboxed, ``tmp/`` (1777). On an ext4 data disk each of those inode creations costs
+pod is sandboxed, ``tmp/`` (1777); its first container then gets ``logs/<name>/0.log`` from the
+node supervisor. A spare holds all of that, the log under a name no container can have
+(``logs/.first/0.log``), renamed to the first container's own just before it starts
+(``claim_first_log``). On an ext4 data disk each of those inode creations costs
 0.2-0.3 ms (bench/RESULTS.md §19b), against a few microseconds on tmpfs, and they lay on the
 path from the pod's creation to its container's start. So the agent keeps a few such
 directories ready under names no pod can have (``.spare-<node>-<n>``: a uid never starts with a
@@ -27,11 +30,15 @@ import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
+from jobplane.agent.supervisor import LOG_MODE
+
 log = logging.getLogger(__name__)
 
 PREFIX = ".spare-"
 SIZE = 3
 STATE_FILE, LOGS_DIR, TMP_DIR = "state.json", "logs", "tmp"
+FIRST_LOG_DIR = f"{LOGS_DIR}/.first"  # a container name never starts with a dot
+FIRST_LOG = f"{FIRST_LOG_DIR}/0.log"
 FAILURE_BACKOFF = 5.0  # seconds before a refill that failed (ENOSPC, EMFILE) is tried again
 BUSY_REFILL = 1.0  # a pool short of spares gets one at least this often, quiet node or not
 
@@ -55,7 +62,8 @@ def layout(with_tmp: bool, umask: int) -> dict[str, tuple[str, int, int]]:
     """What a spare holds, made by this process (as a new pod's worker and the supervisor
     make them: ``mkdir``, ``open(O_CREAT, 0o600)``, ``tmp`` chmod 1777)."""
     out = {"": ("dir", 0o777 & ~umask, 0), STATE_FILE: ("file", 0o600 & ~umask, 0),
-           LOGS_DIR: ("dir", 0o777 & ~umask, 0)}
+           LOGS_DIR: ("dir", 0o777 & ~umask, 0), FIRST_LOG_DIR: ("dir", 0o777 & ~umask, 0),
+           FIRST_LOG: ("file", LOG_MODE & ~umask, 0)}
     if with_tmp:
         out[TMP_DIR] = ("dir", 0o1777, 0)
     return out
@@ -110,12 +118,27 @@ def make_spare(path: Path, with_tmp: bool) -> None:
     try:
         os.close(os.open(path / STATE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         os.mkdir(path / LOGS_DIR)
+        os.mkdir(path / FIRST_LOG_DIR)
+        os.close(os.open(path / FIRST_LOG, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, LOG_MODE))
         if with_tmp:
             os.mkdir(path / TMP_DIR)
             os.chmod(path / TMP_DIR, 0o1777)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
+
+
+def claim_first_log(pod_dir: Path, log: Path) -> bool:
+    """Give a pod made from a spare its first container's log directory and empty ``0.log``
+    (``log``: that log's path) by one rename, as the supervisor would make them (it opens the
+    file it finds); False when there is none to give (the supervisor makes them then)."""
+    if log.name != "0.log":
+        return False
+    try:
+        os.rename(pod_dir / FIRST_LOG_DIR, log.parent)
+    except OSError:  # no spare's log here, or the container's directory exists already
+        return False
+    return True
 
 
 class SparePool:

@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from jobplane import podlogs
-from jobplane.agent import hosts, images, podconfig, projection, rundir, security
+from jobplane.agent import hosts, images, podconfig, projection, rundir, security, spares
 from jobplane.agent import probes as pr
 from jobplane.agent import status as st
 from jobplane.agent.dns import with_lingering
@@ -263,6 +263,7 @@ class PodWorker:
         self._state_fd: int | None = None
         self._state_saved = b""
         self._dir_claimed = False  # the pod's directory was made (or taken from a spare) once
+        self._first_log = False  # it came from a spare whose first container's log is unused yet
         self.finished = asyncio.Event()
         self.sources: podconfig.Sources = {}  # the ConfigMaps and Secrets the pod names (env)
         # Probes and lifecycle hooks of the running containers (by name), the containers being
@@ -834,6 +835,9 @@ class PodWorker:
                     self._event("Normal", "Pulled", f'Container image "{rec.image}" is not used: jobplane runs '
                                                     "the container's command on the host")
                 self._event("Normal", "Created", f"Created container: {rec.name}")
+                if self._first_log:  # the spare's log directory becomes this container's
+                    self._first_log = False
+                    spares.claim_first_log(self.pod_dir, spec.log_path)
                 handle = await self.runtime.start(spec)
             except (ContainerConfigError, MountError, OSError) as exc:
                 if not (isinstance(exc, OSError) and exc.errno in TRANSIENT_ERRNOS):
@@ -1294,6 +1298,7 @@ class PodWorker:
         spare = self.fresh and not self._dir_claimed and self.config.spares is not None and \
             self.config.spares.take(self.pod_dir, hosts_text is not None)
         self._dir_claimed = True
+        self._first_log = spare
         new = spare or _make_dir(self.pod_dir)  # first: orphan collection goes by it
         if self.run_pod_dir != self.pod_dir:
             new = self._make_run_pod_dir() and new

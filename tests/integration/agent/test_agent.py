@@ -271,6 +271,7 @@ async def test_a_pod_from_a_spare_runs_logs_and_goes(client, tmp_path, monkeypat
         await wait_for(lambda: _ready(agent, 3))
         made = {name: (pods / name).stat().st_ino for name in _spares(pods)}
         assert len(made) == 3
+        first_logs = {(pods / name / "logs" / ".first" / "0.log").stat().st_ino for name in made}
         await client.create("pods", pod("ok", ["sh", "-c", "echo from a spare; ls -d /tmp"]), "default")
         await wait_for(lambda: _is(client, "ok", "Succeeded"))
         uid = (await client.get("pods", "ok", "default"))["metadata"]["uid"]
@@ -278,6 +279,9 @@ async def test_a_pod_from_a_spare_runs_logs_and_goes(client, tmp_path, monkeypat
         assert (pods / uid).stat().st_ino in made.values()  # the spare's directory, renamed
         log = (pods / uid / "logs" / "c" / "0.log").read_text()
         assert " stdout F from a spare\n" in log
+        # the first container's log is the spare's, renamed: no inode made on the start path
+        assert (pods / uid / "logs" / "c" / "0.log").stat().st_ino in first_logs
+        assert os.listdir(pods / uid / "logs") == ["c"]
         assert agent.collect_orphan_dirs() is None and len(_spares(pods)) >= 2  # spares are no orphans
         await wait_for(lambda: _ready(agent, 3))  # refilled once no pod is starting
         await client.delete("pods", "ok", "default")

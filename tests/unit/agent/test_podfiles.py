@@ -137,12 +137,13 @@ def test_remove_pod_trees_reads_the_mount_table_once_for_all_that_may_hold_mount
 @pytest.mark.parametrize("run_dir", [True, False])  # a runtime directory, or --runtime-dir off
 def test_a_pod_made_from_a_spare_has_the_same_tree(tmp_path, sandboxed, run_dir):
     """A fresh pod that takes a spare directory (agent/spares.py) ends up with the tree, modes
-    included, of one made without; then the supervisor makes its log as for any pod."""
+    included, of one made without, once its first container's log is made: from the spare's
+    (renamed) or by the supervisor as for any pod."""
     from types import SimpleNamespace
 
     from agent_fakes import make_pod
 
-    from jobplane.agent.spares import SparePool, is_spare
+    from jobplane.agent.spares import SparePool, claim_first_log, is_spare
     from jobplane.agent.supervisor import LOG_MODE
     from jobplane.agent.worker import PodWorker, WorkerConfig
     from jobplane.clock import Clock
@@ -166,8 +167,9 @@ def test_a_pod_made_from_a_spare_has_the_same_tree(tmp_path, sandboxed, run_dir)
         os.close(state[0])
         if how == "spare":
             assert config.spares.taken == 1 and not any(is_spare(p.name) for p in pods.iterdir())
-        log = log_path(pods, "uid-p", "main", 0)  # as the supervisor's hand_over
-        os.makedirs(os.path.dirname(log), exist_ok=True)
+        log = log_path(pods, "uid-p", "main", 0)
+        assert claim_first_log(pods / "uid-p", log) is (how == "spare")  # as the worker, before the start
+        os.makedirs(os.path.dirname(log), exist_ok=True)  # as the supervisor's hand_over
         os.close(os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, LOG_MODE))
         vol = volumes["kube-api-access-x"]
         trees.append({"pods": tree(pods), "volume": tree(vol), "run": tree(tmp_path / how / "run") if run_dir else None,

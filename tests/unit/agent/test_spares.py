@@ -4,11 +4,23 @@ the pool refills, and a full disk."""
 import errno
 import logging
 import os
+import shutil
 
 import pytest
 
 from jobplane.agent import spares
-from jobplane.agent.spares import SparePool, current_umask, is_spare, layout, own_index, read_layout, reusable
+from jobplane.agent.spares import (
+    SparePool,
+    claim_first_log,
+    current_umask,
+    is_spare,
+    layout,
+    make_spare,
+    own_index,
+    read_layout,
+    reusable,
+)
+from jobplane.podlogs import log_path
 
 
 def test_names():
@@ -30,7 +42,7 @@ def test_a_spare_is_laid_out_as_a_new_pods_directory(tmp_path, with_tmp):
     assert not reusable(found, with_tmp, None)  # umask unknown: never reused
 
 
-@pytest.mark.parametrize("change", ["state written", "extra file", "logs not empty", "mode", "link"])
+@pytest.mark.parametrize("change", ["state written", "extra file", "logs not empty", "log written", "mode", "link"])
 def test_a_spare_changed_in_any_way_is_not_reused(tmp_path, change):
     path = tmp_path / "s"
     spares.make_spare(path, True)
@@ -40,10 +52,12 @@ def test_a_spare_changed_in_any_way_is_not_reused(tmp_path, change):
         (path / "x").write_text("")
     elif change == "logs not empty":
         (path / "logs" / "c").mkdir()
+    elif change == "log written":
+        (path / "logs" / ".first" / "0.log").write_text("x")
     elif change == "mode":
         os.chmod(path / "tmp", 0o755)
     else:
-        (path / "logs").rmdir()
+        shutil.rmtree(path / "logs")
         (path / "logs").symlink_to(tmp_path)
     assert not reusable(read_layout(path), True, current_umask())
     assert read_layout(tmp_path / "missing") is None
@@ -165,3 +179,22 @@ def _until(fn, timeout=5.0):
     while not fn():
         assert time.monotonic() < end
         time.sleep(0.005)
+
+
+def test_claim_first_log_renames_the_spares_log_once_and_only_for_a_first_start(tmp_path):
+    pod = tmp_path / "uid-p"
+    make_spare(pod, with_tmp=False)
+    assert not claim_first_log(pod, log_path(tmp_path, "uid-p", "c", 1))  # a restart's log: not the spare's
+    assert claim_first_log(pod, log_path(tmp_path, "uid-p", "c", 0))
+    assert (pod / "logs" / "c" / "0.log").read_bytes() == b""
+    assert not (pod / "logs" / ".first").exists()
+    assert not claim_first_log(pod, log_path(tmp_path, "uid-p", "d", 0))  # used up: the supervisor makes d's
+
+
+def test_claim_first_log_leaves_an_existing_log_directory_alone(tmp_path):
+    pod = tmp_path / "uid-p"
+    make_spare(pod, with_tmp=False)
+    (pod / "logs" / "c").mkdir()
+    (pod / "logs" / "c" / "0.log").write_bytes(b"earlier\n")
+    assert not claim_first_log(pod, log_path(tmp_path, "uid-p", "c", 0))
+    assert (pod / "logs" / "c" / "0.log").read_bytes() == b"earlier\n"
