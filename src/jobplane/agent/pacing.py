@@ -47,11 +47,15 @@ class RunningReports:
         """No pod of the node is starting (may be read from another thread)."""
         return not self._starting
 
+    def alone(self, pod: object) -> bool:
+        """No other pod of the node is starting and no status write is in flight: what ``pod``
+        does now competes with nothing of the node's."""
+        return self._writes == 0 and len(self._starting) <= (pod in self._starting)
+
     def delay(self, pod: object, delay: float) -> float:
         """How long ``pod``'s new Running status waits: ``delay`` while the node is busy with
         others (see the module docstring), else 0."""
-        busy = self._writes > 0 or len(self._starting) > (pod in self._starting)
-        return delay if busy else 0.0
+        return 0.0 if self.alone(pod) else delay
 
     @contextlib.contextmanager
     def writing(self) -> Iterator[None]:

@@ -33,8 +33,10 @@ from jobplane.api.serviceaccounts import MOUNT_PATH as SERVICE_ACCOUNT_DIR
 log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 
-# Volume types whose directory is the pod's own (contents written by the agent, if any).
+# Volume types whose directory is the pod's own (contents written by the agent, if any), and of
+# those the ones whose contents the agent writes, always in the pod's runtime directory (memory).
 POD_DIR_TYPES = ("emptyDir", "configMap", "secret", "downwardAPI", "projected")
+WRITTEN_TYPES = frozenset(POD_DIR_TYPES[1:])
 
 
 class MountError(Exception):

@@ -59,3 +59,12 @@ def test_on_quiet_when_the_last_starting_pod_has_started():
     assert calls == [True]
     r.started(b)  # (again, or a pod that never was starting): no call
     assert calls == [True]
+
+
+def test_alone():
+    r = RunningReports()
+    assert r.alone(ME)
+    r.starting(ME)
+    assert r.alone(ME) and not r.alone(OTHER)
+    with r.writing():
+        assert not r.alone(ME)

@@ -176,3 +176,40 @@ def test_a_pod_made_from_a_spare_has_the_same_tree(tmp_path, sandboxed, run_dir)
                       "pod mode": (pods / "uid-p").stat().st_mode})
         assert ("tmp" in os.listdir(pods / "uid-p")) is sandboxed
     assert trees[0] == trees[1]
+
+
+@pytest.mark.parametrize(("case", "inline"), [
+    ("spare, token volume only", True),
+    ("no spare ready", False),
+    ("an emptyDir", False),
+    ("a hostPath", False),
+    ("spare without tmp/ for a sandboxed pod", False),
+    ("--runtime-dir off", False),
+    ("not fresh", False),
+])
+def test_files_in_memory_only_when_no_inode_is_made_on_the_disk(tmp_path, case, inline):
+    """Whether a pod's set-up may run on the event loop (with a quiet node): it takes a spare
+    and writes everything else to the runtime directory in memory."""
+    from types import SimpleNamespace
+
+    from agent_fakes import make_pod
+
+    from jobplane.agent.spares import SparePool
+    from jobplane.agent.worker import PodWorker, WorkerConfig
+    from jobplane.clock import Clock
+
+    vols = [{"name": "kube-api-access-x", "projected": {"sources": []}}, {"name": "c", "configMap": {"name": "c"}}]
+    if case == "an emptyDir":
+        vols.append({"name": "e", "emptyDir": {}})
+    if case == "a hostPath":
+        vols.append({"name": "h", "hostPath": {"path": "/etc"}})
+    pods = tmp_path / "pods"
+    pods.mkdir()
+    config = WorkerConfig(pods_dir=pods, node_name="n1",
+                          run_pods_dir=None if case == "--runtime-dir off" else tmp_path / "run")
+    config.spares = SparePool(pods, "n1", with_tmp=case != "spare without tmp/ for a sandboxed pod", size=1)
+    if case != "no spare ready":
+        config.spares.refill()
+    runtime = SimpleNamespace(sandbox=SimpleNamespace(available=True), runs_images=False)
+    w = PodWorker(None, make_pod(volumes=vols), runtime, Clock(), config, fresh=case != "not fresh")
+    assert w._files_in_memory() is inline
