@@ -132,7 +132,13 @@ async def serve_watch(request: web.Request, events: AsyncIterator[tuple[str, dic
                 if wait <= 0:
                     break
             try:
-                item = await asyncio.wait_for(queue.get(), wait) if queue.empty() else queue.get_nowait()
+                if queue.empty():
+                    # (not wait_for: in 3.11 it runs the get in a task of its own, two more turns
+                    # of the event loop between an event and its write)
+                    async with asyncio.timeout(wait):
+                        item = await queue.get()
+                else:
+                    item = queue.get_nowait()
             except TimeoutError:
                 if _client_gone(request):
                     break
