@@ -186,8 +186,7 @@ class Agent:
                                   on_delete=self.on_delete)
         # Spare pod directories, made in a thread while no pod is starting (agent/spares.py).
         spares = self.config.spares = SparePool(
-            self.pods_dir, self.node_name, with_tmp=self.runtime.sandbox.available or self.runtime.runs_images,
-            quiet=self.config.reports.quiet)
+            self.pods_dir, self.node_name, with_tmp=isolated, quiet=self.config.reports.quiet)
         self.config.reports.on_quiet = spares.wake
         spares.start()
         try:

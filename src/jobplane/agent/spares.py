@@ -185,13 +185,15 @@ class SparePool:
         if len(self._ready) < self.size:
             self._wake.set()
 
+    def fits(self, with_tmp: bool) -> bool:
+        """Whether a spare is ready for a pod that needs ``tmp/`` or not (as ``with_tmp``)."""
+        return with_tmp == self.with_tmp and bool(self._ready)
+
     def take(self, dest: Path, with_tmp: bool) -> bool:
         """Move a spare to ``dest`` (a new pod's directory, which must not exist); False when
         none fits (then the caller makes the directory as without spares)."""
-        if with_tmp != self.with_tmp:
-            return False
         with self._lock:
-            if not self._ready:
+            if not self.fits(with_tmp):
                 return False
             name = self._ready.pop()
         try:

@@ -207,9 +207,13 @@ def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
             return path
         raise ContainerConfigError("StartError", _exec_error(argv0, "no such file or directory"))
     search = env.get("PATH", os.defpath)
+
+    def every_time() -> str:  # the walk through the container's view, not kept
+        return _walk(argv0, _candidates(argv0, search), host_path)
+
     if host_path is not None:
         if view_key is None:
-            return _walk(argv0, _candidates(argv0, search), host_path)
+            return every_time()
         key: tuple[str, str, Hashable] = (argv0, search, view_key)
 
         def compute() -> str:
@@ -228,13 +232,10 @@ def resolve_executable(argv0: str, env: dict[str, str], cwd: str | None,
     # A hit costs one access() (a program removed since is not started) instead of a PATH walk;
     # after hostcache.TTL the walk is made again (a program installed earlier on PATH wins then).
     found = _programs.get(key, compute)
-    if not found:
-        assert host_path is not None
-        return _walk(argv0, _candidates(argv0, search), host_path)
-    if not os.access(found, os.X_OK):
+    if found and not os.access(found, os.X_OK):
         _programs.forget(key)
-        found = _programs.get(key, compute) or _walk(argv0, _candidates(argv0, search), host_path)
-    return found
+        found = _programs.get(key, compute)
+    return found or every_time()
 
 
 def _candidates(argv0: str, search: str) -> list[str]:

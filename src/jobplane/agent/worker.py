@@ -1292,12 +1292,16 @@ class PodWorker:
                 os.close(state_fd[0])
         self.volumes = volumes
 
+    def _spare_pool(self) -> spares.SparePool | None:
+        """Where this pod's directory may come from: a pod no agent ran here before, at its
+        first set-up, takes a spare (agent/spares.py); None: it is made as without spares."""
+        return self.config.spares if self.fresh and not self._dir_claimed else None
+
     def _files_in_memory(self) -> bool:
-        """Whether the pod's set-up makes no inode on the disk: it takes a spare directory (a new
-        pod; one is ready) and its volumes are all written to the runtime directory in memory."""
-        spares = self.config.spares
-        return (self.fresh and not self._dir_claimed and spares is not None and spares.ready > 0
-                and spares.with_tmp == self.isolated and self.run_pod_dir != self.pod_dir
+        """Whether the pod's set-up makes no inode on the disk: it takes a spare directory (one
+        is ready) and its volumes are all written to the runtime directory in memory."""
+        pool = self._spare_pool()
+        return (pool is not None and pool.fits(self.isolated) and self.run_pod_dir != self.pod_dir
                 and all(WRITTEN_TYPES.intersection(v) for v in (self.pod.get("spec") or {}).get("volumes") or ()))
 
     def _make_pod_files(self, memory_tmpfs: bool, pvc_paths: dict[str, Path], fsg: int | None,
@@ -1309,8 +1313,8 @@ class PodWorker:
         size)."""
         # A pod no agent ran here before takes a spare directory (state.json, logs/ and, when
         # sandboxed, tmp/ already made: agent/spares.py) by one rename; else as without spares.
-        spare = self.fresh and not self._dir_claimed and self.config.spares is not None and \
-            self.config.spares.take(self.pod_dir, hosts_text is not None)
+        pool = self._spare_pool()
+        spare = pool is not None and pool.take(self.pod_dir, hosts_text is not None)
         self._dir_claimed = True
         self._first_log = spare
         new = spare or _make_dir(self.pod_dir)  # first: orphan collection goes by it
